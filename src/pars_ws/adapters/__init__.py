@@ -1,0 +1,1 @@
+"""Adapters: storage, XML, Template B, mail, clock. They do I/O; the domain does not."""

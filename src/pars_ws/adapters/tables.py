@@ -1,0 +1,158 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations in migrations/ create the same tables."""
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Numeric,
+    String, Table, Text, UniqueConstraint, text,
+)
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+POINTS = Numeric(10, 2, asdecimal=True)
+
+providers = Table(
+    "providers", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider_id", String(7), nullable=False, unique=True),  # ACCME provider ID, leading zeros kept
+    Column("name", String(200), nullable=False),
+    Column("domain", String(200), nullable=False),  # used in assigned CreditIDs: ccid:<domain>:<id>
+    Column("email", String(320), nullable=False),
+    Column("contact", String(200)),
+)
+
+credentials = Table(
+    "credentials", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider_pk", ForeignKey("providers.id"), nullable=False),
+    Column("environment", String(10), nullable=False),  # sandbox | production: decided by the credential alone
+    Column("username", String(100), nullable=False, unique=True),
+    Column("secret_hash", String(200), nullable=False),  # argon2id
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("rotated_at", DateTime(timezone=True)),
+)
+
+activities = Table(
+    "activities", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("environment", String(10), nullable=False),
+    Column("provider_pk", ForeignKey("providers.id"), nullable=False),
+    Column("activity_id", String(9), nullable=False),
+    Column("provider_activity_id", String(100)),
+    Column("title", String(500), nullable=False),
+    Column("activity_type", String(100), nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("reporting_year", Integer, nullable=False),
+    Column("credits", POINTS, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("environment", "activity_id"),
+)
+
+registrations = Table(
+    "registrations", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("activity_pk", ForeignKey("activities.id", ondelete="CASCADE"), nullable=False),
+    Column("board", String(10), nullable=False),
+    Column("max_points", POINTS, nullable=False),
+    Column("credit_types", Text, nullable=False),  # names, one per line
+    UniqueConstraint("activity_pk", "board"),
+)
+
+registry_learners = Table(
+    "registry_learners", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("environment", String(10), nullable=False),
+    Column("board", String(10), nullable=False),
+    Column("learner_id", String(50), nullable=False),
+    Column("learner_key", String(50), nullable=False),  # folded learner_id
+    Column("npi", String(10)),
+    Column("first_name", String(100), nullable=False),
+    Column("last_name", String(100), nullable=False),
+    Column("last_name_key", String(100), nullable=False),  # case/accent-folded, for name + DOB matching
+    Column("dob_month", Integer),
+    Column("dob_day", Integer),
+    Column("review_reject_code", Integer),  # sandbox: the board review rejects with this code
+    UniqueConstraint("environment", "board", "learner_key"),
+    Index("ix_registry_learners_npi", "environment", "board", "npi"),
+    Index("ix_registry_learners_name", "environment", "board", "last_name_key"),
+)
+
+registry_completions = Table(
+    "registry_completions", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("learner_pk", ForeignKey("registry_learners.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("activity_id", String(9), nullable=False),
+    Column("completion_date", Date, nullable=False),
+)
+
+raw_requests = Table(
+    "raw_requests", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("environment", String(10), nullable=False),
+    Column("provider_pk", ForeignKey("providers.id"), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("correlation_id", String(40), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # zlib-compressed request or file, for audit
+)
+
+learner_records = Table(
+    "learner_records", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("environment", String(10), nullable=False),
+    Column("provider_pk", ForeignKey("providers.id"), nullable=False),
+    Column("credit_id", String(255), nullable=False),
+    Column("activity_id", String(9), nullable=False),
+    Column("board", String(10), nullable=False),
+    Column("learner_id_type", String(50)),
+    Column("learner_id", String(50)),
+    Column("learner_key", String(50), nullable=False),
+    Column("npi", String(10)),
+    Column("first_name", String(100), nullable=False),
+    Column("last_name", String(100), nullable=False),
+    Column("dob_month", Integer),
+    Column("dob_day", Integer),
+    Column("completion_date", Date, nullable=False),
+    Column("credits", POINTS, nullable=False),
+    Column("credit_types", Text, nullable=False),  # names, one per line
+    Column("source", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reject_code", Integer),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    Column("request_pk", ForeignKey("raw_requests.id")),
+    Column("batch_pk", Integer),
+    # A CreditID belongs to at most one live record of a provider: the database decides races.
+    Index(
+        "uq_learner_records_live_credit_id", "environment", "provider_pk", "credit_id",
+        unique=True,
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    Index("ix_learner_records_learner", "environment", "provider_pk", "board", "activity_id", "learner_key"),
+    Index("ix_learner_records_status", "environment", "status", "board"),
+)
+
+record_events = Table(
+    "record_events", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("record_pk", ForeignKey("learner_records.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("status", String(20), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("code", Integer),
+    Column("note", String(200)),
+)
+
+# WS-Security nonces seen in the last minutes: shared by every process, so a replay is refused anywhere.
+ws_nonces = Table(
+    "ws_nonces", metadata,
+    Column("nonce_hash", String(64), primary_key=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False, index=True),
+)

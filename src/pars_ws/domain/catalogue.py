@@ -1,0 +1,89 @@
+"""The board catalogue: what each board or program accepts. Built from data, never hard-coded."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+PATIENT_SAFETY = "patient-safety"
+PRACTICE_ASSESSMENT = "practice-assessment"
+
+
+def fold(text: str) -> str:
+    """Key for case-insensitive comparison of codes and vocabulary names."""
+    return " ".join(text.split()).casefold()
+
+
+@dataclass(frozen=True)
+class CreditType:
+    name: str
+    kind: str  # standard | patient-safety | practice-assessment | content
+
+
+@dataclass(frozen=True)
+class Board:
+    code: str
+    name: str
+    kind: str  # certifying | state
+    review: bool  # True: records stay Submitted until the board reviews them
+    learner_id_types: tuple[str, ...]
+    registration_codes: tuple[str, ...]
+    id_required: bool
+    dob_required: bool
+    one_completion_per_day: bool
+    credit_unit: str
+    credit_types: tuple[CreditType, ...]
+    reporting_years_back: int
+    deletion_deadline: str
+
+    @property
+    def certifying(self) -> bool:
+        return self.kind == "certifying"
+
+    def credit_type(self, name: str) -> CreditType | None:
+        key = fold(name)
+        return next((t for t in self.credit_types if fold(t.name) == key), None)
+
+    def id_type(self, name: str) -> str | None:
+        key = fold(name)
+        return next((t for t in self.learner_id_types if fold(t) == key), None)
+
+
+class Catalogue:
+    def __init__(self, boards: Mapping[str, Board]):
+        self.boards = dict(boards)
+        self._by_registration = {
+            fold(code): board for board in boards.values() for code in board.registration_codes
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Catalogue":
+        boards = {}
+        for code, b in data["boards"].items():
+            boards[code] = Board(
+                code=code,
+                name=b["name"],
+                kind=b["kind"],
+                review=bool(b["review"]),
+                learner_id_types=tuple(b["learner_id_types"]),
+                registration_codes=tuple(b["registration_codes"]),
+                id_required=bool(b["id_required"]),
+                dob_required=bool(b["dob_required"]),
+                one_completion_per_day=bool(b["one_completion_per_day"]),
+                credit_unit=b.get("credit_unit", "Point"),
+                credit_types=tuple(CreditType(t["name"], t["kind"]) for t in b["credit_types"]),
+                reporting_years_back=int(b["reporting_deadline"]["years_back"]),
+                deletion_deadline=b["deletion_deadline"],
+            )
+        return cls(boards)
+
+    def by_registration(self, code: str | None) -> Board | None:
+        """The board an activity registration code (Template B 'Activity Registration') names."""
+        if not code:
+            return None
+        return self._by_registration.get(fold(code))
+
+    def __getitem__(self, code: str) -> Board:
+        return self.boards[code]
+
+    def __iter__(self):
+        return iter(self.boards.values())

@@ -1,0 +1,295 @@
+"""Judging a request: every record against every rule, independently, in request order."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
+from typing import Iterable, Protocol
+
+from .activities import Activity, RegisteredLearner, Registration
+from .catalogue import Board, Catalogue, fold
+from .dates import parse_completion_date, parse_dob
+from .names import name_key
+from .records import DOB, ReportedRecord, Source, Status, StoredRecord
+from .rules import ADD, DELETE, RULES
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = 998
+# re.ASCII: \d must not accept other scripts' digits (Decimal() would happily read them).
+_POINTS = re.compile(r"^(\d+(\.\d*)?|\.\d+)$", re.ASCII)
+
+
+class Lookups(Protocol):
+    """What the rules need to know beyond the record itself (answered from storage)."""
+
+    def activity(self, activity_id: str) -> Activity | None: ...
+    def registered_learner(self, board: str, id_type: str, learner_id: str) -> RegisteredLearner | None: ...
+    def learners_by_name_and_dob(self, board: str, first: str, last: str, dob: DOB) -> list[RegisteredLearner]: ...
+    def live_record(self, credit_id: str) -> StoredRecord | None: ...
+    def live_records_of(self, board: str, activity_id: str, learner_id: str) -> list[StoredRecord]: ...
+
+
+def parse_points(text: str | None) -> Decimal | None:
+    """A non-negative decimal, or None."""
+    if text is None or not _POINTS.match(text.strip()):
+        return None
+    return Decimal(text.strip())
+
+
+def learner_key(learner_id: str) -> str:
+    return fold(learner_id)
+
+
+@dataclass
+class RequestState:
+    """What earlier records of the same request did, so later ones see it."""
+
+    added: dict[str, StoredRecord] = field(default_factory=dict)  # by CreditID
+    deleted: set[str] = field(default_factory=set)  # CreditIDs deleted in this request
+    by_learner: dict[tuple[str, str, str], list[StoredRecord]] = field(default_factory=lambda: defaultdict(list))
+
+
+class Case:
+    """One record, with everything the rules ask about it, worked out once and on demand."""
+
+    def __init__(self, r: ReportedRecord, *, today: dt.date, catalogue: Catalogue, lookups: Lookups,
+                 state: RequestState, source: Source):
+        self.r = r
+        self.today = today
+        self.catalogue = catalogue
+        self.lookups = lookups
+        self.state = state
+        self.source = source
+
+    # -- the record's own fields, parsed
+    @cached_property
+    def action_text(self) -> str | None:
+        return self.r.action.strip() if self.r.action and self.r.action.strip() else None
+
+    @cached_property
+    def action(self) -> str | None:
+        text = (self.action_text or "").lower()
+        return text if text in (ADD, DELETE) else None
+
+    @cached_property
+    def credit_id(self) -> str | None:
+        """The CreditID as compared and stored: surrounding blanks do not count."""
+        return self.r.credit_id.strip() or None if self.r.credit_id else None
+
+    @property
+    def credit_id_required(self) -> bool:
+        # Tab-delimited and web-form records carry no CreditID: the service assigns one.
+        return self.source in (Source.SOAP, Source.XML_BATCH)
+
+    @cached_property
+    def board(self) -> Board | None:
+        return self.catalogue.by_registration(self.r.board)
+
+    @cached_property
+    def completion(self) -> dt.date | None:
+        return parse_completion_date(self.r.completion_date)
+
+    @cached_property
+    def dob(self) -> DOB | None:
+        return parse_dob(self.r.dob)
+
+    @cached_property
+    def points(self) -> Decimal | None:
+        return parse_points(self.r.credits)
+
+    # -- the activity
+    @cached_property
+    def activity(self) -> Activity | None:
+        return self.lookups.activity(self.r.activity_id.strip()) if self.r.activity_id else None
+
+    @cached_property
+    def registration(self) -> Registration | None:
+        if self.activity is None or self.board is None:
+            return None
+        return self.activity.registration(self.board.code)
+
+    # -- the learner in the board's registry
+    @cached_property
+    def id_type(self) -> str | None:
+        if self.board is None or self.r.learner_id_type is None:
+            return None
+        return self.board.id_type(self.r.learner_id_type)
+
+    @property
+    def id_lookup_possible(self) -> bool:
+        return self.id_type is not None and self.r.learner_id is not None
+
+    @cached_property
+    def registered(self) -> RegisteredLearner | None:
+        if not self.id_lookup_possible:
+            return None
+        return self.lookups.registered_learner(self.board.code, self.id_type, self.r.learner_id)
+
+    @property
+    def matches_on_name_and_dob(self) -> bool:
+        return self.board is not None and not self.board.id_required and self.r.learner_id is None
+
+    @cached_property
+    def name_dob_matches(self) -> list[RegisteredLearner]:
+        dob = self.dob
+        if not (self.r.first_name and self.r.last_name and dob and dob.day):
+            return []
+        return self.lookups.learners_by_name_and_dob(self.board.code, self.r.first_name, self.r.last_name, dob)
+
+    @cached_property
+    def learner(self) -> RegisteredLearner | None:
+        if self.registered is not None:
+            return self.registered
+        if self.matches_on_name_and_dob and len(self.name_dob_matches) == 1:
+            return self.name_dob_matches[0]
+        return None
+
+    @property
+    def learner_key(self) -> str | None:
+        return learner_key(self.learner.learner_id) if self.learner is not None else None
+
+    # -- what the learner already holds for this activity
+    @cached_property
+    def records_held(self) -> list[StoredRecord]:
+        if self.learner_key is None or self.activity is None or self.board is None:
+            return []
+        key = (self.board.code, self.activity.activity_id, self.learner_key)
+        stored = [
+            rec for rec in self.lookups.live_records_of(*key) if rec.credit_id not in self.state.deleted
+        ]
+        return stored + self.state.by_learner.get(key, [])
+
+    @cached_property
+    def points_held(self) -> Decimal:
+        return sum((rec.credits for rec in self.records_held if rec.status != Status.REJECTED), Decimal(0))
+
+    @cached_property
+    def completion_dates_held(self) -> set[dt.date]:
+        return {rec.completion_date for rec in self.records_held if rec.status != Status.REJECTED}
+
+    # -- CreditIDs
+    @cached_property
+    def credit_id_taken(self) -> bool:
+        cid = self.credit_id
+        if cid is None:
+            return False
+        if cid in self.state.added:
+            return True
+        return cid not in self.state.deleted and self.lookups.live_record(cid) is not None
+
+    @cached_property
+    def delete_target(self) -> StoredRecord | None:
+        cid = self.credit_id
+        if cid is not None:
+            if cid in self.state.added:
+                return self.state.added[cid]
+            if cid in self.state.deleted:
+                return None
+            return self.lookups.live_record(cid)
+        return self._delete_target_by_fields()
+
+    def _delete_target_by_fields(self) -> StoredRecord | None:
+        """Tab-delimited deletes name the record by its fields, as the seed describes."""
+        if self.board is None or self.r.activity_id is None:
+            return None
+        # Records are kept under the registry's learner ID: a learner reported by NPI, or an ABS
+        # learner matched on name + DOB, is found under it; otherwise the ID as written.
+        who = self.learner_key or (learner_key(self.r.learner_id) if self.r.learner_id else None)
+        if who is None:
+            return None
+        key = (self.board.code, self.r.activity_id.strip(), who)
+        candidates = [r for r in self.lookups.live_records_of(*key) if r.credit_id not in self.state.deleted]
+        candidates += self.state.by_learner.get(key, [])
+        # A Submitted record cannot be deleted yet: prefer a processed one with the same fields.
+        candidates.sort(key=lambda rec: rec.status == Status.SUBMITTED)
+        for rec in candidates:
+            if self.completion is not None and rec.completion_date != self.completion:
+                continue
+            if self.points is not None and rec.credits != self.points:
+                continue
+            return rec
+        return None
+
+
+@dataclass
+class Judgement:
+    record: ReportedRecord
+    action: str | None
+    codes: list[int]
+    status: Status
+    stored: StoredRecord | None = None  # the new record (Add) or the record removed (Delete)
+
+    @property
+    def ok(self) -> bool:
+        return not self.codes
+
+
+def judge(records: Iterable[ReportedRecord], *, today: dt.date, now: dt.datetime, catalogue: Catalogue,
+          lookups: Lookups, source: Source) -> list[Judgement]:
+    """Judge every record of one request or file. One record's failure never changes another's."""
+    state = RequestState()
+    results = []
+    for r in records:
+        try:
+            results.append(_judge_one(r, today, now, catalogue, lookups, state, source))
+        except Exception:  # noqa: BLE001 - one record's surprise must not sink the others
+            log.exception("unexpected failure judging record %s", r.index)
+            results.append(Judgement(r, None, [UNEXPECTED], Status.NOT_PROCESSED))
+    return results
+
+
+def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
+    c = Case(r, today=today, catalogue=catalogue, lookups=lookups, state=state, source=source)
+    action = c.action
+    codes = sorted(set(r.reader_codes) | {
+        rule.code for rule in RULES
+        if (rule.action == "any" or rule.action == action) and rule.check(c)
+    })
+    if codes:
+        return Judgement(r, action, codes, Status.NOT_PROCESSED)
+    if action == DELETE:
+        target = c.delete_target
+        state.deleted.add(target.credit_id)
+        state.added.pop(target.credit_id, None)
+        key = (target.board, target.activity_id, learner_key(target.learner_id or ""))
+        if target in state.by_learner.get(key, []):
+            state.by_learner[key].remove(target)
+        return Judgement(r, action, [], Status.DELETED, target)
+    stored = StoredRecord(
+        # Tab and web-form records get their CreditID from the service before judging; an
+        # offline check (`pars-ws validate`) judges them without one.
+        credit_id=c.credit_id or "",
+        activity_id=c.activity.activity_id,
+        board=c.board.code,
+        learner_id_type=c.id_type or c.board.learner_id_types[0],
+        learner_id=c.learner.learner_id,
+        first_name=r.first_name.strip(),
+        last_name=r.last_name.strip(),
+        dob=c.dob,
+        completion_date=c.completion,
+        credits=c.points,
+        credit_types=tuple(c.board.credit_type(t).name for t in r.credit_types),
+        status=Status.SUBMITTED if c.board.review else Status.ACCEPTED,
+        source=source,
+        submitted_at=now,
+        updated_at=now,
+        npi=r.npi,
+    )
+    if stored.credit_id:
+        state.added[stored.credit_id] = stored
+    state.by_learner[(stored.board, stored.activity_id, c.learner_key)].append(stored)
+    return Judgement(r, action, [], stored.status, stored)
+
+
+MATCH_CODES = frozenset({621, 622, 623, 624, 661, 664, 665, 712, 713, 718})
+
+
+def match(r: ReportedRecord, *, today: dt.date, catalogue: Catalogue, lookups: Lookups) -> list[int]:
+    """GetLearnerMatch: the registry rules alone, for a learner not being reported."""
+    c = Case(r, today=today, catalogue=catalogue, lookups=lookups, state=RequestState(), source=Source.SOAP)
+    return [rule.code for rule in RULES if rule.code in MATCH_CODES and rule.check(c)]

@@ -1,0 +1,86 @@
+"""Learner completion records as PARS receives them and as it keeps them."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+
+
+class Source(str, Enum):
+    SOAP = "SOAP"
+    XML_BATCH = "XML batch"
+    TAB_BATCH = "Tab batch"
+    WEB_FORM = "Web form"
+
+
+class Status(str, Enum):
+    SUBMITTED = "Submitted"
+    ACCEPTED = "Accepted"
+    REJECTED = "Rejected"
+    DELETED = "Deleted"
+    NOT_PROCESSED = "Not processed"
+
+
+@dataclass(frozen=True)
+class ReportedRecord:
+    """One learner completion exactly as a submission states it: text, not yet judged.
+
+    Readers (SOAP/XML, Template B, web form) fill this in; the rules parse and judge it.
+    `None` means the field was absent or blank.
+    """
+
+    index: int  # 1-based position in the request or file
+    action: str | None = None
+    credit_id: str | None = None
+    board: str | None = None  # activity registration (board or program code)
+    activity_id: str | None = None
+    learner_id_type: str | None = None
+    learner_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    dob: str | None = None
+    completion_date: str | None = None
+    credits: str | None = None
+    credit_types: tuple[str, ...] = ()
+    has_credit_certificate: bool = True  # False when an XML record has no ar:CreditCertificate
+    npi: str | None = None
+    # Codes the reader itself found (e.g. a field longer than the format allows).
+    reader_codes: tuple[int, ...] = ()
+    # The record's own columns/text, kept for error reports and audit.
+    original: tuple[str, ...] = field(default=(), compare=False)
+
+
+@dataclass(frozen=True)
+class DOB:
+    """Month and day of birth; PARS never uses the year. `day` is None when only a month was given."""
+
+    month: int
+    day: int | None
+
+    def __str__(self) -> str:
+        return f"{self.month:02d}/{self.day:02d}" if self.day else f"{self.month:02d}/--"
+
+
+@dataclass
+class StoredRecord:
+    """A learner completion as pars-ws keeps it."""
+
+    credit_id: str
+    activity_id: str
+    board: str
+    learner_id_type: str | None
+    learner_id: str | None
+    first_name: str
+    last_name: str
+    dob: DOB | None
+    completion_date: dt.date
+    credits: Decimal
+    credit_types: tuple[str, ...]
+    status: Status
+    source: Source
+    submitted_at: dt.datetime
+    updated_at: dt.datetime
+    reject_code: int | None = None
+    npi: str | None = None
+    id: int | None = None

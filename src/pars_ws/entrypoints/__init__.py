@@ -1,0 +1,1 @@
+"""Entrypoints: SOAP, HTTP pages, CLI, workers. They translate; the service layer decides."""

@@ -1,0 +1,299 @@
+"""The `pars-ws` command line."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import click
+
+from ..settings import Settings
+
+
+def _services():
+    from ..service.container import Services
+
+    return Services()
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    # spyne logs every client fault as an exception with a traceback; pars-ws logs its own JSON lines.
+    logging.getLogger("spyne").setLevel(logging.CRITICAL)
+
+
+@click.group()
+@click.version_option(package_name="pars-ws")
+def main() -> None:
+    """pars-ws: a self-hostable mirror of ACCME's PARS learner-reporting web services."""
+
+
+# -- database ---------------------------------------------------------------------------------
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the Alembic migrations to PARS_DATABASE_URL (default: SQLite in the data folder)."""
+    from ..adapters.migrate import upgrade
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at {_safe_url(settings.database_url)} is at {revision}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- sandbox ----------------------------------------------------------------------------------
+
+@main.group()
+def sandbox() -> None:
+    """The sandbox environment."""
+
+
+@sandbox.command("seed")
+@click.option("--username", help="Credential user name (default: generated).")
+@click.option("--password", help="Credential password (default: generated; printed once).")
+@click.option("--no-credential", is_flag=True, help="Load activities and learners only.")
+def sandbox_seed(username, password, no_credential) -> None:
+    """Load the test provider, activities and board test learners; create one sandbox credential."""
+    from ..adapters.migrate import upgrade
+    from ..service.sandbox import seed_sandbox
+
+    services = _services()
+    upgrade(services.settings.database_url)
+    result = seed_sandbox(services, username=username, password=password, create_credential=not no_credential)
+    _print_seed(result)
+
+
+def _print_seed(result) -> None:
+    click.echo(f"sandbox seeded: provider {result.provider_id}, {result.activities} activities, "
+               f"{result.learners} registry learners")
+    if result.username:
+        click.echo("sandbox credential (shown once; only its hash is stored):")
+        click.echo(f"  ProviderId: {result.provider_id}")
+        click.echo(f"  User:       {result.username}")
+        click.echo(f"  Password:   {result.password}")
+
+
+# -- credentials ------------------------------------------------------------------------------
+
+@main.group()
+def credentials() -> None:
+    """Provider web-service credentials."""
+
+
+@credentials.command("create")
+@click.option("--provider-id", required=True, help="7-digit ACCME provider ID.")
+@click.option("--environment", type=click.Choice(["sandbox", "production"]), required=True)
+@click.option("--username", required=True)
+@click.option("--password", help="Default: generated and printed once.")
+@click.option("--provider-name", help="Creates the provider when it does not exist yet.")
+@click.option("--provider-domain", help="Domain used in CreditIDs the service assigns (ccid:<domain>:...).")
+@click.option("--provider-email", help="Where batch and rejection e-mails go.")
+def credentials_create(provider_id, environment, username, password, provider_name, provider_domain, provider_email):
+    """Create a credential for a provider in one environment."""
+    from ..adapters.migrate import upgrade
+    from ..adapters.store import AccountRepository
+    from ..service.auth import hash_secret, new_secret
+
+    if not (len(provider_id) == 7 and provider_id.isdigit()):
+        raise click.BadParameter("must be 7 digits (leading zeros kept)", param_hint="--provider-id")
+    services = _services()
+    upgrade(services.settings.database_url)
+    secret = password or new_secret()
+    with services.store.transaction() as repo:
+        accounts = AccountRepository(repo.conn)
+        provider = accounts.provider(provider_id)
+        if provider is None:
+            if not (provider_name and provider_email):
+                raise click.UsageError("new provider: give --provider-name and --provider-email")
+            pk = accounts.ensure_provider(provider_id, provider_name, provider_domain or f"provider{provider_id}.example",
+                                          provider_email)
+        else:
+            pk = provider.id
+        if accounts.credential(username) is not None:
+            raise click.UsageError(f"credential {username!r} exists; use 'pars-ws credentials rotate'")
+        accounts.add_credential(pk, environment, username, hash_secret(secret), services.clock.now())
+    click.echo(f"{environment} credential for provider {provider_id}:")
+    click.echo(f"  User:     {username}")
+    if not password:
+        click.echo(f"  Password: {secret}   (shown once; only its hash is stored)")
+
+
+@credentials.command("rotate")
+@click.argument("username")
+@click.option("--password", help="Default: generated and printed once.")
+def credentials_rotate(username, password):
+    """Give a credential a new secret; the old one stops working at once."""
+    from ..adapters.store import AccountRepository
+    from ..service.auth import hash_secret, new_secret
+
+    services = _services()
+    secret = password or new_secret()
+    with services.store.transaction() as repo:
+        if not AccountRepository(repo.conn).set_credential(username, services.clock.now(), secret_hash=hash_secret(secret)):
+            raise click.UsageError(f"no credential {username!r}")
+    click.echo(f"rotated {username}" + ("" if password else f"; new password: {secret}   (shown once)"))
+
+
+@credentials.command("disable")
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Enable it again instead.")
+def credentials_disable(username, enable):
+    """Disable (or re-enable) a credential."""
+    from ..adapters.store import AccountRepository
+
+    services = _services()
+    with services.store.transaction() as repo:
+        if not AccountRepository(repo.conn).set_credential(username, services.clock.now(), disabled=not enable):
+            raise click.UsageError(f"no credential {username!r}")
+    click.echo(f"{'enabled' if enable else 'disabled'} {username}")
+
+
+@credentials.command("list")
+def credentials_list():
+    """List credentials (never their secrets)."""
+    from ..adapters.store import AccountRepository
+
+    services = _services()
+    with services.store.transaction(write=False) as repo:
+        for row in AccountRepository(repo.conn).credentials():
+            state = "disabled" if row.disabled else "active"
+            click.echo(f"{row.provider_id}\t{row.environment}\t{row.username}\t{state}")
+
+
+# -- data imports -----------------------------------------------------------------------------
+
+@main.group()
+def activities() -> None:
+    """Activities and their board registrations."""
+
+
+@activities.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--provider-id", required=True)
+@click.option("--environment", type=click.Choice(["sandbox", "production"]), required=True)
+def activities_import(file, provider_id, environment):
+    """Import activities from a JSON file (a list shaped like the sandbox fixture's activities)."""
+    from ..adapters.data_files import activity_from_dict, load_json
+    from ..adapters.store import AccountRepository
+    from ..service.auth import Account
+
+    services = _services()
+    data = load_json(file)
+    items = data["activities"] if isinstance(data, dict) else data
+    with services.store.transaction(write=False) as repo:
+        provider = AccountRepository(repo.conn).provider(provider_id)
+    if provider is None:
+        raise click.UsageError(f"no provider {provider_id}; create it with 'pars-ws credentials create'")
+    account = Account(0, "cli", environment, provider.id, provider.provider_id, provider.name, provider.domain,
+                      provider.email)
+    year = services.clock.today().year
+    for item in items:
+        saved = services.activities.save(account, activity_from_dict(item, year))
+        click.echo(f"{saved.activity_id}\t{saved.title}\t{', '.join(r.board for r in saved.registrations)}")
+
+
+@main.group()
+def registry() -> None:
+    """Board registries (diplomates and licensees PARS matches learners against)."""
+
+
+@registry.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--environment", type=click.Choice(["sandbox", "production"]), default="sandbox", show_default=True)
+def registry_import(file, environment):
+    """Import registry learners from a JSON file (a list shaped like the sandbox fixture's registry)."""
+    from ..adapters.data_files import learner_from_dict, load_json
+
+    services = _services()
+    data = load_json(file)
+    items = data["registry"] if isinstance(data, dict) else data
+    unknown = sorted({d["board"] for d in items} - set(services.catalogue.boards))
+    if unknown:
+        raise click.UsageError(f"unknown boards: {', '.join(unknown)}")
+    year = services.clock.today().year
+    with services.store.transaction() as repo:
+        count = repo.import_learners(environment, (learner_from_dict(d, year) for d in items))
+    click.echo(f"imported {count} registry learners into {environment}")
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--bind", default=lambda: os.environ.get("PARS_BIND", "127.0.0.1:8000"), show_default="127.0.0.1:8000")
+@click.option("--workers", type=int, default=lambda: int(os.environ.get("PARS_WORKERS", "2")), show_default="2")
+@click.option("--no-seed", is_flag=True, help="Do not seed the sandbox on an empty database.")
+def serve(bind, workers, no_seed):
+    """Migrate, seed the sandbox on first start, and serve SOAP + pages under gunicorn."""
+    from ..adapters.migrate import upgrade
+    from ..adapters.store import AccountRepository
+    from ..service.sandbox import seed_sandbox
+
+    settings = Settings.from_env()
+    _configure_logging(settings.log_level)
+    upgrade(settings.database_url)
+    if not no_seed:
+        services = _services()
+        with services.store.transaction(write=False) as repo:
+            fresh = not AccountRepository(repo.conn).credentials()
+        if fresh:
+            _print_seed(seed_sandbox(services))
+        services.engine.dispose()
+    click.echo(f"serving on http://{bind}/services/ACCMELearnerService.svc (WSDL: ?wsdl) "
+               f"with {_safe_url(settings.database_url)}")
+    run_gunicorn(bind, workers)
+
+
+def run_gunicorn(bind: str, workers: int, extra: dict | None = None) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):
+        def load_config(self):
+            options = {"bind": bind, "workers": workers, "preload_app": True, "accesslog": None,
+                       "timeout": 120, "graceful_timeout": 20, "worker_class": "sync"}
+            options.update(extra or {})
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from .wsgi import create_app
+
+            return create_app()
+
+    _App().run()
+
+
+# -- offline tools ----------------------------------------------------------------------------
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--provider-id", default=None, help="Judge against this provider's activities (default: the sandbox provider).")
+@click.option("--environment", type=click.Choice(["sandbox", "production"]), default="sandbox", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def validate(file, provider_id, environment, as_json):
+    """Check an ActivityReports XML, SOAP body or Template B file offline: no database writes."""
+    from ..service.validate import validate_file
+
+    services = _services()
+    report = validate_file(services, file, provider_id=provider_id, environment=environment)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""The spyne SOAP application: SOAP 1.1 and 1.2 endpoints for the six PARS operations.
+
+spyne handles the envelope, dispatch and faults. Each operation receives its body element
+untouched (`AnyXml`, bare) because `ar:ActivityReports` must sit directly inside
+SaveLearnerActivity in its own namespace, which spyne's own models cannot express; the element is
+validated against the project's XSD and the response element is built here, so the wire shape is
+exactly the one in wsdl/ (which is what clients download, not a spyne-generated WSDL).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+
+from lxml import etree
+from spyne import AnyXml, Application, ServiceBase, rpc
+from spyne.model.fault import Fault
+from spyne.protocol.soap import Soap11, Soap12
+
+from ..adapters.activity_report import InvalidDocument, read_activity_reports, validate
+from ..domain.activities import Activity, Registration
+from ..domain.dates import parse_dob
+from ..domain.errors import message
+from ..domain.records import ReportedRecord, Source, Status, StoredRecord
+from ..resources import schema_dir
+from ..service.auth import AuthenticationFailed
+from ..service.learners import ActivityRefused
+from . import wssecurity
+
+log = logging.getLogger("pars_ws.soap")
+
+P = "urn:pars-ws:learner:v1"
+AR = "http://ns.medbiq.org/activityreport/v1/"
+_DIGITS7 = re.compile(r"^\d{7}$")
+
+
+def q(name: str) -> str:
+    return f"{{{P}}}{name}"
+
+
+@lru_cache(maxsize=None)
+def service_schema() -> etree.XMLSchema:
+    return etree.XMLSchema(etree.parse(str(schema_dir() / "pars-learner-service.xsd")))
+
+
+def client_fault(kind: str, text: str) -> Fault:
+    return Fault(faultcode=f"Client.{kind}", faultstring=text)
+
+
+def _text(el, name: str) -> str | None:
+    child = el.find(q(name))
+    if child is None or child.text is None:
+        return None
+    return child.text.strip() or None
+
+
+def _sub(parent, name: str, text=None):
+    el = etree.SubElement(parent, q(name))
+    if text is not None:
+        el.text = str(text)
+    return el
+
+
+def _errors(parent, codes) -> None:
+    errors = _sub(parent, "Errors")
+    for code in codes:
+        err = _sub(errors, "Error")
+        _sub(err, "Code", code)
+        _sub(err, "Message", message(code))
+
+
+def _iso(value: dt.datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return value.isoformat()
+
+
+def _decimal(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+
+
+class Operations:
+    """Translation between SOAP elements and the service layer."""
+
+    def __init__(self, services):
+        self.services = services
+
+    # -- shared steps
+    def check(self, ctx, el) -> None:
+        try:
+            validate(el, service_schema())
+        except InvalidDocument as exc:
+            raise client_fault("InvalidRequest", f"The request does not conform to the PARS schema: {exc}")
+
+    def account(self, ctx, el):
+        token = wssecurity.username_token(ctx.in_header_doc, self.services, ctx)
+        user, password = (token.username, token.password) if token else (_text(el, "User"), _text(el, "Password"))
+        provider_id = _text(el, "ProviderId")
+        try:
+            account = self.services.auth.authenticate(user, password, provider_id)
+        except AuthenticationFailed:
+            raise Fault(faultcode="Client.Authentication", faultstring="Authentication failed.")
+        ctx.udc.account = account
+        return account
+
+    # -- operations
+    def save_learner_activity(self, ctx, el):
+        self.check(ctx, el)
+        account = self.account(ctx, el)
+        reports = el.find(f"{{{AR}}}ActivityReports")
+        try:
+            records = read_activity_reports(reports)
+        except InvalidDocument as exc:
+            raise client_fault("InvalidRequest", str(exc))
+        raw = ctx.transport.req_env.get("pars.body", b"")
+        judgements = self.services.learners.save(
+            account, records, source=Source.SOAP, raw=raw, correlation_id=ctx.udc.correlation_id)
+        ctx.udc.records = judgements
+        ok = sum(1 for j in judgements if j.ok)
+        summary = "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success")
+        resp = etree.Element(q("SaveLearnerActivityResponse"), nsmap={"p": P})
+        _sub(resp, "ResultSummary", summary)
+        results = _sub(resp, "Results")
+        for j in judgements:
+            rr = _sub(results, "RecordResult")
+            _sub(rr, "Index", j.record.index)
+            if j.record.credit_id:
+                _sub(rr, "CreditID", j.record.credit_id)
+            if j.action:
+                _sub(rr, "Action", j.action.capitalize())
+            _sub(rr, "Status", j.status.value)
+            _errors(rr, j.codes)
+        return resp
+
+    def _statuses(self, name: str, records: list[StoredRecord]):
+        resp = etree.Element(q(name), nsmap={"p": P})
+        for rec in records:
+            st = _sub(resp, "LearnerStatus")
+            _sub(st, "CreditID", rec.credit_id)
+            _sub(st, "ActivityID", rec.activity_id)
+            _sub(st, "Board", rec.board)
+            _sub(st, "LearnerID", rec.learner_id or "")
+            _sub(st, "CompletionDate", rec.completion_date.isoformat())
+            _sub(st, "Credits", _decimal(rec.credits))
+            _sub(st, "Status", rec.status.value)
+            _errors(st, [rec.reject_code] if rec.status == Status.REJECTED and rec.reject_code else [])
+            _sub(st, "Submitted", _iso(rec.submitted_at))
+            _sub(st, "Updated", _iso(rec.updated_at))
+        return resp
+
+    def status_by_credit_id(self, ctx, el):
+        self.check(ctx, el)
+        account = self.account(ctx, el)
+        found = self.services.learners.status_by_credit_id(account, _text(el, "CreditID") or "")
+        return self._statuses("GetLearnerStatusByCreditIdResponse", found)
+
+    def status_by_learner(self, ctx, el):
+        self.check(ctx, el)
+        account = self.account(ctx, el)
+        dob_text = _text(el, "DOB")
+        dob = parse_dob(dob_text) if dob_text else None
+        if dob_text and dob is None:
+            raise client_fault("InvalidRequest", "DOB must be given as MM/DD.")
+        found = self.services.learners.status_by_learner(
+            account, _text(el, "ActivityID") or "", _text(el, "LearnerID") or "",
+            dt.date.fromisoformat(_text(el, "CompletionDate")), dob)
+        return self._statuses("GetLearnerStatusByLearnerResponse", found)
+
+    def learner_match(self, ctx, el):
+        self.check(ctx, el)
+        account = self.account(ctx, el)
+        board = _text(el, "Board")
+        record = ReportedRecord(
+            index=1, board=board, learner_id_type=_text(el, "LearnerIDType") or (board if _text(el, "LearnerID") else None),
+            learner_id=_text(el, "LearnerID"), first_name=_text(el, "FirstName"), last_name=_text(el, "LastName"),
+            dob=_text(el, "DOB"),
+        )
+        codes = self.services.learners.match_learner(account, record)
+        resp = etree.Element(q("GetLearnerMatchResponse"), nsmap={"p": P})
+        _sub(resp, "Matched", "false" if codes else "true")
+        _errors(resp, codes)
+        return resp
+
+    def save_activity(self, ctx, el):
+        self.check(ctx, el)
+        account = self.account(ctx, el)
+        activity = self._activity_from(el.find(q("Activity")))
+        try:
+            saved = self.services.activities.save(account, activity)
+        except ActivityRefused as exc:
+            raise client_fault("InvalidActivity", str(exc))
+        return self._activity_response("SaveActivityResponse", saved)
+
+    def get_activity(self, ctx, el):
+        self.check(ctx, el)
+        account = self.account(ctx, el)
+        activity_id = _text(el, "ActivityID") or ""
+        found = self.services.activities.get(account, activity_id)
+        if found is None:
+            raise client_fault("NotFound", f"690 {message(690)}")
+        return self._activity_response("GetActivityResponse", found)
+
+    @staticmethod
+    def _activity_from(a) -> Activity:
+        regs = []
+        for reg in a.iterfind(f"{q('Registrations')}/{q('Registration')}"):
+            regs.append(Registration(
+                board=_text(reg, "Board") or "",
+                max_points=Decimal(_text(reg, "MaxPoints")),
+                credit_types=tuple(t.text.strip() for t in reg.iterfind(f"{q('CreditTypes')}/{q('CreditType')}") if t.text),
+            ))
+        start = dt.date.fromisoformat(_text(a, "StartDate"))
+        year = _text(a, "ReportingYear")
+        return Activity(
+            activity_id=_text(a, "ActivityID"),
+            provider_activity_id=_text(a, "ProviderActivityID"),
+            title=_text(a, "Title"),
+            activity_type=_text(a, "ActivityType"),
+            start_date=start,
+            end_date=dt.date.fromisoformat(_text(a, "EndDate")),
+            reporting_year=int(year) if year else start.year,
+            credits=Decimal(_text(a, "Credits")),
+            registrations=tuple(regs),
+        )
+
+    @staticmethod
+    def _activity_response(name: str, activity: Activity):
+        resp = etree.Element(q(name), nsmap={"p": P})
+        a = _sub(resp, "Activity")
+        _sub(a, "ActivityID", activity.activity_id)
+        if activity.provider_activity_id:
+            _sub(a, "ProviderActivityID", activity.provider_activity_id)
+        _sub(a, "Title", activity.title)
+        _sub(a, "ActivityType", activity.activity_type)
+        _sub(a, "StartDate", activity.start_date.isoformat())
+        _sub(a, "EndDate", activity.end_date.isoformat())
+        _sub(a, "ReportingYear", activity.reporting_year)
+        _sub(a, "Credits", _decimal(activity.credits))
+        regs = _sub(a, "Registrations")
+        for reg in activity.registrations:
+            r = _sub(regs, "Registration")
+            _sub(r, "Board", reg.board)
+            _sub(r, "MaxPoints", _decimal(reg.max_points))
+            types = _sub(r, "CreditTypes")
+            for name_ in reg.credit_types:
+                _sub(types, "CreditType", name_)
+        return resp
+
+
+def _operation(op_name: str, handler: str):
+    def call(ctx, _ignored):
+        ops: Operations = ctx.app.pars_operations
+        return getattr(ops, handler)(ctx, ctx.in_body_doc)
+
+    call.__name__ = op_name
+    return rpc(AnyXml, _returns=AnyXml, _body_style="bare", _in_message_name=op_name,
+               _out_message_name=f"{op_name}Response", _soap_body_style="document",
+               _operation_name=op_name)(call)
+
+
+OPERATIONS = {
+    "SaveLearnerActivity": "save_learner_activity",
+    "GetLearnerStatusByCreditId": "status_by_credit_id",
+    "GetLearnerStatusByLearner": "status_by_learner",
+    "GetLearnerMatch": "learner_match",
+    "SaveActivity": "save_activity",
+    "GetActivity": "get_activity",
+}
+
+LearnerService = type("ACCMELearnerService", (ServiceBase,), {
+    name: _operation(name, handler) for name, handler in OPERATIONS.items()
+})
+
+
+class _PreParsed:
+    """The guard in front of spyne already parsed the body with the hardened parser: reuse it."""
+
+    def create_in_document(self, ctx, charset=None):
+        doc = ctx.transport.req_env.get("pars.document")
+        if doc is None:
+            raise Fault("Client.InvalidRequest", "Empty request.")
+        ctx.in_document = (doc, {})
+
+    def fault_to_http_response_code(self, fault):
+        code = getattr(fault, "faultcode", "") or ""
+        return "400 Bad Request" if code.startswith("Client") else "500 Internal Server Error"
+
+
+class ParsSoap11(_PreParsed, Soap11):
+    pass
+
+
+class ParsSoap12(_PreParsed, Soap12):
+    pass
+
+
+def _replace_body(ctx):
+    # Put the response element built by Operations directly in soap:Body (no spyne wrapper).
+    if ctx.out_error is None and ctx.out_object and ctx.out_body_doc is not None:
+        ctx.out_body_doc[:] = [ctx.out_object[0]]
+
+
+def make_application(services, soap12: bool = False) -> Application:
+    proto = ParsSoap12 if soap12 else ParsSoap11
+    app = Application([LearnerService], tns=P, name="ACCMELearnerService",
+                      in_protocol=proto(validator=None), out_protocol=proto())
+    app.pars_operations = Operations(services)
+    app.event_manager.add_listener("method_call", lambda ctx: None)
+    app.out_protocol.event_manager.add_listener("after_serialize", _replace_body)
+    return app

@@ -1,0 +1,27 @@
+"""Wires adapters and services together once per process."""
+from __future__ import annotations
+
+import logging
+
+from ..adapters.clock import Clock
+from ..adapters.data_files import load_catalogue
+from ..adapters.database import make_engine
+from ..adapters.nonces import NonceCache
+from ..adapters.store import Store
+from ..settings import Settings
+from .auth import Authenticator
+from .learners import ActivityService, LearnerService
+
+
+class Services:
+    def __init__(self, settings: Settings | None = None):
+        self.settings = settings or Settings.from_env()
+        self.engine = make_engine(self.settings.database_url)
+        self.store = Store(self.engine)
+        self.clock = Clock(self.settings.today)
+        self.catalogue = load_catalogue()
+        self.auth = Authenticator(self.store, self.settings.secret_key, self.settings.credential_cache_seconds)
+        self.nonces = NonceCache(self.store, self.clock)
+        self.learners = LearnerService(self.store, self.catalogue, self.clock)
+        self.activities = ActivityService(self.store, self.catalogue, self.clock)
+        logging.getLogger("pars_ws").setLevel(self.settings.log_level)

@@ -1,0 +1,110 @@
+"""Saving learner activity, reading its status, and matching learners: one transaction per call."""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import replace
+from typing import Sequence
+
+from ..adapters.clock import Clock
+from ..adapters.store import Store
+from ..domain.activities import Activity
+from ..domain.catalogue import Catalogue
+from ..domain.engine import Judgement, judge, match
+from ..domain.records import ReportedRecord, Source, Status, StoredRecord
+from ..domain.errors import message
+from ..domain.rules import ADD
+from .auth import Account
+
+# Sources whose records carry no CreditID: the service assigns one.
+ASSIGNS_CREDIT_IDS = (Source.TAB_BATCH, Source.WEB_FORM)
+
+
+def new_credit_id(account: Account) -> str:
+    return f"ccid:{account.domain}:{secrets.token_hex(8)}"
+
+
+class LearnerService:
+    def __init__(self, store: Store, catalogue: Catalogue, clock: Clock):
+        self.store = store
+        self.catalogue = catalogue
+        self.clock = clock
+
+    def save(self, account: Account, records: Sequence[ReportedRecord], *, source: Source, raw: bytes,
+             correlation_id: str, batch_pk: int | None = None) -> list[Judgement]:
+        if source in ASSIGNS_CREDIT_IDS:
+            records = [
+                replace(r, credit_id=new_credit_id(account))
+                if (r.action or "").strip().lower() == ADD and not r.credit_id else r
+                for r in records
+            ]
+        today, now = self.clock.today(), self.clock.now()
+        with self.store.transaction() as repo:
+            lookups = repo.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
+            judgements = judge(records, today=today, now=now, catalogue=self.catalogue, lookups=lookups, source=source)
+            request_pk = repo.store_raw_request(account.environment, account.provider_pk, source, correlation_id,
+                                                raw, now)
+            lost = repo.apply(account.environment, account.provider_pk, judgements, now, request_pk, batch_pk)
+        for j in judgements:
+            if j.ok and j.stored is not None and j.status != Status.DELETED and j.stored.credit_id in lost:
+                # Another request stored the same CreditID first: the unique index decided.
+                j.codes, j.status, j.stored = [603], Status.NOT_PROCESSED, None
+        return judgements
+
+    def status_by_credit_id(self, account: Account, credit_id: str) -> list[StoredRecord]:
+        with self.store.transaction(write=False) as repo:
+            return repo.records_by_credit_id(account.environment, account.provider_pk, credit_id.strip())
+
+    def status_by_learner(self, account: Account, activity_id: str, learner_id: str, completion_date: dt.date,
+                          dob=None) -> list[StoredRecord]:
+        with self.store.transaction(write=False) as repo:
+            found = repo.records_by_learner(account.environment, account.provider_pk, activity_id.strip(),
+                                            learner_id, completion_date)
+        if dob is not None:
+            found = [r for r in found if r.dob is None or (r.dob.month, r.dob.day) == (dob.month, dob.day)]
+        return found
+
+    def match_learner(self, account: Account, record: ReportedRecord) -> list[int]:
+        with self.store.transaction(write=False) as repo:
+            lookups = repo.lookups_for(account.environment, account.provider_pk, [record], self.catalogue)
+        return match(record, today=self.clock.today(), catalogue=self.catalogue, lookups=lookups)
+
+
+class ActivityRefused(Exception):
+    def __init__(self, code: int | None, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class ActivityService:
+    def __init__(self, store: Store, catalogue: Catalogue, clock: Clock):
+        self.store = store
+        self.catalogue = catalogue
+        self.clock = clock
+
+    def save(self, account: Account, activity: Activity) -> Activity:
+        regs = []
+        for reg in activity.registrations:
+            board = self.catalogue.by_registration(reg.board)
+            if board is None:
+                raise ActivityRefused(713, f"{message(713)} ({reg.board})")
+            for name in reg.credit_types:
+                if board.credit_type(name) is None:
+                    raise ActivityRefused(676, f"{message(676)} ({board.code}: {name})")
+            regs.append(replace(reg, board=board.code,
+                                credit_types=tuple(board.credit_type(n).name for n in reg.credit_types)))
+        if activity.end_date < activity.start_date:
+            raise ActivityRefused(None, "The activity's end date is before its start date.")
+        with self.store.transaction() as repo:
+            activity_id = activity.activity_id or repo.next_activity_id(account.environment)
+            owner = repo.activity_owner(account.environment, activity_id)
+            if owner is not None and owner != account.provider_pk:
+                raise ActivityRefused(690, message(690))
+            saved = replace(activity, activity_id=activity_id, registrations=tuple(regs))
+            repo.save_activity(account.environment, account.provider_pk, saved, self.clock.now())
+        return saved
+
+    def get(self, account: Account, activity_id: str) -> Activity | None:
+        with self.store.transaction(write=False) as repo:
+            found = repo.activities(account.environment, account.provider_pk, [activity_id.strip()])
+        return found[0] if found else None

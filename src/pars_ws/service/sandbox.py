@@ -1,0 +1,43 @@
+"""Seeding the sandbox: the test provider, one credential, the seed's activities and test learners."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..adapters.data_files import activity_from_dict, learner_from_dict, sandbox_fixture
+from ..adapters.store import AccountRepository
+from .auth import hash_secret, new_secret
+
+SANDBOX = "sandbox"
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    provider_id: str
+    username: str | None
+    password: str | None  # shown once; only its hash is stored
+    activities: int
+    learners: int
+
+
+def seed_sandbox(services, *, username: str | None = None, password: str | None = None,
+                 create_credential: bool = True) -> SeedResult:
+    fixture = sandbox_fixture()
+    year = services.clock.today().year
+    p = fixture["provider"]
+    now = services.clock.now()
+    with services.store.transaction() as repo:
+        accounts = AccountRepository(repo.conn)
+        provider_pk = accounts.ensure_provider(p["provider_id"], p["name"], p["domain"], p["email"], p.get("contact"))
+        made_user = made_password = None
+        if create_credential:
+            made_user = username or f"sandbox-{new_secret()[:8].lower()}"
+            made_password = password or new_secret()
+            if accounts.credential(made_user) is None:
+                accounts.add_credential(provider_pk, SANDBOX, made_user, hash_secret(made_password), now)
+            else:
+                accounts.set_credential(made_user, now, secret_hash=hash_secret(made_password), disabled=False)
+        activities = [activity_from_dict(a, year) for a in fixture["activities"]]
+        for activity in activities:
+            repo.save_activity(SANDBOX, provider_pk, activity, now)
+        learners = repo.import_learners(SANDBOX, (learner_from_dict(d, year) for d in fixture["registry"]))
+    return SeedResult(p["provider_id"], made_user, made_password, len(activities), learners)

@@ -1,0 +1,81 @@
+"""`pars-ws validate`: judge a file's records offline, against stored activities and registries, writing nothing."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..adapters.activity_report import AR, InvalidDocument, read_activity_reports, validate as validate_xml
+from ..adapters.data_files import sandbox_fixture
+from ..adapters.store import AccountRepository
+from ..adapters.template_b import FileRefused, read_template_b
+from ..adapters.xml_guard import XmlRefused, parse_xml
+from ..domain.engine import Judgement, judge
+from ..domain.errors import message
+from ..domain.records import Source
+
+
+@dataclass
+class ValidationReport:
+    file: str
+    source: Source | None
+    judgements: list[Judgement]
+    refused: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.refused is None and all(j.ok for j in self.judgements)
+
+    def lines(self) -> list[str]:
+        if self.refused:
+            return [f"{self.file}: refused: {self.refused}"]
+        out = []
+        for j in self.judgements:
+            who = j.record.credit_id or " ".join(filter(None, (j.record.first_name, j.record.last_name))) or "-"
+            if j.ok:
+                out.append(f"record {j.record.index} ({who}): {j.status.value}")
+            else:
+                for code in j.codes:
+                    out.append(f"record {j.record.index} ({who}): {code} {message(code)}")
+        bad = sum(1 for j in self.judgements if not j.ok)
+        out.append(f"{len(self.judgements)} records, {len(self.judgements) - bad} pass, {bad} with errors")
+        return out
+
+    def as_dict(self) -> dict:
+        return {
+            "file": self.file, "ok": self.ok, "refused": self.refused,
+            "records": [
+                {"index": j.record.index, "credit_id": j.record.credit_id, "status": j.status.value,
+                 "errors": [{"code": c, "message": message(c)} for c in j.codes]}
+                for j in self.judgements
+            ],
+        }
+
+
+def read_records(data: bytes, name: str, limits):
+    """Records of an XML document (ActivityReports, SaveLearnerActivity or a whole SOAP envelope) or a Template B file."""
+    if data.lstrip()[:1] == b"<" or name.lower().endswith(".xml"):
+        root = parse_xml(data, limits, max_bytes=limits.max_file_bytes).getroot()
+        reports = root if root.tag == f"{{{AR}}}ActivityReports" else next(root.iter(f"{{{AR}}}ActivityReports"), None)
+        if reports is None:
+            raise InvalidDocument("no ar:ActivityReports element in the document")
+        validate_xml(reports)
+        return Source.XML_BATCH, read_activity_reports(reports)
+    return Source.TAB_BATCH, read_template_b(data, max_records=limits.max_records, max_bytes=limits.max_file_bytes)
+
+
+def validate_file(services, path, *, provider_id: str | None, environment: str) -> ValidationReport:
+    name = str(path)
+    data = Path(path).read_bytes()
+    try:
+        source, records = read_records(data, name, services.settings.limits)
+    except (XmlRefused, InvalidDocument, FileRefused) as exc:
+        return ValidationReport(name, None, [], refused=str(exc))
+    provider_id = provider_id or sandbox_fixture()["provider"]["provider_id"]
+    with services.store.transaction(write=False) as repo:
+        provider = AccountRepository(repo.conn).provider(provider_id)
+        if provider is None:
+            return ValidationReport(name, source, [], refused=f"no provider {provider_id} in the database")
+        lookups = repo.lookups_for(environment, provider.id, records, services.catalogue)
+    judgements = judge(records, today=services.clock.today(), now=services.clock.now(),
+                       catalogue=services.catalogue, lookups=lookups, source=source)
+    return ValidationReport(name, source, judgements)

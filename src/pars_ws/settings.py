@@ -1,0 +1,66 @@
+"""Configuration: environment variables only, read once into one object."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .adapters.xml_guard import XmlLimits
+
+
+def data_dir() -> Path:
+    """Per-user data folder for the embedded default (XDG on Linux)."""
+    if os.environ.get("PARS_DATA_DIR"):
+        return Path(os.environ["PARS_DATA_DIR"])
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "pars-ws"
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    today: dt.date | None = None  # PARS_TODAY: fixes "today" for every date rule
+    limits: XmlLimits = field(default_factory=XmlLimits)
+    credential_cache_seconds: int = 300
+    secret_key: bytes = b""  # keys the verified-credential cache; random per process unless set
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    mail_from: str = "pars-ws@localhost"
+    outbox_dir: Path = field(default_factory=lambda: data_dir() / "outbox")
+    upload_dir: Path = field(default_factory=lambda: data_dir() / "uploads")
+    review_delay_seconds: int = 5  # sandbox: board review this long after submission
+    review_interval_seconds: int = 3600  # production schedule
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        env = os.environ
+        url = env.get("PARS_DATABASE_URL") or f"sqlite:///{data_dir() / 'pars.db'}"
+        today = dt.date.fromisoformat(env["PARS_TODAY"]) if env.get("PARS_TODAY") else None
+        limits = XmlLimits(
+            max_body_bytes=_int("PARS_MAX_BODY_BYTES", XmlLimits.max_body_bytes),
+            max_depth=_int("PARS_MAX_DEPTH", XmlLimits.max_depth),
+            max_attributes=_int("PARS_MAX_ATTRIBUTES", XmlLimits.max_attributes),
+            max_records=_int("PARS_MAX_RECORDS", XmlLimits.max_records),
+            max_file_bytes=_int("PARS_MAX_FILE_BYTES", XmlLimits.max_file_bytes),
+        )
+        return cls(
+            database_url=url,
+            today=today,
+            limits=limits,
+            credential_cache_seconds=_int("PARS_CREDENTIAL_CACHE_SECONDS", 300),
+            secret_key=(env.get("PARS_SECRET_KEY") or "").encode() or os.urandom(32),
+            smtp_host=env.get("PARS_SMTP_HOST") or None,
+            smtp_port=_int("PARS_SMTP_PORT", 25),
+            mail_from=env.get("PARS_MAIL_FROM", "pars-ws@localhost"),
+            outbox_dir=Path(env["PARS_OUTBOX_DIR"]) if env.get("PARS_OUTBOX_DIR") else data_dir() / "outbox",
+            upload_dir=Path(env["PARS_UPLOAD_DIR"]) if env.get("PARS_UPLOAD_DIR") else data_dir() / "uploads",
+            review_delay_seconds=_int("PARS_REVIEW_DELAY_SECONDS", 5),
+            review_interval_seconds=_int("PARS_REVIEW_INTERVAL_SECONDS", 3600),
+            log_level=env.get("PARS_LOG_LEVEL", "INFO"),
+        )

@@ -1,0 +1,111 @@
+"""Builders for test requests: ActivityReport records as zeep dicts and as raw XML."""
+from __future__ import annotations
+
+import datetime as dt
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+AR = "http://ns.medbiq.org/activityreport/v1/"
+EX = "urn:pars-ws:activityreport-extension:v1"
+P = "urn:pars-ws:learner:v1"
+
+LEARNER = dict(board="ABIM", activity_id="200930149", id_type="ABIM", learner_id="1000106", first="Test2",
+               last="Account2", dob="1900-03-01", completed="2026-01-05T00:00:00", points="3.5",
+               credit_types=("ABIM MOC Part II",), action="add")
+
+
+def record(credit_id: str, **changes) -> dict:
+    r = dict(LEARNER, credit_id=credit_id)
+    r.update(changes)
+    return r
+
+
+def _action_element(action: str):
+    el = etree.Element(f"{{{EX}}}learnerRecordAction", nsmap={"ex": EX})
+    el.text = action
+    return el
+
+
+def zeep_reports(records: list[dict]) -> dict:
+    """ActivityReports as zeep takes it (the signature zeep builds from the WSDL)."""
+    reports = []
+    for r in records:
+        member = {}
+        if r.get("learner_id") is not None:
+            member["UniqueID"] = [{"_value_1": r["learner_id"], "domain": r.get("id_type") or r["board"]}]
+        member["Name"] = {"GivenName": r.get("first"), "FamilyName": r.get("last")}
+        if r.get("dob"):
+            member["PersonalInfo"] = {"BirthDate": dt.date.fromisoformat(r["dob"])}
+        certificates = [
+            {"CreditReceived": {"accreditingBody": r["board"], "activityCertification": ct,
+                                "creditUnit": "Point", "numberOfCredits": r["points"]},
+             "CreditID": r["credit_id"]}
+            for ct in r["credit_types"]
+        ]
+        module = {"ModuleName": {"_value_1": "An activity", "moduleID": r["activity_id"]}, "Status": "Completed",
+                  "CompletedDateTime": dt.datetime.fromisoformat(r["completed"]) if r.get("completed") else None,
+                  "CreditCertificate": certificates}
+        reports.append({
+            "ReportingOrganization": "Test Provider",
+            "Member": member,
+            "Activity": {"ProviderOrganization": "Test Provider", "ActivityName": "An activity", "Module": module},
+            "XtensibleInfo": {"_value_1": [_action_element(r["action"])]} if r.get("action") else None,
+        })
+    return {"DateTimeCreated": dt.datetime(2026, 6, 1, 12, 0, 0), "ActivityReport": reports}
+
+
+def xml_report(r: dict) -> str:
+    """One ar:ActivityReport as text (raw requests, batch files, fuzzing)."""
+    uid = (f'<m:UniqueID domain="{escape(r.get("id_type") or r["board"])}">{escape(r["learner_id"])}</m:UniqueID>'
+           if r.get("learner_id") is not None else "")
+    name = "".join(f"<n:{tag}>{escape(r[key])}</n:{tag}>" for tag, key in (("GivenName", "first"), ("FamilyName", "last"))
+                   if r.get(key) is not None)
+    dob = f"<m:PersonalInfo><m:BirthDate>{escape(r['dob'])}</m:BirthDate></m:PersonalInfo>" if r.get("dob") else ""
+    completed = f"<ar:CompletedDateTime>{escape(r['completed'])}</ar:CompletedDateTime>" if r.get("completed") else ""
+    certs = "".join(
+        "<ar:CreditCertificate><ar:CreditReceived>"
+        f"<hx:accreditingBody>{escape(r['board'])}</hx:accreditingBody>"
+        f"<hx:activityCertification>{escape(ct)}</hx:activityCertification>"
+        "<hx:creditUnit>Point</hx:creditUnit>"
+        + (f"<hx:numberOfCredits>{escape(r['points'])}</hx:numberOfCredits>" if r.get("points") is not None else "")
+        + f"</ar:CreditReceived><ar:CreditID>{escape(r.get('credit_id') or '')}</ar:CreditID></ar:CreditCertificate>"
+        for ct in r["credit_types"]
+    )
+    action = (f"<ar:XtensibleInfo><ex:learnerRecordAction>{escape(r['action'])}</ex:learnerRecordAction></ar:XtensibleInfo>"
+              if r.get("action") is not None else "")
+    return (
+        "<ar:ActivityReport><ar:ReportingOrganization>Test Provider</ar:ReportingOrganization>"
+        f"<ar:Member>{uid}<m:Name>{name}</m:Name>{dob}</ar:Member>"
+        "<ar:Activity><ar:ProviderOrganization>Test Provider</ar:ProviderOrganization>"
+        "<ar:ActivityName>An activity</ar:ActivityName><ar:Module>"
+        f'<ar:ModuleName moduleID="{escape(r["activity_id"])}">An activity</ar:ModuleName>'
+        f"<ar:Status>Completed</ar:Status>{completed}{certs}</ar:Module></ar:Activity>{action}</ar:ActivityReport>"
+    )
+
+
+NS_DECL = ('xmlns:ar="http://ns.medbiq.org/activityreport/v1/" xmlns:m="http://ns.medbiq.org/member/v1/" '
+           'xmlns:n="http://ns.medbiq.org/name/v1/" xmlns:hx="http://ns.medbiq.org/lom/extend/v1/" '
+           f'xmlns:ex="{EX}"')
+
+
+def xml_reports(records: list[dict]) -> str:
+    return (f"<ar:ActivityReports {NS_DECL}><ar:DateTimeCreated>2026-06-01T12:00:00</ar:DateTimeCreated>"
+            + "".join(xml_report(r) for r in records) + "</ar:ActivityReports>")
+
+
+def soap11_save(records: list[dict], provider="1234567", user="sandbox-user", password="sandbox-password",
+                header: str = "") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:p="{P}">'
+        f"<soap:Header>{header}</soap:Header><soap:Body><p:SaveLearnerActivity>"
+        f"<p:ProviderId>{provider}</p:ProviderId><p:User>{escape(user)}</p:User><p:Password>{escape(password)}</p:Password>"
+        f"{xml_reports(records)}</p:SaveLearnerActivity></soap:Body></soap:Envelope>"
+    ).encode()
+
+
+def codes(result) -> list[int]:
+    """Error codes of one zeep RecordResult or LearnerStatus."""
+    errors = result.Errors.Error if result.Errors is not None else []
+    return [int(e.Code) for e in errors or []]
