@@ -35,6 +35,9 @@ credentials = Table(
     Column("disabled", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("rotated_at", DateTime(timezone=True)),
+    # Failed-login throttling per credential.
+    Column("failed_logins", Integer, nullable=False, server_default=text("0")),
+    Column("locked_until", DateTime(timezone=True)),
 )
 
 activities = Table(
@@ -129,6 +132,7 @@ learner_records = Table(
     Column("deleted_at", DateTime(timezone=True)),
     Column("request_pk", ForeignKey("raw_requests.id")),
     Column("batch_pk", Integer),
+    Column("batch_row", Integer),  # 1-based record number in the batch file
     # A CreditID belongs to at most one live record of a provider: the database decides races.
     Index(
         "uq_learner_records_live_credit_id", "environment", "provider_pk", "credit_id",
@@ -138,6 +142,9 @@ learner_records = Table(
     ),
     Index("ix_learner_records_learner", "environment", "provider_pk", "board", "activity_id", "learner_key"),
     Index("ix_learner_records_status", "environment", "status", "board"),
+    # A batch row is stored at most once, even when a crashed worker's batch is resumed.
+    Index("uq_learner_records_batch_row", "batch_pk", "batch_row", unique=True,
+          sqlite_where=text("batch_pk IS NOT NULL"), postgresql_where=text("batch_pk IS NOT NULL")),
 )
 
 record_events = Table(
@@ -155,4 +162,67 @@ ws_nonces = Table(
     "ws_nonces", metadata,
     Column("nonce_hash", String(64), primary_key=True),
     Column("seen_at", DateTime(timezone=True), nullable=False, index=True),
+)
+
+
+# Uploaded batch files. The file itself is kept here so any worker on any host can process it
+# and a crash loses nothing.
+batches = Table(
+    "batches", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("environment", String(10), nullable=False),
+    Column("provider_pk", ForeignKey("providers.id"), nullable=False),
+    Column("credential_pk", ForeignKey("credentials.id")),
+    Column("file_name", String(255), nullable=False),
+    Column("file_type", String(3), nullable=False),  # txt | xml
+    Column("content_sha256", String(64), nullable=False),
+    Column("content", LargeBinary, nullable=False),
+    Column("forced", Boolean, nullable=False, server_default=text("false")),
+    Column("status", String(12), nullable=False),  # queued | processing | done | refused | failed
+    Column("records_total", Integer),
+    Column("rows_done", Integer, nullable=False, server_default=text("0")),  # resume point after a crash
+    Column("records_processed", Integer, nullable=False, server_default=text("0")),
+    Column("records_failed", Integer, nullable=False, server_default=text("0")),
+    Column("message", Text),
+    Column("uploaded_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("claimed_by", String(100)),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    # One file per provider and environment at a time: the database decides races.
+    Index("uq_batches_active", "environment", "provider_pk", unique=True,
+          sqlite_where=text("status IN ('queued', 'processing')"),
+          postgresql_where=text("status IN ('queued', 'processing')")),
+    Index("ix_batches_history", "environment", "provider_pk", "uploaded_at"),
+    Index("ix_batches_sha", "environment", "provider_pk", "content_sha256"),
+)
+
+# The outcome of every batch row (stored or not, with its codes), for the error report and history.
+batch_results = Table(
+    "batch_results", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_pk", ForeignKey("batches.id", ondelete="CASCADE"), nullable=False),
+    Column("row_index", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("codes", String(200), nullable=False, server_default=text("''")),  # comma-separated
+    Column("credit_id", String(255)),
+    UniqueConstraint("batch_pk", "row_index"),
+)
+
+# Transactional outbox: mail is queued in the same transaction as what it reports, then sent.
+mail_outbox = Table(
+    "mail_outbox", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("environment", String(10), nullable=False),
+    Column("provider_pk", ForeignKey("providers.id")),
+    Column("kind", String(30), nullable=False),  # batch-finished | rejections
+    Column("recipient", String(320), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("last_error", Text),
+    Index("ix_mail_outbox_unsent", "sent_at"),
 )

@@ -6,6 +6,7 @@ import logging
 from ..adapters.clock import Clock
 from ..adapters.data_files import load_catalogue
 from ..adapters.database import make_engine
+from ..adapters.mail import Mailer
 from ..adapters.nonces import NonceCache
 from ..adapters.store import Store
 from ..settings import Settings
@@ -22,6 +23,8 @@ class Services:
         self.catalogue = load_catalogue()
         self.auth = Authenticator(self.store, self.settings.secret_key, self.settings.credential_cache_seconds)
         self.nonces = NonceCache(self.store, self.clock)
+        self.mailer = Mailer(self.settings.smtp_host, self.settings.smtp_port, self.settings.mail_from,
+                             self.settings.outbox_dir)
         self.learners = LearnerService(self.store, self.catalogue, self.clock)
         self.activities = ActivityService(self.store, self.catalogue, self.clock)
         logging.getLogger("pars_ws").setLevel(self.settings.log_level)
