@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
 
 import click
@@ -231,10 +232,22 @@ def registry_import(file, environment):
 # -- serving ----------------------------------------------------------------------------------
 
 @main.command()
+@click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between polls when idle.")
+def worker(poll):
+    """Process batches, run board reviews and send mail until stopped (SIGTERM/SIGINT)."""
+    from .worker import run_forever
+
+    settings = Settings.from_env()
+    _configure_logging(settings.log_level)
+    run_forever(_services(), poll_seconds=poll)
+
+
+@main.command()
 @click.option("--bind", default=lambda: os.environ.get("PARS_BIND", "127.0.0.1:8000"), show_default="127.0.0.1:8000")
 @click.option("--workers", type=int, default=lambda: int(os.environ.get("PARS_WORKERS", "2")), show_default="2")
 @click.option("--no-seed", is_flag=True, help="Do not seed the sandbox on an empty database.")
-def serve(bind, workers, no_seed):
+@click.option("--no-worker", is_flag=True, help="Do not run a worker process beside the web processes.")
+def serve(bind, workers, no_seed, no_worker):
     """Migrate, seed the sandbox on first start, and serve SOAP + pages under gunicorn."""
     from ..adapters.migrate import upgrade
     from ..adapters.store import AccountRepository
@@ -252,7 +265,17 @@ def serve(bind, workers, no_seed):
         services.engine.dispose()
     click.echo(f"serving on http://{bind}/services/ACCMELearnerService.svc (WSDL: ?wsdl) "
                f"with {_safe_url(settings.database_url)}")
-    run_gunicorn(bind, workers)
+    background = None if no_worker else subprocess.Popen(
+        [sys.executable, "-m", "pars_ws.entrypoints.cli", "worker"], start_new_session=False)
+    try:
+        run_gunicorn(bind, workers)
+    finally:
+        if background is not None:
+            background.terminate()
+            try:
+                background.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                background.kill()
 
 
 def run_gunicorn(bind: str, workers: int, extra: dict | None = None) -> None:
@@ -294,6 +317,9 @@ def validate(file, provider_id, environment, as_json):
             click.echo(line)
     sys.exit(0 if report.ok else 1)
 
+
+# Feature commands live in their own modules and register themselves on `main`.
+from . import cli_batches, cli_review  # noqa: E402,F401
 
 if __name__ == "__main__":
     main()

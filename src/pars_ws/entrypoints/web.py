@@ -18,4 +18,8 @@ def create_web_app(services) -> Flask:
             return jsonify(status="error", database="unreachable"), 503
         return jsonify(status="ok", database="ok")
 
+    from . import http_batches, http_review
+
+    app.register_blueprint(http_batches.blueprint)
+    app.register_blueprint(http_review.blueprint)
     return app

@@ -1,0 +1,51 @@
+"""The worker: processes uploaded batches, runs the board review, delivers queued mail.
+
+Any number of workers may run, on any host: every job claims its work in the database.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+from ..service.outbox import deliver_pending
+
+log = logging.getLogger("pars_ws.worker")
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_once(services, name: str) -> int:
+    """One pass over every job; returns how much work was done (0 = idle)."""
+    from ..service import batches, review
+
+    done = 0
+    for job in (lambda: batches.process_next(services, name),
+                lambda: review.run_due(services),
+                lambda: deliver_pending(services.store, services.mailer, services.clock)):
+        try:
+            done += job() or 0
+        except Exception:  # noqa: BLE001 - one failing job must not stop the others
+            log.exception("worker job failed")
+    return done
+
+
+def run_forever(services, poll_seconds: float = 1.0, stop: threading.Event | None = None) -> None:
+    stop = stop or threading.Event()
+    name = worker_name()
+
+    def _stop(*_):
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    log.info('{"event": "worker_started", "worker": "%s"}', name)
+    while not stop.is_set():
+        if run_once(services, name) == 0:
+            stop.wait(poll_seconds)
