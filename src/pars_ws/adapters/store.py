@@ -218,10 +218,9 @@ class Repository:
     def _insert_ignoring_live_duplicates(self):
         lr = t.learner_records
         dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        return dialect_insert(lr).on_conflict_do_nothing(
-            index_elements=[lr.c.environment, lr.c.provider_pk, lr.c.credit_id],
-            index_where=lr.c.deleted_at.is_(None),
-        ).returning(lr.c.id, lr.c.credit_id)
+        # No conflict target: a live CreditID taken by a concurrent request, or a batch row
+        # already stored, are both skipped and reported by the caller.
+        return dialect_insert(lr).on_conflict_do_nothing().returning(lr.c.id, lr.c.credit_id)
 
     def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,
               request_pk: int | None = None, batch_pk: int | None = None) -> set[str]:
@@ -230,11 +229,13 @@ class Repository:
         Returns the CreditIDs the database refused as already live (a concurrent request won).
         """
         lr = t.learner_records
-        adds = [j.stored for j in judgements if j.ok and j.status in (Status.SUBMITTED, Status.ACCEPTED)]
+        added = [j for j in judgements if j.ok and j.status in (Status.SUBMITTED, Status.ACCEPTED)]
+        adds = [j.stored for j in added]
         lost: set[str] = set()
         inserted: dict[str, int] = {}
         if adds:
-            rows = [self._row(environment, provider_pk, rec, request_pk, batch_pk) for rec in adds]
+            rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
+                              j.record.index if batch_pk is not None else None) for j in added]
             result = self.conn.execute(self._insert_ignoring_live_duplicates(), rows)
             inserted = {row.credit_id: row.id for row in result}
             lost = {rec.credit_id for rec in adds} - set(inserted)
@@ -253,7 +254,7 @@ class Repository:
         return lost
 
     @staticmethod
-    def _row(environment, provider_pk, rec: StoredRecord, request_pk, batch_pk) -> dict:
+    def _row(environment, provider_pk, rec: StoredRecord, request_pk, batch_pk, batch_row) -> dict:
         return dict(
             environment=environment, provider_pk=provider_pk, credit_id=rec.credit_id,
             activity_id=rec.activity_id, board=rec.board, learner_id_type=rec.learner_id_type,
@@ -262,7 +263,7 @@ class Repository:
             dob_month=rec.dob.month if rec.dob else None, dob_day=rec.dob.day if rec.dob else None,
             completion_date=rec.completion_date, credits=rec.credits, credit_types=_lines(rec.credit_types),
             source=rec.source.value, status=rec.status.value, submitted_at=rec.submitted_at,
-            updated_at=rec.updated_at, request_pk=request_pk, batch_pk=batch_pk,
+            updated_at=rec.updated_at, request_pk=request_pk, batch_pk=batch_pk, batch_row=batch_row,
         )
 
     def records_by_credit_id(self, environment: str, provider_pk: int, credit_id: str) -> list[StoredRecord]:

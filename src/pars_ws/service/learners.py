@@ -4,10 +4,10 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import replace
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..adapters.clock import Clock
-from ..adapters.store import Store
+from ..adapters.store import Repository, Store
 from ..domain.activities import Activity
 from ..domain.catalogue import Catalogue
 from ..domain.engine import Judgement, judge, match
@@ -30,8 +30,14 @@ class LearnerService:
         self.catalogue = catalogue
         self.clock = clock
 
-    def save(self, account: Account, records: Sequence[ReportedRecord], *, source: Source, raw: bytes,
-             correlation_id: str, batch_pk: int | None = None) -> list[Judgement]:
+    def save(self, account: Account, records: Sequence[ReportedRecord], *, source: Source, raw: bytes | None,
+             correlation_id: str, batch_pk: int | None = None,
+             in_same_transaction: Callable[[Repository, list[Judgement]], None] | None = None) -> list[Judgement]:
+        """Judge and store one request or batch chunk in one transaction.
+
+        `raw` is kept for audit (None when the caller keeps the original, as batches do);
+        `in_same_transaction` lets a caller record its own progress atomically with the records.
+        """
         if source in ASSIGNS_CREDIT_IDS:
             records = [
                 replace(r, credit_id=new_credit_id(account))
@@ -42,13 +48,15 @@ class LearnerService:
         with self.store.transaction() as repo:
             lookups = repo.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
             judgements = judge(records, today=today, now=now, catalogue=self.catalogue, lookups=lookups, source=source)
-            request_pk = repo.store_raw_request(account.environment, account.provider_pk, source, correlation_id,
-                                                raw, now)
+            request_pk = None if raw is None else repo.store_raw_request(
+                account.environment, account.provider_pk, source, correlation_id, raw, now)
             lost = repo.apply(account.environment, account.provider_pk, judgements, now, request_pk, batch_pk)
-        for j in judgements:
-            if j.ok and j.stored is not None and j.status != Status.DELETED and j.stored.credit_id in lost:
-                # Another request stored the same CreditID first: the unique index decided.
-                j.codes, j.status, j.stored = [603], Status.NOT_PROCESSED, None
+            for j in judgements:
+                if j.ok and j.stored is not None and j.status != Status.DELETED and j.stored.credit_id in lost:
+                    # Another request stored the same CreditID first: the unique index decided.
+                    j.codes, j.status, j.stored = [603], Status.NOT_PROCESSED, None
+            if in_same_transaction is not None:
+                in_same_transaction(repo, judgements)
         return judgements
 
     def status_by_credit_id(self, account: Account, credit_id: str) -> list[StoredRecord]:
