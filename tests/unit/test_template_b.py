@@ -478,18 +478,15 @@ def test_property_round_trip(records, header, encoding, as_error_report):
         assert r.original == tuple(cells)
 
 
-# --- performance ------------------------------------------------------------------------------
+# --- size ------------------------------------------------------------------------------------
+# (Speed is measured in bench/, not asserted here: these machines are too noisy for timed tests.)
 
 
-def test_reading_2500_rows_is_fast():
+def test_reading_2500_rows():
     data = write_template_b(
         [row(id=str(100000 + i), first=f"First{i}", last=f"Last {i}", c2="ABO MOC Part IV")
          for i in range(2500)]
     )
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        records = read_template_b(data)
-        best = min(best, time.perf_counter() - start)
+    records = read_template_b(data)
     assert len(records) == 2500
-    assert best < 0.050, f"reading 2,500 rows took {best * 1000:.1f} ms"
+    assert records[-1].learner_id == "102499" and records[-1].index == 2500

@@ -35,6 +35,18 @@ class Activity:
     def registration(self, board: str) -> Registration | None:
         return next((r for r in self.registrations if r.board == board), None)
 
+    def problems(self) -> list[str]:
+        """What makes this activity unfit to store (points must be finite and non-negative)."""
+        found = []
+        if self.end_date < self.start_date:
+            found.append("The activity's end date is before its start date.")
+        if not (self.credits.is_finite() and self.credits >= 0):
+            found.append(f"Credits must be a non-negative number, not {self.credits}.")
+        for reg in self.registrations:
+            if not (reg.max_points.is_finite() and reg.max_points >= 0):
+                found.append(f"{reg.board}: MaxPoints must be a non-negative number, not {reg.max_points}.")
+        return found
+
 
 @dataclass(frozen=True)
 class RegisteredLearner:

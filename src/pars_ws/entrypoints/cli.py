@@ -199,9 +199,18 @@ def activities_import(file, provider_id, environment):
         raise click.UsageError(f"no provider {provider_id}; create it with 'pars-ws credentials create'")
     account = Account(0, "cli", environment, provider.id, provider.provider_id, provider.name, provider.domain,
                       provider.email)
+    from ..service.learners import ActivityRefused
+
     year = services.clock.today().year
-    for item in items:
-        saved = services.activities.save(account, activity_from_dict(item, year))
+    try:
+        activities = [activity_from_dict(item, year) for item in items]
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        raise click.UsageError(f"{file}: not an activities file: {exc!r}")
+    for activity in activities:
+        try:
+            saved = services.activities.save(account, activity)
+        except ActivityRefused as exc:
+            raise click.UsageError(f"activity {activity.activity_id or activity.title!r} refused: {exc}")
         click.echo(f"{saved.activity_id}\t{saved.title}\t{', '.join(r.board for r in saved.registrations)}")
 
 

@@ -101,8 +101,9 @@ class ActivityService:
                     raise ActivityRefused(676, f"{message(676)} ({board.code}: {name})")
             regs.append(replace(reg, board=board.code,
                                 credit_types=tuple(board.credit_type(n).name for n in reg.credit_types)))
-        if activity.end_date < activity.start_date:
-            raise ActivityRefused(None, "The activity's end date is before its start date.")
+        problems = activity.problems()
+        if problems:
+            raise ActivityRefused(None, " ".join(problems))
         with self.store.transaction() as repo:
             activity_id = activity.activity_id or repo.next_activity_id(account.environment)
             owner = repo.activity_owner(account.environment, activity_id)
