@@ -331,4 +331,8 @@ def validate(file, provider_id, environment, as_json):
 from . import cli_batches, cli_review  # noqa: E402,F401
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m`, this file is __main__: the feature modules registered their commands on
+    # the package module's `main`, so run that one.
+    from pars_ws.entrypoints.cli import main as registered
+
+    registered()
