@@ -1,6 +1,119 @@
-"""HTTP endpoints for batches."""
+"""HTTP API for batch uploads (JSON; HTTP Basic auth with the provider's web-service credential).
+
+POST /api/batches                      multipart: file, file_type (txt|xml), force (true|false) -> 202
+GET  /api/batches                      upload history, last 30 days
+GET  /api/batches/<id>                 status and progress
+GET  /api/batches/<id>/errors.csv      the rows not processed, with their error codes
+GET  /api/batches/<id>/records         the rows processed, with their CreditIDs
+
+A batch of another provider or environment is answered 404, exactly like one that does not exist.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+from dataclasses import asdict
+from pathlib import PurePath
+
+from flask import Blueprint, Response, g, jsonify, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from ..service import batches
+from .http_auth import require_account, services
 
 blueprint = Blueprint("batches", __name__)
+
+# Room for the multipart framing and form fields around a file at the size limit.
+_MULTIPART_SLACK = 64 * 1024
+_TRUE = ("true", "1", "yes", "on")
+
+
+def _error(status: int, message: str, **extra):
+    response = jsonify(error=message, **extra)
+    response.status_code = status
+    return response
+
+
+def _not_found():
+    return _error(404, "No such batch.")
+
+
+def _iso(value):
+    return None if value is None else value.isoformat()
+
+
+def _batch_json(info: batches.BatchInfo) -> dict:
+    links = {"self": url_for("batches.status", batch_id=info.id)}
+    if info.processed:
+        links["records"] = url_for("batches.records", batch_id=info.id)
+    if info.not_processed:
+        links["errors"] = url_for("batches.errors", batch_id=info.id)
+    return {
+        "id": info.id, "file_name": info.file_name, "file_type": info.file_type, "status": info.status,
+        "records": info.records, "rows_done": info.rows_done, "processed": info.processed,
+        "not_processed": info.not_processed, "forced": info.forced, "message": info.message,
+        "uploaded_at": _iso(info.uploaded_at), "started_at": _iso(info.started_at),
+        "finished_at": _iso(info.finished_at), "links": links,
+    }
+
+
+@blueprint.post("/api/batches")
+@require_account
+def upload():
+    limit = services().settings.limits.max_file_bytes
+    # Werkzeug stops reading a bigger body at once instead of spooling it to disk.
+    request.max_content_length = limit + _MULTIPART_SLACK
+    try:
+        file = request.files.get("file")
+        form = request.form
+    except RequestEntityTooLarge:
+        return _error(413, batches.msg_too_large(limit), reason="invalid")
+    if file is None or not file.filename:
+        return _error(400, batches.MSG_NO_FILE, reason="invalid")
+    try:
+        info = batches.upload(
+            services(), g.account, file_name=PurePath(file.filename.replace("\\", "/")).name,
+            data=file.stream.read(limit + 1), file_type=(form.get("file_type") or "").strip().lower(),
+            force=(form.get("force") or "").strip().lower() in _TRUE)
+    except batches.UploadRefused as refused:
+        return _error(400 if refused.reason == "invalid" else 409, refused.message, reason=refused.reason)
+    response = jsonify(_batch_json(info))
+    response.status_code = 202
+    response.headers["Location"] = url_for("batches.status", batch_id=info.id)
+    return response
+
+
+@blueprint.get("/api/batches")
+@require_account
+def history():
+    return jsonify(batches=[_batch_json(b) for b in batches.history(services(), g.account)])
+
+
+@blueprint.get("/api/batches/<int:batch_id>")
+@require_account
+def status(batch_id: int):
+    info = batches.get(services(), g.account, batch_id)
+    return _not_found() if info is None else jsonify(_batch_json(info))
+
+
+@blueprint.get("/api/batches/<int:batch_id>/errors.csv")
+@require_account
+def errors(batch_id: int):
+    found = batches.error_report(services(), g.account, batch_id)
+    if found is None:
+        return _not_found()
+    file_name, report = found
+    name = f"{PurePath(file_name).stem}_errors.csv".replace('"', "")
+    return Response(report, mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@blueprint.get("/api/batches/<int:batch_id>/records")
+@require_account
+def records(batch_id: int):
+    found = batches.processed_records(services(), g.account, batch_id)
+    if found is None:
+        return _not_found()
+    return jsonify(records=[
+        {**asdict(r), "completion_date": _iso(r.completion_date),
+         "credits": None if r.credits is None else str(r.credits)}
+        for r in found
+    ])

@@ -1,6 +1,312 @@
-"""Batch uploads (issue 4): filled in by the batch-upload work."""
+"""Batch uploads: Template B (.txt) and ActivityReports (.xml) files of up to 2,500 records.
+
+A file is checked whole when it is uploaded and refused before anything is stored if it cannot be
+read; otherwise it is queued and a worker judges and stores it in chunks through LearnerService.
+Each chunk's records, its per-row results and the batch's resume point commit in one transaction,
+so a worker killed at any moment loses nothing and a resumed batch stores nothing twice.
+"""
 from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.exc import IntegrityError
+
+from ..adapters.batch_store import BatchStore
+from ..adapters.template_b import write_error_report
+from ..domain.errors import message
+from ..domain.records import Source
+from .auth import Account
+from .outbox import queue_mail
+from .validate import UNREADABLE, read_records
+
+log = logging.getLogger(__name__)
+
+HISTORY = dt.timedelta(days=30)
+DUPLICATE_WINDOW = dt.timedelta(days=30)
+CHUNK_ROWS = 250  # rows per transaction: small enough to keep heartbeats frequent
+STALE_AFTER_SECONDS = 60  # a processing batch without a heartbeat this long belongs to a dead worker
+MAX_ATTEMPTS = 5  # claims before a batch that keeps failing is given up
+
+# Extensions accepted for each file type the provider chooses. The downloaded error report is a
+# .csv the Template B reader takes back unchanged, so it may be re-uploaded as it is.
+EXTENSIONS = {"txt": (".txt", ".csv"), "xml": (".xml",)}
+SOURCES = {"txt": Source.TAB_BATCH, "xml": Source.XML_BATCH}
+
+MSG_NO_FILE = "CHOOSE A FILE TO UPLOAD."
+MSG_ACTIVE = ("A FILE IS ALREADY PROCESSING. ONLY ONE FILE MAY BE UPLOADED AT A TIME: "
+              "UPLOAD THIS FILE ONCE THE CURRENT FILE HAS FINISHED PROCESSING.")
+
+
+def msg_too_large(max_bytes: int) -> str:
+    mib = 1024 * 1024
+    size = f"{max_bytes // mib} MB" if max_bytes % mib == 0 else f"{max_bytes:,} BYTES"
+    return f"THE FILE IS LARGER THAN {size}. BATCH UPLOADS MAY NOT EXCEED {size}."
+
+
+def msg_wrong_extension(file_type: str) -> str:
+    ext = file_type.upper()
+    return f"THE FILE SELECTED IS NOT A .{ext} FILE. PLEASE UPLOAD A .{ext} FILE."
+
+
+class UploadRefused(Exception):
+    """A file refused whole; nothing was stored. `reason`: invalid | duplicate | active."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.message = message
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    id: int
+    file_name: str
+    file_type: str
+    status: str  # queued | processing | done | failed
+    records: int
+    rows_done: int
+    processed: int
+    not_processed: int
+    forced: bool
+    message: str | None
+    uploaded_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    @classmethod
+    def from_row(cls, row) -> "BatchInfo":
+        return cls(
+            id=row.id, file_name=row.file_name, file_type=row.file_type, status=row.status,
+            records=row.records_total or 0, rows_done=row.rows_done, processed=row.records_processed,
+            not_processed=row.records_failed, forced=bool(row.forced), message=row.message,
+            uploaded_at=_utc(row.uploaded_at), started_at=_utc(row.started_at), finished_at=_utc(row.finished_at),
+        )
+
+
+@dataclass(frozen=True)
+class ProcessedRecord:
+    row: int
+    result: str  # Submitted | Accepted | Deleted, when the row was processed
+    credit_id: str | None
+    status: str | None  # the stored record's status now (after board review); None for a delete
+    activity_id: str | None
+    board: str | None
+    learner_id_type: str | None
+    learner_id: str | None
+    first_name: str | None
+    last_name: str | None
+    completion_date: dt.date | None
+    credits: Decimal | None
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.timezone.utc)
+
+
+# -- upload -------------------------------------------------------------------------------------
+
+def upload(services, account: Account, *, file_name: str, data: bytes, file_type: str,
+           force: bool = False) -> BatchInfo:
+    """Check a file whole and queue it, or raise UploadRefused with the message for the provider."""
+    if file_type not in EXTENSIONS:
+        raise UploadRefused("CHOOSE THE FILE TYPE: TAB DELIMITED (.TXT) OR XML (.XML).", "invalid")
+    if not file_name.lower().endswith(EXTENSIONS[file_type]):
+        raise UploadRefused(msg_wrong_extension(file_type), "invalid")
+    limits = services.settings.limits
+    if len(data) > limits.max_file_bytes:
+        raise UploadRefused(msg_too_large(limits.max_file_bytes), "invalid")
+    try:
+        _, records = read_records(data, file_name, limits, kind=file_type)
+    except UNREADABLE as exc:
+        raise UploadRefused(str(exc), "invalid") from None
+    sha = hashlib.sha256(data).hexdigest()
+    now = services.clock.now()
+    try:
+        with services.store.transaction() as repo:
+            store = BatchStore(repo.conn)
+            earlier = None if force else store.same_content_since(
+                account.environment, account.provider_pk, sha, now - DUPLICATE_WINDOW)
+            if earlier is not None:
+                raise UploadRefused(
+                    f"THIS FILE WAS ALREADY UPLOADED ON {_when(earlier.uploaded_at)} AS {earlier.file_name} "
+                    f"(BATCH {earlier.id}). UPLOAD IT AGAIN WITH FORCE TO PROCESS IT A SECOND TIME.", "duplicate")
+            batch_id = store.insert(
+                environment=account.environment, provider_pk=account.provider_pk,
+                credential_pk=account.credential_pk or None, file_name=file_name[:255], file_type=file_type,
+                content_sha256=sha, content=data, forced=force, records_total=len(records), uploaded_at=now)
+            row = store.batch(account.environment, account.provider_pk, batch_id)
+    except IntegrityError:
+        # uq_batches_active decides races: this provider already has a file queued or processing.
+        if not _has_active(services, account):
+            raise
+        raise UploadRefused(MSG_ACTIVE, "active") from None
+    log.info('{"event": "batch_uploaded", "batch": %d, "provider_id": "%s", "records": %d}',
+             batch_id, account.provider_id, len(records))
+    return BatchInfo.from_row(row)
+
+
+def _has_active(services, account: Account) -> bool:
+    with services.store.transaction(write=False) as repo:
+        return BatchStore(repo.conn).active(account.environment, account.provider_pk) is not None
+
+
+def _when(value: dt.datetime) -> str:
+    return _utc(value).strftime("%m/%d/%Y %I:%M %p UTC")
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+def history(services, account: Account) -> list[BatchInfo]:
+    """The provider's uploads of the last 30 days, newest first."""
+    since = services.clock.now() - HISTORY
+    with services.store.transaction(write=False) as repo:
+        rows = BatchStore(repo.conn).history(account.environment, account.provider_pk, since)
+    return [BatchInfo.from_row(r) for r in rows]
+
+
+def get(services, account: Account, batch_id: int) -> BatchInfo | None:
+    with services.store.transaction(write=False) as repo:
+        row = BatchStore(repo.conn).batch(account.environment, account.provider_pk, batch_id)
+    return None if row is None else BatchInfo.from_row(row)
+
+
+def error_report(services, account: Account, batch_id: int) -> tuple[str, bytes] | None:
+    """(file name, CSV of the rows not processed: original columns + Error Code + Error Message, one line per code)."""
+    with services.store.transaction(write=False) as repo:
+        store = BatchStore(repo.conn)
+        batch = store.batch(account.environment, account.provider_pk, batch_id, with_content=True)
+        if batch is None:
+            return None
+        failed = store.failed_results(batch_id)
+    records = _records(services, batch) if failed else []
+    by_row = {r.index: r for r in records}
+    rows = []
+    for result in failed:
+        record = by_row[result.row_index]
+        # Tab rows are written back exactly as uploaded; XML records as Template B columns.
+        columns = record.original or record
+        rows.append((columns, [(int(c), message(int(c))) for c in result.codes.split(",")]))
+    return batch.file_name, write_error_report(rows)
+
+
+def processed_records(services, account: Account, batch_id: int) -> list[ProcessedRecord] | None:
+    with services.store.transaction(write=False) as repo:
+        store = BatchStore(repo.conn)
+        if store.batch(account.environment, account.provider_pk, batch_id) is None:
+            return None
+        rows = store.processed(batch_id)
+    return [
+        ProcessedRecord(
+            row=r.row_index, result=r.result, credit_id=r.credit_id, status=r.status, activity_id=r.activity_id,
+            board=r.board, learner_id_type=r.learner_id_type, learner_id=r.learner_id, first_name=r.first_name,
+            last_name=r.last_name, completion_date=r.completion_date,
+            credits=None if r.credits is None else Decimal(r.credits),
+        )
+        for r in rows
+    ]
+
+
+def _records(services, batch):
+    _, records = read_records(batch.content, batch.file_name, services.settings.limits, kind=batch.file_type)
+    return records
+
+
+# -- processing -------------------------------------------------------------------------------------
+
+class _ClaimLost(Exception):
+    """Another worker took the batch over (this one was thought dead): stop without storing."""
 
 
 def process_next(services, worker: str) -> int:
-    return 0
+    """Claim one batch (queued, or abandoned by a dead worker) and process it to the end. 1 if any."""
+    now = services.clock.now()
+    # Settings.batch_stale_seconds (PARS_BATCH_STALE_SECONDS) where the settings define it.
+    stale = dt.timedelta(seconds=getattr(services.settings, "batch_stale_seconds", STALE_AFTER_SECONDS))
+    # A claim names this worker and this attempt, so a worker that was presumed dead but wakes up
+    # can never advance a batch another worker has taken over.
+    claim = f"{worker}#{secrets.token_hex(4)}"[-100:]
+    with services.store.transaction() as repo:
+        store = BatchStore(repo.conn)
+        batch = store.claim(claim, now, now - stale)
+        if batch is None:
+            return 0
+        uploader = store.uploader(batch)
+        if batch.attempts > MAX_ATTEMPTS:
+            _give_up(store, batch, uploader, "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.", now)
+            return 1
+    account = Account(batch.credential_pk or 0, uploader.username or "", batch.environment, batch.provider_pk,
+                      uploader.provider_id, uploader.name, uploader.domain, uploader.email)
+    log.info('{"event": "batch_claimed", "batch": %d, "worker": "%s", "resume_at": %d, "attempt": %d}',
+             batch.id, claim, batch.rows_done, batch.attempts)
+    try:
+        records = _records(services, batch)
+    except UNREADABLE as exc:
+        # Checked at upload; only a lowered limit gets here.
+        with services.store.transaction() as repo:
+            _give_up(BatchStore(repo.conn), batch, uploader, str(exc), services.clock.now())
+        return 1
+    try:
+        for start in range(batch.rows_done, len(records), CHUNK_ROWS):
+            _process_chunk(services, account, batch, uploader, claim, records, start)
+    except _ClaimLost:
+        log.warning('{"event": "batch_claim_lost", "batch": %d, "worker": "%s"}', batch.id, claim)
+    return 1
+
+
+def _process_chunk(services, account: Account, batch, uploader, claim: str, records: list, start: int) -> None:
+    chunk = records[start:start + CHUNK_ROWS]
+    end = start + len(chunk)
+    finished = end == len(records)
+
+    def record_progress(repo, judgements) -> None:
+        store = BatchStore(repo.conn)
+        ok = sum(1 for j in judgements if j.ok)
+        now = services.clock.now()
+        if not store.advance(batch.id, claim, rows_from=start, rows_to=end, processed=ok,
+                             failed=len(judgements) - ok, finished=finished, now=now):
+            raise _ClaimLost  # rolls back this chunk's records too
+        store.add_results(batch.id, (
+            (j.record.index, j.status.value, ",".join(map(str, j.codes)),
+             j.stored.credit_id if j.stored is not None else j.record.credit_id)
+            for j in judgements))
+        if finished:
+            _queue_finished_mail(store, batch, uploader, now)
+
+    services.learners.save(account, chunk, source=SOURCES[batch.file_type], raw=None,
+                           correlation_id=f"batch-{batch.id}", batch_pk=batch.id, in_same_transaction=record_progress)
+
+
+def _queue_finished_mail(store: BatchStore, batch, uploader, now: dt.datetime) -> None:
+    total, processed, failed = store.counts(batch.id)
+    lines = [
+        f"Your batch upload {batch.file_name} (batch {batch.id}, uploaded {_when(batch.uploaded_at)}) "
+        "has finished processing.",
+        "",
+        f"Records: {total}",
+        f"Records processed: {processed}",
+        f"Records not processed: {failed}",
+    ]
+    if failed:
+        lines += ["", "Download the records that were not processed, with their errors, from the upload history "
+                  f"(/api/batches/{batch.id}/errors.csv). Correct them and upload the file again."]
+    queue_mail(store.conn, environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
+               recipient=uploader.email,
+               subject=f"PARS batch upload {batch.file_name}: {processed} processed, {failed} not processed",
+               body="\n".join(lines), now=now)
+
+
+def _give_up(store: BatchStore, batch, uploader, reason: str, now: dt.datetime) -> None:
+    store.fail(batch.id, reason, now)
+    queue_mail(store.conn, environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
+               recipient=uploader.email, subject=f"PARS batch upload {batch.file_name}: not processed",
+               body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}",
+               now=now)
+    log.error('{"event": "batch_failed", "batch": %d, "reason": "%s"}', batch.id, reason)

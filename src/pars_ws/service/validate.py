@@ -51,9 +51,19 @@ class ValidationReport:
         }
 
 
-def read_records(data: bytes, name: str, limits):
-    """Records of an XML document (ActivityReports, SaveLearnerActivity or a whole SOAP envelope) or a Template B file."""
-    if data.lstrip()[:1] == b"<" or name.lower().endswith(".xml"):
+# Whatever makes a file unreadable as a whole; each carries the message shown to the provider.
+UNREADABLE = (XmlRefused, InvalidDocument, FileRefused)
+
+
+def read_records(data: bytes, name: str, limits, kind: str | None = None):
+    """Records of an XML document (ActivityReports, SaveLearnerActivity or a whole SOAP envelope) or a Template B file.
+
+    `kind` ("xml" or "txt") is the type a provider chose for a batch; None guesses from the content and name.
+    Raises one of UNREADABLE.
+    """
+    if kind is None:
+        kind = "xml" if data.lstrip()[:1] == b"<" or name.lower().endswith(".xml") else "txt"
+    if kind == "xml":
         root = parse_xml(data, limits, max_bytes=limits.max_file_bytes).getroot()
         reports = root if root.tag == f"{{{AR}}}ActivityReports" else next(root.iter(f"{{{AR}}}ActivityReports"), None)
         if reports is None:
@@ -68,7 +78,7 @@ def validate_file(services, path, *, provider_id: str | None, environment: str) 
     data = Path(path).read_bytes()
     try:
         source, records = read_records(data, name, services.settings.limits)
-    except (XmlRefused, InvalidDocument, FileRefused) as exc:
+    except UNREADABLE as exc:
         return ValidationReport(name, None, [], refused=str(exc))
     provider_id = provider_id or sandbox_fixture()["provider"]["provider_id"]
     with services.store.transaction(write=False) as repo:

@@ -1,0 +1,130 @@
+"""Storage of uploaded batches and their per-row results (SQLAlchemy 2 Core), inside a caller's transaction.
+
+Every read is scoped to one provider and environment, so one provider never sees another's batch.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Iterable
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+
+from . import tables as t
+
+ACTIVE = ("queued", "processing")
+NOT_PROCESSED = "Not processed"
+
+
+class BatchStore:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    # -- upload ---------------------------------------------------------------------------------
+    def insert(self, **values) -> int:
+        """A new queued batch; IntegrityError when the provider already has one queued or processing."""
+        return self.conn.execute(insert(t.batches).values(status="queued", **values)
+                                 .returning(t.batches.c.id)).scalar_one()
+
+    def same_content_since(self, environment: str, provider_pk: int, sha256: str, since: dt.datetime):
+        """The latest batch with this content uploaded since `since` (failed ones do not count), or None."""
+        b = t.batches
+        return self.conn.execute(
+            select(b.c.id, b.c.file_name, b.c.uploaded_at)
+            .where(b.c.environment == environment, b.c.provider_pk == provider_pk, b.c.content_sha256 == sha256,
+                   b.c.uploaded_at >= since, b.c.status != "failed")
+            .order_by(b.c.uploaded_at.desc()).limit(1)).first()
+
+    def active(self, environment: str, provider_pk: int):
+        """The provider's queued or processing batch, or None."""
+        b = t.batches
+        return self.conn.execute(select(b.c.id).where(
+            b.c.environment == environment, b.c.provider_pk == provider_pk, b.c.status.in_(ACTIVE))).first()
+
+    # -- reading --------------------------------------------------------------------------------
+    _SUMMARY = [c for c in t.batches.c if c.name != "content"]
+
+    def batch(self, environment: str, provider_pk: int, batch_id: int, *, with_content: bool = False):
+        b = t.batches
+        columns = list(b.c) if with_content else self._SUMMARY
+        return self.conn.execute(select(*columns).where(
+            b.c.id == batch_id, b.c.environment == environment, b.c.provider_pk == provider_pk)).first()
+
+    def history(self, environment: str, provider_pk: int, since: dt.datetime) -> list:
+        b = t.batches
+        return self.conn.execute(select(*self._SUMMARY).where(
+            b.c.environment == environment, b.c.provider_pk == provider_pk, b.c.uploaded_at >= since,
+        ).order_by(b.c.uploaded_at.desc(), b.c.id.desc())).all()
+
+    def failed_results(self, batch_id: int) -> list:
+        r = t.batch_results
+        return self.conn.execute(select(r.c.row_index, r.c.codes).where(
+            r.c.batch_pk == batch_id, r.c.codes != "").order_by(r.c.row_index)).all()
+
+    def processed(self, batch_id: int) -> list:
+        """Rows that were stored or deleted, with the stored record's fields where the row added one."""
+        r, lr = t.batch_results, t.learner_records
+        return self.conn.execute(
+            select(r.c.row_index, r.c.status.label("result"), r.c.credit_id, lr.c.activity_id, lr.c.board,
+                   lr.c.learner_id_type, lr.c.learner_id, lr.c.first_name, lr.c.last_name, lr.c.completion_date,
+                   lr.c.credits, lr.c.status)
+            .select_from(r.outerjoin(lr, and_(lr.c.batch_pk == r.c.batch_pk, lr.c.batch_row == r.c.row_index)))
+            .where(r.c.batch_pk == batch_id, r.c.status != NOT_PROCESSED)
+            .order_by(r.c.row_index)).all()
+
+    # -- processing -----------------------------------------------------------------------------
+    def claim(self, claim: str, now: dt.datetime, stale_before: dt.datetime):
+        """Take the oldest queued batch, or one whose worker stopped sending heartbeats; None if there is none.
+
+        One statement: on PostgreSQL the candidate row is locked with SKIP LOCKED, so concurrent
+        workers pick different batches without waiting; SQLite runs it under its single write lock.
+        The condition is checked again on the row updated, so a claim never takes a live batch.
+        """
+        b = t.batches
+        claimable = or_(b.c.status == "queued", and_(b.c.status == "processing", b.c.heartbeat_at < stale_before))
+        candidate = (
+            select(b.c.id).where(claimable)
+            .order_by(b.c.uploaded_at, b.c.id).limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        return self.conn.execute(
+            update(b).where(b.c.id == candidate, claimable)
+            .values(status="processing", claimed_by=claim, heartbeat_at=now, attempts=b.c.attempts + 1,
+                    started_at=func.coalesce(b.c.started_at, now))
+            .returning(*self._SUMMARY, b.c.content)).first()
+
+    def advance(self, batch_id: int, claim: str, *, rows_from: int, rows_to: int, processed: int, failed: int,
+                finished: bool, now: dt.datetime) -> bool:
+        """Move the resume point on, only if this claim still holds the batch at `rows_from`."""
+        b = t.batches
+        values = dict(rows_done=rows_to, heartbeat_at=now, records_processed=b.c.records_processed + processed,
+                      records_failed=b.c.records_failed + failed)
+        if finished:
+            values.update(status="done", finished_at=now)
+        result = self.conn.execute(update(b).where(
+            b.c.id == batch_id, b.c.claimed_by == claim, b.c.status == "processing", b.c.rows_done == rows_from,
+        ).values(**values))
+        return result.rowcount == 1
+
+    def add_results(self, batch_id: int, rows: Iterable[tuple[int, str, str, str | None]]) -> None:
+        """(row index, status, comma-separated codes, CreditID) per row."""
+        values = [dict(batch_pk=batch_id, row_index=i, status=s, codes=c, credit_id=cid) for i, s, c, cid in rows]
+        if values:
+            self.conn.execute(insert(t.batch_results), values)
+
+    def fail(self, batch_id: int, message: str, now: dt.datetime) -> None:
+        self.conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(
+            status="failed", message=message, finished_at=now))
+
+    def counts(self, batch_id: int):
+        b = t.batches
+        return self.conn.execute(select(b.c.records_total, b.c.records_processed, b.c.records_failed)
+                                 .where(b.c.id == batch_id)).one()
+
+    def uploader(self, batch):
+        """Provider and credential of a batch, for acting on the provider's behalf."""
+        p, c = t.providers, t.credentials
+        return self.conn.execute(
+            select(p.c.provider_id, p.c.name, p.c.domain, p.c.email, c.c.username)
+            .select_from(p.outerjoin(c, c.c.id == batch.credential_pk))
+            .where(p.c.id == batch.provider_pk)).one()

@@ -1,0 +1,326 @@
+"""Batch uploads through the service layer, against a real database (SQLite, and PostgreSQL when
+PARS_TEST_DATABASE_URL is set): whole-file refusals, one active file, duplicate monitoring, claims
+and recovery, error reports. Also the Template B files the end-to-end tests upload."""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import pytest
+from sqlalchemy import func, select, update
+
+from pars_ws.adapters import tables as t
+from pars_ws.adapters.batch_store import BatchStore
+from pars_ws.adapters.template_b import (
+    MSG_ENCODING, MSG_NOT_TEMPLATE, TEMPLATE_NAME, write_error_report, write_template_b,
+)
+from pars_ws.adapters.migrate import upgrade
+from pars_ws.service import batches
+from pars_ws.service.auth import Account
+from pars_ws.service.container import Services
+from pars_ws.service.sandbox import seed_sandbox
+from pars_ws.settings import Settings
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY
+from tests.support import record, xml_reports
+
+# -- files ------------------------------------------------------------------------------------------
+
+# The sandbox's ABPATH test learners: (learner ID, first name, last name, DOB as registered).
+LEARNERS = [
+    ("1000106", "Test2", "Account2", "03/01"), ("1000107", "Test3", "Account3", "04/01"),
+    ("1000108", "Test4", "Account4", "05/01"), ("1000109", "Test5", "Account5", "06/01"),
+    ("1000110", "Test6", "Account6", "07/01"), ("1000111", "Test7", "Account7", "08/01"),
+    ("1000112", "Test8", "Account8", "09/01"), ("1000113", "Test9", "Account9", "10/01"),
+    ("1000105", "Test10", "Account10", "02/01"), ("1000104", "Test11", "Account11", "01/01"),
+]
+# 0-based row -> (column, wrong value, the one code it gets). Columns are Template B positions.
+BAD_ROWS = {
+    7: (7, "12/31", 664), 100: (5, "Wrong", 665), 300: (10, "1.1", 675), 500: (11, "ABPath Bogus", 676),
+    700: (8, "12/01/2026", 671), 900: (4, "9999999", 661), 1100: (3, "ABIM", 712), 1300: (9, "Update", 602),
+    1500: (10, "abc", 673), 1700: (2, "200900002", 670),
+}
+
+
+def good_row(i: int, activity_id: str = "200930149") -> list[str]:
+    """A Template B row that passes every rule: ABPATH, 1 point, completed early 2026."""
+    learner_id, first, last, dob = LEARNERS[i % len(LEARNERS)]
+    return [TEMPLATE_NAME, "ABPATH", activity_id, "ABPATH", learner_id, first, last, dob,
+            f"{1 + i % 5}/{1 + i % 28}/2026", "Add", "1", "ABPath MOC Part II"]
+
+
+def template_file(count: int, bad: dict = BAD_ROWS, start: int = 0, activity_id: str = "200930149") -> bytes:
+    rows = []
+    for i in range(start, start + count):
+        row = good_row(i, activity_id)
+        if i in bad:
+            column, value, _ = bad[i]
+            row[column] = value
+        rows.append(row)
+    return write_template_b(rows)
+
+
+def fixed_error_report(report: bytes) -> bytes:
+    """The downloaded error report with each bad cell corrected; Error Code/Message columns left in."""
+    lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
+    header, rows = lines[0], lines[1:]
+    assert len(rows) == len(BAD_ROWS)
+    for row, i in zip(rows, sorted(BAD_ROWS)):
+        column, _, code = BAD_ROWS[i]
+        assert row[17] == str(code)
+        row[column] = good_row(i)[column]
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *rows])
+    return out.getvalue().encode("utf-8-sig")
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def services(database_url):
+    upgrade(database_url)
+    svc = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k"))
+    seed_sandbox(svc, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
+    yield svc
+    svc.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def account(services):
+    return services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+
+
+def production(account: Account) -> Account:
+    return Account(**{**account.__dict__, "environment": "production"})
+
+
+def count(services, table, *where) -> int:
+    with services.store.transaction(write=False) as repo:
+        return repo.conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+
+
+def set_batch(services, batch_id: int, **values) -> None:
+    with services.store.transaction() as repo:
+        repo.conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(**values))
+
+
+def upload_and_process(services, account, data: bytes, name: str = "learners.txt", file_type: str = "txt",
+                       force: bool = False) -> batches.BatchInfo:
+    queued = batches.upload(services, account, file_name=name, data=data, file_type=file_type, force=force)
+    assert queued.status == "queued"
+    assert batches.process_next(services, "test-worker") == 1
+    return batches.get(services, account, queued.id)
+
+
+# -- whole-file refusals ----------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+NOT_TXT = "THE FILE SELECTED IS NOT A .TXT FILE. PLEASE UPLOAD A .TXT FILE."
+NOT_XML = "THE FILE SELECTED IS NOT A .XML FILE. PLEASE UPLOAD A .XML FILE."
+TOO_LARGE = "THE FILE IS LARGER THAN 16 MB. BATCH UPLOADS MAY NOT EXCEED 16 MB."
+XML_OK = xml_reports([record("ccid:testprovider.org:refused-1")]).encode()
+
+
+def _padded_xml(size: int) -> bytes:
+    """XML_OK grown to exactly `size` bytes with comments (libxml2 caps a single comment at 10 MB)."""
+    room = size - len(XML_OK)
+    comment = b"<!--" + b" " * (65536 - 7) + b"-->"
+    padding = comment * (room // len(comment))
+    padding += b"<!--" + b" " * (room - len(padding) - 7) + b"-->"
+    padded = XML_OK.replace(b"</ar:ActivityReports>", padding + b"</ar:ActivityReports>")
+    assert len(padded) == size
+    return padded
+
+
+REFUSALS = [
+    pytest.param("learners.xlsx", "txt", template_file(2), NOT_TXT, id="txt-extension"),
+    pytest.param("learners.txt", "xml", XML_OK, NOT_XML, id="xml-extension"),
+    pytest.param("learners.txt", "txt", b"First Name\tLast Name\nA\tB\n", MSG_NOT_TEMPLATE, id="not-template-b"),
+    pytest.param("learners.txt", "txt", XML_OK, MSG_NOT_TEMPLATE, id="xml-in-a-txt"),
+    pytest.param("learners.txt", "txt", template_file(2501, {}),
+                 "THE FILE HAS MORE THAN 2,500 RECORDS. BATCH UPLOADS MAY NOT EXCEED 2,500 RECORDS.", id="txt-2501"),
+    pytest.param("learners.xml", "xml", xml_reports([record(f"ccid:x:{i}") for i in range(2501)]).encode(),
+                 "ActivityReport records exceed the limit of 2500", id="xml-2501"),
+    pytest.param("learners.txt", "txt", template_file(1) + b" " * 16 * MIB, TOO_LARGE, id="txt-16MiB"),
+    pytest.param("learners.xml", "xml", _padded_xml(16 * MIB + 1), TOO_LARGE, id="xml-16MiB"),
+    pytest.param("learners.txt", "txt", b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", MSG_ENCODING,
+                 id="txt-binary"),
+    pytest.param("learners.xml", "xml", b'<?xml version="1.0" encoding="EBCDIC-US"?>' + XML_OK,
+                 "Encoding 'ebcdic-us' is not accepted", id="xml-encoding"),
+    pytest.param("learners.xml", "xml", XML_OK[:-30], "Malformed XML", id="xml-malformed"),
+    pytest.param("learners.xml", "xml", XML_OK.replace(b"<ar:ReportingOrganization>Test Provider</ar:ReportingOrganization>",
+                                                       b"<ar:Unexpected/>"), "line 1:", id="xml-not-conforming"),
+    pytest.param("learners.pdf", "pdf", b"%PDF", "CHOOSE THE FILE TYPE", id="file-type"),
+]
+
+
+@pytest.mark.parametrize("name, file_type, data, expected", REFUSALS)
+def test_files_refused_whole_before_anything_is_stored(services, account, name, file_type, data, expected):
+    stored = count(services, t.batches)
+    with pytest.raises(batches.UploadRefused) as refused:
+        batches.upload(services, account, file_name=name, data=data, file_type=file_type)
+    assert refused.value.reason == "invalid"
+    assert expected in refused.value.message
+    assert count(services, t.batches) == stored
+
+
+def test_files_at_the_limits_are_accepted(services, account):
+    info = upload_and_process(services, account, _padded_xml(16 * MIB), name="at-limit.xml", file_type="xml")
+    assert (info.status, info.records) == ("done", 1)
+    # The downloaded error report (a .csv) is a tab batch as it is.
+    report = write_error_report([(good_row(5000), [(664, "Diplomate date of birth does not match")])])
+    info = upload_and_process(services, account, report, name="report.csv")
+    assert (info.status, info.processed) == ("done", 1)
+
+
+# -- one file at a time, duplicates ------------------------------------------------------------------
+
+def test_one_active_file_per_provider_and_environment(services, account):
+    first = batches.upload(services, account, file_name="a.txt", data=template_file(3, {}, start=100),
+                           file_type="txt")
+    with pytest.raises(batches.UploadRefused) as refused:
+        batches.upload(services, account, file_name="b.txt", data=template_file(3, {}, start=200), file_type="txt")
+    assert (refused.value.reason, refused.value.message) == ("active", batches.MSG_ACTIVE)
+    # The same provider's production environment is a separate queue.
+    other = batches.upload(services, production(account), file_name="b.txt", data=template_file(3, {}, start=200),
+                           file_type="txt")
+    assert batches.process_next(services, "w") == 1
+    assert batches.process_next(services, "w") == 1
+    assert batches.process_next(services, "w") == 0
+    assert batches.get(services, account, first.id).status == "done"
+    assert batches.get(services, production(account), other.id).status == "done"
+    # Finished: the next file is taken.
+    upload_and_process(services, account, template_file(3, {}, start=200), name="b.txt")
+
+
+def test_same_content_within_30_days_refused_unless_forced(services, account):
+    data = template_file(2, {}, start=300)
+    first = upload_and_process(services, account, data)
+    with pytest.raises(batches.UploadRefused) as refused:
+        batches.upload(services, account, file_name="renamed.txt", data=data, file_type="txt")
+    assert refused.value.reason == "duplicate"
+    assert f"AS learners.txt (BATCH {first.id})" in refused.value.message
+    forced = upload_and_process(services, account, data, name="renamed.txt", force=True)
+    assert (forced.forced, forced.status) == (True, "done")
+    # Uploads older than 30 days no longer count.
+    long_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31)
+    set_batch(services, first.id, uploaded_at=long_ago)
+    set_batch(services, forced.id, uploaded_at=long_ago)
+    assert upload_and_process(services, account, data).status == "done"
+
+
+# -- history and isolation ---------------------------------------------------------------------------
+
+def test_history_is_the_providers_own_last_30_days(services, account):
+    info = upload_and_process(services, account, template_file(2, {}, start=400), name="history.txt")
+    assert info.id in [b.id for b in batches.history(services, account)]
+    stranger = Account(0, "other", "sandbox", account.provider_pk + 1000, "7654321", "Other", "other.org", "o@x.org")
+    assert batches.get(services, stranger, info.id) is None
+    assert batches.error_report(services, stranger, info.id) is None
+    assert batches.processed_records(services, stranger, info.id) is None
+    assert batches.get(services, production(account), info.id) is None
+    assert info.id not in [b.id for b in batches.history(services, production(account))]
+    set_batch(services, info.id, uploaded_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31))
+    assert info.id not in [b.id for b in batches.history(services, account)]
+
+
+# -- processing ----------------------------------------------------------------------------------------
+
+def test_xml_batch_and_its_error_report(services, account):
+    good = record("ccid:testprovider.org:xml-batch-1", completed="2026-02-02T00:00:00", points="2")
+    bad = record("ccid:testprovider.org:xml-batch-2", completed="2026-02-03T00:00:00", points="1.1")
+    info = upload_and_process(services, account, xml_reports([good, bad]).encode(), name="learners.xml",
+                              file_type="xml")
+    assert (info.status, info.records, info.processed, info.not_processed) == ("done", 2, 1, 1)
+    [stored] = batches.processed_records(services, account, info.id)
+    assert (stored.row, stored.credit_id, stored.result, stored.learner_id) == \
+        (1, "ccid:testprovider.org:xml-batch-1", "Submitted", "1000106")
+    name, report = batches.error_report(services, account, info.id)
+    assert name == "learners.xml"
+    lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
+    assert lines[1] == [TEMPLATE_NAME, "ABIM", "200930149", "ABIM", "1000106", "Test2", "Account2", "1900-03-01",
+                        "2026-02-03T00:00:00", "add", "1.1", "ABIM MOC Part II", "", "", "", "", "",
+                        "675", "MOC points not in increment of .25"]
+    assert len(lines) == 2
+
+
+def test_rows_with_several_codes_get_one_report_line_each_and_finish_mail_is_queued(services, account):
+    data = template_file(2, {}, start=600).replace(b"\tABPATH\t1000106\tTest2\t", b"\tABPATH\t1000106\tX\t") \
+        .replace(b"\t1\tABPath MOC Part II", b"\t1.1\tABPath MOC Part II")
+    info = upload_and_process(services, account, data, name="two-codes.txt")
+    assert (info.processed, info.not_processed) == (0, 2)
+    _, report = batches.error_report(services, account, info.id)
+    codes = [line[17] for line in csv.reader(io.StringIO(report.decode("utf-8-sig")))][1:]
+    assert codes == ["665", "675", "675"]
+    with services.store.transaction(write=False) as repo:
+        mail = repo.conn.execute(select(t.mail_outbox).where(t.mail_outbox.c.kind == "batch-finished")
+                                 .order_by(t.mail_outbox.c.id.desc())).first()
+    assert mail.recipient == account.email
+    assert mail.subject == "PARS batch upload two-codes.txt: 0 processed, 2 not processed"
+    assert f"/api/batches/{info.id}/errors.csv" in mail.body
+
+
+def test_a_dead_workers_batch_is_reclaimed_after_its_heartbeat_goes_stale(services, account):
+    queued = batches.upload(services, account, file_name="dead.txt", data=template_file(600, {}, start=700),
+                            file_type="txt")
+    now = dt.datetime.now(dt.timezone.utc)
+    with services.store.transaction() as repo:  # a worker claims it, then dies
+        assert BatchStore(repo.conn).claim("dead-worker#1", now, now - dt.timedelta(seconds=60)).id == queued.id
+    assert batches.process_next(services, "live-worker") == 0  # heartbeat still fresh
+    set_batch(services, queued.id, heartbeat_at=now - dt.timedelta(seconds=batches.STALE_AFTER_SECONDS + 1))
+    assert batches.process_next(services, "live-worker") == 1
+    info = batches.get(services, account, queued.id)
+    assert (info.status, info.rows_done, info.processed) == ("done", 600, 600)
+    assert count(services, t.learner_records, t.learner_records.c.batch_pk == queued.id) == 600
+    assert count(services, t.batch_results, t.batch_results.c.batch_pk == queued.id) == 600
+    with services.store.transaction(write=False) as repo:
+        assert BatchStore(repo.conn).batch(account.environment, account.provider_pk, queued.id).attempts == 2
+
+
+def test_a_worker_presumed_dead_cannot_move_its_batch_on(services, account):
+    queued = batches.upload(services, account, file_name="slow.txt", data=template_file(2, {}, start=1300),
+                            file_type="txt")
+    now = dt.datetime.now(dt.timezone.utc)
+    stale = now + dt.timedelta(seconds=1)  # as seen after the slow worker's heartbeat went stale
+    progress = dict(rows_from=0, rows_to=2, processed=2, failed=0, finished=True, now=now)
+    with services.store.transaction() as repo:
+        store = BatchStore(repo.conn)
+        assert store.claim("slow-worker#1", now, now).id == queued.id
+        assert store.claim("live-worker#1", now, stale).id == queued.id
+        assert not store.advance(queued.id, "slow-worker#1", **progress)
+        assert store.advance(queued.id, "live-worker#1", **progress)
+    assert batches.get(services, account, queued.id).status == "done"
+
+
+def test_concurrent_claims_take_different_batches(services, account, database_url):
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer at a time: a second claim waits for the first to commit")
+    ids = {batches.upload(services, a, file_name="concurrent.txt", data=template_file(2, {}, start=1350),
+                          file_type="txt").id for a in (account, production(account))}
+    now = dt.datetime.now(dt.timezone.utc)
+    with services.engine.connect() as first, services.engine.connect() as second:
+        with first.begin(), second.begin():
+            second.exec_driver_sql("SET LOCAL lock_timeout = '5s'")  # fail rather than hang if it waits
+            claimed = {BatchStore(conn).claim(f"w{i}#1", now, now).id for i, conn in enumerate((first, second))}
+    assert claimed == ids
+    for batch_id in ids:  # let the next test's worker have them
+        set_batch(services, batch_id, heartbeat_at=now - dt.timedelta(hours=1))
+        assert batches.process_next(services, "w") == 1
+
+
+def test_a_batch_that_keeps_failing_is_given_up(services, account):
+    queued = batches.upload(services, account, file_name="poison.txt", data=template_file(2, {}, start=1400),
+                            file_type="txt")
+    now = dt.datetime.now(dt.timezone.utc)
+    long_ago = now - dt.timedelta(hours=1)
+    for attempt in range(batches.MAX_ATTEMPTS):  # every claim's worker died at once
+        with services.store.transaction() as repo:
+            assert BatchStore(repo.conn).claim(f"crashing#{attempt}", long_ago, now).id == queued.id
+    assert batches.process_next(services, "w") == 1
+    info = batches.get(services, account, queued.id)
+    assert info.status == "failed"
+    assert "FAILED REPEATEDLY" in info.message
+    assert count(services, t.learner_records, t.learner_records.c.batch_pk == queued.id) == 0
+    assert count(services, t.mail_outbox, t.mail_outbox.c.subject == "PARS batch upload poison.txt: not processed") == 1
+    # A failed batch frees the slot and does not count as a duplicate.
+    upload_and_process(services, account, template_file(2, {}, start=1400), name="poison.txt")
