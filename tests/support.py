@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 from xml.sax.saxutils import escape
+import csv
+import io
 
 from lxml import etree
+
+from pars_ws.adapters.template_b import TEMPLATE_NAME, write_template_b
 
 AR = "http://ns.medbiq.org/activityreport/v1/"
 EX = "urn:pars-ws:activityreport-extension:v1"
@@ -109,3 +113,53 @@ def codes(result) -> list[int]:
     """Error codes of one zeep RecordResult or LearnerStatus."""
     errors = result.Errors.Error if result.Errors is not None else []
     return [int(e.Code) for e in errors or []]
+
+
+# -- Template B batch files ---------------------------------------------------------------------
+
+# The sandbox's ABPATH test learners: (learner ID, first name, last name, DOB as registered).
+LEARNERS = [
+    ("1000106", "Test2", "Account2", "03/01"), ("1000107", "Test3", "Account3", "04/01"),
+    ("1000108", "Test4", "Account4", "05/01"), ("1000109", "Test5", "Account5", "06/01"),
+    ("1000110", "Test6", "Account6", "07/01"), ("1000111", "Test7", "Account7", "08/01"),
+    ("1000112", "Test8", "Account8", "09/01"), ("1000113", "Test9", "Account9", "10/01"),
+    ("1000105", "Test10", "Account10", "02/01"), ("1000104", "Test11", "Account11", "01/01"),
+]
+# 0-based row -> (column, wrong value, the one code it gets). Columns are Template B positions.
+BAD_ROWS = {
+    7: (7, "12/31", 664), 100: (5, "Wrong", 665), 300: (10, "1.1", 675), 500: (11, "ABPath Bogus", 676),
+    700: (8, "12/01/2026", 671), 900: (4, "9999999", 661), 1100: (3, "ABIM", 712), 1300: (9, "Update", 602),
+    1500: (10, "abc", 673), 1700: (2, "200900002", 670),
+}
+
+
+def good_row(i: int, activity_id: str = "200930149") -> list[str]:
+    """A Template B row that passes every rule: ABPATH, 1 point, completed early 2026."""
+    learner_id, first, last, dob = LEARNERS[i % len(LEARNERS)]
+    return [TEMPLATE_NAME, "ABPATH", activity_id, "ABPATH", learner_id, first, last, dob,
+            f"{1 + i % 5}/{1 + i % 28}/2026", "Add", "1", "ABPath MOC Part II"]
+
+
+def template_file(count: int, bad: dict = BAD_ROWS, start: int = 0, activity_id: str = "200930149") -> bytes:
+    rows = []
+    for i in range(start, start + count):
+        row = good_row(i, activity_id)
+        if i in bad:
+            column, value, _ = bad[i]
+            row[column] = value
+        rows.append(row)
+    return write_template_b(rows)
+
+
+def fixed_error_report(report: bytes) -> bytes:
+    """The downloaded error report with each bad cell corrected; Error Code/Message columns left in."""
+    lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
+    header, rows = lines[0], lines[1:]
+    assert len(rows) == len(BAD_ROWS)
+    for row, i in zip(rows, sorted(BAD_ROWS)):
+        column, _, code = BAD_ROWS[i]
+        assert row[17] == str(code)
+        row[column] = good_row(i)[column]
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *rows])
+    return out.getvalue().encode("utf-8-sig")

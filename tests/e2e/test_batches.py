@@ -30,8 +30,7 @@ from tests.conftest import (
     PG_URL, ROOT, SANDBOX_PASSWORD, SANDBOX_USER, TODAY, _pg_database, free_port, run_cli, service_env,
     start_server, stop_server,
 )
-from tests.support import record, xml_reports
-from tests.unit.test_batches_service import BAD_ROWS, fixed_error_report, template_file
+from tests.support import BAD_ROWS, fixed_error_report, record, template_file, xml_reports
 
 pytestmark = pytest.mark.e2e
 
