@@ -84,3 +84,10 @@ class StoredRecord:
     reject_code: int | None = None
     npi: str | None = None
     id: int | None = None
+
+    @property
+    def accepted_credits(self) -> Decimal | None:
+        """What the board granted: the credits once Accepted, nothing once Rejected, None while Submitted."""
+        if self.status == Status.ACCEPTED:
+            return self.credits
+        return None if self.status == Status.SUBMITTED else Decimal(0)

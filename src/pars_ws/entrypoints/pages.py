@@ -29,7 +29,7 @@ from ..adapters.store import AccountRepository
 from ..adapters.template_b import write_template_b
 from ..domain.catalogue import fold
 from ..domain.errors import message
-from ..domain.records import ReportedRecord, Source, Status
+from ..domain.records import ReportedRecord, Source
 from ..service import batches, search
 from ..service.auth import Account, AuthenticationFailed
 
@@ -513,9 +513,7 @@ class RecordLine:
 
 
 def _record_lines(results) -> tuple[list[RecordLine], Decimal]:
-    # NOTE(service): "earned" = credits of Accepted records; belongs in service/search.py.
-    lines = [RecordLine(r, r.record.credits if r.record.status == Status.ACCEPTED
-                        else (Decimal(0) if r.record.status == Status.REJECTED else None)) for r in results]
+    lines = [RecordLine(r, r.record.accepted_credits) for r in results]
     return lines, sum((line.accepted or Decimal(0) for line in lines), Decimal(0))
 
 
