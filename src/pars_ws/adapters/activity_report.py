@@ -65,47 +65,61 @@ def read_activity_reports(reports: etree._Element) -> list[ReportedRecord]:
     return [_record(i, el) for i, el in enumerate(reports.iterchildren(f"{{{AR}}}ActivityReport"), start=1)]
 
 
+_UNIQUE_ID, _BIRTH_DATE = f"{{{M}}}UniqueID", f"{{{M}}}BirthDate"
+_GIVEN, _FAMILY = f"{{{N}}}GivenName", f"{{{N}}}FamilyName"
+_MODULE_NAME, _COMPLETED, _CERTIFICATE = f"{{{AR}}}ModuleName", f"{{{AR}}}CompletedDateTime", f"{{{AR}}}CreditCertificate"
+_CREDIT_ID, _XTENSIBLE = f"{{{AR}}}CreditID", f"{{{AR}}}XtensibleInfo"
+_BODY, _CERTIFICATION, _CREDITS = f"{{{HX}}}accreditingBody", f"{{{HX}}}activityCertification", f"{{{HX}}}numberOfCredits"
+# The elements a record is read from, in one pass filtered in C: looking each up with find() (and
+# its Python path machinery) cost more than everything else in reading a record. The XSD fixes
+# where each may occur and how often (one CreditID and at most one of each hx element per
+# certificate), so document order gives the same "first" as walking the paths would.
+_READ = (_UNIQUE_ID, _GIVEN, _FAMILY, _BIRTH_DATE, _MODULE_NAME, _COMPLETED, _CERTIFICATE, _CREDIT_ID, _BODY,
+         _CERTIFICATION, _CREDITS, _XTENSIBLE)
+
+
 def _record(index: int, report) -> ReportedRecord:
-    member = report.find(f"{{{AR}}}Member")
-    uid = member.find(f"{{{M}}}UniqueID") if member is not None else None
-    name = member.find(f"{{{M}}}Name") if member is not None else None
-    birth = member.find(f"{{{M}}}PersonalInfo/{{{M}}}BirthDate") if member is not None else None
-    module = report.find(f"{{{AR}}}Activity/{{{AR}}}Module")
-    certificates = module.findall(f"{{{AR}}}CreditCertificate") if module is not None else []
-    module_name = module.find(f"{{{AR}}}ModuleName") if module is not None else None
-
-    def first(path: str) -> str | None:
-        for cert in certificates:
-            value = _text(cert.find(path))
-            if value is not None:
-                return value
-        return None
-
-    credit_types = tuple(
-        v for cert in certificates
-        if (v := _text(cert.find(f"{{{AR}}}CreditReceived/{{{HX}}}activityCertification"))) is not None
-    )
+    found: dict[str, object] = {}
+    credit_types = []
+    has_certificate = False
     action = None
-    info = report.find(f"{{{AR}}}XtensibleInfo")
-    if info is not None:
-        for el in info.iter():
-            if isinstance(el.tag, str) and el.tag.endswith("}learnerRecordAction") and not el.tag.startswith(f"{{{AR}}}"):
-                action = _text(el)
-                break
+    for el in report.iter(*_READ):
+        tag = el.tag
+        if tag == _XTENSIBLE:
+            # The last child, with any foreign content: the action is the first learnerRecordAction
+            # outside the ar namespace.
+            for x in el.iter():
+                if isinstance(x.tag, str) and x.tag.endswith("}learnerRecordAction") and not x.tag.startswith(f"{{{AR}}}"):
+                    action = _text(x)
+                    break
+            break
+        if tag == _CERTIFICATE:
+            has_certificate = True
+        elif tag == _CERTIFICATION:
+            if (value := _text(el)) is not None:
+                credit_types.append(value)
+        elif tag in (_CREDIT_ID, _BODY, _CREDITS):
+            # The first non-empty one, certificate by certificate.
+            if found.get(tag) is None:
+                found[tag] = _text(el)
+        elif tag not in found:
+            found[tag] = el
+    uid = found.get(_UNIQUE_ID)
+    module_name = found.get(_MODULE_NAME)
     activity_id = module_name.get("moduleID") if module_name is not None else None
     return ReportedRecord(
         index=index,
         action=action,
-        credit_id=first(f"{{{AR}}}CreditID"),
-        board=first(f"{{{AR}}}CreditReceived/{{{HX}}}accreditingBody"),
+        credit_id=found.get(_CREDIT_ID),
+        board=found.get(_BODY),
         activity_id=activity_id.strip() or None if activity_id else None,
         learner_id_type=(uid.get("domain") or "").strip() or None if uid is not None else None,
         learner_id=_text(uid),
-        first_name=_text(name.find(f"{{{N}}}GivenName")) if name is not None else None,
-        last_name=_text(name.find(f"{{{N}}}FamilyName")) if name is not None else None,
-        dob=_text(birth),
-        completion_date=_text(module.find(f"{{{AR}}}CompletedDateTime")) if module is not None else None,
-        credits=first(f"{{{AR}}}CreditReceived/{{{HX}}}numberOfCredits"),
-        credit_types=credit_types,
-        has_credit_certificate=bool(certificates),
+        first_name=_text(found.get(_GIVEN)),
+        last_name=_text(found.get(_FAMILY)),
+        dob=_text(found.get(_BIRTH_DATE)),
+        completion_date=_text(found.get(_COMPLETED)),
+        credits=found.get(_CREDITS),
+        credit_types=tuple(credit_types),
+        has_credit_certificate=has_certificate,
     )

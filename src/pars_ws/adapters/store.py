@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
+from collections import defaultdict
 from contextlib import contextmanager
 from decimal import Decimal
+from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection, Engine, Numeric, String, TextClause, bindparam, column, func, insert, select, text, update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.activities import Activity, RegisteredLearner, Registration
 from ..domain.catalogue import Catalogue, fold
 from ..domain.engine import Judgement, learner_key
-from ..domain.lookups import MemoryLookups
+from ..domain.lookups import NPI, MemoryLookups
 from ..domain.names import name_key
 from ..domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
 from . import tables as t
@@ -30,6 +34,7 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(v for v in text.split("\n") if v)
 
 
+@lru_cache(maxsize=512)  # DOBs are immutable and few; building one per row was measurable
 def _dob(month, day) -> DOB | None:
     return DOB(month, day) if month else None
 
@@ -57,6 +62,151 @@ def record_from_row(row) -> StoredRecord:
     )
 
 
+# -- statements, built once -------------------------------------------------------------------------
+# The lookups ask for exact keys through a small table of them joined to the indexed columns: one
+# index seek per key. A few keys come as a VALUES list: on SQLite every indexed column, the
+# environment included, is bound from it, since a constant term would let SQLite (3.38+, once
+# ANALYZE has run) build a Bloom filter by scanning every row that matches that term; the number
+# of keys is rounded up to a power of two (padded with keys that match nothing) so that few
+# statement texts are ever compiled. Many keys on PostgreSQL come as arrays to unnest instead: one
+# statement text whatever their number (psycopg re-parses a statement of more than 50 parameters
+# on every call, and the server plans it anew).
+
+_PG = "postgresql"
+_FEW = 8  # keys that still fit psycopg's cached statements as a VALUES list
+
+
+def _bucket(n: int) -> int:
+    return 1 << (n - 1).bit_length() if n else 0
+
+
+def _shape(dialect: str, n: int) -> int:
+    """What a keys table's statement text depends on: 0 (no keys), -1 (arrays) or the VALUES bucket."""
+    return -1 if dialect == _PG and n > _FEW else _bucket(n)
+
+
+def _keys_cte(name: str, columns: tuple[tuple[str, str], ...], shape: int) -> str:
+    """`name (columns) AS (...)`: a table of keys, of a shape from _shape."""
+    names = ", ".join(c for c, _ in columns)
+    if shape < 0:
+        arrays = ", ".join(f"CAST(:{name}_{c} AS {type_}[])" for c, type_ in columns)
+        return f"{name} ({names}) AS (SELECT * FROM unnest({arrays}))"
+    rows = ("(" + ", ".join(f":{name}{i}_{j}" for j in range(len(columns))) + ")" for i in range(shape))
+    return f"{name} ({names}) AS (VALUES {', '.join(rows)})"
+
+
+def _bind_keys(params: dict, name: str, columns: tuple, keys: Sequence[tuple], shape: int) -> None:
+    """Bind (environment, ...) keys for _keys_cte; the VALUES padding has no environment."""
+    if shape < 0:
+        for j, (c, _) in enumerate(columns):
+            params[f"{name}_{c}"] = [key[j] for key in keys]
+        return
+    padding = [("", *keys[0][1:])] * (shape - len(keys)) if keys else []
+    for i, key in enumerate([*keys, *padding]):
+        for j, value in enumerate(key):
+            params[f"{name}{i}_{j}"] = value
+
+
+def _in_list(prefix: str, n: int) -> list:
+    """`IN (:p0, :p1, ...)` parameters for n values (bucketed): expanding parameters cost more to bind."""
+    return [bindparam(f"{prefix}{i}") for i in range(_bucket(n))]
+
+
+def _bind_list(params: dict, prefix: str, values: Sequence) -> None:
+    padded = [*values, *values[:1] * (_bucket(len(values)) - len(values))]  # a repeated value changes nothing
+    params.update({f"{prefix}{i}": value for i, value in enumerate(padded)})
+
+
+_A, _REG = t.activities, t.registrations
+
+
+@lru_cache(maxsize=None)
+def _activities_sql(n: int, of_provider: bool):
+    """Activities with their registrations (ordered by board), by activity ID."""
+    stmt = (
+        select(_A, _REG.c.board, _REG.c.max_points, _REG.c.credit_types.label("reg_credit_types"))
+        .select_from(_A.outerjoin(_REG, _REG.c.activity_pk == _A.c.id))
+        .where(_A.c.environment == bindparam("environment"), _A.c.activity_id.in_(_in_list("a", n)))
+        .order_by(_A.c.id, _REG.c.board)
+    )
+    return stmt.where(_A.c.provider_pk == bindparam("provider_pk")) if of_provider else stmt
+
+
+_RL, _RC = t.registry_learners, t.registry_completions
+_RL_COLUMNS = ("id", "board", "learner_id", "npi", "first_name", "last_name", "dob_month", "dob_day",
+               "review_reject_code")
+_PAIR = (("environment", "TEXT"), ("board", "TEXT"), ("k", "TEXT"))
+_REGISTRY_KEYS = (("by_id", "learner_key"), ("by_npi", "npi"), ("by_name", "last_name_key"))
+
+
+@lru_cache(maxsize=None)
+def _registry_sql(ids: int, npis: int, names: int) -> TextClause:
+    """Registry learners (with their completions) by (environment, board, key), the key being the
+    folded learner ID, the NPI or the last-name key; each argument the shape of its keys table."""
+    ctes, branches = [], []
+    select_ = ", ".join(f"rl.{c}" for c in _RL_COLUMNS)
+    for (name, column_), shape in zip(_REGISTRY_KEYS, (ids, npis, names)):
+        if shape:
+            ctes.append(_keys_cte(name, _PAIR, shape))
+            branches.append(
+                f"SELECT {select_}, rc.activity_id AS done_activity_id, rc.completion_date AS done_date "
+                f"FROM {name} JOIN registry_learners AS rl ON rl.environment = {name}.environment "
+                f"AND rl.board = {name}.board AND rl.{column_} = {name}.k "
+                "LEFT OUTER JOIN registry_completions AS rc ON rc.learner_pk = rl.id")
+    return text(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(branches)).columns(
+        *(_RL.c[c] for c in _RL_COLUMNS), column("done_activity_id", _RC.c.activity_id.type),
+        column("done_date", _RC.c.completion_date.type))
+
+
+_LR = t.learner_records
+_HELD = (("environment", "TEXT"), ("provider_pk", "INTEGER"), ("board", "TEXT"), ("activity_id", "TEXT"),
+         ("learner_key", "TEXT"))
+
+
+@lru_cache(maxsize=None)
+def _live_sql(credit_ids: int, held: int) -> TextClause:
+    """Learner records by CreditID (live ones) and by (board, activity ID, learner key) (deleted ones too:
+    a deleted_at term would be constant, see above; the caller drops them); each argument a shape."""
+    select_ = ", ".join(f"lr.{c.name}" for c in _LR.c)
+    branches = []
+    if credit_ids:
+        wanted = ("= ANY(CAST(:credit_ids AS TEXT[]))" if credit_ids < 0
+                  else "IN (" + ", ".join(f":c{i}" for i in range(credit_ids)) + ")")
+        branches.append(f"SELECT {select_} FROM learner_records AS lr WHERE lr.environment = :environment "
+                        f"AND lr.provider_pk = :provider_pk AND lr.deleted_at IS NULL AND lr.credit_id {wanted}")
+    if held:
+        branches.append(
+            f"SELECT {select_} FROM held JOIN learner_records AS lr ON lr.environment = held.environment "
+            "AND lr.provider_pk = held.provider_pk AND lr.board = held.board "
+            "AND lr.activity_id = held.activity_id AND lr.learner_key = held.learner_key")
+    cte = f"WITH {_keys_cte('held', _HELD, held)} " if held else ""
+    return text(cte + " UNION ALL ".join(branches)).columns(*_LR.c)
+
+
+# The columns Repository._row fills.
+_ROW_COLUMNS = ("environment", "provider_pk", "credit_id", "activity_id", "board", "learner_id_type", "learner_id",
+                "learner_key", "npi", "first_name", "last_name", "dob_month", "dob_day", "completion_date",
+                "credits", "credit_types", "source", "status", "submitted_at", "updated_at", "request_pk",
+                "batch_pk", "batch_row")
+# No conflict target: a live CreditID taken by a concurrent request, or a batch row already stored,
+# are both skipped and reported by the caller. SQLAlchemy sends many rows as one long multi-VALUES
+# statement; PostgreSQL gets them as one array per column instead (see above).
+_ADD_RECORDS = {dialect: module.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id)
+                for dialect, module in ((_PG, postgresql), ("sqlite", sqlite))}
+# Unsized array types, so that a value too long or too precise fails (or rounds) exactly as in a plain INSERT.
+_PG_TYPE = {c: "TEXT" if isinstance(_LR.c[c].type, String) else "NUMERIC" if isinstance(_LR.c[c].type, Numeric)
+            else _LR.c[c].type.compile(dialect=postgresql.dialect()) for c in _ROW_COLUMNS}
+_ADD_RECORDS_PG = text(
+    f"INSERT INTO learner_records ({', '.join(_ROW_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{c} AS {_PG_TYPE[c]}[])" for c in _ROW_COLUMNS)
+    + ") ON CONFLICT DO NOTHING RETURNING id, credit_id"
+).columns(_LR.c.id, _LR.c.credit_id)
+_RAW_REQUEST = insert(t.raw_requests).returning(t.raw_requests.c.id)
+_EVENTS = insert(t.record_events)
+_DELETE_RECORD = update(_LR).where(_LR.c.id == bindparam("pk")).values(
+    status=Status.DELETED.value, deleted_at=bindparam("now"), updated_at=bindparam("now"))
+
+
 class Repository:
     """Queries and writes inside one transaction. Every query is scoped to one environment."""
 
@@ -69,26 +219,21 @@ class Repository:
         ids = sorted(set(activity_ids))
         if not ids:
             return []
-        q = select(t.activities).where(t.activities.c.environment == environment, t.activities.c.activity_id.in_(ids))
-        if provider_pk is not None:
-            q = q.where(t.activities.c.provider_pk == provider_pk)
-        rows = self.conn.execute(q).all()
-        regs: dict[int, list[Registration]] = {}
-        if rows:
-            for reg in self.conn.execute(
-                select(t.registrations).where(t.registrations.c.activity_pk.in_([r.id for r in rows]))
-                .order_by(t.registrations.c.board)
-            ):
-                regs.setdefault(reg.activity_pk, []).append(
-                    Registration(reg.board, Decimal(reg.max_points), _split(reg.credit_types)))
+        params = {"environment": environment, "provider_pk": provider_pk}
+        _bind_list(params, "a", ids)
+        found: dict[int, tuple] = {}
+        for row in self.conn.execute(_activities_sql(len(ids), provider_pk is not None), params).all():
+            _, regs = found.setdefault(row.id, (row, []))
+            if row.board is not None:
+                regs.append(Registration(row.board, Decimal(row.max_points), _split(row.reg_credit_types)))
         return [
             Activity(
                 activity_id=r.activity_id, title=r.title, activity_type=r.activity_type,
                 start_date=r.start_date, end_date=r.end_date, reporting_year=r.reporting_year,
-                credits=Decimal(r.credits), registrations=tuple(regs.get(r.id, ())),
+                credits=Decimal(r.credits), registrations=tuple(regs),
                 provider_activity_id=r.provider_activity_id,
             )
-            for r in rows
+            for r, regs in found.values()
         ]
 
     def save_activity(self, environment: str, provider_pk: int, activity: Activity, now: dt.datetime) -> None:
@@ -148,79 +293,100 @@ class Repository:
             count += 1
         return count
 
-    def registry_learners(self, environment: str, boards: set[str], keys: set[str], npis: set[str],
-                          last_names: set[str]) -> list[RegisteredLearner]:
-        r = t.registry_learners
-        conds = []
-        if keys:
-            conds.append(r.c.learner_key.in_(sorted(keys)))
-        if npis:
-            conds.append(r.c.npi.in_(sorted(npis)))
-        if last_names:
-            conds.append(r.c.last_name_key.in_(sorted(last_names)))
-        if not boards or not conds:
+    def registry_learners(self, environment: str, by_id: set[tuple[str, str]], by_npi: set[tuple[str, str]],
+                          by_last_name: set[tuple[str, str]]) -> list[RegisteredLearner]:
+        """Registry learners by (board, folded learner ID), (board, folded NPI) and (board, last-name key),
+        with their completions."""
+        if not (by_id or by_npi or by_last_name):
             return []
-        rows = self.conn.execute(select(r).where(
-            r.c.environment == environment, r.c.board.in_(sorted(boards)), or_(*conds))).all()
-        done: dict[int, set] = {}
-        if rows:
-            for c in self.conn.execute(select(t.registry_completions).where(
-                    t.registry_completions.c.learner_pk.in_([row.id for row in rows]))):
-                done.setdefault(c.learner_pk, set()).add((c.activity_id, c.completion_date))
+        params: dict = {}
+        shapes = [_shape(self.dialect, len(pairs)) for pairs in (by_id, by_npi, by_last_name)]
+        for (name, _), pairs, shape in zip(_REGISTRY_KEYS, (by_id, by_npi, by_last_name), shapes):
+            _bind_keys(params, name, _PAIR, [(environment, *pair) for pair in pairs], shape)
+        stmt = _registry_sql(*shapes)
+        learners: dict[int, tuple] = {}
+        for row in self.conn.execute(stmt, params).all():
+            _, done = learners.setdefault(row.id, (row, set()))
+            if row.done_activity_id is not None:
+                done.add((row.done_activity_id, row.done_date))
         return [
             RegisteredLearner(
                 board=row.board, learner_id=row.learner_id, first_name=row.first_name, last_name=row.last_name,
                 dob=_dob(row.dob_month, row.dob_day), npi=row.npi, review_reject_code=row.review_reject_code,
-                completions=frozenset(done.get(row.id, ())),
+                completions=frozenset(done),
             )
-            for row in rows
+            for row, done in learners.values()
         ]
 
     # -- learner records ----------------------------------------------------------------------
     def live_records(self, environment: str, provider_pk: int, credit_ids: set[str],
-                     activity_ids: set[str], learner_keys: set[str]) -> list[StoredRecord]:
-        lr = t.learner_records
-        conds = []
-        if credit_ids:
-            conds.append(lr.c.credit_id.in_(sorted(credit_ids)))
-        if activity_ids and learner_keys:
-            conds.append(and_(lr.c.activity_id.in_(sorted(activity_ids)), lr.c.learner_key.in_(sorted(learner_keys))))
-        if not conds:
+                     held: set[tuple[str, str, str]]) -> list[StoredRecord]:
+        """Live records with one of these CreditIDs or (board, activity ID, learner key) triples."""
+        if not (credit_ids or held):
             return []
-        rows = self.conn.execute(select(lr).where(
-            lr.c.environment == environment, lr.c.provider_pk == provider_pk, lr.c.deleted_at.is_(None), or_(*conds)
-        )).all()
-        return [record_from_row(row) for row in rows]
+        params: dict = {"environment": environment, "provider_pk": provider_pk}
+        by_credit_id, by_learner = _shape(self.dialect, len(credit_ids)), _shape(self.dialect, len(held))
+        if by_credit_id < 0:
+            params["credit_ids"] = sorted(credit_ids)
+        else:
+            _bind_list(params, "c", sorted(credit_ids))
+        _bind_keys(params, "held", _HELD, [(environment, provider_pk, *triple) for triple in held], by_learner)
+        stmt = _live_sql(by_credit_id, by_learner)
+        # A record can match both by CreditID and by learner: keep it once.
+        rows = {row.id: row for row in self.conn.execute(stmt, params).all() if row.deleted_at is None}
+        return [record_from_row(row) for row in rows.values()]
 
     def lookups_for(self, environment: str, provider_pk: int, records: Sequence[ReportedRecord],
                     catalogue: Catalogue) -> MemoryLookups:
-        """Everything the rules may ask about these records, in a handful of queries."""
-        activity_ids = {r.activity_id.strip() for r in records if r.activity_id}
-        boards = {b.code for code in {r.board for r in records} if (b := catalogue.by_registration(code))}
-        keys = {fold(r.learner_id) for r in records if r.learner_id}
-        last_names = {name_key(r.last_name) for r in records if r.last_name and not r.learner_id}
-        learners = self.registry_learners(environment, boards, keys, keys, last_names)
-        learner_keys = keys | {learner_key(x.learner_id) for x in learners}
-        credit_ids = {r.credit_id for r in records if r.credit_id}
+        """Everything the rules may ask about these records, in three queries.
+
+        Only the exact keys the rules look up are asked for, so each is one index seek (IN lists on
+        several columns would seek their cartesian product).
+        """
+        boarded = [(r, board) for r in records if (board := catalogue.by_registration(r.board))]
+        by_id, by_npi, by_last_name = set(), set(), set()
+        for r, board in boarded:
+            if r.learner_id:
+                id_type = board.id_type(r.learner_id_type) if r.learner_id_type else None
+                # Learner IDs of the NPI type are looked up among NPIs only.
+                wanted = by_npi if id_type and fold(id_type) == NPI else by_id
+                wanted.add((board.code, fold(r.learner_id)))
+            elif r.last_name:
+                by_last_name.add((board.code, name_key(r.last_name)))
+        learners = self.registry_learners(environment, by_id, by_npi, by_last_name)
+        # Records held are kept under the registry's learner ID: the ones each record may match.
+        registry_keys: dict[tuple, set[str]] = defaultdict(set)
+        for x in learners:
+            key = learner_key(x.learner_id)
+            registry_keys[("id", x.board, key)].add(key)
+            if x.npi:
+                registry_keys[("id", x.board, fold(x.npi))].add(key)
+            if by_last_name:
+                registry_keys[("name", x.board, name_key(x.last_name))].add(key)
+        held: set[tuple[str, str, str]] = set()
+        for r, board in boarded:
+            if not r.activity_id:
+                continue
+            activity_id = r.activity_id.strip()
+            if r.learner_id:
+                key = fold(r.learner_id)
+                keys = registry_keys.get(("id", board.code, key), set()) | {key}
+            else:
+                keys = registry_keys.get(("name", board.code, name_key(r.last_name)), ())
+            held.update((board.code, activity_id, k) for k in keys)
+        credit_ids = {cid for r in records if r.credit_id and (cid := r.credit_id.strip())}
         return MemoryLookups(
-            activities=self.activities(environment, provider_pk, activity_ids),
+            activities=self.activities(environment, provider_pk, {r.activity_id.strip() for r in records if r.activity_id}),
             learners=learners,
-            records=self.live_records(environment, provider_pk, credit_ids, activity_ids, learner_keys),
+            records=self.live_records(environment, provider_pk, credit_ids, held),
         )
 
     def store_raw_request(self, environment: str, provider_pk: int, source: Source, correlation_id: str,
                           body: bytes, now: dt.datetime) -> int:
-        return self.conn.execute(insert(t.raw_requests).values(
+        return self.conn.execute(_RAW_REQUEST, dict(
             environment=environment, provider_pk=provider_pk, source=source.value, correlation_id=correlation_id,
             received_at=now, body=zlib.compress(body, 6),
-        ).returning(t.raw_requests.c.id)).scalar_one()
-
-    def _insert_ignoring_live_duplicates(self):
-        lr = t.learner_records
-        dialect_insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        # No conflict target: a live CreditID taken by a concurrent request, or a batch row
-        # already stored, are both skipped and reported by the caller.
-        return dialect_insert(lr).on_conflict_do_nothing().returning(lr.c.id, lr.c.credit_id)
+        )).scalar_one()
 
     def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,
               request_pk: int | None = None, batch_pk: int | None = None) -> set[str]:
@@ -228,7 +394,6 @@ class Repository:
 
         Returns the CreditIDs the database refused as already live (a concurrent request won).
         """
-        lr = t.learner_records
         added = [j for j in judgements if j.ok and j.status in (Status.SUBMITTED, Status.ACCEPTED)]
         adds = [j.stored for j in added]
         lost: set[str] = set()
@@ -236,21 +401,25 @@ class Repository:
         if adds:
             rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
                               j.record.index if batch_pk is not None else None) for j in added]
-            result = self.conn.execute(self._insert_ignoring_live_duplicates(), rows)
+            if len(rows) == 1:  # a SOAP call's usual case: a plain execute costs the least
+                result = self.conn.execute(_ADD_RECORDS[self.dialect], rows[0])
+            elif self.dialect == _PG:
+                result = self.conn.execute(_ADD_RECORDS_PG, {c: [row[c] for row in rows] for c in _ROW_COLUMNS})
+            else:
+                result = self.conn.execute(_ADD_RECORDS[self.dialect], rows)
             inserted = {row.credit_id: row.id for row in result}
             lost = {rec.credit_id for rec in adds} - set(inserted)
             events = [dict(record_pk=pk, status=rec.status.value, at=now)
                       for rec in adds if (pk := inserted.get(rec.credit_id)) is not None]
             if events:
-                self.conn.execute(insert(t.record_events), events)
+                self.conn.execute(_EVENTS, events[0] if len(events) == 1 else events)
         deletes = [j.stored for j in judgements if j.ok and j.status == Status.DELETED]
         for rec in deletes:
             pk = rec.id if rec.id is not None else inserted.get(rec.credit_id)
             if pk is None:
                 continue
-            self.conn.execute(update(lr).where(lr.c.id == pk).values(
-                status=Status.DELETED.value, deleted_at=now, updated_at=now))
-            self.conn.execute(insert(t.record_events).values(record_pk=pk, status=Status.DELETED.value, at=now))
+            self.conn.execute(_DELETE_RECORD, {"pk": pk, "now": now})
+            self.conn.execute(_EVENTS, {"record_pk": pk, "status": Status.DELETED.value, "at": now})
         return lost
 
     @staticmethod
@@ -294,6 +463,15 @@ class Store:
                 yield Repository(conn)
 
 
+_C, _P = t.credentials, t.providers
+_CREDENTIAL = (
+    select(_C.c.id, _C.c.environment, _C.c.username, _C.c.secret_hash, _C.c.disabled, _C.c.failed_logins,
+           _C.c.locked_until, _P.c.id.label("provider_pk"), _P.c.provider_id, _P.c.name.label("provider_name"),
+           _P.c.domain, _P.c.email)
+    .join(_P, _P.c.id == _C.c.provider_pk).where(_C.c.username == bindparam("username"))
+)
+
+
 class AccountRepository:
     """Providers and credentials (not environment-scoped: the credential decides the environment)."""
 
@@ -315,14 +493,8 @@ class AccountRepository:
         ).returning(t.providers.c.id)).scalar_one()
 
     def credential(self, username: str):
-        """The credential row joined with its provider, or None."""
-        c, p = t.credentials, t.providers
-        return self.conn.execute(
-            select(c.c.id, c.c.environment, c.c.username, c.c.secret_hash, c.c.disabled,
-                   p.c.id.label("provider_pk"), p.c.provider_id, p.c.name.label("provider_name"),
-                   p.c.domain, p.c.email)
-            .join(p, p.c.id == c.c.provider_pk).where(c.c.username == username)
-        ).first()
+        """The credential row (with its throttling state) joined with its provider, or None."""
+        return self.conn.execute(_CREDENTIAL, {"username": username}).first()
 
     def add_credential(self, provider_pk: int, environment: str, username: str, secret_hash: str,
                        now: dt.datetime) -> None:

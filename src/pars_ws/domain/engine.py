@@ -7,7 +7,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property
+from functools import lru_cache
 from typing import Iterable, Protocol
 
 from .activities import Activity, RegisteredLearner, Registration
@@ -34,11 +34,35 @@ class Lookups(Protocol):
     def live_records_of(self, board: str, activity_id: str, learner_id: str) -> list[StoredRecord]: ...
 
 
+class cached_property:  # noqa: N801 - a drop-in for functools.cached_property
+    """functools.cached_property without the per-property lock Python 3.11 takes on every first
+    access, which cost more than most rules. A Case never leaves the thread that judges it."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.__doc__ = fn.__doc__
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        value = obj.__dict__[self.name] = self.fn(obj)
+        return value
+
+
 def parse_points(text: str | None) -> Decimal | None:
     """A non-negative decimal, or None."""
     if text is None or not _POINTS.match(text.strip()):
         return None
     return Decimal(text.strip())
+
+
+# The same dates and point values recur throughout a file: parse each once (pure, immutable results).
+_completion_date = lru_cache(maxsize=4096)(parse_completion_date)
+_dob = lru_cache(maxsize=4096)(parse_dob)
+_points = lru_cache(maxsize=4096)(parse_points)
 
 
 def learner_key(learner_id: str) -> str:
@@ -92,15 +116,15 @@ class Case:
 
     @cached_property
     def completion(self) -> dt.date | None:
-        return parse_completion_date(self.r.completion_date)
+        return _completion_date(self.r.completion_date)
 
     @cached_property
     def dob(self) -> DOB | None:
-        return parse_dob(self.r.dob)
+        return _dob(self.r.dob)
 
     @cached_property
     def points(self) -> Decimal | None:
-        return parse_points(self.r.credits)
+        return _points(self.r.credits)
 
     # -- the activity
     @cached_property
@@ -149,7 +173,7 @@ class Case:
             return self.name_dob_matches[0]
         return None
 
-    @property
+    @cached_property
     def learner_key(self) -> str | None:
         return learner_key(self.learner.learner_id) if self.learner is not None else None
 
@@ -243,13 +267,14 @@ def judge(records: Iterable[ReportedRecord], *, today: dt.date, now: dt.datetime
     return results
 
 
+# The rules that apply to each action (None: neither add nor delete), in code order.
+_RULES_FOR = {action: [rule for rule in RULES if rule.action in ("any", action)] for action in (ADD, DELETE, None)}
+
+
 def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
     c = Case(r, today=today, catalogue=catalogue, lookups=lookups, state=state, source=source)
     action = c.action
-    codes = sorted(set(r.reader_codes) | {
-        rule.code for rule in RULES
-        if (rule.action == "any" or rule.action == action) and rule.check(c)
-    })
+    codes = sorted(set(r.reader_codes) | {rule.code for rule in _RULES_FOR[action] if rule.check(c)})
     if codes:
         return Judgement(r, action, codes, Status.NOT_PROCESSED)
     if action == DELETE:

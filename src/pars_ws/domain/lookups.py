@@ -19,7 +19,8 @@ class MemoryLookups:
         self.activities: dict[str, Activity] = {}
         self._by_id: dict[tuple[str, str], RegisteredLearner] = {}
         self._by_npi: dict[tuple[str, str], RegisteredLearner] = {}
-        self._by_name: dict[tuple[str, str, str], list[RegisteredLearner]] = defaultdict(list)
+        self._learners: list[RegisteredLearner] = []
+        self._by_name: dict[tuple[str, str, str], list[RegisteredLearner]] | None = None  # built when first asked
         self._live: dict[str, StoredRecord] = {}
         self._of_learner: dict[tuple[str, str, str], list[StoredRecord]] = defaultdict(list)
         for a in activities:
@@ -36,7 +37,8 @@ class MemoryLookups:
         self._by_id[(learner.board, fold(learner.learner_id))] = learner
         if learner.npi:
             self._by_npi[(learner.board, fold(learner.npi))] = learner
-        self._by_name[(learner.board, name_key(learner.first_name), name_key(learner.last_name))].append(learner)
+        self._learners.append(learner)
+        self._by_name = None
 
     def add_record(self, rec: StoredRecord) -> None:
         """A live (not deleted) record already stored."""
@@ -54,6 +56,11 @@ class MemoryLookups:
         return index.get((board, fold(learner_id)))
 
     def learners_by_name_and_dob(self, board: str, first: str, last: str, dob: DOB) -> list[RegisteredLearner]:
+        if self._by_name is None:
+            # Name keys are slow to compute and only boards without learner IDs match on names.
+            self._by_name = defaultdict(list)
+            for learner in self._learners:
+                self._by_name[(learner.board, name_key(learner.first_name), name_key(learner.last_name))].append(learner)
         return [
             learner for learner in self._by_name.get((board, name_key(first), name_key(last)), [])
             if learner.dob is not None and (learner.dob.month, learner.dob.day) == (dob.month, dob.day)

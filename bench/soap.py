@@ -1,0 +1,225 @@
+"""SOAP bench: SaveLearnerActivity with 1 and 100 records per call at 1, 4 and 16 concurrent clients,
+next to a trivial spyne echo served by the same gunicorn configuration, in the same run.
+
+    /work/venv/bin/python bench/soap.py [--backend sqlite|postgresql|both] [--seconds 3] [--rounds 3]
+
+The service (`pars-ws serve`, 2 gunicorn workers and its batch worker) starts on a database with
+the bench world and --stored records already stored (statistics refreshed, as on a database in
+use). Closed-loop clients (threads, one TCP connection per call, as gunicorn's sync workers close
+them) on 127.0.0.1. Each phase lasts --seconds and at most the pre-built request bodies; the phases are
+interleaved (echo, 1 record, 100 records) per round so drift in the machine's speed hits all alike;
+calls/s is the median over rounds, p50/p99 are over every call of the configuration.
+
+Targets (exit status 1 when one is missed): 1-record calls/s >= 50% of echo calls/s at every
+concurrency; 1-record p99 < 50 ms at 16 clients; zero errors anywhere.
+"""
+from __future__ import annotations
+
+import itertools
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import echo_app  # noqa: E402
+
+CONCURRENCY = (1, 4, 16)
+SERVICE_PATH = "/services/ACCMELearnerService.svc"
+SAVE_ACTION = '"urn:pars-ws:learner:v1/SaveLearnerActivity"'
+
+
+class Op:
+    def __init__(self, name: str, port: int, path: str, action: str, bodies: list[bytes], records_per_call: int,
+                 ok_marker: bytes):
+        self.name, self.port, self.path, self.action = name, port, path, action
+        self.bodies, self.records_per_call, self.ok_marker = bodies, records_per_call, ok_marker
+        self.next = itertools.count()  # shared across phases: each body is sent once
+
+    def request(self, body: bytes) -> bytes:
+        return (f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nConnection: close\r\n"
+                f"Content-Type: text/xml; charset=utf-8\r\nSOAPAction: {self.action}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def call(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(request)
+        chunks = []
+        while True:
+            chunk = s.recv(262144)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
+def phase(op: Op, clients: int, seconds: float) -> dict:
+    """Closed loop: every client sends its next call as soon as the previous answer is in."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    stored = [0]
+    lock = threading.Lock()
+    start_gate = threading.Barrier(clients + 1)
+    stop_at = [0.0]
+
+    def client():
+        mine, bad, ok_records = [], [], 0
+        start_gate.wait()
+        while time.perf_counter() < stop_at[0]:
+            i = next(op.next)
+            if i >= len(op.bodies):
+                break
+            request = op.request(op.bodies[i])
+            t0 = time.perf_counter()
+            try:
+                answer = call(op.port, request)
+            except OSError as exc:
+                bad.append(repr(exc))
+                continue
+            mine.append(time.perf_counter() - t0)
+            if answer[9:12] != b"200" or op.ok_marker not in answer:
+                bad.append(answer[:300].decode("utf-8", "replace"))
+            elif op.records_per_call:
+                ok_records += answer.count(b":Status>Accepted</") + answer.count(b":Status>Submitted</")
+        with lock:
+            latencies.extend(mine)
+            errors.extend(bad)
+            stored[0] += ok_records
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for th in threads:
+        th.start()
+    stop_at[0] = time.perf_counter() + seconds
+    t0 = time.perf_counter()
+    start_gate.wait()
+    for th in threads:
+        th.join()
+    elapsed = time.perf_counter() - t0
+    return dict(calls=len(latencies), seconds=elapsed, rate=len(latencies) / elapsed, latencies=latencies,
+                errors=errors, stored=stored[0])
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def start_echo(workdir: Path) -> tuple[subprocess.Popen, int]:
+    port = common.free_port()
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("echo_app.py")), f"127.0.0.1:{port}", "2"],
+                            stdout=subprocess.DEVNULL, stderr=open(workdir / "echo.log", "wb"), start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if call(port, b"GET /?wsdl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[9:12] == b"200":
+                return proc, port
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("echo server did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    import os
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
+    lines, missed = [], []
+    with common.workdir("pars-bench-soap-") as tmp:
+        tmp = Path(tmp)
+        with common.scratch_database(backend, tmp, args.pg_url) as url:
+            server, _ = common.start_service(url, tmp)
+            echo_proc, echo_port = start_echo(tmp)
+            try:
+                world = common.seed_world(url)
+                # A database in use: records already stored, and statistics that know it.
+                common.prestore(url, args.stored, world["provider_pk"])
+                port = int(server.base_url.rsplit(":", 1)[1])
+                budget = args.rounds * args.seconds * 1.2  # seconds of load per configuration, with slack
+                n1 = int(budget * 2500 * len(CONCURRENCY))
+                n100 = int(budget * 60 * len(CONCURRENCY))
+                tag = f"s{int(time.time())}"
+                print(f"[{backend}] building {n1} one-record and {n100} 100-record requests ...", flush=True)
+                one = [common.save_envelope([common.record(i, tag)]) for i in range(n1)]
+                hundred = [common.save_envelope(common.records(n1 + k * 100, 100, tag)) for k in range(n100)]
+                ops = {
+                    "echo": Op("echo", echo_port, "/", '"echo"', [echo_app.envelope(f"hello {i}") for i in range(n1)],
+                               0, b"echoResult"),
+                    "save1": Op("save1", port, SERVICE_PATH, SAVE_ACTION, one, 1, b"ResultSummary"),
+                    "save100": Op("save100", port, SERVICE_PATH, SAVE_ACTION, hundred, 100, b"ResultSummary"),
+                }
+                # Warm up: every gunicorn worker verifies the credential once (argon2) and fills its caches.
+                for op in ops.values():
+                    phase(op, 4, 0.5)
+                results: dict[tuple[str, int], list[dict]] = {}
+                for _ in range(args.rounds):
+                    for clients in CONCURRENCY:
+                        for name in ("echo", "save1", "save100"):
+                            results.setdefault((name, clients), []).append(phase(ops[name], clients, args.seconds))
+            finally:
+                stop(echo_proc)
+                common.stop_server(server)
+    lines.append(f"== SOAP on {backend}: {args.rounds} rounds x {args.seconds:g} s per configuration, "
+                 "gunicorn -w 2 --preload (sync), clients on the same machine")
+    lines.append(f"{'operation':<10}{'clients':>8}{'calls/s':>10}{'records/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
+                 f"{'errors':>8}{'stored':>9}{'vs echo':>9}")
+    echo_rate = {}
+    for clients in CONCURRENCY:
+        for name in ("echo", "save1", "save100"):
+            runs = results[(name, clients)]
+            rate = common.median([r["rate"] for r in runs])
+            lat = [x for r in runs for x in r["latencies"]]
+            errors = [e for r in runs for e in r["errors"]]
+            calls = sum(r["calls"] for r in runs)
+            per_call = ops[name].records_per_call
+            stored = sum(r["stored"] for r in runs)
+            if name == "echo":
+                echo_rate[clients] = rate
+            ratio = rate / echo_rate[clients]
+            stored_text = f"{stored / (calls * per_call):.0%}" if per_call and calls else "-"
+            lines.append(f"{name:<10}{clients:>8}{rate:>10.0f}{rate * per_call:>11.0f}{pct(lat, 50) * 1000:>9.1f}"
+                         f"{pct(lat, 99) * 1000:>9.1f}{len(errors):>8}{stored_text:>9}{ratio:>9.2f}")
+            if errors:
+                missed.append(f"{backend}: {name} at {clients} clients: {len(errors)} errors, e.g. {errors[0][:200]!r}")
+            if name == "save1" and ratio < 0.5:
+                missed.append(f"{backend}: 1-record calls at {clients} clients are {ratio:.0%} of echo (< 50%)")
+            if name == "save1" and clients == 16 and pct(lat, 99) >= 0.050:
+                missed.append(f"{backend}: 1-record p99 at 16 clients is {pct(lat, 99) * 1000:.1f} ms (>= 50 ms)")
+    return lines, missed
+
+
+def main() -> int:
+    p = common.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--stored", type=int, default=100_000, help="records stored before the first call")
+    args = p.parse_args()
+    report, missed = [], []
+    for backend in common.backends(args):
+        lines, miss = run_backend(backend, args)
+        print("\n".join(lines), flush=True)
+        report += lines
+        missed += miss
+    print()
+    if missed:
+        print("TARGETS MISSED:\n  " + "\n  ".join(missed))
+        return 1
+    print("all targets met")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
