@@ -27,6 +27,9 @@ class Settings:
     today: dt.date | None = None  # PARS_TODAY: fixes "today" for every date rule
     limits: XmlLimits = field(default_factory=XmlLimits)
     credential_cache_seconds: int = 300
+    login_max_failures: int = 10  # failed logins in a row that lock a credential (0: never)
+    login_lockout_seconds: int = 300  # how long a locked credential is refused
+    ws_freshness_seconds: int = 300  # WS-Security wsu:Created window, either side of now
     secret_key: bytes = b""  # keys the verified-credential cache; random per process unless set
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -54,6 +57,9 @@ class Settings:
             today=today,
             limits=limits,
             credential_cache_seconds=_int("PARS_CREDENTIAL_CACHE_SECONDS", 300),
+            login_max_failures=_int("PARS_LOGIN_MAX_FAILURES", 10),
+            login_lockout_seconds=_int("PARS_LOGIN_LOCKOUT_SECONDS", 300),
+            ws_freshness_seconds=_int("PARS_WS_FRESHNESS_SECONDS", 300),
             secret_key=(env.get("PARS_SECRET_KEY") or "").encode() or os.urandom(32),
             smtp_host=env.get("PARS_SMTP_HOST") or None,
             smtp_port=_int("PARS_SMTP_PORT", 25),

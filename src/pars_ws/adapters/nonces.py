@@ -1,4 +1,8 @@
-"""Nonce cache for WS-Security replay protection, kept in the database so every process shares it."""
+"""Nonce cache for WS-Security replay protection, kept in the database so every process shares it.
+
+The primary key decides: of two processes seeing the same nonce at the same moment, exactly one
+inserts it; the other gets an IntegrityError and refuses the request as a replay.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -10,7 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from . import tables as t
 
-KEEP = dt.timedelta(minutes=10)  # longer than the 5-minute freshness window
+# Longer than a token stays fresh: wsu:Created may be up to the window ahead of the clock
+# and is accepted until the window past it, so a nonce must be kept for twice the window.
+KEEP = dt.timedelta(minutes=15)
 
 
 class NonceCache:
@@ -18,14 +24,15 @@ class NonceCache:
         self.store = store
         self.clock = clock
 
-    def first_use(self, nonce: str, username: str) -> bool:
+    def first_use(self, nonce: str, username: str, keep: dt.timedelta = KEEP) -> bool:
+        """Record a nonce; False when it was seen already (within `keep`)."""
         key = hashlib.sha256(f"{username}\0{nonce}".encode()).hexdigest()
         now = self.clock.now()
         try:
             with self.store.transaction() as repo:
                 repo.conn.execute(insert(t.ws_nonces).values(nonce_hash=key, seen_at=now))
                 if random.random() < 0.01:
-                    repo.conn.execute(delete(t.ws_nonces).where(t.ws_nonces.c.seen_at < now - KEEP))
+                    repo.conn.execute(delete(t.ws_nonces).where(t.ws_nonces.c.seen_at < now - keep))
         except IntegrityError:
             return False
         return True

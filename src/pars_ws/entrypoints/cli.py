@@ -161,6 +161,17 @@ def credentials_disable(username, enable):
     click.echo(f"{'enabled' if enable else 'disabled'} {username}")
 
 
+@credentials.command("unlock")
+@click.argument("username")
+def credentials_unlock(username):
+    """Lift the lock that repeated failed logins put on a credential."""
+    from ..service.auth import unlock
+
+    if not unlock(_services().store, username):
+        raise click.UsageError(f"no credential {username!r}")
+    click.echo(f"unlocked {username}")
+
+
 @credentials.command("list")
 def credentials_list():
     """List credentials (never their secrets)."""

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import mimetypes
+import sys
 import time
 import uuid
 from urllib.parse import parse_qs
@@ -15,6 +16,7 @@ from urllib.parse import parse_qs
 from lxml import etree
 from spyne.model.fault import Fault
 from spyne.server.wsgi import WsgiApplication
+from sqlalchemy.exc import DBAPIError
 
 from ..adapters.xml_guard import XmlRefused, check_content_type, parse_xml
 from ..resources import schema_dir, wsdl_dir
@@ -29,6 +31,9 @@ WSDL_FILE = "ACCMELearnerService.wsdl"
 WSDL_PLACEHOLDER = "http://localhost:8000"
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
+XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+# A call that lost a deadlock (or a serialization check) is run again, at most this many times.
+TRANSIENT_RETRIES = 3
 
 
 class CallContext:
@@ -40,13 +45,18 @@ class CallContext:
         self.records = None
 
 
-def fault_document(soap12: bool, code: str, text: str, correlation_id: str) -> bytes:
-    """A SOAP fault written here, for requests refused before spyne sees them."""
+def fault_document(soap12: bool, code: str, text: str, correlation_id: str, limit: str | None = None) -> bytes:
+    """A SOAP fault written here, for requests refused before spyne sees them.
+
+    `limit` (one of xml_guard.LIMIT_NAMES) goes in the detail as p:Limit, for clients and tests.
+    A code not starting with "Client" is a receiver fault (SOAP 1.2 env:Receiver).
+    """
     if soap12:
         env = etree.Element(f"{{{SOAP12_ENV}}}Envelope", nsmap={"env": SOAP12_ENV, "p": P})
         fault = etree.SubElement(etree.SubElement(env, f"{{{SOAP12_ENV}}}Body"), f"{{{SOAP12_ENV}}}Fault")
         c = etree.SubElement(fault, f"{{{SOAP12_ENV}}}Code")
-        etree.SubElement(c, f"{{{SOAP12_ENV}}}Value").text = "env:Sender"
+        sender = code.startswith("Client")
+        etree.SubElement(c, f"{{{SOAP12_ENV}}}Value").text = "env:Sender" if sender else "env:Receiver"
         sub = etree.SubElement(c, f"{{{SOAP12_ENV}}}Subcode")
         etree.SubElement(sub, f"{{{SOAP12_ENV}}}Value").text = "p:" + code.split(".", 1)[-1]
         reason = etree.SubElement(fault, f"{{{SOAP12_ENV}}}Reason")
@@ -61,6 +71,8 @@ def fault_document(soap12: bool, code: str, text: str, correlation_id: str) -> b
         etree.SubElement(fault, "faultstring").text = text
         detail = etree.SubElement(fault, "detail")
     etree.SubElement(detail, f"{{{P}}}CorrelationID").text = correlation_id
+    if limit:
+        etree.SubElement(detail, f"{{{P}}}Limit").text = limit
     return etree.tostring(env, xml_declaration=True, encoding="UTF-8")
 
 
@@ -68,6 +80,9 @@ class ParsWsgi:
     def __init__(self, services: Services, web_app=None):
         self.services = services
         self.limits = services.settings.limits
+        settings = services.settings
+        # Until the container passes them itself (service/container.py builds the Authenticator).
+        services.auth.configure_throttling(settings.login_max_failures, settings.login_lockout_seconds)
         self.soap11 = self._spyne(services, soap12=False)
         self.soap12 = self._spyne(services, soap12=True)
         self.web = web_app
@@ -121,52 +136,115 @@ class ParsWsgi:
         started = time.perf_counter()
         cid = environ["pars.correlation_id"]
         try:
-            body = self._guarded_body(environ)
+            body = self._guarded_body(environ, soap12)
         except _Refused as refused:
-            doc = fault_document(soap12, refused.code, refused.text, cid)
-            _log_call(cid, None, refused.code, started, soap12)
-            start_response(refused.status, [("Content-Type", _soap_type(soap12)), ("Content-Length", str(len(doc)))])
-            return [doc]
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        captured = {}
-
-        def capture(status, headers, exc_info=None):
-            captured["status"] = status
-            return start_response(status, headers, exc_info)
-
+            return self._refuse(refused, refused.soap12 if refused.soap12 is not None else soap12,
+                                cid, started, start_response)
+        except Exception:  # noqa: BLE001 - a bug in the guard must still answer with a SOAP fault
+            logging.getLogger("pars_ws.errors").exception("guard failure %s", cid)
+            refused = _Refused("Server", "Internal error while processing the request.", "500 Internal Server Error")
+            return self._refuse(refused, soap12, cid, started, start_response)
         app = self.soap12 if soap12 else self.soap11
-        out = app(environ, capture)
+        for attempt in range(1 + TRANSIENT_RETRIES):
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("pars.transient", None)
+            captured: dict = {}
+
+            def capture(status, headers, exc_info=None):
+                # Held back until the call is final: a transient database conflict is run again.
+                captured.update(status=status, headers=headers, exc_info=exc_info)
+                return _no_write
+
+            try:
+                out = app(environ, capture)
+            except Exception:  # noqa: BLE001 - spyne let something escape: still a SOAP fault, no traceback
+                logging.getLogger("pars_ws.errors").exception("uncaught in spyne %s", cid)
+                refused = _Refused("Server", "Internal error while processing the request.",
+                                   "500 Internal Server Error")
+                return self._refuse(refused, soap12, cid, started, start_response)
+            if not environ.get("pars.transient") or attempt == TRANSIENT_RETRIES:
+                break
+            # The call's one transaction was rolled back whole: running it again is safe.
+            if hasattr(out, "close"):
+                out.close()
+            logging.getLogger("pars_ws.errors").warning("transient database conflict %s: retrying", cid)
+        start_response(captured["status"], captured["headers"], captured.get("exc_info"))
         udc = environ.get("pars.udc")
         _log_call(cid, environ.get("pars.operation"), captured.get("status", "")[:3], started, soap12, udc)
         return out
 
-    def _guarded_body(self, environ) -> bytes:
+    def _refuse(self, refused: "_Refused", soap12: bool, cid: str, started: float, start_response):
+        doc = fault_document(soap12, refused.code, refused.text, cid, refused.limit)
+        _log_call(cid, None, refused.code, started, soap12)
+        start_response(refused.status, [("Content-Type", _soap_type(soap12)), ("Content-Length", str(len(doc)))])
+        return [doc]
+
+    def _guarded_body(self, environ, soap12: bool) -> bytes:
         try:
             check_content_type(environ.get("CONTENT_TYPE"))
         except XmlRefused as exc:
-            raise _Refused("Client.Limit", str(exc), "415 Unsupported Media Type")
+            raise _Refused("Client.Limit", str(exc), "415 Unsupported Media Type", exc.limit)
         limit = self.limits.max_body_bytes
-        length = environ.get("CONTENT_LENGTH")
-        if length and length.isdigit() and int(length) > limit:
-            raise _Refused("Client.Limit", f"The request body exceeds the limit of {limit} bytes.", "413 Request Entity Too Large")
-        body = environ["wsgi.input"].read(limit + 1) if not length else environ["wsgi.input"].read(int(length))
+        too_big = _Refused("Client.Limit", f"The request body exceeds the limit of {limit} bytes.",
+                           "413 Request Entity Too Large", "body-size")
+        length = (environ.get("CONTENT_LENGTH") or "").strip()
+        if length.isdigit() and int(length) > limit:
+            raise too_big  # before reading a byte of it
+        # Never more than limit + 1 bytes, whatever the headers say (chunked bodies have none).
+        body = environ["wsgi.input"].read(limit + 1)
         if len(body) > limit:
-            raise _Refused("Client.Limit", f"The request body exceeds the limit of {limit} bytes.", "413 Request Entity Too Large")
+            raise too_big
         try:
             tree = parse_xml(body, self.limits)
         except XmlRefused as exc:
             kind = "InvalidRequest" if exc.limit in ("malformed", "encoding") else "Limit"
-            raise _Refused(f"Client.{kind}", str(exc), "400 Bad Request")
-        environ["pars.document"] = tree.getroot()
+            raise _Refused(f"Client.{kind}", str(exc), "400 Bad Request", exc.limit)
+        root = tree.getroot()
+        other = SOAP11_ENV if soap12 else SOAP12_ENV
+        if root.tag == f"{{{other}}}Envelope":
+            sent, path = ("1.1", SERVICE_PATH) if soap12 else ("1.2", SOAP12_PATH)
+            # Answered in the client's own SOAP version, so its toolkit can read the fault.
+            raise _Refused("Client.VersionMismatch",
+                           f"This endpoint speaks SOAP {'1.2' if soap12 else '1.1'}; the request is a SOAP {sent} "
+                           f"envelope: post it to {path}.", "400 Bad Request", soap12=not soap12)
+        problem = _envelope_problem(root, SOAP12_ENV if soap12 else SOAP11_ENV)
+        if problem:
+            raise _Refused("Client.InvalidRequest", problem, "400 Bad Request")
+        environ["pars.document"] = root
         environ["pars.body"] = body
         return body
 
 
+def _envelope_problem(root, env_ns: str) -> str | None:
+    """What is wrong with the envelope's shape, if anything (spyne crashes on some shapes).
+
+    Envelope: an optional Header, then exactly one Body holding exactly one element (WS-I Basic
+    Profile, document/literal). SOAP 1.1 tolerates further elements after the Body; 1.2 does not.
+    """
+    if root.tag != f"{{{env_ns}}}Envelope":
+        return f"The request is not a SOAP envelope: the root element must be {{{env_ns}}}Envelope."
+    children = [c for c in root if isinstance(c.tag, str)]
+    tags = [c.tag for c in children]
+    expected = [f"{{{env_ns}}}Header"] * (tags[:1] == [f"{{{env_ns}}}Header"]) + [f"{{{env_ns}}}Body"]
+    position = len(expected) - 1
+    extra = tags[len(expected):]
+    if tags[:len(expected)] != expected or set(expected) & set(extra) or (env_ns == SOAP12_ENV and extra):
+        return "The SOAP envelope must hold an optional Header followed by exactly one Body."
+    content = [c for c in children[position] if isinstance(c.tag, str)]
+    if len(content) != 1:
+        return f"The SOAP Body must hold exactly one operation element, not {len(content)}."
+    if any(name.startswith(XSI) for name in content[0].attrib):
+        # spyne reads xsi:nil / xsi:type on the operation element itself and fails on them.
+        return "xsi:nil and xsi:type are not allowed on the operation element."
+    return None
+
+
 class _Refused(Exception):
-    def __init__(self, code: str, text: str, status: str):
+    def __init__(self, code: str, text: str, status: str, limit: str | None = None, soap12: bool | None = None):
         super().__init__(text)
-        self.code, self.text, self.status = code, text, status
+        self.code, self.text, self.status, self.limit = code, text, status, limit
+        self.soap12 = soap12  # None: answer in the endpoint's SOAP version
 
 
 def _soap_type(soap12: bool) -> str:
@@ -186,6 +264,19 @@ def _start_call(ctx):
     env["pars.operation"] = ctx.method_request_string.rsplit("}", 1)[-1] if ctx.method_request_string else None
 
 
+def _no_write(data: bytes) -> None:
+    raise RuntimeError("the SOAP endpoints return their body; write() is not supported")
+
+
+def _transient(exc: BaseException | None) -> bool:
+    """A database conflict that a second run of the same call resolves: deadlock or serialization
+    failure (PostgreSQL), or a lock wait that timed out (SQLite)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in ("40P01", "40001") or "database is locked" in str(exc.orig)
+
+
 def _label_fault(ctx):
     """Put the correlation ID in every fault; never show an internal error's text to the client."""
     env = getattr(ctx.transport, "req_env", {}) or {}
@@ -193,6 +284,8 @@ def _label_fault(ctx):
     err = ctx.out_error
     if err is None:
         return
+    if _transient(sys.exc_info()[1]):  # spyne fires this event inside its except clause
+        env["pars.transient"] = True
     if not (err.faultcode or "").startswith("Client"):
         logging.getLogger("pars_ws.errors").error("server fault %s: %s", cid, err.faultstring)
         ctx.out_error = err = Fault("Server", "Internal error while processing the request.")

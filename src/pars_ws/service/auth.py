@@ -1,12 +1,22 @@
-"""Credentials: argon2 hashes at rest, a short-lived verified-credential cache in front.
+"""Credentials: argon2 hashes at rest, a short-lived verified-credential cache in front, and
+failed-login throttling per credential.
 
 Verifying argon2 costs tens of milliseconds by design; PARS sends the credential with every call,
-so a verified (credential, secret) pair is remembered for a few minutes, keyed by an HMAC of the
-presented secret. The credential row is read on every call, so disabling or rotating takes effect
-at once in every process.
+so a verified (credential, secret) pair is remembered for a few minutes as an HMAC of the
+presented secret, compared in constant time. The credential row is read on every call, so
+disabling or rotating takes effect at once in every process (the HMAC covers the stored hash).
+
+Throttling: after `max_failures` failed logins in a row a credential is refused for
+`lockout_seconds`, even with the right secret, with the same answer as a wrong secret. A success
+resets the count. The state lives in the credentials table, so every process shares it.
+
+Every refusal costs the same: an argon2 verification (against a dummy hash when the user is
+unknown or locked) and the same UPDATE statement (which matches no row when the user is unknown
+or locked), so the answer time does not tell whether a user exists.
 """
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -16,14 +26,17 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import case, or_, select, update
 
+from ..adapters import tables as t
 from ..adapters.store import AccountRepository
 
 ENVIRONMENTS = ("sandbox", "production")
 
 _hasher = PasswordHasher()
-# Verified against when the user is unknown, so both paths cost the same.
+# Verified against when the user is unknown or locked, so every refusal costs the same.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(24))
+_CACHE_BOUND = 10_000
 
 
 class AuthenticationFailed(Exception):
@@ -50,45 +63,114 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands timezone-aware columns back naive (stored as UTC).
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.timezone.utc)
+
+
+def unlock(store, username: str) -> bool:
+    """Lift a throttling lock and forget failed logins (an administrator's `credentials unlock`)."""
+    c = t.credentials
+    with store.transaction() as repo:
+        done = repo.conn.execute(update(c).where(c.c.username == username).values(failed_logins=0, locked_until=None))
+    return done.rowcount == 1
+
+
 class Authenticator:
-    def __init__(self, store, secret_key: bytes, cache_seconds: int = 300):
+    def __init__(self, store, secret_key: bytes, cache_seconds: int = 300, *,
+                 max_failures: int = 10, lockout_seconds: int = 300):
         self.store = store
         self.key = secret_key
         self.cache_seconds = cache_seconds
-        self._verified: dict[bytes, float] = {}
+        self.max_failures = max_failures
+        self.lockout_seconds = lockout_seconds
+        # credential pk -> (HMAC of the verified secret, monotonic expiry)
+        self._verified: dict[int, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
 
-    def _cache_key(self, row, password: str) -> bytes:
-        # Bound to the stored hash: a rotated secret no longer hits the cache.
+    def configure_throttling(self, max_failures: int, lockout_seconds: int) -> None:
+        """Set the throttling policy (0 failures: no throttling)."""
+        self.max_failures = max_failures
+        self.lockout_seconds = lockout_seconds
+
+    def _digest(self, row, password: str) -> bytes:
+        # Bound to the stored hash: a rotated secret no longer matches.
         msg = f"{row.id}\0{row.secret_hash}\0{password}".encode()
         return hmac.new(self.key, msg, hashlib.sha256).digest()
+
+    def _cached(self, row, digest: bytes) -> bool:
+        with self._lock:
+            entry = self._verified.get(row.id)
+        return (entry is not None and entry[1] >= time.monotonic()
+                and hmac.compare_digest(entry[0], digest))
+
+    def _remember(self, row, digest: bytes) -> None:
+        with self._lock:
+            if len(self._verified) >= _CACHE_BOUND:
+                self._verified.clear()
+            self._verified[row.id] = (digest, time.monotonic() + self.cache_seconds)
 
     def authenticate(self, username: str | None, password: str | None, provider_id: str | None = None) -> Account:
         username = (username or "").strip()
         password = password or ""
+        now = dt.datetime.now(dt.timezone.utc)  # wall time, never the injectable business clock
         with self.store.transaction(write=False) as repo:
             row = AccountRepository(repo.conn).credential(username) if username else None
-        if row is None:
+            state = repo.conn.execute(
+                select(t.credentials.c.failed_logins, t.credentials.c.locked_until)
+                .where(t.credentials.c.id == row.id)).first() if row is not None else None
+        if row is None or state is None:
             self._verify(_DUMMY_HASH, password)
+            self._failed(username, now)
             raise AuthenticationFailed()
-        key = self._cache_key(row, password)
-        now = time.monotonic()
-        with self._lock:
-            expires = self._verified.get(key)
-        if expires is None or expires < now:
-            if not self._verify(row.secret_hash, password):
-                raise AuthenticationFailed()
-            with self._lock:
-                if len(self._verified) > 10_000:
-                    self._verified.clear()
-                self._verified[key] = now + self.cache_seconds
-        if row.disabled or (provider_id and provider_id.strip() != row.provider_id):
+        locked_until = _utc(state.locked_until)
+        if locked_until is not None and locked_until > now:
+            # Locked: refused whatever the secret, at the cost of a wrong one.
+            self._verify(_DUMMY_HASH, password)
+            self._failed(username, now)
             raise AuthenticationFailed()
+        digest = self._digest(row, password)
+        verified = self._cached(row, digest)
+        if not verified:
+            verified = self._verify(row.secret_hash, password)
+            if verified:
+                self._remember(row, digest)
+        if not verified or row.disabled or (provider_id and provider_id.strip() != row.provider_id):
+            self._failed(username, now)
+            raise AuthenticationFailed()
+        if state.failed_logins or state.locked_until is not None:
+            self._succeeded(row.id)
         return Account(
             credential_pk=row.id, username=row.username, environment=row.environment,
             provider_pk=row.provider_pk, provider_id=row.provider_id, provider_name=row.provider_name,
             domain=row.domain, email=row.email,
         )
+
+    def _failed(self, username: str, now: dt.datetime) -> None:
+        """Count a failure; the max_failures-th in a row locks the credential.
+
+        One statement, whatever happened: it matches no row for an unknown user or a locked
+        credential (so a lock is not extended by further tries), and concurrent failures in
+        other processes are counted exactly (the database applies them one after another).
+        """
+        if self.max_failures <= 0 or not username:
+            return
+        c = t.credentials
+        reached = c.c.failed_logins + 1 >= self.max_failures
+        until = now + dt.timedelta(seconds=self.lockout_seconds)
+        with self.store.transaction() as repo:
+            repo.conn.execute(
+                update(c)
+                .where(c.c.username == username, or_(c.c.locked_until.is_(None), c.c.locked_until <= now))
+                .values(failed_logins=case((reached, 0), else_=c.c.failed_logins + 1),
+                        locked_until=case((reached, until), else_=None)))
+
+    def _succeeded(self, credential_pk: int) -> None:
+        c = t.credentials
+        with self.store.transaction() as repo:
+            repo.conn.execute(update(c).where(c.c.id == credential_pk).values(failed_logins=0, locked_until=None))
 
     @staticmethod
     def _verify(secret_hash: str, password: str) -> bool:
