@@ -38,6 +38,7 @@ class Settings:
     upload_dir: Path = field(default_factory=lambda: data_dir() / "uploads")
     review_delay_seconds: int = 5  # sandbox: board review this long after submission
     review_interval_seconds: int = 3600  # production schedule
+    batch_stale_seconds: int = 60  # a batch whose worker is silent this long is taken over
     log_level: str = "INFO"
 
     @classmethod
@@ -68,5 +69,6 @@ class Settings:
             upload_dir=Path(env["PARS_UPLOAD_DIR"]) if env.get("PARS_UPLOAD_DIR") else data_dir() / "uploads",
             review_delay_seconds=_int("PARS_REVIEW_DELAY_SECONDS", 5),
             review_interval_seconds=_int("PARS_REVIEW_INTERVAL_SECONDS", 3600),
+            batch_stale_seconds=_int("PARS_BATCH_STALE_SECONDS", 60),
             log_level=env.get("PARS_LOG_LEVEL", "INFO"),
         )

@@ -387,10 +387,10 @@ def test_a_batch_whose_worker_was_killed_is_finished_by_another(worker_env, tmp_
     stopped = batch()
     assert stopped.status == "processing" and 0 < stopped.rows_done < 2500, stopped
     assert batch_counts(env["PARS_DATABASE_URL"], batch_id) == (stopped.rows_done,) * 3
-    # The heartbeat goes stale after STALE_AFTER_SECONDS: move it back rather than wait.
+    # The heartbeat goes stale after Settings.batch_stale_seconds: move it back rather than wait.
     with services.store.transaction() as repo:
         repo.conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(
-            heartbeat_at=stopped.heartbeat_at - dt.timedelta(seconds=batches.STALE_AFTER_SECONDS + 1)))
+            heartbeat_at=stopped.heartbeat_at - dt.timedelta(seconds=Settings.batch_stale_seconds + 1)))
 
     [second] = _start_workers(env, tmp_path / "second.log")
     try:

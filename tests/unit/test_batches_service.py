@@ -217,7 +217,7 @@ def test_a_dead_workers_batch_is_reclaimed_after_its_heartbeat_goes_stale(servic
     with services.store.transaction() as repo:  # a worker claims it, then dies
         assert BatchStore(repo.conn).claim("dead-worker#1", now, now - dt.timedelta(seconds=60)).id == queued.id
     assert batches.process_next(services, "live-worker") == 0  # heartbeat still fresh
-    set_batch(services, queued.id, heartbeat_at=now - dt.timedelta(seconds=batches.STALE_AFTER_SECONDS + 1))
+    set_batch(services, queued.id, heartbeat_at=now - dt.timedelta(seconds=Settings.batch_stale_seconds + 1))
     assert batches.process_next(services, "live-worker") == 1
     info = batches.get(services, account, queued.id)
     assert (info.status, info.rows_done, info.processed) == ("done", 600, 600)

@@ -13,7 +13,6 @@ from typing import Iterable, Protocol
 from .activities import Activity, RegisteredLearner, Registration
 from .catalogue import Board, Catalogue, fold
 from .dates import parse_completion_date, parse_dob
-from .names import name_key
 from .records import DOB, ReportedRecord, Source, Status, StoredRecord
 from .rules import ADD, DELETE, RULES
 

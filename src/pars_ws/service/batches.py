@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 HISTORY = dt.timedelta(days=30)
 DUPLICATE_WINDOW = dt.timedelta(days=30)
 CHUNK_ROWS = 250  # rows per transaction: small enough to keep heartbeats frequent
-STALE_AFTER_SECONDS = 60  # a processing batch without a heartbeat this long belongs to a dead worker
 MAX_ATTEMPTS = 5  # claims before a batch that keeps failing is given up
 
 # Extensions accepted for each file type the provider chooses. The downloaded error report is a
@@ -228,8 +227,7 @@ class _ClaimLost(Exception):
 def process_next(services, worker: str) -> int:
     """Claim one batch (queued, or abandoned by a dead worker) and process it to the end. 1 if any."""
     now = services.clock.now()
-    # Settings.batch_stale_seconds (PARS_BATCH_STALE_SECONDS) where the settings define it.
-    stale = dt.timedelta(seconds=getattr(services.settings, "batch_stale_seconds", STALE_AFTER_SECONDS))
+    stale = dt.timedelta(seconds=services.settings.batch_stale_seconds)
     # A claim names this worker and this attempt, so a worker that was presumed dead but wakes up
     # can never advance a batch another worker has taken over.
     claim = f"{worker}#{secrets.token_hex(4)}"[-100:]
