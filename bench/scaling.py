@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 
-SIZES = ((250, 5, 1), (2500, 3, 1), (25000, 1, 10))  # records, repetitions (median), files per run
+SIZES = ((250, 9, 1), (2500, 5, 1), (25000, 1, 10))  # records, repetitions (median), files per run
 MAX_GROWTH = 1.10
 
 

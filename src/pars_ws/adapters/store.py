@@ -30,6 +30,7 @@ def _lines(values: Iterable[str]) -> str:
     return "\n".join(values)
 
 
+@lru_cache(maxsize=1024)  # the same few credit-type lists recur on every row
 def _split(text: str) -> tuple[str, ...]:
     return tuple(v for v in text.split("\n") if v)
 
@@ -124,7 +125,9 @@ _A, _REG = t.activities, t.registrations
 def _activities_sql(n: int, of_provider: bool):
     """Activities with their registrations (ordered by board), by activity ID."""
     stmt = (
-        select(_A, _REG.c.board, _REG.c.max_points, _REG.c.credit_types.label("reg_credit_types"))
+        select(_A.c.id, _A.c.activity_id, _A.c.provider_activity_id, _A.c.title, _A.c.activity_type,
+               _A.c.start_date, _A.c.end_date, _A.c.reporting_year, _A.c.credits,
+               _REG.c.board, _REG.c.max_points, _REG.c.credit_types.label("reg_credit_types"))
         .select_from(_A.outerjoin(_REG, _REG.c.activity_pk == _A.c.id))
         .where(_A.c.environment == bindparam("environment"), _A.c.activity_id.in_(_in_list("a", n)))
         .order_by(_A.c.id, _REG.c.board)
