@@ -1,7 +1,7 @@
 """Batch bench: a 2,500-record ActivityReports file and the same records as Template B, end to end,
 against the floor measured in the same run.
 
-    /work/venv/bin/python bench/batch.py [--backend sqlite|postgresql|both] [--rounds 3]
+    .venv/bin/python bench/batch.py [--backend sqlite|postgresql|both] [--rounds 3]
 
 End to end = POST /api/batches (multipart, HTTP Basic) until GET /api/batches/<id> says done, i.e.
 every record is stored with its outcome (checked afterwards in the database). The service runs

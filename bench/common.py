@@ -403,6 +403,22 @@ def upload_and_wait(server: Server, file_name: str, data: bytes, file_type: str,
                 processed=info["processed"], not_processed=info["not_processed"], records=info["records"])
 
 
+@contextlib.contextmanager
+def in_process_world(args, stored: int = 0):
+    """For the in-process profiles: a scratch database of --backend (SQLite for "both") with the sandbox
+    seeded, the bench world and `stored` records; this process's environment points pars-ws at it.
+    Yields (url, world)."""
+    backend = "sqlite" if args.backend == "both" else args.backend
+    with workdir("pars-profile-") as tmp, scratch_database(backend, Path(tmp), args.pg_url) as url:
+        env = service_env(url, Path(tmp))
+        run_cli(env, "sandbox", "seed", "--username", SANDBOX_USER, "--password", SANDBOX_PASSWORD)
+        world = seed_world(url)
+        if stored:
+            prestore(url, stored, world["provider_pk"])
+        os.environ.update(env)
+        yield url, world
+
+
 def median(values) -> float:
     return statistics.median(values)
 

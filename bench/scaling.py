@@ -2,7 +2,7 @@
 files), on a database holding only the bench's own records, then again with 1,000,000 records
 already stored.
 
-    /work/venv/bin/python bench/scaling.py [--backend sqlite|postgresql|both] [--stored 1000000]
+    .venv/bin/python bench/scaling.py [--backend sqlite|postgresql|both] [--stored 1000000]
 
 Every file goes through the batch path end to end (bench/batch.py: POST /api/batches until the
 batch is done, the service under gunicorn with one `pars-ws worker --poll 0.05`), as ActivityReports

@@ -1,7 +1,7 @@
 """SOAP bench: SaveLearnerActivity with 1 and 100 records per call at 1, 4 and 16 concurrent clients,
 next to a trivial spyne echo served by the same gunicorn configuration, in the same run.
 
-    /work/venv/bin/python bench/soap.py [--backend sqlite|postgresql|both] [--seconds 3] [--rounds 3]
+    .venv/bin/python bench/soap.py [--backend sqlite|postgresql|both] [--seconds 3] [--rounds 3]
 
 The service (`pars-ws serve`, 2 gunicorn workers and its batch worker) starts on a database with
 the bench world and --stored records already stored (statistics refreshed, as on a database in

@@ -20,10 +20,16 @@ class BatchStore:
         self.conn = conn
 
     # -- upload ---------------------------------------------------------------------------------
-    def insert(self, **values) -> int:
+    def insert(self, *, content: bytes, **values) -> int:
         """A new queued batch; IntegrityError when the provider already has one queued or processing."""
-        return self.conn.execute(insert(t.batches).values(status="queued", **values)
-                                 .returning(t.batches.c.id)).scalar_one()
+        batch_id = self.conn.execute(insert(t.batches).values(status="queued", **values)
+                                     .returning(t.batches.c.id)).scalar_one()
+        self.conn.execute(insert(t.batch_files).values(batch_pk=batch_id, content=content))
+        return batch_id
+
+    def content(self, batch_id: int) -> bytes:
+        """The uploaded file."""
+        return self.conn.execute(select(t.batch_files.c.content).where(t.batch_files.c.batch_pk == batch_id)).scalar_one()
 
     def same_content_since(self, environment: str, provider_pk: int, sha256: str, since: dt.datetime):
         """The latest batch with this content uploaded since `since` (failed ones do not count), or None."""
@@ -41,12 +47,14 @@ class BatchStore:
             b.c.environment == environment, b.c.provider_pk == provider_pk, b.c.status.in_(ACTIVE))).first()
 
     # -- reading --------------------------------------------------------------------------------
-    _SUMMARY = [c for c in t.batches.c if c.name != "content"]
+    _SUMMARY = list(t.batches.c)
 
     def batch(self, environment: str, provider_pk: int, batch_id: int, *, with_content: bool = False):
-        b = t.batches
-        columns = list(b.c) if with_content else self._SUMMARY
-        return self.conn.execute(select(*columns).where(
+        b, f = t.batches, t.batch_files
+        query = select(*self._SUMMARY)
+        if with_content:
+            query = query.add_columns(f.c.content).join_from(b, f, f.c.batch_pk == b.c.id)
+        return self.conn.execute(query.where(
             b.c.id == batch_id, b.c.environment == environment, b.c.provider_pk == provider_pk)).first()
 
     def history(self, environment: str, provider_pk: int, since: dt.datetime) -> list:
@@ -91,7 +99,7 @@ class BatchStore:
             update(b).where(b.c.id == candidate, claimable)
             .values(status="processing", claimed_by=claim, heartbeat_at=now, attempts=b.c.attempts + 1,
                     started_at=func.coalesce(b.c.started_at, now))
-            .returning(*self._SUMMARY, b.c.content)).first()
+            .returning(*self._SUMMARY)).first()
 
     def advance(self, batch_id: int, claim: str, *, rows_from: int, rows_to: int, processed: int, failed: int,
                 finished: bool, now: dt.datetime) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
@@ -24,6 +24,7 @@ from ..domain.lookups import NPI, MemoryLookups
 from ..domain.names import name_key
 from ..domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
 from . import tables as t
+from .database import writer_lock
 
 
 def _lines(values: Iterable[str]) -> str:
@@ -194,15 +195,17 @@ _ROW_COLUMNS = ("environment", "provider_pk", "credit_id", "activity_id", "board
 # No conflict target: a live CreditID taken by a concurrent request, or a batch row already stored,
 # are both skipped and reported by the caller. SQLAlchemy sends many rows as one long multi-VALUES
 # statement; PostgreSQL gets them as one array per column instead (see above).
-_ADD_RECORDS = {dialect: module.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id)
-                for dialect, module in ((_PG, postgresql), ("sqlite", sqlite))}
+_ADD_RECORDS_SQLITE = sqlite.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id)
 # Unsized array types, so that a value too long or too precise fails (or rounds) exactly as in a plain INSERT.
 _PG_TYPE = {c: "TEXT" if isinstance(_LR.c[c].type, String) else "NUMERIC" if isinstance(_LR.c[c].type, Numeric)
             else _LR.c[c].type.compile(dialect=postgresql.dialect()) for c in _ROW_COLUMNS}
+# On PostgreSQL each added record's first event is written by the same statement (one round trip).
 _ADD_RECORDS_PG = text(
-    f"INSERT INTO learner_records ({', '.join(_ROW_COLUMNS)}) SELECT * FROM unnest("
+    f"WITH added AS (INSERT INTO learner_records ({', '.join(_ROW_COLUMNS)}) SELECT * FROM unnest("
     + ", ".join(f"CAST(:{c} AS {_PG_TYPE[c]}[])" for c in _ROW_COLUMNS)
-    + ") ON CONFLICT DO NOTHING RETURNING id, credit_id"
+    + ") ON CONFLICT DO NOTHING RETURNING id, credit_id, status), "
+    "events AS (INSERT INTO record_events (record_pk, status, at) SELECT id, status, :event_at FROM added) "
+    "SELECT id, credit_id FROM added"
 ).columns(_LR.c.id, _LR.c.credit_id)
 _RAW_REQUEST = insert(t.raw_requests).returning(t.raw_requests.c.id)
 _EVENTS = insert(t.record_events)
@@ -404,18 +407,18 @@ class Repository:
         if adds:
             rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
                               j.record.index if batch_pk is not None else None) for j in added]
-            if len(rows) == 1:  # a SOAP call's usual case: a plain execute costs the least
-                result = self.conn.execute(_ADD_RECORDS[self.dialect], rows[0])
-            elif self.dialect == _PG:
-                result = self.conn.execute(_ADD_RECORDS_PG, {c: [row[c] for row in rows] for c in _ROW_COLUMNS})
-            else:
-                result = self.conn.execute(_ADD_RECORDS[self.dialect], rows)
+            if self.dialect == _PG:
+                result = self.conn.execute(_ADD_RECORDS_PG, {
+                    "event_at": now, **{c: [row[c] for row in rows] for c in _ROW_COLUMNS}})
+            else:  # one row (a SOAP call's usual case) costs the least as a plain execute
+                result = self.conn.execute(_ADD_RECORDS_SQLITE, rows[0] if len(rows) == 1 else rows)
             inserted = {row.credit_id: row.id for row in result}
             lost = {rec.credit_id for rec in adds} - set(inserted)
-            events = [dict(record_pk=pk, status=rec.status.value, at=now)
-                      for rec in adds if (pk := inserted.get(rec.credit_id)) is not None]
-            if events:
-                self.conn.execute(_EVENTS, events[0] if len(events) == 1 else events)
+            if self.dialect != _PG:
+                events = [dict(record_pk=pk, status=rec.status.value, at=now)
+                          for rec in adds if (pk := inserted.get(rec.credit_id)) is not None]
+                if events:
+                    self.conn.execute(_EVENTS, events[0] if len(events) == 1 else events)
         deletes = [j.stored for j in judgements if j.ok and j.status == Status.DELETED]
         for rec in deletes:
             pk = rec.id if rec.id is not None else inserted.get(rec.credit_id)
@@ -460,9 +463,16 @@ class Store:
         self.engine = engine
 
     @contextmanager
-    def transaction(self, write: bool = True) -> Iterator[Repository]:
-        with self.engine.connect().execution_options(write=write) as conn:
-            with conn.begin():
+    def transaction(self, write: bool = True, *, one_statement: bool = False) -> Iterator[Repository]:
+        """`one_statement`: a read of a single statement, which needs no transaction of its own
+        (PostgreSQL: no BEGIN and COMMIT round trips)."""
+        with writer_lock(self.engine) if write else nullcontext():
+            conn = self.engine.connect()
+            if one_statement and not write and self.engine.dialect.name == _PG:
+                conn = conn.execution_options(write=False, isolation_level="AUTOCOMMIT")
+            else:
+                conn = conn.execution_options(write=write)
+            with conn, conn.begin():
                 yield Repository(conn)
 
 

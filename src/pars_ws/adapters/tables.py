@@ -165,8 +165,7 @@ ws_nonces = Table(
 )
 
 
-# Uploaded batch files. The file itself is kept here so any worker on any host can process it
-# and a crash loses nothing.
+# Uploaded batches: what was uploaded, and how far processing has gone.
 batches = Table(
     "batches", metadata,
     Column("id", Integer, primary_key=True),
@@ -176,7 +175,6 @@ batches = Table(
     Column("file_name", String(255), nullable=False),
     Column("file_type", String(3), nullable=False),  # txt | xml
     Column("content_sha256", String(64), nullable=False),
-    Column("content", LargeBinary, nullable=False),
     Column("forced", Boolean, nullable=False, server_default=text("false")),
     Column("status", String(12), nullable=False),  # queued | processing | done | refused | failed
     Column("records_total", Integer),
@@ -196,6 +194,15 @@ batches = Table(
           postgresql_where=text("status IN ('queued', 'processing')")),
     Index("ix_batches_history", "environment", "provider_pk", "uploaded_at"),
     Index("ix_batches_sha", "environment", "provider_pk", "content_sha256"),
+)
+
+# The uploaded file itself, so any worker on any host can process it and a crash loses nothing. A
+# table of its own: SQLite rewrites a whole row on every update, and the batch row is updated after
+# every chunk.
+batch_files = Table(
+    "batch_files", metadata,
+    Column("batch_pk", ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
+    Column("content", LargeBinary, nullable=False),
 )
 
 # The outcome of every batch row (stored or not, with its codes), for the error report and history.

@@ -1,7 +1,7 @@
 """The board catalogue: what each board or program accepts. Built from data, never hard-coded."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 PATIENT_SAFETY = "patient-safety"
@@ -34,18 +34,27 @@ class Board:
     credit_types: tuple[CreditType, ...]
     reporting_years_back: int
     deletion_deadline: str
+    # Folded name -> entry, for the lookups every record makes (the first of equal names wins).
+    _credit_types: dict = field(init=False, repr=False, compare=False)
+    _id_types: dict = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_credit_types", {})
+        object.__setattr__(self, "_id_types", {})
+        for t in self.credit_types:
+            self._credit_types.setdefault(fold(t.name), t)
+        for t in self.learner_id_types:
+            self._id_types.setdefault(fold(t), t)
 
     @property
     def certifying(self) -> bool:
         return self.kind == "certifying"
 
     def credit_type(self, name: str) -> CreditType | None:
-        key = fold(name)
-        return next((t for t in self.credit_types if fold(t.name) == key), None)
+        return self._credit_types.get(fold(name))
 
     def id_type(self, name: str) -> str | None:
-        key = fold(name)
-        return next((t for t in self.learner_id_types if fold(t) == key), None)
+        return self._id_types.get(fold(name))
 
 
 class Catalogue:

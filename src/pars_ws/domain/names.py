@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'"})
 
 
+@lru_cache(maxsize=65536)  # names recur (registry and records alike); the key is a pure function
 def name_key(name: str | None) -> str:
     if not name:
         return ""

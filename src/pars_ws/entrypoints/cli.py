@@ -310,9 +310,15 @@ def run_gunicorn(bind: str, workers: int, extra: dict | None = None) -> None:
                 self.cfg.set(key, value)
 
         def load(self):
+            import gc
+
             from .wsgi import create_app
 
-            return create_app()
+            app = create_app()
+            # What the app built before the fork lives as long as the workers: keep the collector
+            # from scanning it on every full collection (and from touching its pages after the fork).
+            gc.freeze()
+            return app
 
     _App().run()
 

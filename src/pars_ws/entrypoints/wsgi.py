@@ -270,9 +270,12 @@ def _no_write(data: bytes) -> None:
 
 def _transient(exc: BaseException | None) -> bool:
     """A database conflict that a second run of the same call resolves: deadlock or serialization
-    failure (PostgreSQL), or a lock wait that timed out (SQLite)."""
+    failure (PostgreSQL), a lock wait that timed out (SQLite), or a pooled connection the server
+    closed (restarted): the pool has been replaced since."""
     if not isinstance(exc, DBAPIError):
         return False
+    if exc.connection_invalidated:
+        return True
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
     return code in ("40P01", "40001") or "database is locked" in str(exc.orig)
 

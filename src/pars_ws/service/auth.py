@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, or_, update
 
 from ..adapters import tables as t
 from ..adapters.store import AccountRepository
@@ -116,16 +116,15 @@ class Authenticator:
         username = (username or "").strip()
         password = password or ""
         now = dt.datetime.now(dt.timezone.utc)  # wall time, never the injectable business clock
-        with self.store.transaction(write=False) as repo:
-            row = AccountRepository(repo.conn).credential(username) if username else None
-            state = repo.conn.execute(
-                select(t.credentials.c.failed_logins, t.credentials.c.locked_until)
-                .where(t.credentials.c.id == row.id)).first() if row is not None else None
-        if row is None or state is None:
+        row = None
+        if username:
+            with self.store.transaction(write=False, one_statement=True) as repo:
+                row = AccountRepository(repo.conn).credential(username)
+        if row is None:
             self._verify(_DUMMY_HASH, password)
             self._failed(username, now)
             raise AuthenticationFailed()
-        locked_until = _utc(state.locked_until)
+        locked_until = _utc(row.locked_until)
         if locked_until is not None and locked_until > now:
             # Locked: refused whatever the secret, at the cost of a wrong one.
             self._verify(_DUMMY_HASH, password)
@@ -140,7 +139,7 @@ class Authenticator:
         if not verified or row.disabled or (provider_id and provider_id.strip() != row.provider_id):
             self._failed(username, now)
             raise AuthenticationFailed()
-        if state.failed_logins or state.locked_until is not None:
+        if row.failed_logins or row.locked_until is not None:
             self._succeeded(row.id)
         return Account(
             credential_pk=row.id, username=row.username, environment=row.environment,

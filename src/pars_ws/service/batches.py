@@ -22,7 +22,7 @@ from ..domain.errors import message
 from ..domain.records import Source
 from .auth import Account
 from .outbox import queue_mail
-from .validate import UNREADABLE, read_records
+from .validate import UNREADABLE, count_records, read_records
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
     if len(data) > limits.max_file_bytes:
         raise UploadRefused(msg_too_large(limits.max_file_bytes), "invalid")
     try:
-        _, records = read_records(data, file_name, limits, kind=file_type)
+        total = count_records(data, limits, file_type)
     except UNREADABLE as exc:
         raise UploadRefused(str(exc), "invalid") from None
     sha = hashlib.sha256(data).hexdigest()
@@ -140,7 +140,7 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
             batch_id = store.insert(
                 environment=account.environment, provider_pk=account.provider_pk,
                 credential_pk=account.credential_pk or None, file_name=file_name[:255], file_type=file_type,
-                content_sha256=sha, content=data, forced=force, records_total=len(records), uploaded_at=now)
+                content_sha256=sha, content=data, forced=force, records_total=total, uploaded_at=now)
             row = store.batch(account.environment, account.provider_pk, batch_id)
     except IntegrityError:
         # uq_batches_active decides races: this provider already has a file queued or processing.
@@ -148,7 +148,7 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
             raise
         raise UploadRefused(MSG_ACTIVE, "active") from None
     log.info('{"event": "batch_uploaded", "batch": %d, "provider_id": "%s", "records": %d}',
-             batch_id, account.provider_id, len(records))
+             batch_id, account.provider_id, total)
     return BatchInfo.from_row(row)
 
 
@@ -185,7 +185,7 @@ def error_report(services, account: Account, batch_id: int) -> tuple[str, bytes]
         if batch is None:
             return None
         failed = store.failed_results(batch_id)
-    records = _records(services, batch) if failed else []
+    records = _records(services, batch, batch.content) if failed else []
     by_row = {r.index: r for r in records}
     rows = []
     for result in failed:
@@ -213,8 +213,8 @@ def processed_records(services, account: Account, batch_id: int) -> list[Process
     ]
 
 
-def _records(services, batch):
-    _, records = read_records(batch.content, batch.file_name, services.settings.limits, kind=batch.file_type)
+def _records(services, batch, content: bytes):
+    _, records = read_records(content, batch.file_name, services.settings.limits, kind=batch.file_type)
     return records
 
 
@@ -240,12 +240,13 @@ def process_next(services, worker: str) -> int:
         if batch.attempts > MAX_ATTEMPTS:
             _give_up(store, batch, uploader, "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.", now)
             return 1
+        content = store.content(batch.id)
     account = Account(batch.credential_pk or 0, uploader.username or "", batch.environment, batch.provider_pk,
                       uploader.provider_id, uploader.name, uploader.domain, uploader.email)
     log.info('{"event": "batch_claimed", "batch": %d, "worker": "%s", "resume_at": %d, "attempt": %d}',
              batch.id, claim, batch.rows_done, batch.attempts)
     try:
-        records = _records(services, batch)
+        records = _records(services, batch, content)
     except UNREADABLE as exc:
         # Checked at upload; only a lowered limit gets here.
         with services.store.transaction() as repo:

@@ -1,0 +1,99 @@
+"""Profile SaveLearnerActivity in one process: the WSGI app pars-ws serves, called directly (no TCP,
+no gunicorn), next to the spyne echo called the same way, on the bench world.
+
+    .venv/bin/python bench/profile_soap.py [--backend sqlite|postgresql] [--calls 2000] [--records 1]
+                                           [--profile out.html]
+
+Prints the median per-call time of each and their ratio; with --profile, writes a pyinstrument
+report (`pip install pyinstrument`) of the SaveLearnerActivity calls.
+"""
+from __future__ import annotations
+
+import io
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+import echo_app  # noqa: E402
+
+
+def caller(app, path: str, action: str):
+    def call(body: bytes) -> bytes:
+        environ = {
+            "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "SERVER_PROTOCOL": "HTTP/1.1",
+            "CONTENT_TYPE": "text/xml; charset=utf-8", "CONTENT_LENGTH": str(len(body)), "HTTP_SOAPACTION": action,
+            "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "REMOTE_ADDR": "127.0.0.1",
+        }
+        status = []
+        out = b"".join(app(environ, lambda s, h, e=None: status.append(s)))
+        if not status[0].startswith("200"):
+            raise RuntimeError(out[:400])
+        return out
+    return call
+
+
+def timed(call, bodies: list[bytes]) -> list[float]:
+    times = []
+    for body in bodies:
+        t0 = time.perf_counter()
+        call(body)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> int:
+    p = common.parser(__doc__.split("\n\n")[0])
+    p.add_argument("--calls", type=int, default=2000)
+    p.add_argument("--records", type=int, default=1, help="records per SaveLearnerActivity call")
+    p.add_argument("--stored", type=int, default=0)
+    p.add_argument("--profile", help="write a pyinstrument HTML report here")
+    p.add_argument("--cprofile", action="store_true", help="print cProfile's top functions by own time")
+    args = p.parse_args()
+    with common.in_process_world(args, args.stored):
+        from pars_ws.entrypoints.wsgi import create_app
+
+        app = create_app()
+        save = caller(app, "/services/ACCMELearnerService.svc", '"urn:pars-ws:learner:v1/SaveLearnerActivity"')
+        echo = caller(echo_app.application, "/", '"echo"')
+        n, k = args.calls, args.records
+        bodies = [common.save_envelope(common.records(i * k, k, "prof")) for i in range(2 * n + 20)]
+        echoes = [echo_app.envelope(f"hello {i}") for i in range(2 * n)]
+        timed(save, bodies[:20])  # warm: argon2 once, caches
+        timed(echo, echoes[:20])
+        halves, slow = [], []
+        for part in range(2):  # interleaved, so drift hits both alike
+            e = timed(echo, echoes[part * n:(part + 1) * n])
+            if args.profile and part == 1:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(interval=0.0002)
+                profiler.start()
+            if args.cprofile and part == 1:
+                import cProfile
+
+                cprof = cProfile.Profile()
+                cprof.enable()
+            s = timed(save, bodies[20 + part * n:20 + (part + 1) * n])
+            if args.cprofile and part == 1:
+                import pstats
+
+                cprof.disable()
+                pstats.Stats(cprof).sort_stats("tottime").print_stats(45)
+            if args.profile and part == 1:
+                profiler.stop()
+                Path(args.profile).write_text(profiler.output_html())
+                print(profiler.output_text(unicode=False, color=False, show_all=False)[:20000])
+            halves.append((common.median(e), common.median(s)))
+            slow += s
+        for e, s in halves:
+            print(f"echo {e * 1e6:8.0f} us   save({k}) {s * 1e6:8.0f} us   echo/save {e / s:5.2f}")
+        print("slowest save calls (ms):", " ".join(f"{x * 1000:.1f}" for x in sorted(slow)[-12:]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
