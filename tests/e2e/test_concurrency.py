@@ -193,6 +193,7 @@ class TransactionProbe:
     def __init__(self, database_url: str):
         self.url = database_url
         self.sqlite = database_url.startswith("sqlite")
+        self.backends: set[int] = set()  # PostgreSQL: the server processes of the last write transaction seen
         if self.sqlite:
             self.db = Path(database_url.split("///", 1)[1])
             self.engine = None
@@ -215,9 +216,25 @@ class TransactionProbe:
         ports = {local for local, remote, inode in _tcp_sockets() if remote == 5432 and inode in _socket_inodes(pid)}
         with self.engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT client_port FROM pg_stat_activity WHERE datname = current_database() "
+                "SELECT pid, client_port FROM pg_stat_activity WHERE datname = current_database() "
                 "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()")).all()
-        return any(r.client_port in ports for r in rows)
+        self.backends = {r.pid for r in rows if r.client_port in ports}
+        return bool(self.backends)
+
+    def wait_until_over(self, timeout: float = 30) -> None:
+        """After a kill: PostgreSQL ends the killed client's transaction on its own time (a COMMIT
+        already sent still commits), so wait until its server process has gone. SQLite: at once."""
+        if self.sqlite:
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.engine.connect() as conn:
+                alive = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                                     {"pids": list(self.backends)}).all()
+            if not alive:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"server processes {self.backends} of the killed worker did not end")
 
     def close(self) -> None:
         if self.engine is not None:
@@ -274,6 +291,7 @@ def test_killing_the_worker_mid_call_stores_all_of_it_or_nothing(crash_server, d
                     if probe.holds_write_transaction(victim):
                         os.kill(victim, signal.SIGKILL)
                         killed = True
+                        probe.wait_until_over()
                         break
                 time.sleep(0.001)
             thread.join(120)
