@@ -80,6 +80,15 @@ class BatchStore:
             .order_by(r.c.row_index)).all()
 
     # -- processing -----------------------------------------------------------------------------
+    @staticmethod
+    def _claimable(stale_before: dt.datetime):
+        b = t.batches
+        return or_(b.c.status == "queued", and_(b.c.status == "processing", b.c.heartbeat_at < stale_before))
+
+    def any_claimable(self, stale_before: dt.datetime) -> bool:
+        """Whether claim() would find a batch: an idle worker asks this in a read, which takes no write lock."""
+        return self.conn.execute(select(t.batches.c.id).where(self._claimable(stale_before)).limit(1)).first() is not None
+
     def claim(self, claim: str, now: dt.datetime, stale_before: dt.datetime):
         """Take the oldest queued batch, or one whose worker stopped sending heartbeats; None if there is none.
 
@@ -88,7 +97,7 @@ class BatchStore:
         The condition is checked again on the row updated, so a claim never takes a live batch.
         """
         b = t.batches
-        claimable = or_(b.c.status == "queued", and_(b.c.status == "processing", b.c.heartbeat_at < stale_before))
+        claimable = self._claimable(stale_before)
         candidate = (
             select(b.c.id).where(claimable)
             .order_by(b.c.uploaded_at, b.c.id).limit(1)

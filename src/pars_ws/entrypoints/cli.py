@@ -10,6 +10,7 @@ import sys
 import click
 
 from ..settings import Settings
+from .worker import POLL_SECONDS
 
 
 def _services():
@@ -252,7 +253,7 @@ def registry_import(file, environment):
 # -- serving ----------------------------------------------------------------------------------
 
 @main.command()
-@click.option("--poll", type=float, default=1.0, show_default=True, help="Seconds between polls when idle.")
+@click.option("--poll", type=float, default=POLL_SECONDS, show_default=True, help="Seconds between polls when idle.")
 def worker(poll):
     """Process batches, run board reviews and send mail until stopped (SIGTERM/SIGINT)."""
     from .worker import run_forever

@@ -34,7 +34,12 @@ def run_once(services, name: str) -> int:
     return done
 
 
-def run_forever(services, poll_seconds: float = 1.0, stop: threading.Event | None = None) -> None:
+# Idle polls are reads (no write lock is taken when there is nothing to do): a short interval keeps
+# an uploaded file from waiting for a worker to look.
+POLL_SECONDS = 0.25
+
+
+def run_forever(services, poll_seconds: float = POLL_SECONDS, stop: threading.Event | None = None) -> None:
     stop = stop or threading.Event()
     name = worker_name()
 

@@ -231,6 +231,9 @@ def process_next(services, worker: str) -> int:
     # A claim names this worker and this attempt, so a worker that was presumed dead but wakes up
     # can never advance a batch another worker has taken over.
     claim = f"{worker}#{secrets.token_hex(4)}"[-100:]
+    with services.store.transaction(write=False) as repo:
+        if not BatchStore(repo.conn).any_claimable(now - stale):
+            return 0
     with services.store.transaction() as repo:
         store = BatchStore(repo.conn)
         batch = store.claim(claim, now, now - stale)
