@@ -7,12 +7,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 
 from . import tables as t
 
 ACTIVE = ("queued", "processing")
 NOT_PROCESSED = "Not processed"
+
+
+_ADD_RESULTS_PG = text(
+    "INSERT INTO batch_results (batch_pk, row_index, status, codes, credit_id) "
+    "SELECT :batch_pk, * FROM unnest(CAST(:row_index AS INTEGER[]), CAST(:status AS TEXT[]), "
+    "CAST(:codes AS TEXT[]), CAST(:credit_id AS TEXT[]))")
 
 
 class BatchStore:
@@ -125,9 +131,17 @@ class BatchStore:
 
     def add_results(self, batch_id: int, rows: Iterable[tuple[int, str, str, str | None]]) -> None:
         """(row index, status, comma-separated codes, CreditID) per row."""
-        values = [dict(batch_pk=batch_id, row_index=i, status=s, codes=c, credit_id=cid) for i, s, c, cid in rows]
-        if values:
-            self.conn.execute(insert(t.batch_results), values)
+        rows = list(rows)
+        if not rows:
+            return
+        if self.conn.dialect.name == "postgresql":
+            # One statement of four arrays: SQLAlchemy would send many rows as long multi-VALUES statements.
+            index, status, codes, credit_id = (list(column) for column in zip(*rows))
+            self.conn.execute(_ADD_RESULTS_PG, dict(batch_pk=batch_id, row_index=index, status=status, codes=codes,
+                                                    credit_id=credit_id))
+            return
+        self.conn.execute(insert(t.batch_results), [
+            dict(batch_pk=batch_id, row_index=i, status=s, codes=c, credit_id=cid) for i, s, c, cid in rows])
 
     def fail(self, batch_id: int, message: str, now: dt.datetime) -> None:
         self.conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(
