@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import secrets
 import socket
 import statistics
 import subprocess
@@ -32,6 +31,7 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from pars_ws.adapters import tables as t  # noqa: E402
 from pars_ws.adapters.template_b import write_template_b  # noqa: E402
+from pars_ws.entrypoints.cli_batches import multipart_form  # noqa: E402
 from pars_ws.domain.catalogue import fold  # noqa: E402
 from pars_ws.domain.names import name_key  # noqa: E402
 from pars_ws.domain.records import ReportedRecord  # noqa: E402
@@ -75,6 +75,22 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def backends(args) -> list[str]:
     return ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
+
+
+def run_and_report(args, run_backend) -> int:
+    """Run `run_backend(backend, args) -> (report lines, targets missed)` for each backend asked for,
+    print the figures, then the targets missed; the exit status is 1 when any was."""
+    missed = []
+    for backend in backends(args):
+        lines, miss = run_backend(backend, args)
+        print("\n".join(lines), flush=True)
+        missed += miss
+    print()
+    if missed:
+        print("TARGETS MISSED:\n  " + "\n  ".join(missed))
+        return 1
+    print("all targets met")
+    return 0
 
 
 # -- databases -------------------------------------------------------------------------------------
@@ -360,16 +376,6 @@ def basic_auth() -> dict:
     return {"Authorization": f"Basic {token}"}
 
 
-def multipart(fields: dict[str, str], file_name: str, data: bytes) -> tuple[bytes, str]:
-    boundary = secrets.token_hex(16)
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{file_name}"\r\n'
-                 "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
-
-
 def upload_and_wait(server: Server, file_name: str, data: bytes, file_type: str, timeout: float = 600,
                     poll: float = 0.1) -> dict:
     """POST /api/batches, then poll GET /api/batches/<id> until done.
@@ -377,7 +383,7 @@ def upload_and_wait(server: Server, file_name: str, data: bytes, file_type: str,
     `seconds` runs from just before the upload to the batch's finished_at (the service's clock, the
     same machine's), so the polling interval neither adds to it nor needs to be short (polls cost
     the service CPU)."""
-    body, ctype = multipart({"file_type": file_type}, file_name, data)
+    body, ctype = multipart_form({"file_type": file_type}, file_name, data)
     started_wall, started = time.time(), time.perf_counter()
     status, payload = http("POST", server.base_url + "/api/batches", body,
                            {**basic_auth(), "Content-Type": ctype})

@@ -24,9 +24,10 @@ def main() -> int:
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--type", choices=("xml", "txt"), default="xml")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--stored", type=int, default=0, help="records stored before the first batch")
     p.add_argument("--profile", help="write a pyinstrument HTML report here")
     args = p.parse_args()
-    with common.in_process_world(args) as (url, world):
+    with common.in_process_world(args, args.stored) as (url, world):
         from pars_ws.service import batches
         from pars_ws.service.container import Services
 

@@ -88,17 +88,7 @@ def main() -> int:
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--stored", type=int, default=1_000_000, help="records already stored for the second series")
     args = p.parse_args()
-    missed = []
-    for backend in common.backends(args):
-        lines, miss = run_backend(backend, args)
-        print("\n".join(lines), flush=True)
-        missed += miss
-    print()
-    if missed:
-        print("TARGETS MISSED:\n  " + "\n  ".join(missed))
-        return 1
-    print("all targets met")
-    return 0
+    return common.run_and_report(args, run_backend)
 
 
 if __name__ == "__main__":

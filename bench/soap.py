@@ -207,18 +207,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--stored", type=int, default=100_000, help="records stored before the first call")
     args = p.parse_args()
-    report, missed = [], []
-    for backend in common.backends(args):
-        lines, miss = run_backend(backend, args)
-        print("\n".join(lines), flush=True)
-        report += lines
-        missed += miss
-    print()
-    if missed:
-        print("TARGETS MISSED:\n  " + "\n  ".join(missed))
-        return 1
-    print("all targets met")
-    return 0
+    return common.run_and_report(args, run_backend)
 
 
 if __name__ == "__main__":
