@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 
 
 class WriterLock:
@@ -132,8 +132,8 @@ def make_engine(url: str) -> Engine:
     # SQLAlchemy then replaces the whole pool, and the SOAP endpoint runs such a call again.
     # No parallel plans: every statement here is a few index seeks, and once a table holds a million
     # rows the planner would start worker processes for them (seen: 3 ms of work took 13 ms).
-    return create_engine(url, pool_size=5, max_overflow=10,
-                         connect_args={"options": "-c max_parallel_workers_per_gather=0"})
+    options = " ".join(filter(None, (make_url(url).query.get("options"), "-c max_parallel_workers_per_gather=0")))
+    return create_engine(url, pool_size=5, max_overflow=10, connect_args={"options": options})
 
 
 def writer_lock(engine: Engine):
