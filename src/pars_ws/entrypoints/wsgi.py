@@ -80,9 +80,6 @@ class ParsWsgi:
     def __init__(self, services: Services, web_app=None):
         self.services = services
         self.limits = services.settings.limits
-        settings = services.settings
-        # Until the container passes them itself (service/container.py builds the Authenticator).
-        services.auth.configure_throttling(settings.login_max_failures, settings.login_lockout_seconds)
         self.soap11 = self._spyne(services, soap12=False)
         self.soap12 = self._spyne(services, soap12=True)
         self.web = web_app

@@ -90,11 +90,6 @@ class Authenticator:
         self._verified: dict[int, tuple[bytes, float]] = {}
         self._lock = threading.Lock()
 
-    def configure_throttling(self, max_failures: int, lockout_seconds: int) -> None:
-        """Set the throttling policy (0 failures: no throttling)."""
-        self.max_failures = max_failures
-        self.lockout_seconds = lockout_seconds
-
     def _digest(self, row, password: str) -> bytes:
         # Bound to the stored hash: a rotated secret no longer matches.
         msg = f"{row.id}\0{row.secret_hash}\0{password}".encode()

@@ -21,7 +21,9 @@ class Services:
         self.store = Store(self.engine)
         self.clock = Clock(self.settings.today)
         self.catalogue = load_catalogue()
-        self.auth = Authenticator(self.store, self.settings.secret_key, self.settings.credential_cache_seconds)
+        self.auth = Authenticator(self.store, self.settings.secret_key, self.settings.credential_cache_seconds,
+                                  max_failures=self.settings.login_max_failures,
+                                  lockout_seconds=self.settings.login_lockout_seconds)
         self.nonces = NonceCache(self.store, self.clock)
         self.mailer = Mailer(self.settings.smtp_host, self.settings.smtp_port, self.settings.mail_from,
                              self.settings.outbox_dir)
