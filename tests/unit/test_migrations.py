@@ -1,0 +1,50 @@
+"""Migrations on a database that holds data: 0003 moves uploaded files out of the batches row and
+back again on downgrade, without losing a byte or a batch result (SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from alembic import command
+from sqlalchemy import inspect, text
+
+from pars_ws.adapters.database import make_engine
+from pars_ws.adapters.migrate import alembic_config, upgrade
+
+CONTENT = b"<ActivityReports>\x00\xff binary-safe</ActivityReports>" * 1000
+
+
+def _seed_0002(engine) -> None:
+    now = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO providers (provider_id, name, domain, email) "
+                          "VALUES ('7654321', 'Migrating', 'm.org', 'm@m.org')"))
+        provider_pk = conn.execute(text("SELECT id FROM providers WHERE provider_id = '7654321'")).scalar_one()
+        conn.execute(text(
+            "INSERT INTO batches (environment, provider_pk, file_name, file_type, content_sha256, content, status, "
+            "uploaded_at) VALUES ('sandbox', :p, 'a.xml', 'xml', 'sha', :c, 'done', :now)"),
+            {"p": provider_pk, "c": CONTENT, "now": now})
+        batch_pk = conn.execute(text("SELECT id FROM batches")).scalar_one()
+        conn.execute(text("INSERT INTO batch_results (batch_pk, row_index, status, codes) "
+                          "VALUES (:b, 1, 'Accepted', ''), (:b, 2, 'Not processed', '661')"), {"b": batch_pk})
+
+
+def test_0003_moves_batch_files_and_back(database_url):
+    engine = make_engine(database_url)
+    try:
+        upgrade(database_url, "0002")
+        _seed_0002(engine)
+        upgrade(database_url)  # head
+        with engine.connect() as conn:
+            assert "content" not in {c["name"] for c in inspect(conn).get_columns("batches")}
+            assert conn.execute(text("SELECT content FROM batch_files")).scalar_one() == CONTENT
+            assert conn.execute(text("SELECT count(*) FROM batch_results")).scalar_one() == 2
+        command.downgrade(alembic_config(database_url), "0002")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT content FROM batches")).scalar_one() == CONTENT
+            assert conn.execute(text("SELECT count(*) FROM batch_results")).scalar_one() == 2
+            assert "batch_files" not in inspect(conn).get_table_names()
+        upgrade(database_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT content FROM batch_files")).scalar_one() == CONTENT
+    finally:
+        engine.dispose()
