@@ -67,6 +67,12 @@ class _Checkpointer:
         self._paths: set[str] = set()
         self._lock = threading.Lock()
         self._pid = 0
+        # A fork (gunicorn's workers) may come while the thread holds the lock: the child's copy
+        # would stay locked for ever.
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()
 
     def watch(self, path: str) -> None:
         with self._lock:
