@@ -2,11 +2,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from .catalogue import fold
+from .catalogue import Catalogue, fold
+from .errors import message
 from .records import DOB
+
+
+class ActivityRefused(Exception):
+    """An activity that cannot be stored: the PARS code (None for a plain data problem) and why."""
+
+    def __init__(self, code: int | None, text: str):
+        super().__init__(text)
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,27 @@ class Activity:
             if not (reg.max_points.is_finite() and reg.max_points >= 0):
                 found.append(f"{reg.board}: MaxPoints must be a non-negative number, not {reg.max_points}.")
         return found
+
+    def registered_with(self, catalogue: Catalogue) -> "Activity":
+        """This activity with each registration named by its board's code and its credit types by the
+        catalogue's names; ActivityRefused for an unknown board (713), an unknown credit type (676)
+        or a problem above."""
+        regs = []
+        for reg in self.registrations:
+            board = catalogue.by_registration(reg.board)
+            if board is None:
+                raise ActivityRefused(713, f"{message(713)} ({reg.board})")
+            types = []
+            for name in reg.credit_types:
+                credit_type = board.credit_type(name)
+                if credit_type is None:
+                    raise ActivityRefused(676, f"{message(676)} ({board.code}: {name})")
+                types.append(credit_type.name)
+            regs.append(replace(reg, board=board.code, credit_types=tuple(types)))
+        problems = self.problems()
+        if problems:
+            raise ActivityRefused(None, " ".join(problems))
+        return replace(self, registrations=tuple(regs))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from .activities import Activity, RegisteredLearner, Registration
 from .catalogue import Board, Catalogue, fold
 from .dates import parse_completion_date, parse_dob
 from .records import DOB, ReportedRecord, Source, Status, StoredRecord
-from .rules import ADD, DELETE, RULES
+from .rules import ADD, DELETE, RULES, credit_id_already_used
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +308,14 @@ def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
         state.added[stored.credit_id] = stored
     state.by_learner[(stored.board, stored.activity_id, c.learner_key)].append(stored)
     return Judgement(r, action, [], stored.status, stored)
+
+
+def credit_ids_taken(judgements: list[Judgement], taken: set[str]) -> None:
+    """Adds whose CreditID another request stored first, as the store found when it wrote them
+    (the unique index decided the race): 603, as if that request had come before this one."""
+    for j in judgements:
+        if j.ok and j.stored is not None and j.status != Status.DELETED and j.stored.credit_id in taken:
+            j.codes, j.status, j.stored = [credit_id_already_used.code], Status.NOT_PROCESSED, None
 
 
 MATCH_CODES = frozenset({621, 622, 623, 624, 661, 664, 665, 712, 713, 718})

@@ -33,6 +33,7 @@ RULES: list[Rule] = []
 def rule(code: int, action: str = ADD):
     def register(fn: RuleFn) -> RuleFn:
         RULES.append(Rule(code, action, fn))
+        fn.code = code  # so other code can name a rule's code through the rule
         return fn
 
     return register

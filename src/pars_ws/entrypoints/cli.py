@@ -211,7 +211,7 @@ def activities_import(file, provider_id, environment):
         raise click.UsageError(f"no provider {provider_id}; create it with 'pars-ws credentials create'")
     account = Account(0, "cli", environment, provider.id, provider.provider_id, provider.name, provider.domain,
                       provider.email)
-    from ..service.learners import ActivityRefused
+    from ..domain.activities import ActivityRefused
 
     year = services.clock.today().year
     try:

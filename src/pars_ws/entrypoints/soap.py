@@ -26,7 +26,7 @@ from ..domain.errors import message
 from ..domain.records import ReportedRecord, Source, Status, StoredRecord
 from ..resources import schema_dir
 from ..service.auth import AuthenticationFailed
-from ..service.learners import ActivityRefused
+from ..domain.activities import ActivityRefused
 from . import wssecurity
 
 log = logging.getLogger("pars_ws.soap")

@@ -8,10 +8,10 @@ from typing import Callable, Sequence
 
 from ..adapters.clock import Clock
 from ..adapters.store import Repository, Store
-from ..domain.activities import Activity
+from ..domain.activities import Activity, ActivityRefused
 from ..domain.catalogue import Catalogue
-from ..domain.engine import Judgement, judge, match
-from ..domain.records import ReportedRecord, Source, Status, StoredRecord
+from ..domain.engine import Judgement, credit_ids_taken, judge, match
+from ..domain.records import ReportedRecord, Source, StoredRecord
 from ..domain.errors import message
 from ..domain.rules import ADD
 from .auth import Account
@@ -50,11 +50,8 @@ class LearnerService:
             judgements = judge(records, today=today, now=now, catalogue=self.catalogue, lookups=lookups, source=source)
             request_pk = None if raw is None else repo.store_raw_request(
                 account.environment, account.provider_pk, source, correlation_id, raw, now)
-            lost = repo.apply(account.environment, account.provider_pk, judgements, now, request_pk, batch_pk)
-            for j in judgements:
-                if j.ok and j.stored is not None and j.status != Status.DELETED and j.stored.credit_id in lost:
-                    # Another request stored the same CreditID first: the unique index decided.
-                    j.codes, j.status, j.stored = [603], Status.NOT_PROCESSED, None
+            taken = repo.apply(account.environment, account.provider_pk, judgements, now, request_pk, batch_pk)
+            credit_ids_taken(judgements, taken)
             if in_same_transaction is not None:
                 in_same_transaction(repo, judgements)
         return judgements
@@ -78,12 +75,6 @@ class LearnerService:
         return match(record, today=self.clock.today(), catalogue=self.catalogue, lookups=lookups)
 
 
-class ActivityRefused(Exception):
-    def __init__(self, code: int | None, message: str):
-        super().__init__(message)
-        self.code = code
-
-
 class ActivityService:
     def __init__(self, store: Store, catalogue: Catalogue, clock: Clock):
         self.store = store
@@ -91,25 +82,14 @@ class ActivityService:
         self.clock = clock
 
     def save(self, account: Account, activity: Activity) -> Activity:
-        regs = []
-        for reg in activity.registrations:
-            board = self.catalogue.by_registration(reg.board)
-            if board is None:
-                raise ActivityRefused(713, f"{message(713)} ({reg.board})")
-            for name in reg.credit_types:
-                if board.credit_type(name) is None:
-                    raise ActivityRefused(676, f"{message(676)} ({board.code}: {name})")
-            regs.append(replace(reg, board=board.code,
-                                credit_types=tuple(board.credit_type(n).name for n in reg.credit_types)))
-        problems = activity.problems()
-        if problems:
-            raise ActivityRefused(None, " ".join(problems))
+        """Store an activity (ActivityRefused: see Activity.registered_with; 690 for another provider's)."""
+        activity = activity.registered_with(self.catalogue)
         with self.store.transaction() as repo:
             activity_id = activity.activity_id or repo.next_activity_id(account.environment)
             owner = repo.activity_owner(account.environment, activity_id)
             if owner is not None and owner != account.provider_pk:
                 raise ActivityRefused(690, message(690))
-            saved = replace(activity, activity_id=activity_id, registrations=tuple(regs))
+            saved = replace(activity, activity_id=activity_id)
             repo.save_activity(account.environment, account.provider_pk, saved, self.clock.now())
         return saved
 
