@@ -17,7 +17,6 @@ file type on each database; peak RSS (VmHWM) of the worker process < 200 MB.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,7 +24,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 RECORDS = 2500
-WORKER_POLL = 0.05
 MAX_RATIO = 3.0
 MAX_RSS_MB = 200
 
@@ -46,34 +44,24 @@ def check_stored(engine, batch: dict) -> str | None:
 
 def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
     lines, missed = [], []
-    with common.workdir("pars-bench-batch-") as tmp:
-        tmp = Path(tmp)
-        with common.scratch_database(backend, tmp, args.pg_url) as url:
-            server, worker = common.start_service(url, tmp, batch_worker_poll=WORKER_POLL)
-            engine = common.engine_for(url)
-            try:
-                world = common.seed_world(url)
-                tag = f"b{int(time.time())}"
-                # Warm up: the first batch of a worker compiles statements and the schema.
-                common.upload_and_wait(server, "warmup.xml", common.activity_reports_file(
-                    common.records(9_000_000, 50, tag)), "xml")
-                common.analyze(url)
-                floors, runs, problems = [], {"xml": [], "txt": []}, []
-                for k in range(args.rounds):
-                    start = 2 * k * RECORDS
-                    xml_records = common.records(start, RECORDS, tag)
-                    txt_records = common.records(start + RECORDS, RECORDS, tag)
-                    xml = common.activity_reports_file(xml_records)
-                    floors.append(common.floor_seconds(engine, xml, world["provider_pk"]))
-                    for kind, data in (("xml", xml), ("txt", common.template_b_file(txt_records))):
-                        batch = common.upload_and_wait(server, f"round{k}.{kind}", data, kind)
-                        runs[kind].append(batch)
-                        if (problem := check_stored(engine, batch)) is not None:
-                            problems.append(problem)
-                rss_mb = common.vm_hwm_kib(worker.pid) / 1024
-            finally:
-                engine.dispose()
-                common.stop_service(server, worker)
+    with common.batch_service(backend, args, "b") as (url, server, worker, world, tag):
+        engine = common.engine_for(url)
+        try:
+            floors, runs, problems = [], {"xml": [], "txt": []}, []
+            for k in range(args.rounds):
+                start = 2 * k * RECORDS
+                xml_records = common.records(start, RECORDS, tag)
+                txt_records = common.records(start + RECORDS, RECORDS, tag)
+                xml = common.activity_reports_file(xml_records)
+                floors.append(common.floor_seconds(engine, xml, world["provider_pk"]))
+                for kind, data in (("xml", xml), ("txt", common.template_b_file(txt_records))):
+                    batch = common.upload_and_wait(server, f"round{k}.{kind}", data, kind)
+                    runs[kind].append(batch)
+                    if (problem := check_stored(engine, batch)) is not None:
+                        problems.append(problem)
+            rss_mb = common.vm_hwm_kib(worker.pid) / 1024
+        finally:
+            engine.dispose()
     floor = common.median(floors)
     size = len(xml) / 1e6
     lines.append(f"== batch on {backend}: {RECORDS} records ({size:.1f} MB as XML), {args.rounds} rounds, medians")

@@ -409,6 +409,27 @@ def upload_and_wait(server: Server, file_name: str, data: bytes, file_type: str,
                 processed=info["processed"], not_processed=info["not_processed"], records=info["records"])
 
 
+BATCH_WORKER_POLL = 0.05
+
+
+@contextlib.contextmanager
+def batch_service(backend: str, args, tag_prefix: str):
+    """For the batch benches: the service (`serve --no-worker`, one `worker --poll BATCH_WORKER_POLL`) on a
+    scratch database with the bench world, warmed up by one small batch, statistics refreshed.
+    Yields (url, server, worker process, world, tag for CreditIDs)."""
+    with workdir(f"pars-bench-{tag_prefix}-") as tmp, scratch_database(backend, Path(tmp), args.pg_url) as url:
+        server, worker = start_service(url, Path(tmp), batch_worker_poll=BATCH_WORKER_POLL)
+        try:
+            world = seed_world(url)
+            tag = f"{tag_prefix}{int(time.time())}"
+            # The first batch of a worker compiles statements and the schema.
+            upload_and_wait(server, "warmup.xml", activity_reports_file(records(9_000_000, 50, tag)), "xml")
+            analyze(url)
+            yield url, server, worker, world, tag
+        finally:
+            stop_service(server, worker)
+
+
 @contextlib.contextmanager
 def in_process_world(args, stored: int = 0):
     """For the in-process profiles: a scratch database of --backend (SQLite for "both") with the sandbox

@@ -63,7 +63,7 @@ def main() -> int:
             processing.append(t2 - t1)
         floor = common.median(floors[1:])
         up, proc = common.median(uploads), common.median(processing)
-        print(f"{args.backend} {args.type}: floor {floor * 1000:.0f} ms, upload {up * 1000:.0f} ms, "
+        print(f"{url.split(':')[0]} {args.type}: floor {floor * 1000:.0f} ms, upload {up * 1000:.0f} ms, "
               f"processing {proc * 1000:.0f} ms, together {(up + proc) / floor:.2f} x floor")
         engine.dispose()
     return 0

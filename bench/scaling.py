@@ -18,7 +18,6 @@ Target (exit status 1 when missed): no figure, end to end or processing, more th
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -53,21 +52,10 @@ def run_series(server, tag: str, start: int) -> tuple[dict, int]:
 
 def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
     lines, missed = [], []
-    with common.workdir("pars-bench-scaling-") as tmp:
-        tmp = Path(tmp)
-        with common.scratch_database(backend, tmp, args.pg_url) as url:
-            server, worker = common.start_service(url, tmp, batch_worker_poll=0.05)
-            try:
-                world = common.seed_world(url)
-                tag = f"s{int(time.time())}"
-                common.upload_and_wait(server, "warmup.xml", common.activity_reports_file(
-                    common.records(9_000_000, 50, tag)), "xml")
-                common.analyze(url)
-                empty, start = run_series(server, tag, 0)
-                loaded_in = common.prestore(url, args.stored, world["provider_pk"])
-                stored, _ = run_series(server, tag, start)
-            finally:
-                common.stop_service(server, worker)
+    with common.batch_service(backend, args, "s") as (url, server, _, world, tag):
+        empty, start = run_series(server, tag, 0)
+        loaded_in = common.prestore(url, args.stored, world["provider_pk"])
+        stored, _ = run_series(server, tag, start)
     base_e2e, base_proc = empty[250]
     lines.append(f"== scaling on {backend} (ActivityReports files; medians; {args.stored:,} records bulk-loaded "
                  f"in {loaded_in:.0f} s)")
