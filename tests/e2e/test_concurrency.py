@@ -318,3 +318,27 @@ def test_killing_the_worker_mid_call_stores_all_of_it_or_nothing(crash_server, d
     print(f"\n{killed_mid_transaction} of 3 calls killed inside their transaction: nothing of them stored")
     assert killed_mid_transaction >= 1, "no kill landed inside the transaction"
     assert "database is locked" not in server_log(server)
+
+
+def test_calls_after_postgresql_closed_every_connection_are_run_again(server, database_url):
+    """No pre-ping on checkout: the first call on a connection the server closed (a restart, a
+    failover) meets the disconnect, its pool is replaced, and the call runs again: no fault."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL connections only")
+    for _ in range(4):  # every gunicorn worker has a pooled connection
+        assert post(server.service_url, save_body([abo_record(unique_id("warm"), 1, points="0")])).status_code == 200
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            closed = conn.execute(text(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t")).scalar()
+    finally:
+        engine.dispose()
+    assert closed >= 1
+    for i in range(8):
+        prefix = unique_id("reconnect")
+        response = post(server.service_url, save_body([abo_record(f"{prefix}-{i}", i, points="0")]))
+        assert response.status_code == 200, response.text[:500]
+        assert [r.status for r in results_of(response)] == ["Accepted"]
+    assert server_log(server).count("transient database conflict") >= 1

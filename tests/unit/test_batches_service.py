@@ -274,3 +274,26 @@ def test_a_batch_that_keeps_failing_is_given_up(services, account):
     assert count(services, t.mail_outbox, t.mail_outbox.c.subject == "PARS batch upload poison.txt: not processed") == 1
     # A failed batch frees the slot and does not count as a duplicate.
     upload_and_process(services, account, template_file(2, {}, start=1400), name="poison.txt")
+
+
+def test_an_idle_worker_takes_no_write_lock(services, database_url):
+    """With nothing to claim, process_next only reads: it answers while another connection holds
+    the write lock (SQLite) or a lock on batches that a claim's UPDATE would wait for (PostgreSQL)."""
+    import threading
+
+    while batches.process_next(services, "w"):  # nothing queued from earlier tests
+        pass
+    answered = []
+    with services.engine.connect() as holder:
+        if database_url.startswith("sqlite"):
+            holder.connection.driver_connection.execute("BEGIN IMMEDIATE")
+        else:
+            holder.begin()
+            holder.exec_driver_sql("LOCK TABLE batches IN EXCLUSIVE MODE")
+        worker = threading.Thread(target=lambda: answered.append(batches.process_next(services, "idle")), daemon=True)
+        worker.start()
+        worker.join(30)  # a worker that waits for the lock would still be waiting
+        still_waiting = worker.is_alive()
+        holder.connection.driver_connection.rollback()
+    worker.join(120)
+    assert not still_waiting and answered == [0]

@@ -1,0 +1,30 @@
+"""The throttling settings reach every process's Authenticator: the container builds it with them
+(before, only the web application applied them, so workers and CLI tools ran with the defaults)."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from pars_ws.adapters.migrate import upgrade
+from pars_ws.service.auth import AuthenticationFailed
+from pars_ws.service.container import Services
+from pars_ws.service.sandbox import seed_sandbox
+from pars_ws.settings import Settings
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY
+
+
+def test_a_container_locks_a_credential_after_its_configured_failures(database_url):
+    upgrade(database_url)
+    services = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k",
+                                 login_max_failures=2, login_lockout_seconds=300))
+    try:
+        seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
+        services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+        for _ in range(2):  # the default would take ten
+            with pytest.raises(AuthenticationFailed):
+                services.auth.authenticate(SANDBOX_USER, "wrong")
+        with pytest.raises(AuthenticationFailed):  # locked: even the right secret is refused
+            services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    finally:
+        services.engine.dispose()
