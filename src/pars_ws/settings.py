@@ -35,7 +35,6 @@ class Settings:
     smtp_port: int = 25
     mail_from: str = "pars-ws@localhost"
     outbox_dir: Path = field(default_factory=lambda: data_dir() / "outbox")
-    upload_dir: Path = field(default_factory=lambda: data_dir() / "uploads")
     review_delay_seconds: int = 5  # sandbox: board review this long after submission
     review_interval_seconds: int = 3600  # production schedule
     batch_stale_seconds: int = 60  # a batch whose worker is silent this long is taken over
@@ -66,7 +65,6 @@ class Settings:
             smtp_port=_int("PARS_SMTP_PORT", 25),
             mail_from=env.get("PARS_MAIL_FROM", "pars-ws@localhost"),
             outbox_dir=Path(env["PARS_OUTBOX_DIR"]) if env.get("PARS_OUTBOX_DIR") else data_dir() / "outbox",
-            upload_dir=Path(env["PARS_UPLOAD_DIR"]) if env.get("PARS_UPLOAD_DIR") else data_dir() / "uploads",
             review_delay_seconds=_int("PARS_REVIEW_DELAY_SECONDS", 5),
             review_interval_seconds=_int("PARS_REVIEW_INTERVAL_SECONDS", 3600),
             batch_stale_seconds=_int("PARS_BATCH_STALE_SECONDS", 60),

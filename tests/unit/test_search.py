@@ -346,3 +346,15 @@ def test_deletes_from_the_details_view_follow_the_delete_rules(services, sandbox
     assert [e.status for e in history.events] == ["Submitted", "Rejected", "Deleted"]
     with pytest.raises(SearchRefused):
         delete_records(services, sandbox, ["", "  "], correlation_id="test")
+
+
+def test_the_stored_audit_copy_holds_no_password(services, sandbox):
+    """Blanked before it is written, not only when shown: the raw_requests row itself."""
+    import zlib
+
+    raw = soap11_save([], password="stored-secret")
+    [judgement] = add(services, sandbox, reported("ccid:t:audit-secret"), raw=raw)
+    with services.store.transaction(write=False) as repo:
+        body = zlib.decompress(repo.conn.execute(select(t.raw_requests.c.body).order_by(
+            t.raw_requests.c.id.desc()).limit(1)).scalar_one())
+    assert b"stored-secret" not in body and b"<p:Password>********</p:Password>" in body

@@ -1,6 +1,8 @@
 """Storage of uploaded batches and their per-row results (SQLAlchemy 2 Core), inside a caller's transaction.
 
-Every read is scoped to one provider and environment, so one provider never sees another's batch.
+Reads by batch are scoped to one provider and environment (`batch`, `history`), so one provider never
+sees another's batch; the reads that take a batch ID alone (`content`, `failed_results`, `processed`,
+`counts`) come after the caller has found the batch that way.
 """
 from __future__ import annotations
 
@@ -9,10 +11,10 @@ from typing import Iterable
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 
+from ..domain.records import Status
 from . import tables as t
 
 ACTIVE = ("queued", "processing")
-NOT_PROCESSED = "Not processed"
 
 
 _ADD_RESULTS_PG = text(
@@ -82,7 +84,7 @@ class BatchStore:
                    lr.c.learner_id_type, lr.c.learner_id, lr.c.first_name, lr.c.last_name, lr.c.completion_date,
                    lr.c.credits, lr.c.status)
             .select_from(r.outerjoin(lr, and_(lr.c.batch_pk == r.c.batch_pk, lr.c.batch_row == r.c.row_index)))
-            .where(r.c.batch_pk == batch_id, r.c.status != NOT_PROCESSED)
+            .where(r.c.batch_pk == batch_id, r.c.status != Status.NOT_PROCESSED.value)
             .order_by(r.c.row_index)).all()
 
     # -- processing -----------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from . import tables as t
 
-# Longer than a token stays fresh: wsu:Created may be up to the window ahead of the clock
-# and is accepted until the window past it, so a nonce must be kept for twice the window.
+# Longer than a token stays fresh: wsu:Created may be up to the window ahead of the clock and is
+# accepted until the window past it, so a nonce must be kept for at least twice the window
+# (wssecurity keeps it for the longer of this and twice the window plus a minute).
 KEEP = dt.timedelta(minutes=15)
 
 
@@ -25,7 +26,8 @@ class NonceCache:
         self.clock = clock
 
     def first_use(self, nonce: str, username: str, keep: dt.timedelta = KEEP) -> bool:
-        """Record a nonce; False when it was seen already (within `keep`)."""
+        """Record a nonce; False when it was seen already. Rows older than `keep` are pruned now and
+        then (1 call in 100), so a nonce may be refused for longer than `keep`, never for less."""
         key = hashlib.sha256(f"{username}\0{nonce}".encode()).hexdigest()
         now = self.clock.now()
         try:

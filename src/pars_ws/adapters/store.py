@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zlib
 from collections import defaultdict
 from contextlib import contextmanager, nullcontext
@@ -213,6 +214,16 @@ _DELETE_RECORD = update(_LR).where(_LR.c.id == bindparam("pk")).values(
     status=Status.DELETED.value, deleted_at=bindparam("now"), updated_at=bindparam("now"))
 
 
+# A Password element's text (the body's or WS-Security's, plain or CDATA), in any ASCII-compatible encoding.
+_PASSWORD = re.compile(rb"(<(?:[\w.-]+:)?Password\b[^>]*>)(?:<!\[CDATA\[.*?\]\]>|[^<])*(</(?:[\w.-]+:)?Password\s*>)",
+                       re.DOTALL)
+
+
+def redact_passwords(body: bytes) -> bytes:
+    """The request with every password replaced by ********: the audit copy never holds a secret."""
+    return _PASSWORD.sub(rb"\1********\2", body)
+
+
 class Repository:
     """Queries and writes inside one transaction. Every query is scoped to one environment."""
 
@@ -389,9 +400,11 @@ class Repository:
 
     def store_raw_request(self, environment: str, provider_pk: int, source: Source, correlation_id: str,
                           body: bytes, now: dt.datetime) -> int:
+        """The audit copy of a request, its passwords blanked (see redact_passwords)."""
         return self.conn.execute(_RAW_REQUEST, dict(
             environment=environment, provider_pk=provider_pk, source=source.value, correlation_id=correlation_id,
-            received_at=now, body=zlib.compress(body, 1),  # level 1: this runs inside the write transaction
+            # level 1: this runs inside the write transaction
+            received_at=now, body=zlib.compress(redact_passwords(body), 1),
         )).scalar_one()
 
     def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,

@@ -176,7 +176,7 @@ batches = Table(
     Column("file_type", String(3), nullable=False),  # txt | xml
     Column("content_sha256", String(64), nullable=False),
     Column("forced", Boolean, nullable=False, server_default=text("false")),
-    Column("status", String(12), nullable=False),  # queued | processing | done | refused | failed
+    Column("status", String(12), nullable=False),  # queued | processing | done | failed
     Column("records_total", Integer),
     Column("rows_done", Integer, nullable=False, server_default=text("0")),  # resume point after a crash
     Column("records_processed", Integer, nullable=False, server_default=text("0")),

@@ -1,7 +1,8 @@
 """Completion dates and dates of birth as people and spreadsheets write them. Pure Python, no I/O.
 
 Both parsers return None for anything they cannot read for certain: the rules turn that into a
-per-record error (671, 664/624) rather than guessing.
+per-record error (671 for a completion date; 664, or 718 on boards that match by name and date of
+birth, for a DOB) rather than guessing.
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Judging a request: every record against every rule, independently, in request order."""
+"""Judging a request: every record against every rule, in request order; a record sees what the earlier
+records of the same request added or deleted (RequestState), and one record's failure changes no other."""
 from __future__ import annotations
 
 import datetime as dt

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from importlib import resources
 
 
@@ -14,15 +13,6 @@ def _load() -> dict[int, str]:
 
 
 MESSAGES: dict[int, str] = _load()
-
-
-@dataclass(frozen=True, order=True)
-class Error:
-    code: int
-
-    @property
-    def message(self) -> str:
-        return MESSAGES[self.code]
 
 
 def message(code: int) -> str:

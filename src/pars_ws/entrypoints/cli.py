@@ -299,14 +299,13 @@ def serve(bind, workers, no_seed, no_worker):
                 background.kill()
 
 
-def run_gunicorn(bind: str, workers: int, extra: dict | None = None) -> None:
+def run_gunicorn(bind: str, workers: int) -> None:
     from gunicorn.app.base import BaseApplication
 
     class _App(BaseApplication):
         def load_config(self):
             options = {"bind": bind, "workers": workers, "preload_app": True, "accesslog": None,
                        "timeout": 120, "graceful_timeout": 20, "worker_class": "sync"}
-            options.update(extra or {})
             for key, value in options.items():
                 self.cfg.set(key, value)
 

@@ -25,6 +25,7 @@ from flask import (
 )
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..adapters.clock import when_text
 from ..adapters.store import AccountRepository
 from ..adapters.template_b import write_template_b
 from ..domain.catalogue import fold
@@ -171,9 +172,7 @@ def _us_date(value) -> str:
 
 @blueprint.app_template_filter("when")
 def _when(value) -> str:
-    if value is None:
-        return ""
-    return search.utc(value).strftime("%m/%d/%Y %I:%M %p UTC")
+    return "" if value is None else when_text(value)
 
 
 @blueprint.app_template_filter("error_message")

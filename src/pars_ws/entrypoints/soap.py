@@ -9,8 +9,6 @@ exactly the one in wsdl/ (which is what clients download, not a spyne-generated 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import re
 from decimal import Decimal
 from functools import lru_cache
 
@@ -20,20 +18,17 @@ from spyne.model.fault import Fault
 from spyne.protocol.soap import Soap11, Soap12
 
 from ..adapters.activity_report import InvalidDocument, read_activity_reports, validate
-from ..domain.activities import Activity, Registration
+from ..adapters.clock import as_utc
+from ..domain.activities import Activity, ActivityRefused, Registration
 from ..domain.dates import parse_dob
 from ..domain.errors import message
 from ..domain.records import ReportedRecord, Source, Status, StoredRecord
 from ..resources import schema_dir
 from ..service.auth import AuthenticationFailed
-from ..domain.activities import ActivityRefused
 from . import wssecurity
-
-log = logging.getLogger("pars_ws.soap")
 
 P = "urn:pars-ws:learner:v1"
 AR = "http://ns.medbiq.org/activityreport/v1/"
-_DIGITS7 = re.compile(r"^\d{7}$")
 
 
 def q(name: str) -> str:
@@ -72,9 +67,7 @@ def _errors(parent, codes) -> None:
 
 
 def _iso(value: dt.datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return value.isoformat()
+    return as_utc(value).isoformat()
 
 
 def _decimal(value: Decimal) -> str:
@@ -311,6 +304,5 @@ def make_application(services, soap12: bool = False) -> Application:
     app = Application([LearnerService], tns=P, name="ACCMELearnerService",
                       in_protocol=proto(validator=None), out_protocol=proto())
     app.pars_operations = Operations(services)
-    app.event_manager.add_listener("method_call", lambda ctx: None)
     app.out_protocol.event_manager.add_listener("after_serialize", _replace_body)
     return app

@@ -46,7 +46,7 @@ class CallContext:
 
 
 def fault_document(soap12: bool, code: str, text: str, correlation_id: str, limit: str | None = None) -> bytes:
-    """A SOAP fault written here, for requests refused before spyne sees them.
+    """A SOAP fault written here, for requests refused before spyne sees them and for errors that escape spyne.
 
     `limit` (one of xml_guard.LIMIT_NAMES) goes in the detail as p:Limit, for clients and tests.
     A code not starting with "Client" is a receiver fault (SOAP 1.2 env:Receiver).
@@ -292,7 +292,6 @@ def _label_fault(ctx):
     err.faultstring = f"{err.faultstring} (correlation ID {cid})"
     if env.get("pars.operation") is None and ctx.method_request_string:
         env["pars.operation"] = ctx.method_request_string.rsplit("}", 1)[-1]
-    env["pars.fault"] = err.faultcode
 
 
 def _log_call(cid, operation, outcome, started, soap12, udc=None):

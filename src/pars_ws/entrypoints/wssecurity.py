@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from spyne.model.fault import Fault
 
+from ..adapters.clock import as_utc
 from ..adapters.nonces import KEEP
 
 WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
@@ -24,8 +25,6 @@ FRESHNESS = dt.timedelta(minutes=5)  # default; Settings.ws_freshness_seconds
 class UsernameToken:
     username: str
     password: str
-    nonce: str | None
-    created: str | None
 
 
 def _security_fault(text: str) -> Fault:
@@ -33,8 +32,7 @@ def _security_fault(text: str) -> Fault:
 
 
 def _parse_created(text: str) -> dt.datetime:
-    value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return as_utc(dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00")))
 
 
 def _minutes(window: dt.timedelta) -> str:
@@ -81,5 +79,5 @@ def username_token(header_elements, services, ctx) -> UsernameToken | None:
                     raise _security_fault("The UsernameToken nonce was already used.")
                 env["pars.nonce"] = seen
         password = (password_el.text or "") if password_el is not None else ""
-        return UsernameToken(username, password, nonce, created)
+        return UsernameToken(username, password)
     return None

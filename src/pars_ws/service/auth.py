@@ -29,6 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import case, or_, update
 
 from ..adapters import tables as t
+from ..adapters.clock import as_utc
 from ..adapters.store import AccountRepository
 
 ENVIRONMENTS = ("sandbox", "production")
@@ -61,13 +62,6 @@ def hash_secret(secret: str) -> str:
 
 def new_secret() -> str:
     return secrets.token_urlsafe(24)
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands timezone-aware columns back naive (stored as UTC).
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.timezone.utc)
 
 
 def unlock(store, username: str) -> bool:
@@ -119,7 +113,7 @@ class Authenticator:
             self._verify(_DUMMY_HASH, password)
             self._failed(username, now)
             raise AuthenticationFailed()
-        locked_until = _utc(row.locked_until)
+        locked_until = as_utc(row.locked_until)
         if locked_until is not None and locked_until > now:
             # Locked: refused whatever the secret, at the cost of a wrong one.
             self._verify(_DUMMY_HASH, password)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from sqlalchemy.exc import IntegrityError
 
 from ..adapters.batch_store import BatchStore
+from ..adapters.clock import as_utc, when_text
 from ..adapters.template_b import write_error_report
 from ..domain.errors import message
 from ..domain.records import Source
@@ -83,7 +84,7 @@ class BatchInfo:
             id=row.id, file_name=row.file_name, file_type=row.file_type, status=row.status,
             records=row.records_total or 0, rows_done=row.rows_done, processed=row.records_processed,
             not_processed=row.records_failed, forced=bool(row.forced), message=row.message,
-            uploaded_at=_utc(row.uploaded_at), started_at=_utc(row.started_at), finished_at=_utc(row.finished_at),
+            uploaded_at=as_utc(row.uploaded_at), started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
         )
 
 
@@ -101,13 +102,6 @@ class ProcessedRecord:
     last_name: str | None
     completion_date: dt.date | None
     credits: Decimal | None
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.timezone.utc)
 
 
 # -- upload -------------------------------------------------------------------------------------
@@ -135,7 +129,7 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
                 account.environment, account.provider_pk, sha, now - DUPLICATE_WINDOW)
             if earlier is not None:
                 raise UploadRefused(
-                    f"THIS FILE WAS ALREADY UPLOADED ON {_when(earlier.uploaded_at)} AS {earlier.file_name} "
+                    f"THIS FILE WAS ALREADY UPLOADED ON {when_text(earlier.uploaded_at)} AS {earlier.file_name} "
                     f"(BATCH {earlier.id}). UPLOAD IT AGAIN WITH FORCE TO PROCESS IT A SECOND TIME.", "duplicate")
             batch_id = store.insert(
                 environment=account.environment, provider_pk=account.provider_pk,
@@ -155,10 +149,6 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
 def _has_active(services, account: Account) -> bool:
     with services.store.transaction(write=False) as repo:
         return BatchStore(repo.conn).active(account.environment, account.provider_pk) is not None
-
-
-def _when(value: dt.datetime) -> str:
-    return _utc(value).strftime("%m/%d/%Y %I:%M %p UTC")
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -289,7 +279,7 @@ def _process_chunk(services, account: Account, batch, uploader, claim: str, reco
 def _queue_finished_mail(store: BatchStore, batch, uploader, now: dt.datetime) -> None:
     total, processed, failed = store.counts(batch.id)
     lines = [
-        f"Your batch upload {batch.file_name} (batch {batch.id}, uploaded {_when(batch.uploaded_at)}) "
+        f"Your batch upload {batch.file_name} (batch {batch.id}, uploaded {when_text(batch.uploaded_at)}) "
         "has finished processing.",
         "",
         f"Records: {total}",

@@ -94,24 +94,22 @@ def run_now(services, target: Account | str) -> ReviewSummary:
             return total
 
 
-def _due(environment: str, boards: list[str], submitted_before: dt.datetime | None, provider_pk: int | None):
+def _due(environment: str, boards: list[str], submitted_before: dt.datetime, provider_pk: int | None):
     lr = t.learner_records
     conds = [lr.c.environment == environment, lr.c.status == Status.SUBMITTED.value, lr.c.board.in_(boards),
-             lr.c.deleted_at.is_(None)]
-    if submitted_before is not None:
-        conds.append(lr.c.submitted_at <= submitted_before)
+             lr.c.deleted_at.is_(None), lr.c.submitted_at <= submitted_before]
     if provider_pk is not None:
         conds.append(lr.c.provider_pk == provider_pk)
     return and_(*conds)
 
 
-def review(services, environment: str, *, submitted_before: dt.datetime | None = None,
+def review(services, environment: str, *, submitted_before: dt.datetime,
            provider_pk: int | None = None) -> ReviewSummary:
     """Review one chunk of Submitted records in one transaction."""
     lr, rl = t.learner_records, t.registry_learners
     boards = sorted(b.code for b in services.catalogue if b.review)
     due = _due(environment, boards, submitted_before, provider_pk)
-    # Look before taking the write lock: the worker asks every second and usually finds nothing.
+    # Look before taking the write lock: an idle worker asks every poll and usually finds nothing.
     with services.store.transaction(write=False) as repo:
         if repo.conn.execute(select(lr.c.id).where(due).limit(1)).first() is None:
             return ReviewSummary(environment)

@@ -10,7 +10,6 @@ import csv
 import datetime as dt
 import io
 import json
-import re
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
@@ -19,7 +18,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 from sqlalchemy import Select, and_, case, exists, func, or_, select
 
 from ..adapters import tables as t
-from ..adapters.store import record_from_row
+from ..adapters.clock import as_utc
+from ..adapters.store import record_from_row, redact_passwords
 from ..domain.catalogue import Catalogue
 from ..domain.dates import parse_completion_date
 from ..domain.engine import Judgement, learner_key
@@ -105,9 +105,6 @@ class SearchFilter:
     status: Status | None = None  # None: every live record (Deleted only when asked for)
     completed_from: dt.date | None = None
     completed_to: dt.date | None = None
-
-
-SEARCH_PARAMS = tuple(SearchFilter.__dataclass_fields__)
 
 
 def search_filter(params: Mapping[str, Any], catalogue: Catalogue) -> SearchFilter:
@@ -234,14 +231,9 @@ SUMMARY_COLUMNS = (
 )
 
 
-def utc(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
-
-
 def _json_value(value: Any) -> Any:
     if isinstance(value, dt.datetime):
-        return utc(value).isoformat()
+        return as_utc(value).isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -264,7 +256,7 @@ def csv_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.datetime):
-        text = utc(value).strftime("%Y-%m-%d %H:%M:%S")
+        text = as_utc(value).strftime("%Y-%m-%d %H:%M:%S")
     elif isinstance(value, dt.date):
         text = value.strftime("%m/%d/%Y")
     elif isinstance(value, Decimal):
@@ -477,15 +469,6 @@ class RecordHistory:
     batch: BatchOrigin | None  # batch uploads keep the file itself
 
 
-# A Password element's text, plain or CDATA: the audit copy never shows a secret again.
-_PASSWORD = re.compile(r"(<(?:[\w.-]+:)?Password\b[^>]*>)(?:<!\[CDATA\[.*?\]\]>|[^<])*(</(?:[\w.-]+:)?Password\s*>)",
-                       re.DOTALL)
-
-
-def redact(body: str) -> str:
-    return _PASSWORD.sub(r"\1********\2", body)
-
-
 def record_history(services, account: Account, credit_id: str) -> list[RecordHistory]:
     """Every record (live or deleted) of this provider with that CreditID, oldest first."""
     lr, ev, raw, b = t.learner_records, t.record_events, t.raw_requests, t.batches
@@ -502,7 +485,8 @@ def record_history(services, account: Account, credit_id: str) -> list[RecordHis
             if row.request_pk is not None:
                 r = conn.execute(select(raw).where(raw.c.id == row.request_pk)).one()
                 request = RawRequest(r.source, r.received_at, r.correlation_id,
-                                     redact(zlib.decompress(r.body).decode("utf-8", errors="replace")))
+                                     # Copies stored before passwords were blanked at storage, too.
+                                     redact_passwords(zlib.decompress(r.body)).decode("utf-8", errors="replace"))
             if row.batch_pk is not None:
                 batch = BatchOrigin(row.batch_pk, conn.execute(select(b.c.file_name).where(b.c.id == row.batch_pk))
                                     .scalar(), row.batch_row)
