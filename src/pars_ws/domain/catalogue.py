@@ -1,11 +1,17 @@
 """The board catalogue: what each board or program accepts. Built from data, never hard-coded."""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 PATIENT_SAFETY = "patient-safety"
 PRACTICE_ASSESSMENT = "practice-assessment"
+
+# The catalogue's deletion deadlines: the last day a record of this completion date may be deleted (706).
+DELETION_DEADLINES: dict[str, Callable[[dt.date], dt.date]] = {
+    "end_of_completion_year": lambda completed: dt.date(completed.year, 12, 31),
+}
 
 
 def fold(text: str) -> str:
@@ -45,6 +51,9 @@ class Board:
             self._credit_types.setdefault(fold(t.name), t)
         for t in self.learner_id_types:
             self._id_types.setdefault(fold(t), t)
+        if self.deletion_deadline not in DELETION_DEADLINES:
+            raise ValueError(f"{self.code}: unknown deletion_deadline {self.deletion_deadline!r} "
+                             f"(known: {', '.join(DELETION_DEADLINES)})")
 
     @property
     def certifying(self) -> bool:
@@ -55,6 +64,9 @@ class Board:
 
     def id_type(self, name: str) -> str | None:
         return self._id_types.get(fold(name))
+
+    def last_deletion_day(self, completed: dt.date) -> dt.date:
+        return DELETION_DEADLINES[self.deletion_deadline](completed)
 
 
 class Catalogue:

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from typing import Iterable, Protocol
@@ -323,6 +323,10 @@ MATCH_CODES = frozenset({621, 622, 623, 624, 661, 664, 665, 712, 713, 718})
 
 
 def match(r: ReportedRecord, *, today: dt.date, catalogue: Catalogue, lookups: Lookups) -> list[int]:
-    """GetLearnerMatch: the registry rules alone, for a learner not being reported."""
+    """GetLearnerMatch: the registry rules alone, for a learner not being reported. A learner ID sent
+    without its type is taken as the board's first type (as the entry form offers it)."""
+    board = catalogue.by_registration(r.board)
+    if board is not None and r.learner_id and not r.learner_id_type:
+        r = replace(r, learner_id_type=board.learner_id_types[0])
     c = Case(r, today=today, catalogue=catalogue, lookups=lookups, state=RequestState(), source=Source.SOAP)
     return [rule.code for rule in RULES if rule.code in MATCH_CODES and rule.check(c)]

@@ -183,8 +183,10 @@ def reporting_deadline_passed(c) -> bool:
 
 @rule(706, DELETE)
 def deletion_deadline_passed(c) -> bool:
+    # The deleted record's own board: a Delete by CreditID need not name one.
     target = c.delete_target
-    return target is not None and c.today > dt.date(target.completion_date.year, 12, 31)
+    board = c.catalogue.boards.get(target.board) if target is not None else None
+    return board is not None and c.today > board.last_deletion_day(target.completion_date)
 
 
 @rule(709)

@@ -166,7 +166,7 @@ class Operations:
         account = self.account(ctx, el)
         board = _text(el, "Board")
         record = ReportedRecord(
-            index=1, board=board, learner_id_type=_text(el, "LearnerIDType") or (board if _text(el, "LearnerID") else None),
+            index=1, board=board, learner_id_type=_text(el, "LearnerIDType"),
             learner_id=_text(el, "LearnerID"), first_name=_text(el, "FirstName"), last_name=_text(el, "LastName"),
             dob=_text(el, "DOB"),
         )
