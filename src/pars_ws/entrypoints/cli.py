@@ -192,6 +192,22 @@ def activities() -> None:
     """Activities and their board registrations."""
 
 
+def operator_account(services, provider_id: str | None, environment: str):
+    """The Account an operator's command acts as: a provider (default: the sandbox test provider) in
+    an environment, without a credential."""
+    from ..adapters.data_files import sandbox_fixture
+    from ..adapters.store import AccountRepository
+    from ..service.auth import Account
+
+    provider_id = provider_id or sandbox_fixture()["provider"]["provider_id"]
+    with services.store.transaction(write=False) as repo:
+        provider = AccountRepository(repo.conn).provider(provider_id)
+    if provider is None:
+        raise click.UsageError(f"no provider {provider_id}; create it with 'pars-ws credentials create'")
+    return Account(0, "cli", environment, provider.id, provider.provider_id, provider.name, provider.domain,
+                   provider.email)
+
+
 @activities.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--provider-id", required=True)
@@ -199,19 +215,12 @@ def activities() -> None:
 def activities_import(file, provider_id, environment):
     """Import activities from a JSON file (a list shaped like the sandbox fixture's activities)."""
     from ..adapters.data_files import activity_from_dict, load_json
-    from ..adapters.store import AccountRepository
-    from ..service.auth import Account
+    from ..domain.activities import ActivityRefused
 
     services = _services()
     data = load_json(file)
     items = data["activities"] if isinstance(data, dict) else data
-    with services.store.transaction(write=False) as repo:
-        provider = AccountRepository(repo.conn).provider(provider_id)
-    if provider is None:
-        raise click.UsageError(f"no provider {provider_id}; create it with 'pars-ws credentials create'")
-    account = Account(0, "cli", environment, provider.id, provider.provider_id, provider.name, provider.domain,
-                      provider.email)
-    from ..domain.activities import ActivityRefused
+    account = operator_account(services, provider_id, environment)
 
     year = services.clock.today().year
     try:

@@ -9,23 +9,9 @@ import sys
 
 import click
 
-from .cli import _services, main
+from .cli import _services, main, operator_account
 
 ENVIRONMENT = click.Choice(["sandbox", "production"])
-
-
-def _account(services, provider_id: str | None, environment: str):
-    from ..adapters.data_files import sandbox_fixture
-    from ..adapters.store import AccountRepository
-    from ..service.auth import Account
-
-    provider_id = provider_id or sandbox_fixture()["provider"]["provider_id"]
-    with services.store.transaction(write=False) as repo:
-        provider = AccountRepository(repo.conn).provider(provider_id)
-    if provider is None:
-        raise click.UsageError(f"no provider {provider_id}")
-    return Account(0, "cli", environment, provider.id, provider.provider_id, provider.name, provider.domain,
-                   provider.email)
 
 
 def _refusing(fn):
@@ -56,7 +42,7 @@ def _show(listing, params: dict, csv_file: str | None, as_json: bool, provider_i
     from ..service.search import csv_cell, page_json, paging
 
     services = _services()
-    account = _account(services, provider_id, environment)
+    account = operator_account(services, provider_id, environment)
     f = _refusing(lambda: listing.read_filter(services, params))
     if csv_file:
         _write_csv(listing.export(services, account, f), csv_file)

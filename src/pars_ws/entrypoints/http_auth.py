@@ -2,6 +2,7 @@
 credential as HTTP Basic auth. The credential alone decides the environment, as in SOAP."""
 from __future__ import annotations
 
+import uuid
 from functools import wraps
 
 from flask import current_app, g, jsonify, request
@@ -13,14 +14,12 @@ def require_account(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         auth = request.authorization
-        services = current_app.config["PARS_SERVICES"]
         try:
             if auth is None or auth.type != "basic":
                 raise AuthenticationFailed()
-            g.account = services.auth.authenticate(auth.username, auth.password)
+            g.account = services().auth.authenticate(auth.username, auth.password)
         except AuthenticationFailed:
-            response = jsonify(error="Authentication failed.")
-            response.status_code = 401
+            response = json_error(401, "Authentication failed.")
             response.headers["WWW-Authenticate"] = 'Basic realm="pars-ws"'
             return response
         return view(*args, **kwargs)
@@ -30,3 +29,18 @@ def require_account(view):
 
 def services():
     return current_app.config["PARS_SERVICES"]
+
+
+def correlation_id() -> str:
+    """The request's correlation ID (set by the WSGI front for every request; a fresh one without it)."""
+    return request.environ.get("pars.correlation_id") or uuid.uuid4().hex
+
+
+def json_error(status: int, message: str, **extra):
+    response = jsonify(error=message, **extra)
+    response.status_code = status
+    return response
+
+
+# Room for the multipart framing and form fields around an uploaded file at the size limit.
+MULTIPART_SLACK = 64 * 1024

@@ -11,29 +11,20 @@ A batch of another provider or environment is answered 404, exactly like one tha
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import PurePath
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..service import batches
-from .http_auth import require_account, services
+from .http_auth import MULTIPART_SLACK, json_error, require_account, services
 
 blueprint = Blueprint("batches", __name__)
 
-# Room for the multipart framing and form fields around a file at the size limit.
-_MULTIPART_SLACK = 64 * 1024
 _TRUE = ("true", "1", "yes", "on")
 
 
-def _error(status: int, message: str, **extra):
-    response = jsonify(error=message, **extra)
-    response.status_code = status
-    return response
-
-
 def _not_found():
-    return _error(404, "No such batch.")
+    return json_error(404, "No such batch.")
 
 
 def _iso(value):
@@ -60,21 +51,21 @@ def _batch_json(info: batches.BatchInfo) -> dict:
 def upload():
     limit = services().settings.limits.max_file_bytes
     # Werkzeug stops reading a bigger body at once instead of spooling it to disk.
-    request.max_content_length = limit + _MULTIPART_SLACK
+    request.max_content_length = limit + MULTIPART_SLACK
     try:
         file = request.files.get("file")
         form = request.form
     except RequestEntityTooLarge:
-        return _error(413, batches.msg_too_large(limit), reason="invalid")
+        return json_error(413, batches.msg_too_large(limit), reason="invalid")
     if file is None or not file.filename:
-        return _error(400, batches.MSG_NO_FILE, reason="invalid")
+        return json_error(400, batches.MSG_NO_FILE, reason="invalid")
     try:
         info = batches.upload(
-            services(), g.account, file_name=PurePath(file.filename.replace("\\", "/")).name,
+            services(), g.account, file_name=file.filename,
             data=file.stream.read(limit + 1), file_type=(form.get("file_type") or "").strip().lower(),
             force=(form.get("force") or "").strip().lower() in _TRUE)
     except batches.UploadRefused as refused:
-        return _error(400 if refused.reason == "invalid" else 409, refused.message, reason=refused.reason)
+        return json_error(refused.http_status, refused.message, reason=refused.reason)
     response = jsonify(_batch_json(info))
     response.status_code = 202
     response.headers["Location"] = url_for("batches.status", batch_id=info.id)
@@ -101,7 +92,7 @@ def errors(batch_id: int):
     if found is None:
         return _not_found()
     file_name, report = found
-    name = f"{PurePath(file_name).stem}_errors.csv".replace('"', "")
+    name = batches.error_report_download_name(file_name)
     return Response(report, mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

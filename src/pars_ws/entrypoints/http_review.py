@@ -2,20 +2,13 @@
 deletes. HTTP Basic with the provider's web-service credential; the credential picks the environment."""
 from __future__ import annotations
 
-import uuid
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 
 from ..service import review, search
-from .http_auth import require_account, services
+from .http_auth import correlation_id, json_error, require_account, services
 
 blueprint = Blueprint("review", __name__)
-
-
-def _refused(reason, status: int):
-    response = jsonify(error=str(reason))
-    response.status_code = status
-    return response
 
 
 @blueprint.post("/api/review/run")
@@ -24,7 +17,7 @@ def review_run():
     try:
         summary = review.run_now(services(), g.account)
     except review.ReviewRefused as exc:
-        return _refused(exc, 403)
+        return json_error(403, str(exc))
     return jsonify(summary.as_dict())
 
 
@@ -41,7 +34,7 @@ def listing(kind: str, as_csv: bool):
         f = chosen.read_filter(services(), request.args)
         paged = None if as_csv else search.paging(request.args)
     except search.SearchRefused as exc:
-        return _refused(exc, 400)
+        return json_error(400, str(exc))
     if paged is not None:
         return jsonify(search.page_json(chosen.columns, chosen.page(services(), g.account, f, *paged)))
     name = f"{chosen.name}-{services().clock.today():%Y%m%d}.csv"
@@ -55,7 +48,7 @@ def listing(kind: str, as_csv: bool):
 def record_history(credit_id: str):
     found = search.record_history(services(), g.account, credit_id)
     if not found:
-        return _refused("No record with that CreditID.", 404)
+        return json_error(404, "No record with that CreditID.")
     return jsonify(records=[search.history_json(h) for h in found])
 
 
@@ -65,10 +58,9 @@ def delete_records():
     body = request.get_json(silent=True) if request.is_json else None
     credit_ids = body.get("credit_ids") if isinstance(body, dict) else request.form.getlist("credit_id")
     if not isinstance(credit_ids, list):
-        return _refused('Send {"credit_ids": [...]} as JSON.', 400)
-    correlation_id = request.environ.get("pars.correlation_id") or uuid.uuid4().hex
+        return json_error(400, 'Send {"credit_ids": [...]} as JSON.')
     try:
-        judgements = search.delete_records(services(), g.account, credit_ids, correlation_id=correlation_id)
+        judgements = search.delete_records(services(), g.account, credit_ids, correlation_id=correlation_id())
     except search.SearchRefused as exc:
-        return _refused(exc, 400)
+        return json_error(400, str(exc))
     return jsonify(results=[search.judgement_json(j) for j in judgements])

@@ -13,14 +13,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import PurePath
 from urllib.parse import urlencode
 
 from flask import (
-    Blueprint, Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, session,
+    Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, session,
     stream_with_context, url_for,
 )
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -33,12 +31,12 @@ from ..domain.errors import message
 from ..domain.records import ReportedRecord, Source
 from ..service import batches, search
 from ..service.auth import Account, AuthenticationFailed
+from .http_auth import MULTIPART_SLACK, correlation_id, services
 
 blueprint = Blueprint("pages", __name__)
 
 PER_PAGE = 20
 MAX_ENTRY_ROWS = 50  # manual entry rows in one form
-_MULTIPART_SLACK = 64 * 1024
 _FORM_BYTES = 1024 * 1024  # any page form but a file upload
 CSRF_FIELD = "csrf_token"
 _PUBLIC = {"pages.login"}
@@ -50,14 +48,6 @@ ATTESTATION = (
     "unrestricted use; 3) understand that ACCME may publish information about this activity and/or "
     "aggregate information about the learners."
 )
-
-
-def services():
-    return current_app.config["PARS_SERVICES"]
-
-
-def _correlation_id() -> str:
-    return request.environ.get("pars.correlation_id") or uuid.uuid4().hex
 
 
 # -- sessions -------------------------------------------------------------------------------------
@@ -113,7 +103,7 @@ def _guard():
         # Bound the body before anything reads it: a file upload may be as large as a batch file,
         # every other form is small.
         uploading = request.endpoint == "pages.batch_upload_post"
-        limit = services().settings.limits.max_file_bytes + _MULTIPART_SLACK if uploading else _FORM_BYTES
+        limit = services().settings.limits.max_file_bytes + MULTIPART_SLACK if uploading else _FORM_BYTES
         request.max_content_length = limit
         try:
             ok = _csrf_ok()
@@ -385,7 +375,7 @@ def _entry_post(activity, registration, board) -> Entry:
         return entry
     judgements = services().learners.save(
         g.account, [_reported(r, i, activity, board) for i, r in enumerate(filled, 1)],
-        source=Source.WEB_FORM, raw=_audit_bytes(form), correlation_id=_correlation_id())
+        source=Source.WEB_FORM, raw=_audit_bytes(form), correlation_id=correlation_id())
     for j in judgements:
         row = filled[j.record.index - 1]
         if j.ok:
@@ -542,7 +532,7 @@ def delete_records():
                    learner_id=form.get("learner_id", ""))
     try:
         judgements = search.delete_records(services(), g.account, form.getlist("credit_id"),
-                                           correlation_id=_correlation_id())
+                                           correlation_id=correlation_id())
     except search.SearchRefused as exc:
         flash(str(exc), "error")
         return redirect(back, 303)
@@ -585,13 +575,13 @@ def batch_upload_post():
         return _history_page(413, batches.UploadRefused(batches.msg_too_large(limit), "invalid"))
     file_type = (form.get("file_type") or "").strip().lower()
     if file is None or not file.filename:
-        return _history_page(400, batches.UploadRefused("CHOOSE A FILE TO UPLOAD.", "invalid"), file_type)
-    name = PurePath(file.filename.replace("\\", "/")).name
+        return _history_page(400, batches.UploadRefused(batches.MSG_NO_FILE, "invalid"), file_type)
+    name = batches.uploaded_name(file.filename)
     try:
         info = batches.upload(svc, g.account, file_name=name, data=file.stream.read(limit + 1), file_type=file_type,
                               force=form.get("force") == "yes")
     except batches.UploadRefused as refused:
-        return _history_page(400 if refused.reason == "invalid" else 409, refused, file_type, name)
+        return _history_page(refused.http_status, refused, file_type, name)
     return redirect(url_for("pages.batch_upload", batch=info.id) + "#processing", 303)
 
 
@@ -609,7 +599,7 @@ def batch_errors(batch_id: int):
     if found is None:
         abort(404)
     file_name, report = found
-    name = f"{PurePath(file_name).stem}_errors.csv".replace('"', "")
+    name = batches.error_report_download_name(file_name)
     return Response(report, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 

@@ -12,6 +12,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from pathlib import PurePath
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
@@ -61,6 +62,15 @@ class UploadRefused(Exception):
         self.message = message
         self.reason = reason
 
+    @property
+    def http_status(self) -> int:
+        return 400 if self.reason == "invalid" else 409  # a duplicate or a busy slot: Conflict
+
+
+def uploaded_name(name: str) -> str:
+    """A browser's or client's file name without the folders some send with it (either slash)."""
+    return PurePath(name.replace("\\", "/")).name
+
 
 @dataclass(frozen=True)
 class BatchInfo:
@@ -109,6 +119,7 @@ class ProcessedRecord:
 def upload(services, account: Account, *, file_name: str, data: bytes, file_type: str,
            force: bool = False) -> BatchInfo:
     """Check a file whole and queue it, or raise UploadRefused with the message for the provider."""
+    file_name = uploaded_name(file_name)
     if file_type not in EXTENSIONS:
         raise UploadRefused("CHOOSE THE FILE TYPE: TAB DELIMITED (.TXT) OR XML (.XML).", "invalid")
     if not file_name.lower().endswith(EXTENSIONS[file_type]):
@@ -184,6 +195,11 @@ def error_report(services, account: Account, batch_id: int) -> tuple[str, bytes]
         columns = record.original or record
         rows.append((columns, [(int(c), message(int(c))) for c in result.codes.split(",")]))
     return batch.file_name, write_error_report(rows)
+
+
+def error_report_download_name(file_name: str) -> str:
+    """learners.txt -> learners_errors.csv, safe in a Content-Disposition header."""
+    return f"{PurePath(file_name).stem}_errors.csv".replace('"', "")
 
 
 def processed_records(services, account: Account, batch_id: int) -> list[ProcessedRecord] | None:
