@@ -13,8 +13,7 @@ from lxml import etree
 
 from ..domain.records import ReportedRecord
 from ..resources import schema_dir
-
-AR = "http://ns.medbiq.org/activityreport/v1/"
+from .xml_guard import AR_NS as AR
 M = "http://ns.medbiq.org/member/v1/"
 N = "http://ns.medbiq.org/name/v1/"
 HX = "http://ns.medbiq.org/lom/extend/v1/"

@@ -17,7 +17,7 @@ from spyne import AnyXml, Application, ServiceBase, const as spyne_const, rpc
 from spyne.model.fault import Fault
 from spyne.protocol.soap import Soap11, Soap12
 
-from ..adapters.activity_report import InvalidDocument, read_activity_reports, validate
+from ..adapters.activity_report import AR, InvalidDocument, read_activity_reports, validate
 from ..adapters.clock import as_utc
 from ..domain.activities import Activity, ActivityRefused, Registration
 from ..domain.dates import parse_dob
@@ -28,7 +28,6 @@ from ..service.auth import AuthenticationFailed
 from . import wssecurity
 
 P = "urn:pars-ws:learner:v1"
-AR = "http://ns.medbiq.org/activityreport/v1/"
 
 
 def q(name: str) -> str:
