@@ -10,7 +10,6 @@ disabled or rotated credential is logged out at once. Every POST carries the ses
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
@@ -24,7 +23,6 @@ from flask import (
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..adapters.clock import when_text
-from ..adapters.store import AccountRepository
 from ..adapters.template_b import write_template_b
 from ..domain.catalogue import fold
 from ..domain.errors import message
@@ -50,30 +48,13 @@ ATTESTATION = (
 )
 
 
-# -- sessions -------------------------------------------------------------------------------------
-# The cookie holds the user name and a proof bound to the credential's stored hash (never the
-# secret): rotating the secret changes the hash, so the proof no longer matches.
-
-def _proof(row) -> str:
-    key = services().settings.secret_key
-    return hmac.new(key, f"pars-ws web session\0{row.id}\0{row.secret_hash}".encode(), hashlib.sha256).hexdigest()
-
-
-def _credential(username: str):
-    with services().store.transaction(write=False) as repo:
-        return AccountRepository(repo.conn).credential(username)
-
+# -- sessions (the proof and its checks: Authenticator.session_proof / resume) ---------------------
 
 def _session_account() -> Account | None:
     username, proof = session.get("user"), session.get("proof")
     if not (isinstance(username, str) and isinstance(proof, str)):
         return None
-    row = _credential(username)
-    if row is None or row.disabled or not hmac.compare_digest(proof, _proof(row)):
-        return None
-    return Account(credential_pk=row.id, username=row.username, environment=row.environment,
-                   provider_pk=row.provider_pk, provider_id=row.provider_id, provider_name=row.provider_name,
-                   domain=row.domain, email=row.email)
+    return services().auth.resume(username, proof)
 
 
 @blueprint.app_template_global("csrf_token")
@@ -196,16 +177,14 @@ def login():
     try:
         account = services().auth.authenticate(form.get("user"), form.get("password"),
                                                (form.get("provider_id") or "").strip() or None)
-        row = _credential(account.username)
-        if row is None:
-            raise AuthenticationFailed()
+        proof = services().auth.session_proof(account)
     except AuthenticationFailed:
         return render_template("login.html", next_url=next_url, form=form,
                                error="Log in failed. Check the provider ID, user name and password."), 401
     session.clear()  # a new session on every log in (no fixation)
     session.permanent = True
     session["user"] = account.username
-    session["proof"] = _proof(row)
+    session["proof"] = proof
     session["csrf"] = secrets.token_urlsafe(32)
     return redirect(next_url or url_for("pages.summary"), 303)
 

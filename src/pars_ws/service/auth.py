@@ -72,6 +72,12 @@ def unlock(store, username: str) -> bool:
     return done.rowcount == 1
 
 
+def _account(row) -> Account:
+    return Account(credential_pk=row.id, username=row.username, environment=row.environment,
+                   provider_pk=row.provider_pk, provider_id=row.provider_id, provider_name=row.provider_name,
+                   domain=row.domain, email=row.email)
+
+
 class Authenticator:
     def __init__(self, store, secret_key: bytes, cache_seconds: int = 300, *,
                  max_failures: int = 10, lockout_seconds: int = 300):
@@ -105,10 +111,7 @@ class Authenticator:
         username = (username or "").strip()
         password = password or ""
         now = dt.datetime.now(dt.timezone.utc)  # wall time, never the injectable business clock
-        row = None
-        if username:
-            with self.store.transaction(write=False, one_statement=True) as repo:
-                row = AccountRepository(repo.conn).credential(username)
+        row = self._credential(username) if username else None
         if row is None:
             self._verify(_DUMMY_HASH, password)
             self._failed(username, now)
@@ -130,11 +133,31 @@ class Authenticator:
             raise AuthenticationFailed()
         if row.failed_logins or row.locked_until is not None:
             self._succeeded(row.id)
-        return Account(
-            credential_pk=row.id, username=row.username, environment=row.environment,
-            provider_pk=row.provider_pk, provider_id=row.provider_id, provider_name=row.provider_name,
-            domain=row.domain, email=row.email,
-        )
+        return _account(row)
+
+    # -- web sessions: the cookie holds the user name and a proof bound to the credential's stored
+    # hash (never the secret), so rotating the secret or disabling the credential ends every session.
+    def _session_digest(self, row) -> str:
+        return hmac.new(self.key, f"pars-ws web session\0{row.id}\0{row.secret_hash}".encode(),
+                        hashlib.sha256).hexdigest()
+
+    def session_proof(self, account: Account) -> str:
+        """The proof a web session keeps, for an account authenticate() has just returned."""
+        row = self._credential(account.username)
+        if row is None:
+            raise AuthenticationFailed()
+        return self._session_digest(row)
+
+    def resume(self, username: str, proof: str) -> Account | None:
+        """The account of a web session, or None once its proof no longer holds."""
+        row = self._credential(username)
+        if row is None or row.disabled or not hmac.compare_digest(proof, self._session_digest(row)):
+            return None
+        return _account(row)
+
+    def _credential(self, username: str):
+        with self.store.transaction(write=False, one_statement=True) as repo:
+            return AccountRepository(repo.conn).credential(username)
 
     def _failed(self, username: str, now: dt.datetime) -> None:
         """Count a failure; the max_failures-th in a row locks the credential.
