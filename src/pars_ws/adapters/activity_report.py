@@ -13,7 +13,7 @@ from lxml import etree
 
 from ..domain.records import ReportedRecord
 from ..resources import schema_dir
-from .xml_guard import AR_NS as AR
+from .xml_guard import AR_NS as AR, parse_xml
 M = "http://ns.medbiq.org/member/v1/"
 N = "http://ns.medbiq.org/name/v1/"
 HX = "http://ns.medbiq.org/lom/extend/v1/"
@@ -122,3 +122,23 @@ def _record(index: int, report) -> ReportedRecord:
         credit_types=tuple(credit_types),
         has_credit_certificate=has_certificate,
     )
+
+
+def read_document(data: bytes, limits) -> list[ReportedRecord]:
+    """The records of an XML document holding an ar:ActivityReports element (the element itself, a
+    SaveLearnerActivity body or a whole SOAP envelope), read by the hardened parser and validated."""
+    return read_activity_reports(_valid_reports(data, limits))
+
+
+def count_document(data: bytes, limits) -> int:
+    """How many records such a document holds, after the same checks, without reading their fields."""
+    return sum(1 for _ in _valid_reports(data, limits).iterchildren(f"{{{AR}}}ActivityReport"))
+
+
+def _valid_reports(data: bytes, limits):
+    root = parse_xml(data, limits, max_bytes=limits.max_file_bytes).getroot()
+    reports = root if root.tag == f"{{{AR}}}ActivityReports" else next(root.iter(f"{{{AR}}}ActivityReports"), None)
+    if reports is None:
+        raise InvalidDocument("no ar:ActivityReports element in the document")
+    validate(reports)
+    return reports

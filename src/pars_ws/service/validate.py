@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..adapters.activity_report import AR, InvalidDocument, read_activity_reports, validate as validate_xml
+from ..adapters.activity_report import InvalidDocument, count_document, read_document
 from ..adapters.data_files import sandbox_fixture
 from ..adapters.store import AccountRepository
 from ..adapters.template_b import FileRefused, read_template_b
-from ..adapters.xml_guard import XmlRefused, parse_xml
+from ..adapters.xml_guard import XmlRefused
 from ..domain.engine import Judgement, judge
 from ..domain.errors import message
 from ..domain.records import Source
@@ -64,7 +64,7 @@ def read_records(data: bytes, name: str, limits, kind: str | None = None):
     if kind is None:
         kind = "xml" if data.lstrip()[:1] == b"<" or name.lower().endswith(".xml") else "txt"
     if kind == "xml":
-        return Source.XML_BATCH, read_activity_reports(_valid_reports(data, limits))
+        return Source.XML_BATCH, read_document(data, limits)
     return Source.TAB_BATCH, read_template_b(data, max_records=limits.max_records, max_bytes=limits.max_file_bytes)
 
 
@@ -72,18 +72,8 @@ def count_records(data: bytes, limits, kind: str) -> int:
     """How many records a batch file holds, after the same checks as read_records (an XML file's
     fields are read by the worker that processes it: once is enough). Raises one of UNREADABLE."""
     if kind == "xml":
-        return sum(1 for _ in _valid_reports(data, limits).iterchildren(f"{{{AR}}}ActivityReport"))
+        return count_document(data, limits)
     return len(read_template_b(data, max_records=limits.max_records, max_bytes=limits.max_file_bytes))
-
-
-def _valid_reports(data: bytes, limits):
-    """The schema-valid ar:ActivityReports element of an XML document."""
-    root = parse_xml(data, limits, max_bytes=limits.max_file_bytes).getroot()
-    reports = root if root.tag == f"{{{AR}}}ActivityReports" else next(root.iter(f"{{{AR}}}ActivityReports"), None)
-    if reports is None:
-        raise InvalidDocument("no ar:ActivityReports element in the document")
-    validate_xml(reports)
-    return reports
 
 
 def validate_file(services, path, *, provider_id: str | None, environment: str) -> ValidationReport:
