@@ -522,6 +522,12 @@ class AccountRepository:
         """The credential row (with its throttling state) joined with its provider, or None."""
         return self.conn.execute(_CREDENTIAL, {"username": username}).first()
 
+    def reset_failures(self, username: str) -> bool:
+        """Forget a credential's failed logins and lift its lock; False for an unknown user."""
+        c = t.credentials
+        return self.conn.execute(update(c).where(c.c.username == username)
+                                 .values(failed_logins=0, locked_until=None)).rowcount == 1
+
     def add_credential(self, provider_pk: int, environment: str, username: str, secret_hash: str,
                        now: dt.datetime) -> None:
         self.conn.execute(insert(t.credentials).values(

@@ -66,10 +66,8 @@ def new_secret() -> str:
 
 def unlock(store, username: str) -> bool:
     """Lift a throttling lock and forget failed logins (an administrator's `credentials unlock`)."""
-    c = t.credentials
     with store.transaction() as repo:
-        done = repo.conn.execute(update(c).where(c.c.username == username).values(failed_logins=0, locked_until=None))
-    return done.rowcount == 1
+        return AccountRepository(repo.conn).reset_failures(username)
 
 
 def _account(row) -> Account:
@@ -132,7 +130,7 @@ class Authenticator:
             self._failed(username, now)
             raise AuthenticationFailed()
         if row.failed_logins or row.locked_until is not None:
-            self._succeeded(row.id)
+            self._succeeded(row.username)
         return _account(row)
 
     # -- web sessions: the cookie holds the user name and a proof bound to the credential's stored
@@ -178,10 +176,9 @@ class Authenticator:
                 .values(failed_logins=case((reached, 0), else_=c.c.failed_logins + 1),
                         locked_until=case((reached, until), else_=None)))
 
-    def _succeeded(self, credential_pk: int) -> None:
-        c = t.credentials
+    def _succeeded(self, username: str) -> None:
         with self.store.transaction() as repo:
-            repo.conn.execute(update(c).where(c.c.id == credential_pk).values(failed_logins=0, locked_until=None))
+            AccountRepository(repo.conn).reset_failures(username)
 
     @staticmethod
     def _verify(secret_hash: str, password: str) -> bool:
