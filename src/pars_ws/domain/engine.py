@@ -14,6 +14,7 @@ from typing import Iterable, Protocol
 from .activities import Activity, RegisteredLearner, Registration
 from .catalogue import Board, Catalogue, fold
 from .dates import parse_completion_date, parse_dob
+from .errors import message
 from .records import DOB, ReportedRecord, Source, Status, StoredRecord
 from .rules import ADD, DELETE, RULES, credit_id_already_used
 
@@ -251,6 +252,11 @@ class Judgement:
     @property
     def ok(self) -> bool:
         return not self.codes
+
+    def as_dict(self) -> dict:
+        """The outcome as the JSON API and `pars-ws validate --json` give it."""
+        return {"index": self.record.index, "credit_id": self.record.credit_id, "status": self.status.value,
+                "errors": [{"code": c, "message": message(c)} for c in self.codes]}
 
 
 def judge(records: Iterable[ReportedRecord], *, today: dt.date, now: dt.datetime, catalogue: Catalogue,

@@ -63,4 +63,4 @@ def delete_records():
         judgements = search.delete_records(services(), g.account, credit_ids, correlation_id=correlation_id())
     except search.SearchRefused as exc:
         return json_error(400, str(exc))
-    return jsonify(results=[search.judgement_json(j) for j in judgements])
+    return jsonify(results=[j.as_dict() for j in judgements])

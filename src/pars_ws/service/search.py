@@ -523,8 +523,3 @@ def delete_records(services, account: Account, credit_ids: Sequence[str], *, cor
     records = [ReportedRecord(index=i, action="Delete", credit_id=cid) for i, cid in enumerate(ids, 1)]
     raw = json.dumps({"action": "delete", "credit_ids": ids}).encode()
     return services.learners.save(account, records, source=Source.WEB_FORM, raw=raw, correlation_id=correlation_id)
-
-
-def judgement_json(j: Judgement) -> dict:
-    return {"credit_id": j.record.credit_id, "status": j.status.value,
-            "errors": [{"code": c, "message": message(c)} for c in j.codes]}

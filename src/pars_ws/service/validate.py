@@ -43,11 +43,7 @@ class ValidationReport:
     def as_dict(self) -> dict:
         return {
             "file": self.file, "ok": self.ok, "refused": self.refused,
-            "records": [
-                {"index": j.record.index, "credit_id": j.record.credit_id, "status": j.status.value,
-                 "errors": [{"code": c, "message": message(c)} for c in j.codes]}
-                for j in self.judgements
-            ],
+            "records": [j.as_dict() for j in self.judgements],
         }
 
 
