@@ -108,8 +108,7 @@ class Case:
 
     @property
     def credit_id_required(self) -> bool:
-        # Tab-delimited and web-form records carry no CreditID: the service assigns one.
-        return self.source in (Source.SOAP, Source.XML_BATCH)
+        return self.source.carries_credit_id
 
     @cached_property
     def board(self) -> Board | None:

@@ -13,6 +13,12 @@ class Source(str, Enum):
     TAB_BATCH = "Tab batch"
     WEB_FORM = "Web form"
 
+    @property
+    def carries_credit_id(self) -> bool:
+        """SOAP and XML records name their CreditID; tab-delimited and web-form records carry none
+        and the service assigns one to each Add."""
+        return self in (Source.SOAP, Source.XML_BATCH)
+
 
 class Status(str, Enum):
     SUBMITTED = "Submitted"

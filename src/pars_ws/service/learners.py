@@ -16,10 +16,6 @@ from ..domain.errors import message
 from ..domain.rules import ADD
 from .auth import Account
 
-# Sources whose records carry no CreditID: the service assigns one.
-ASSIGNS_CREDIT_IDS = (Source.TAB_BATCH, Source.WEB_FORM)
-
-
 def new_credit_id(account: Account) -> str:
     return f"ccid:{account.domain}:{secrets.token_hex(8)}"
 
@@ -38,7 +34,7 @@ class LearnerService:
         `raw` is kept for audit (None when the caller keeps the original, as batches do);
         `in_same_transaction` lets a caller record its own progress atomically with the records.
         """
-        if source in ASSIGNS_CREDIT_IDS:
+        if not source.carries_credit_id:
             records = [
                 replace(r, credit_id=new_credit_id(account))
                 if (r.action or "").strip().lower() == ADD and not r.credit_id else r
