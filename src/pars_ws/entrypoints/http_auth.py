@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from functools import wraps
 
-from flask import current_app, g, jsonify, request
+from flask import Response, current_app, g, jsonify, request, stream_with_context
 
 from ..service.auth import AuthenticationFailed
 
@@ -40,6 +40,14 @@ def json_error(status: int, message: str, **extra):
     response = jsonify(error=message, **extra)
     response.status_code = status
     return response
+
+
+def csv_download(chunks, name: str) -> Response:
+    """CSV text chunks as a download named `name`-YYYYMMDD.csv, streamed: the chunks are produced while
+    the response is sent (the first carries the byte order mark)."""
+    file_name = f"{name}-{services().clock.today():%Y%m%d}.csv"
+    return Response(stream_with_context(chunk.encode("utf-8") for chunk in chunks), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
 
 
 # Room for the multipart framing and form fields around an uploaded file at the size limit.

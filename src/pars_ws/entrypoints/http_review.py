@@ -3,10 +3,10 @@ deletes. HTTP Basic with the provider's web-service credential; the credential p
 from __future__ import annotations
 
 
-from flask import Blueprint, Response, g, jsonify, request, stream_with_context
+from flask import Blueprint, g, jsonify, request
 
 from ..service import review, search
-from .http_auth import correlation_id, json_error, require_account, services
+from .http_auth import correlation_id, csv_download, json_error, require_account, services
 
 blueprint = Blueprint("review", __name__)
 
@@ -37,10 +37,7 @@ def listing(kind: str, as_csv: bool):
         return json_error(400, str(exc))
     if paged is not None:
         return jsonify(search.page_json(chosen.columns, chosen.page(services(), g.account, f, *paged)))
-    name = f"{chosen.name}-{services().clock.today():%Y%m%d}.csv"
-    # The chunks are produced while the response is sent; the first carries the byte order mark.
-    return Response(stream_with_context(chunk.encode("utf-8") for chunk in chosen.export(services(), g.account, f)),
-                    mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return csv_download(chosen.export(services(), g.account, f), chosen.name)
 
 
 @blueprint.get("/api/records/<path:credit_id>/history")

@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 
 from flask import (
     Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, session,
-    stream_with_context, url_for,
+    url_for,
 )
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -29,7 +29,7 @@ from ..domain.errors import message
 from ..domain.records import ReportedRecord, Source
 from ..service import batches, search
 from ..service.auth import Account, AuthenticationFailed
-from .http_auth import MULTIPART_SLACK, correlation_id, services
+from .http_auth import MULTIPART_SLACK, correlation_id, csv_download, services
 
 blueprint = Blueprint("pages", __name__)
 
@@ -198,12 +198,6 @@ def logout():
 
 # -- exports --------------------------------------------------------------------------------------
 
-def _csv_response(chunks, name: str) -> Response:
-    file_name = f"{name}-{services().clock.today():%Y%m%d}.csv"
-    return Response(stream_with_context(chunk.encode("utf-8") for chunk in chunks), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
-
-
 def _query(**params) -> str:
     return urlencode({k: v for k, v in params.items() if v not in (None, "")})
 
@@ -240,7 +234,7 @@ def summary_csv():
         f = search.summary_filter(request.args, svc.catalogue, svc.clock.today())
     except search.SearchRefused as exc:
         return _error_page(400, str(exc))
-    return _csv_response(search.export_summary_csv(svc, g.account, f), search.ACTIVITY_SUMMARY.name)
+    return csv_download(search.export_summary_csv(svc, g.account, f), search.ACTIVITY_SUMMARY.name)
 
 
 # -- Activity Detail and manual entry -------------------------------------------------------------
@@ -413,7 +407,7 @@ def activity_csv(activity_id: str):
     activity = _activity_or_404(activity_id)
     registration = _registration(activity, request.args.get("board"))
     f = search.SearchFilter(activity_id=activity.activity_id, board=registration.board if registration else None)
-    return _csv_response(search.export_csv(services(), g.account, f), f"activity-{activity.activity_id}")
+    return csv_download(search.export_csv(services(), g.account, f), f"activity-{activity.activity_id}")
 
 
 # -- Learner Search -------------------------------------------------------------------------------
@@ -469,7 +463,7 @@ def search_csv():
         values = {name: request.args.get(name, "") for name in SEARCH_FIELDS}
         return render_template("search.html", values=values, result=None, error=str(exc), query=_query(**values),
                                **_search_form_options()), 400
-    return _csv_response(search.export_csv(svc, g.account, f), search.LEARNER_SEARCH.name)
+    return csv_download(search.export_csv(svc, g.account, f), search.LEARNER_SEARCH.name)
 
 
 # -- Record details and delete --------------------------------------------------------------------
