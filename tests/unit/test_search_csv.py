@@ -12,7 +12,8 @@ import pytest
 
 from pars_ws.adapters.data_files import load_catalogue
 from pars_ws.domain.records import Status
-from pars_ws.service.review import due_cutoff, outcome
+from pars_ws.domain.review import outcome
+from pars_ws.service.review import due_cutoff
 from pars_ws.adapters.store import redact_passwords
 from pars_ws.service.search import (
     LEARNER_COLUMNS, Column, SearchRefused, csv_cell, paging, search_filter, summary_filter, write_csv,

@@ -24,6 +24,7 @@ from ..adapters import tables as t
 from ..adapters.store import AccountRepository
 from ..domain.errors import message
 from ..domain.records import Status
+from ..domain.review import outcome, reviewing_boards
 from .auth import ENVIRONMENTS, Account
 from .outbox import queue_mail
 from .sandbox import SANDBOX
@@ -59,10 +60,6 @@ def due_cutoff(environment: str, now: dt.datetime, settings) -> dt.datetime:
     interval = max(1, settings.review_interval_seconds)
     stamp = now.timestamp()
     return dt.datetime.fromtimestamp(stamp - stamp % interval, tz=dt.timezone.utc)
-
-
-def outcome(reject_code: int | None) -> tuple[Status, int | None]:
-    return (Status.REJECTED, reject_code) if reject_code else (Status.ACCEPTED, None)
 
 
 def run_due(services) -> int:
@@ -107,7 +104,7 @@ def review(services, environment: str, *, submitted_before: dt.datetime,
            provider_pk: int | None = None) -> ReviewSummary:
     """Review one chunk of Submitted records in one transaction."""
     lr, rl = t.learner_records, t.registry_learners
-    boards = sorted(b.code for b in services.catalogue if b.review)
+    boards = reviewing_boards(services.catalogue)
     due = _due(environment, boards, submitted_before, provider_pk)
     # Look before taking the write lock: an idle worker asks every poll and usually finds nothing.
     with services.store.transaction(write=False) as repo:
