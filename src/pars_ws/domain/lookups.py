@@ -63,7 +63,7 @@ class MemoryLookups:
                 self._by_name[(learner.board, name_key(learner.first_name), name_key(learner.last_name))].append(learner)
         return [
             learner for learner in self._by_name.get((board, name_key(first), name_key(last)), [])
-            if learner.dob is not None and (learner.dob.month, learner.dob.day) == (dob.month, dob.day)
+            if learner.dob is not None and learner.dob == dob
         ]
 
     def live_record(self, credit_id: str) -> StoredRecord | None:

@@ -91,6 +91,10 @@ class StoredRecord:
     npi: str | None = None
     id: int | None = None
 
+    def born_on(self, dob: DOB) -> bool:
+        """Whether this record may be the learner born on `dob` (a record kept without a DOB may be anyone's)."""
+        return self.dob is None or self.dob == dob
+
     @property
     def accepted_credits(self) -> Decimal | None:
         """What the board granted: the credits once Accepted, nothing once Rejected, None while Submitted."""

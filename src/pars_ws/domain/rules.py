@@ -115,9 +115,7 @@ def dob_differs(c) -> bool:
     learner = c.registered
     if learner is None or c.r.dob is None:
         return False
-    return c.dob is None or c.dob.day is None or learner.dob is None or (
-        (c.dob.month, c.dob.day) != (learner.dob.month, learner.dob.day)
-    )
+    return c.dob is None or c.dob.day is None or learner.dob != c.dob
 
 
 @rule(665)

@@ -62,7 +62,7 @@ class LearnerService:
             found = repo.records_by_learner(account.environment, account.provider_pk, activity_id.strip(),
                                             learner_id, completion_date)
         if dob is not None:
-            found = [r for r in found if r.dob is None or (r.dob.month, r.dob.day) == (dob.month, dob.day)]
+            found = [r for r in found if r.born_on(dob)]
         return found
 
     def match_learner(self, account: Account, record: ReportedRecord) -> list[int]:
