@@ -10,6 +10,7 @@ report (`pip install pyinstrument`) of the SaveLearnerActivity calls.
 from __future__ import annotations
 
 import io
+import os
 import sys
 import time
 from pathlib import Path
@@ -82,7 +83,7 @@ def main() -> int:
                 import pstats
 
                 cprof.disable()
-                pstats.Stats(cprof).sort_stats("tottime").print_stats(45)
+                pstats.Stats(cprof).sort_stats(os.environ.get("PSORT", "tottime")).print_stats(os.environ.get("PFILTER", ""), 45)
             if args.profile and part == 1:
                 profiler.stop()
                 Path(args.profile).write_text(profiler.output_html())

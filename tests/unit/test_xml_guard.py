@@ -232,9 +232,31 @@ def test_oversize_body_is_refused_before_parsing(monkeypatch):
     assert refused(b"<a>" + b"x" * LIMITS.max_body_bytes + b"</a>").limit == "body-size"
 
 
-@pytest.mark.parametrize("path", ["wrapped", "libxml2-own-limit", "xpath-fallback"])
+@pytest.fixture(params=["wrapped", "checked-after"])
+def parse_way(request, monkeypatch):
+    """Files are parsed inside depth wrappers, SOAP-sized requests checked after a plain parse:
+    both must refuse, and say so, alike."""
+    if request.param == "wrapped":
+        monkeypatch.setattr(xml_guard, "_WRAP_FROM_BYTES", 0)
+    return request.param
+
+
+def test_small_documents_skip_the_wrappers_and_files_use_them(monkeypatch):
+    used = []
+    real = xml_guard._splice_points
+    monkeypatch.setattr(xml_guard, "_splice_points", lambda *a: used.append(1) or real(*a))
+    parse_xml(nested(10), LIMITS)
+    assert not used
+    big = b"<r><!--" + b"x" * xml_guard._WRAP_FROM_BYTES + b"-->" + b"<e>" * 64 + b"</e>" * 64 + b"</r>"
+    exc = refused(big)
+    assert used and exc.limit == "depth"
+
+
+@pytest.mark.parametrize("path", ["wrapped", "checked-after", "libxml2-own-limit", "xpath-fallback"])
 def test_depth_at_limit_accepted_and_one_more_refused_with_line(path, monkeypatch):
     limits = LIMITS
+    if path == "wrapped":
+        monkeypatch.setattr(xml_guard, "_WRAP_FROM_BYTES", 0)
     if path == "libxml2-own-limit":
         limits = XmlLimits(max_depth=300)  # above libxml2's 256: its own limit is what holds
         assert parse_xml(nested(256), limits) is not None
@@ -250,7 +272,7 @@ def test_depth_at_limit_accepted_and_one_more_refused_with_line(path, monkeypatc
 
 
 @pytest.mark.parametrize("shape", ["default-namespace", "comment-after-root", "empty-root"])
-def test_depth_limit_holds_whatever_the_document_shape(shape):
+def test_depth_limit_holds_whatever_the_document_shape(shape, parse_way):
     def doc(depth: int) -> bytes:
         if shape == "empty-root":
             return b"<r/>" if depth == 1 else nested(depth)
@@ -266,13 +288,13 @@ def test_depth_limit_holds_whatever_the_document_shape(shape):
 
 
 @pytest.mark.parametrize("max_depth", [1, 10, 200])
-def test_depth_limit_is_configurable(max_depth):
+def test_depth_limit_is_configurable(max_depth, parse_way):
     limits = XmlLimits(max_depth=max_depth)
     assert parse_xml(nested(max_depth), limits) is not None
     assert refused(nested(max_depth + 1), limits).limit == "depth"
 
 
-def test_depth_counts_the_envelope():
+def test_depth_counts_the_envelope(parse_way):
     # Envelope, Body, SaveLearnerActivity, ActivityReports = 4 levels; a record is level 5.
     inner = "<ar:ActivityReport>" + "<x>" * 59 + "</x>" * 59 + "</ar:ActivityReport>\n"
     assert parse_xml(envelope(inner), LIMITS) is not None  # 5 + 59 = 64
@@ -549,7 +571,7 @@ def test_messages_name_the_limit_and_line():
     (b"<a><b>\n<c></b></a>", "Opening and ending tag mismatch: c line 2 and b (line 2)."),
     (b"<a>\n<b>\n", "Premature end of data"),
 ])
-def test_depth_wrappers_never_show_in_messages(doc, says):
+def test_depth_wrappers_never_show_in_messages(doc, says, parse_way):
     message = str(refused(doc))
     assert message.startswith("Malformed XML: ")
     assert says in message

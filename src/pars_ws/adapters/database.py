@@ -124,12 +124,11 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _begin_immediate(conn):
-            # Take the write lock up front: a deferred transaction that later writes fails at once
-            # with "database is locked" when another process wrote meanwhile. Sent on the driver's
-            # connection: SQLAlchemy's statement machinery cost more than the BEGIN itself.
+        def _begin(conn):
+            # Sent on the driver's connection: SQLAlchemy's statement machinery cost more than the
+            # BEGIN itself.
             write = conn.get_execution_options().get("write", True)
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn.connection.driver_connection.execute(begin_statement("sqlite", write))
 
         return engine
     if url.startswith("postgresql://"):
@@ -140,6 +139,15 @@ def make_engine(url: str) -> Engine:
     # rows the planner would start worker processes for them (seen: 3 ms of work took 13 ms).
     options = " ".join(filter(None, (make_url(url).query.get("options"), "-c max_parallel_workers_per_gather=0")))
     return create_engine(url, pool_size=5, max_overflow=10, connect_args={"options": options})
+
+
+def begin_statement(dialect: str, write: bool) -> str | None:
+    """What starts a transaction on the driver's connection (None: the driver starts one itself).
+    SQLite takes the write lock up front for a writer: a deferred transaction that later writes
+    fails at once with "database is locked" when another process wrote meanwhile."""
+    if dialect != "sqlite":
+        return None
+    return "BEGIN IMMEDIATE" if write else "BEGIN"
 
 
 def writer_lock(engine: Engine):

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import (
-    Connection, Engine, Numeric, String, TextClause, bindparam, column, func, insert, select, text, update,
+    Connection, Engine, Numeric, String, bindparam, column, func, insert, select, text, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -26,6 +26,7 @@ from ..domain.names import name_key
 from ..domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
 from . import tables as t
 from .database import writer_lock
+from .prepared import DriverConnection, Prepared
 
 
 def _lines(values: Iterable[str]) -> str:
@@ -134,7 +135,7 @@ def _activities_sql(n: int, of_provider: bool):
         .where(_A.c.environment == bindparam("environment"), _A.c.activity_id.in_(_in_list("a", n)))
         .order_by(_A.c.id, _REG.c.board)
     )
-    return stmt.where(_A.c.provider_pk == bindparam("provider_pk")) if of_provider else stmt
+    return Prepared(stmt.where(_A.c.provider_pk == bindparam("provider_pk")) if of_provider else stmt)
 
 
 _RL, _RC = t.registry_learners, t.registry_completions
@@ -145,7 +146,7 @@ _REGISTRY_KEYS = (("by_id", "learner_key"), ("by_npi", "npi"), ("by_name", "last
 
 
 @lru_cache(maxsize=None)
-def _registry_sql(ids: int, npis: int, names: int) -> TextClause:
+def _registry_sql(ids: int, npis: int, names: int) -> Prepared:
     """Registry learners (with their completions) by (environment, board, key), the key being the
     folded learner ID, the NPI or the last-name key; each argument the shape of its keys table."""
     ctes, branches = [], []
@@ -158,9 +159,9 @@ def _registry_sql(ids: int, npis: int, names: int) -> TextClause:
                 f"FROM {name} JOIN registry_learners AS rl ON rl.environment = {name}.environment "
                 f"AND rl.board = {name}.board AND rl.{column_} = {name}.k "
                 "LEFT OUTER JOIN registry_completions AS rc ON rc.learner_pk = rl.id")
-    return text(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(branches)).columns(
+    return Prepared(text(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(branches)).columns(
         *(_RL.c[c] for c in _RL_COLUMNS), column("done_activity_id", _RC.c.activity_id.type),
-        column("done_date", _RC.c.completion_date.type))
+        column("done_date", _RC.c.completion_date.type)))
 
 
 _LR = t.learner_records
@@ -169,7 +170,7 @@ _HELD = (("environment", "TEXT"), ("provider_pk", "INTEGER"), ("board", "TEXT"),
 
 
 @lru_cache(maxsize=None)
-def _live_sql(credit_ids: int, held: int) -> TextClause:
+def _live_sql(credit_ids: int, held: int) -> Prepared:
     """Learner records by CreditID (live ones) and by (board, activity ID, learner key) (deleted ones too:
     a deleted_at term would be constant, see above; the caller drops them); each argument a shape."""
     select_ = ", ".join(f"lr.{c.name}" for c in _LR.c)
@@ -185,7 +186,7 @@ def _live_sql(credit_ids: int, held: int) -> TextClause:
             "AND lr.provider_pk = held.provider_pk AND lr.board = held.board "
             "AND lr.activity_id = held.activity_id AND lr.learner_key = held.learner_key")
     cte = f"WITH {_keys_cte('held', _HELD, held)} " if held else ""
-    return text(cte + " UNION ALL ".join(branches)).columns(*_LR.c)
+    return Prepared(text(cte + " UNION ALL ".join(branches)).columns(*_LR.c))
 
 
 # The columns Repository._row fills.
@@ -196,22 +197,24 @@ _ROW_COLUMNS = ("environment", "provider_pk", "credit_id", "activity_id", "board
 # No conflict target: a live CreditID taken by a concurrent request, or a batch row already stored,
 # are both skipped and reported by the caller. SQLAlchemy sends many rows as one long multi-VALUES
 # statement; PostgreSQL gets them as one array per column instead (see above).
-_ADD_RECORDS_SQLITE = sqlite.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id)
+_ADD_RECORDS_SQLITE = Prepared(sqlite.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id),
+                               _ROW_COLUMNS)
 # Unsized array types, so that a value too long or too precise fails (or rounds) exactly as in a plain INSERT.
 _PG_TYPE = {c: "TEXT" if isinstance(_LR.c[c].type, String) else "NUMERIC" if isinstance(_LR.c[c].type, Numeric)
             else _LR.c[c].type.compile(dialect=postgresql.dialect()) for c in _ROW_COLUMNS}
 # On PostgreSQL each added record's first event is written by the same statement (one round trip).
-_ADD_RECORDS_PG = text(
+_ADD_RECORDS_PG = Prepared(text(
     f"WITH added AS (INSERT INTO learner_records ({', '.join(_ROW_COLUMNS)}) SELECT * FROM unnest("
     + ", ".join(f"CAST(:{c} AS {_PG_TYPE[c]}[])" for c in _ROW_COLUMNS)
     + ") ON CONFLICT DO NOTHING RETURNING id, credit_id, status), "
     "events AS (INSERT INTO record_events (record_pk, status, at) SELECT id, status, :event_at FROM added) "
     "SELECT id, credit_id FROM added"
-).columns(_LR.c.id, _LR.c.credit_id)
-_RAW_REQUEST = insert(t.raw_requests).returning(t.raw_requests.c.id)
-_EVENTS = insert(t.record_events)
-_DELETE_RECORD = update(_LR).where(_LR.c.id == bindparam("pk")).values(
-    status=Status.DELETED.value, deleted_at=bindparam("now"), updated_at=bindparam("now"))
+).columns(_LR.c.id, _LR.c.credit_id))
+_RAW_REQUEST = Prepared(insert(t.raw_requests).returning(t.raw_requests.c.id),
+                        ("environment", "provider_pk", "source", "correlation_id", "received_at", "body"))
+_EVENTS = Prepared(insert(t.record_events), ("record_pk", "status", "at"))
+_DELETE_RECORD = Prepared(update(_LR).where(_LR.c.id == bindparam("pk")).values(
+    status=Status.DELETED.value, deleted_at=bindparam("now"), updated_at=bindparam("now")))
 
 
 # A Password element's text (the body's or WS-Security's, plain or CDATA), in any ASCII-compatible encoding.
@@ -239,7 +242,7 @@ class Repository:
         params = {"environment": environment, "provider_pk": provider_pk}
         _bind_list(params, "a", ids)
         found: dict[int, tuple] = {}
-        for row in self.conn.execute(_activities_sql(len(ids), provider_pk is not None), params).all():
+        for row in _activities_sql(len(ids), provider_pk is not None).rows(self.conn, params):
             _, regs = found.setdefault(row.id, (row, []))
             if row.board is not None:
                 regs.append(Registration(row.board, Decimal(row.max_points), _split(row.reg_credit_types)))
@@ -320,9 +323,8 @@ class Repository:
         shapes = [_shape(self.dialect, len(pairs)) for pairs in (by_id, by_npi, by_last_name)]
         for (name, _), pairs, shape in zip(_REGISTRY_KEYS, (by_id, by_npi, by_last_name), shapes):
             _bind_keys(params, name, _PAIR, [(environment, *pair) for pair in pairs], shape)
-        stmt = _registry_sql(*shapes)
         learners: dict[int, tuple] = {}
-        for row in self.conn.execute(stmt, params).all():
+        for row in _registry_sql(*shapes).rows(self.conn, params):
             _, done = learners.setdefault(row.id, (row, set()))
             if row.done_activity_id is not None:
                 done.add((row.done_activity_id, row.done_date))
@@ -348,9 +350,9 @@ class Repository:
         else:
             _bind_list(params, "c", sorted(credit_ids))
         _bind_keys(params, "held", _HELD, [(environment, provider_pk, *triple) for triple in held], by_learner)
-        stmt = _live_sql(by_credit_id, by_learner)
         # A record can match both by CreditID and by learner: keep it once.
-        rows = {row.id: row for row in self.conn.execute(stmt, params).all() if row.deleted_at is None}
+        rows = {row.id: row for row in _live_sql(by_credit_id, by_learner).rows(self.conn, params)
+                if row.deleted_at is None}
         return [record_from_row(row) for row in rows.values()]
 
     def lookups_for(self, environment: str, provider_pk: int, records: Sequence[ReportedRecord],
@@ -401,11 +403,11 @@ class Repository:
     def store_raw_request(self, environment: str, provider_pk: int, source: Source, correlation_id: str,
                           body: bytes, now: dt.datetime) -> int:
         """The audit copy of a request, its passwords blanked (see redact_passwords)."""
-        return self.conn.execute(_RAW_REQUEST, dict(
+        return _RAW_REQUEST.first(self.conn, dict(
             environment=environment, provider_pk=provider_pk, source=source.value, correlation_id=correlation_id,
             # level 1: this runs inside the write transaction
             received_at=now, body=zlib.compress(redact_passwords(body), 1),
-        )).scalar_one()
+        )).id
 
     def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,
               request_pk: int | None = None, batch_pk: int | None = None) -> set[str]:
@@ -421,24 +423,24 @@ class Repository:
             rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
                               j.record.index if batch_pk is not None else None) for j in added]
             if self.dialect == _PG:
-                result = self.conn.execute(_ADD_RECORDS_PG, {
+                result = _ADD_RECORDS_PG.rows(self.conn, {
                     "event_at": now, **{c: [row[c] for row in rows] for c in _ROW_COLUMNS}})
-            else:  # one row (a SOAP call's usual case) costs the least as a plain execute
-                result = self.conn.execute(_ADD_RECORDS_SQLITE, rows[0] if len(rows) == 1 else rows)
+            else:  # SQLite runs a statement in microseconds: one per row
+                result = [added for row in rows for added in _ADD_RECORDS_SQLITE.rows(self.conn, row)]
             inserted = {row.credit_id: row.id for row in result}
             lost = {rec.credit_id for rec in adds} - set(inserted)
             if self.dialect != _PG:
                 events = [dict(record_pk=pk, status=rec.status.value, at=now)
                           for rec in adds if (pk := inserted.get(rec.credit_id)) is not None]
                 if events:
-                    self.conn.execute(_EVENTS, events[0] if len(events) == 1 else events)
+                    _EVENTS.run_many(self.conn, events)
         deletes = [j.stored for j in judgements if j.ok and j.status == Status.DELETED]
         for rec in deletes:
             pk = rec.id if rec.id is not None else inserted.get(rec.credit_id)
             if pk is None:
                 continue
-            self.conn.execute(_DELETE_RECORD, {"pk": pk, "now": now})
-            self.conn.execute(_EVENTS, {"record_pk": pk, "status": Status.DELETED.value, "at": now})
+            _DELETE_RECORD.run(self.conn, {"pk": pk, "now": now})
+            _EVENTS.run(self.conn, {"record_pk": pk, "status": Status.DELETED.value, "at": now})
         return lost
 
     @staticmethod
@@ -488,14 +490,29 @@ class Store:
             with conn, conn.begin():
                 yield Repository(conn)
 
+    @contextmanager
+    def driver_transaction(self) -> Iterator[Repository]:
+        """A write transaction whose statements are all Prepared ones (see DriverConnection): calling
+        any other Repository method in it fails."""
+        with writer_lock(self.engine):
+            conn = DriverConnection(self.engine)
+            try:
+                conn.begin()
+                yield Repository(conn)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+            finally:
+                conn.close()
+
 
 _C, _P = t.credentials, t.providers
-_CREDENTIAL = (
+_CREDENTIAL = Prepared(
     select(_C.c.id, _C.c.environment, _C.c.username, _C.c.secret_hash, _C.c.disabled, _C.c.failed_logins,
            _C.c.locked_until, _P.c.id.label("provider_pk"), _P.c.provider_id, _P.c.name.label("provider_name"),
            _P.c.domain, _P.c.email)
-    .join(_P, _P.c.id == _C.c.provider_pk).where(_C.c.username == bindparam("username"))
-)
+    .join(_P, _P.c.id == _C.c.provider_pk).where(_C.c.username == bindparam("username")))
 
 
 class AccountRepository:
@@ -520,7 +537,7 @@ class AccountRepository:
 
     def credential(self, username: str):
         """The credential row (with its throttling state) joined with its provider, or None."""
-        return self.conn.execute(_CREDENTIAL, {"username": username}).first()
+        return _CREDENTIAL.first(self.conn, {"username": username})
 
     def reset_failures(self, username: str) -> bool:
         """Forget a credential's failed logins and lift its lock; False for an unknown user."""

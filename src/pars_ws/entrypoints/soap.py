@@ -39,6 +39,10 @@ def service_schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(schema_dir() / "pars-learner-service.xsd")))
 
 
+def _authentication_failed() -> Fault:
+    return Fault(faultcode="Client.Authentication", faultstring="Authentication failed.")
+
+
 def client_fault(kind: str, text: str) -> Fault:
     return Fault(faultcode=f"Client.{kind}", faultstring=text)
 
@@ -86,29 +90,36 @@ class Operations:
         except InvalidDocument as exc:
             raise client_fault("InvalidRequest", f"The request does not conform to the PARS schema: {exc}")
 
-    def account(self, ctx, el):
+    def login(self, ctx, el) -> tuple[str | None, str | None, str | None]:
+        """(user, password, provider ID): WS-Security's UsernameToken, else the body's elements."""
         token = wssecurity.username_token(ctx.in_header_doc, self.services, ctx)
         user, password = (token.username, token.password) if token else (_text(el, "User"), _text(el, "Password"))
-        provider_id = _text(el, "ProviderId")
+        return user, password, _text(el, "ProviderId")
+
+    def account(self, ctx, el):
         try:
-            account = self.services.auth.authenticate(user, password, provider_id)
+            account = self.services.auth.authenticate(*self.login(ctx, el))
         except AuthenticationFailed:
-            raise Fault(faultcode="Client.Authentication", faultstring="Authentication failed.")
+            raise _authentication_failed()
         ctx.udc.account = account
         return account
 
     # -- operations
     def save_learner_activity(self, ctx, el):
         self.check(ctx, el)
-        account = self.account(ctx, el)
-        reports = el.find(f"{{{AR}}}ActivityReports")
-        try:
-            records = read_activity_reports(reports)
-        except InvalidDocument as exc:
-            raise client_fault("InvalidRequest", str(exc))
+
+        def records():
+            try:
+                return read_activity_reports(el.find(f"{{{AR}}}ActivityReports"))
+            except InvalidDocument as exc:
+                raise client_fault("InvalidRequest", str(exc))
+
         raw = ctx.transport.req_env.get("pars.body", b"")
-        judgements = self.services.learners.save(
-            account, records, source=Source.SOAP, raw=raw, correlation_id=ctx.udc.correlation_id)
+        try:
+            ctx.udc.account, judgements = self.services.learners.save_signed_in(
+                *self.login(ctx, el), records, source=Source.SOAP, raw=raw, correlation_id=ctx.udc.correlation_id)
+        except AuthenticationFailed:
+            raise _authentication_failed()
         ctx.udc.records = judgements
         ok = sum(1 for j in judgements if j.ok)
         summary = "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success")

@@ -105,6 +105,17 @@ class Authenticator:
                 self._verified.clear()
             self._verified[row.id] = (digest, time.monotonic() + self.cache_seconds)
 
+    def known(self, repo, username: str | None, password: str | None, provider_id: str | None = None) -> Account | None:
+        """The account, read in the caller's transaction, when authenticate() would succeed from the
+        cache alone with nothing to write (no failed logins to forget); None: call authenticate()."""
+        username = (username or "").strip()
+        row = AccountRepository(repo.conn).credential(username) if username else None
+        if (row is None or row.disabled or row.failed_logins or row.locked_until is not None
+                or (provider_id and provider_id.strip() != row.provider_id)
+                or not self._cached(row, self._digest(row, password or ""))):
+            return None
+        return _account(row)
+
     def authenticate(self, username: str | None, password: str | None, provider_id: str | None = None) -> Account:
         username = (username or "").strip()
         password = password or ""

@@ -27,6 +27,6 @@ class Services:
         self.nonces = NonceCache(self.store, self.clock)
         self.mailer = Mailer(self.settings.smtp_host, self.settings.smtp_port, self.settings.mail_from,
                              self.settings.outbox_dir)
-        self.learners = LearnerService(self.store, self.catalogue, self.clock)
+        self.learners = LearnerService(self.store, self.catalogue, self.clock, self.auth)
         self.activities = ActivityService(self.store, self.catalogue, self.clock)
         logging.getLogger("pars_ws").setLevel(self.settings.log_level)

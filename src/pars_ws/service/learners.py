@@ -14,17 +14,18 @@ from ..domain.engine import Judgement, credit_ids_taken, judge, match
 from ..domain.records import ReportedRecord, Source, StoredRecord
 from ..domain.errors import message
 from ..domain.rules import ADD
-from .auth import Account
+from .auth import Account, Authenticator
 
 def new_credit_id(account: Account) -> str:
     return f"ccid:{account.domain}:{secrets.token_hex(8)}"
 
 
 class LearnerService:
-    def __init__(self, store: Store, catalogue: Catalogue, clock: Clock):
+    def __init__(self, store: Store, catalogue: Catalogue, clock: Clock, auth: Authenticator):
         self.store = store
         self.catalogue = catalogue
         self.clock = clock
+        self.auth = auth
 
     def save(self, account: Account, records: Sequence[ReportedRecord], *, source: Source, raw: bytes | None,
              correlation_id: str, batch_pk: int | None = None,
@@ -34,6 +35,28 @@ class LearnerService:
         `raw` is kept for audit (None when the caller keeps the original, as batches do);
         `in_same_transaction` lets a caller record its own progress atomically with the records.
         """
+        with self.store.transaction() as repo:
+            judgements = self._save_in(repo, account, records, source, raw, correlation_id, batch_pk)
+            if in_same_transaction is not None:
+                in_same_transaction(repo, judgements)
+        return judgements
+
+    def save_signed_in(self, username: str | None, password: str | None, provider_id: str | None,
+                       read_records: Callable[[], Sequence[ReportedRecord]], *, source: Source, raw: bytes,
+                       correlation_id: str) -> tuple[Account, list[Judgement]]:
+        """Sign in and save (SaveLearnerActivity). A credential verified within the last minutes, an
+        LMS's usual call, is read in the save's own transaction (Authenticator.known); otherwise the
+        full sign-in (AuthenticationFailed) runs first, so argon2 never holds the writer lock.
+        `read_records` runs once signed in: an unknown caller learns nothing about its document."""
+        with self.store.driver_transaction() as repo:
+            account = self.auth.known(repo, username, password, provider_id)
+            if account is not None:
+                return account, self._save_in(repo, account, read_records(), source, raw, correlation_id)
+        account = self.auth.authenticate(username, password, provider_id)
+        return account, self.save(account, read_records(), source=source, raw=raw, correlation_id=correlation_id)
+
+    def _save_in(self, repo: Repository, account: Account, records: Sequence[ReportedRecord], source: Source,
+                 raw: bytes | None, correlation_id: str, batch_pk: int | None = None) -> list[Judgement]:
         if not source.carries_credit_id:
             records = [
                 replace(r, credit_id=new_credit_id(account))
@@ -41,15 +64,12 @@ class LearnerService:
                 for r in records
             ]
         today, now = self.clock.today(), self.clock.now()
-        with self.store.transaction() as repo:
-            lookups = repo.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
-            judgements = judge(records, today=today, now=now, catalogue=self.catalogue, lookups=lookups, source=source)
-            request_pk = None if raw is None else repo.store_raw_request(
-                account.environment, account.provider_pk, source, correlation_id, raw, now)
-            taken = repo.apply(account.environment, account.provider_pk, judgements, now, request_pk, batch_pk)
-            credit_ids_taken(judgements, taken)
-            if in_same_transaction is not None:
-                in_same_transaction(repo, judgements)
+        lookups = repo.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
+        judgements = judge(records, today=today, now=now, catalogue=self.catalogue, lookups=lookups, source=source)
+        request_pk = None if raw is None else repo.store_raw_request(
+            account.environment, account.provider_pk, source, correlation_id, raw, now)
+        taken = repo.apply(account.environment, account.provider_pk, judgements, now, request_pk, batch_pk)
+        credit_ids_taken(judgements, taken)
         return judgements
 
     def status_by_credit_id(self, account: Account, credit_id: str) -> list[StoredRecord]:

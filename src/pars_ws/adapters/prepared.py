@@ -1,0 +1,161 @@
+"""Statements of the SOAP and batch hot paths, compiled once and run on the driver's own cursor.
+
+A Core execute spent 50-90 µs of Python per statement (cache key, parameter and result
+processing, events) around 10-30 µs of SQLite work: most of a one-record SaveLearnerActivity.
+A Prepared statement keeps what SQLAlchemy compiled (SQL text, bind and result processors of
+the column types, per dialect) and errors still reach callers as SQLAlchemy's exceptions, so
+values read and written are exactly those of a Core execute. It runs inside the Connection's
+transaction, on the same DBAPI connection.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Any, Sequence
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import ClauseElement
+
+from .database import begin_statement
+
+
+class _Compiled:
+    def __init__(self, stmt: ClauseElement, dialect, keys: Sequence[str] | None):
+        compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        if "POSTCOMPILE" in compiled.string or getattr(compiled, "insert_prefetch", None):
+            raise ValueError("prepared statements take no expanding parameters or Python-side defaults")
+        self.sql = compiled.string
+        self.positional = dialect.paramstyle in ("qmark", "numeric", "format")
+        self.names = tuple(compiled.positiontup or ()) if self.positional else None
+        # Values the statement itself carries (`.values(status="Deleted")`), under the caller's.
+        self.defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
+        self.bind = {name: proc for name, bind in compiled.binds.items()
+                     if (proc := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+        columns = list(getattr(stmt, "exported_columns", ()))
+        self.row = namedtuple("Row", [c.key for c in columns]) if columns else None
+        self.types = [c.type.dialect_impl(dialect) for c in columns]
+        self.dialect = dialect
+        self.results: list | None = None  # built from the first cursor.description (PostgreSQL's type codes)
+
+    def parameters(self, params: dict) -> Any:
+        if self.defaults:
+            params = {**self.defaults, **params}
+        bind = self.bind
+        if self.positional:
+            return tuple(bind[n](params[n]) if n in bind else params[n] for n in self.names)
+        return {n: bind[n](v) if n in bind else v for n, v in params.items()} if bind else params
+
+    def result_processors(self, description) -> list:
+        if self.results is None:
+            self.results = [t.result_processor(self.dialect, d[1]) for t, d in zip(self.types, description)]
+        return self.results
+
+
+class Prepared:
+    """One statement; `keys` names the parameters an INSERT is compiled for (every column it fills)."""
+
+    def __init__(self, stmt: ClauseElement, keys: Sequence[str] | None = None):
+        self.stmt = stmt
+        self.keys = keys
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def _for(self, conn: Connection) -> _Compiled:
+        compiled = self._by_dialect.get(conn.dialect.name)
+        if compiled is None:
+            compiled = self._by_dialect[conn.dialect.name] = _Compiled(self.stmt, conn.dialect, self.keys)
+        return compiled
+
+    def rows(self, conn: Connection, params: dict) -> list:
+        """Every row the statement returns, as named tuples of the statement's column keys."""
+        c = self._for(conn)
+        cursor, raw = _run(conn, c, c.parameters(params))
+        try:
+            fetched = cursor.fetchall()
+            procs = c.result_processors(cursor.description)
+        except Exception as exc:  # noqa: BLE001 - wrapped and re-raised as SQLAlchemy would
+            conn._handle_dbapi_exception(exc, c.sql, raw, cursor, None)
+        finally:
+            cursor.close()
+        row = c.row
+        if not any(procs):
+            return [row._make(r) for r in fetched]
+        return [row._make([p(v) if p else v for p, v in zip(procs, r)]) for r in fetched]
+
+    def first(self, conn: Connection, params: dict):
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+    def run(self, conn: Connection, params: dict) -> int:
+        """Run a statement that returns no rows; the number of rows it changed."""
+        c = self._for(conn)
+        cursor, _ = _run(conn, c, c.parameters(params))
+        count = cursor.rowcount
+        cursor.close()
+        return count
+
+    def run_many(self, conn: Connection, many: Sequence[dict]) -> None:
+        c = self._for(conn)
+        params = [c.parameters(p) for p in many]
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(c.sql, params)
+        except Exception as exc:  # noqa: BLE001 - wrapped and re-raised as SQLAlchemy would
+            cursor.close()
+            conn._handle_dbapi_exception(exc, c.sql, params, cursor, None)
+        cursor.close()
+
+
+class DriverConnection:
+    """A transaction on a pooled DBAPI connection with no SQLAlchemy Connection around it, for
+    statements that are all Prepared (SaveLearnerActivity's): checking a Connection out, beginning
+    and committing through SQLAlchemy's events cost about as much as that call's statements.
+    Errors come out as SQLAlchemy's, a dead connection invalidated as SQLAlchemy would."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.dialect = engine.dialect
+        self.connection = engine.raw_connection()  # .driver_connection, as on a Connection
+
+    def begin(self) -> None:
+        statement = begin_statement(self.dialect.name, write=True)
+        if statement is not None:
+            self._call(lambda: self.connection.driver_connection.execute(statement), statement)
+
+    def commit(self) -> None:
+        self._call(self.connection.driver_connection.commit, "COMMIT")
+
+    def rollback(self) -> None:
+        if self.connection.is_valid:
+            self.connection.driver_connection.rollback()
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def _call(self, fn, statement: str):
+        try:
+            return fn()
+        except Exception as exc:  # noqa: BLE001 - wrapped as SQLAlchemy would
+            self._handle_dbapi_exception(exc, statement, None, None, None)
+
+    def _handle_dbapi_exception(self, exc, statement, params, cursor, _context):
+        dbapi_error = self.dialect.loaded_dbapi.Error
+        if not isinstance(exc, dbapi_error):
+            raise exc
+        disconnect = self.dialect.is_disconnect(exc, self.connection.driver_connection, cursor)
+        if disconnect:
+            # The server went away: every pooled connection is as dead as this one.
+            self.connection.invalidate(exc)
+            self.engine.dispose(close=False)
+        raise DBAPIError.instance(statement, params, exc, dbapi_error, connection_invalidated=disconnect,
+                                  dialect=self.dialect) from exc
+
+
+def _run(conn: Connection, c: _Compiled, params):
+    # Connection.connection is the pooled DBAPI connection of the Connection's own transaction.
+    cursor = conn.connection.driver_connection.cursor()
+    try:
+        cursor.execute(c.sql, params)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy wraps it (and invalidates a dead connection)
+        cursor.close()
+        conn._handle_dbapi_exception(exc, c.sql, params, cursor, None)
+    return cursor, params
