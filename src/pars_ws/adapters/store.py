@@ -125,17 +125,42 @@ _A, _REG = t.activities, t.registrations
 
 
 @lru_cache(maxsize=None)
-def _activities_sql(n: int, of_provider: bool):
-    """Activities with their registrations (ordered by board), by activity ID."""
-    stmt = (
-        select(_A.c.id, _A.c.activity_id, _A.c.provider_activity_id, _A.c.title, _A.c.activity_type,
-               _A.c.start_date, _A.c.end_date, _A.c.reporting_year, _A.c.credits,
+def _activities_sql(n: int) -> Prepared:
+    """Activities (with their owner) and their registrations (ordered by board), by activity ID."""
+    return Prepared(
+        select(_A.c.id, _A.c.provider_pk, _A.c.activity_id, _A.c.provider_activity_id, _A.c.title,
+               _A.c.activity_type, _A.c.start_date, _A.c.end_date, _A.c.reporting_year, _A.c.credits,
                _REG.c.board, _REG.c.max_points, _REG.c.credit_types.label("reg_credit_types"))
         .select_from(_A.outerjoin(_REG, _REG.c.activity_pk == _A.c.id))
         .where(_A.c.environment == bindparam("environment"), _A.c.activity_id.in_(_in_list("a", n)))
         .order_by(_A.c.id, _REG.c.board)
     )
-    return Prepared(stmt.where(_A.c.provider_pk == bindparam("provider_pk")) if of_provider else stmt)
+
+
+# Bumped by triggers (migration 0004) on every write to activities or registrations, by any writer.
+_ACTIVITIES_VERSION = Prepared(select(t.change_counters.c.value).where(t.change_counters.c.name == "activities"))
+
+
+class ActivityCache:
+    """One process's activities, each valid while the database's activities change counter holds
+    the value it was read under: every SOAP call and batch chunk looks its activities up, and
+    reading them cost more than any other lookup. Absent activities are remembered too."""
+
+    BOUND = 20_000
+
+    def __init__(self):
+        # (environment, activity ID) -> (counter, owner's provider pk, activity or None)
+        self._entries: dict[tuple[str, str], tuple[int, int | None, Activity | None]] = {}
+
+    def get(self, counter: int, environment: str, activity_id: str):
+        entry = self._entries.get((environment, activity_id))
+        return entry[1:] if entry is not None and entry[0] == counter else None
+
+    def put(self, counter: int, environment: str, activity_id: str, owner: int | None,
+            activity: Activity | None) -> None:
+        if len(self._entries) >= self.BOUND:
+            self._entries = {}
+        self._entries[(environment, activity_id)] = (counter, owner, activity)
 
 
 _RL, _RC = t.registry_learners, t.registry_completions
@@ -230,29 +255,50 @@ def redact_passwords(body: bytes) -> bytes:
 class Repository:
     """Queries and writes inside one transaction. Every query is scoped to one environment."""
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, activity_cache: ActivityCache | None = None):
         self.conn = conn
         self.dialect = conn.dialect.name
+        self.activity_cache = activity_cache or ActivityCache()
 
     # -- activities ---------------------------------------------------------------------------
     def activities(self, environment: str, provider_pk: int | None, activity_ids: Iterable[str]) -> list[Activity]:
+        """The activities of these IDs (of this provider unless provider_pk is None)."""
         ids = sorted(set(activity_ids))
         if not ids:
             return []
-        params = {"environment": environment, "provider_pk": provider_pk}
+        cache = self.activity_cache
+        counter = _ACTIVITIES_VERSION.first(self.conn, {}).value
+        found: list[tuple[int | None, Activity | None]] = []
+        missing = []
+        for activity_id in ids:
+            entry = cache.get(counter, environment, activity_id)
+            if entry is None:
+                missing.append(activity_id)
+            else:
+                found.append(entry)
+        if missing:
+            loaded = {a.activity_id: (owner, a) for owner, a in self._load_activities(environment, missing)}
+            for activity_id in missing:
+                entry = loaded.get(activity_id, (None, None))
+                cache.put(counter, environment, activity_id, *entry)
+                found.append(entry)
+        return [a for owner, a in found if a is not None and (provider_pk is None or owner == provider_pk)]
+
+    def _load_activities(self, environment: str, ids: list[str]) -> list[tuple[int, Activity]]:
+        params = {"environment": environment}
         _bind_list(params, "a", ids)
         found: dict[int, tuple] = {}
-        for row in _activities_sql(len(ids), provider_pk is not None).rows(self.conn, params):
+        for row in _activities_sql(len(ids)).rows(self.conn, params):
             _, regs = found.setdefault(row.id, (row, []))
             if row.board is not None:
                 regs.append(Registration(row.board, Decimal(row.max_points), _split(row.reg_credit_types)))
         return [
-            Activity(
+            (r.provider_pk, Activity(
                 activity_id=r.activity_id, title=r.title, activity_type=r.activity_type,
                 start_date=r.start_date, end_date=r.end_date, reporting_year=r.reporting_year,
                 credits=Decimal(r.credits), registrations=tuple(regs),
                 provider_activity_id=r.provider_activity_id,
-            )
+            ))
             for r, regs in found.values()
         ]
 
@@ -476,6 +522,7 @@ class Repository:
 class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.activity_cache = ActivityCache()
 
     @contextmanager
     def transaction(self, write: bool = True, *, one_statement: bool = False) -> Iterator[Repository]:
@@ -488,7 +535,7 @@ class Store:
             else:
                 conn = conn.execution_options(write=write)
             with conn, conn.begin():
-                yield Repository(conn)
+                yield Repository(conn, self.activity_cache)
 
     @contextmanager
     def driver_transaction(self) -> Iterator[Repository]:
@@ -498,7 +545,7 @@ class Store:
             conn = DriverConnection(self.engine)
             try:
                 conn.begin()
-                yield Repository(conn)
+                yield Repository(conn, self.activity_cache)
                 conn.commit()
             except BaseException:
                 conn.rollback()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Numeric,
+    BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Numeric,
     String, Table, Text, UniqueConstraint, text,
 )
 
@@ -232,4 +232,13 @@ mail_outbox = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
     Index("ix_mail_outbox_unsent", "sent_at"),
+)
+
+# Counters that triggers bump on every write to the tables they watch (migration 0004), so a
+# process can tell whether what it cached from them still holds: "activities" counts writes to
+# activities and registrations.
+change_counters = Table(
+    "change_counters", metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )

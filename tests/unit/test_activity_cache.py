@@ -1,0 +1,117 @@
+"""Each process caches activities and checks, in every transaction, the change counter that triggers
+keep on activities and registrations: a change made by another process, the CLI or plain SQL is
+seen by the next call, and an activity cached as absent appears as soon as it exists."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from decimal import Decimal
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect, text
+
+from pars_ws.adapters.migrate import alembic_config, upgrade
+from pars_ws.domain.activities import Activity, Registration
+from pars_ws.service.container import Services
+from pars_ws.service.sandbox import seed_sandbox
+from pars_ws.settings import Settings
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY
+
+
+def _services(database_url: str) -> Services:
+    return Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k"))
+
+
+@pytest.fixture(scope="module")
+def two_processes(database_url):
+    """Two containers on one database: what two gunicorn workers are to each other."""
+    upgrade(database_url)
+    a, b = _services(database_url), _services(database_url)
+    seed_sandbox(a, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
+    yield a, b
+    a.engine.dispose()
+    b.engine.dispose()
+
+
+def _counter(services) -> int:
+    with services.store.transaction(write=False) as repo:
+        return repo.conn.execute(text("SELECT value FROM change_counters WHERE name = 'activities'")).scalar_one()
+
+
+def _activity(activity_id: str, title: str, board: str) -> Activity:
+    return Activity(activity_id=activity_id, title=title, activity_type="Course", start_date=dt.date(2026, 1, 1),
+                    end_date=dt.date(2026, 12, 31), reporting_year=2026, credits=Decimal("10"),
+                    registrations=(Registration(board, Decimal("10"), ()),))
+
+
+def _board(services) -> str:
+    return next(iter(services.catalogue.boards))
+
+
+def test_a_change_by_another_process_is_seen_by_the_next_call(two_processes):
+    a, b = two_processes
+    account = a.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    board = _board(a)
+    assert a.activities.get(account, "301000001") is None  # cached as absent in a
+    b.activities.save(account, _activity("301000001", "First title", board))
+    assert a.activities.get(account, "301000001").title == "First title"
+    b.activities.save(account, _activity("301000001", "Second title", board))
+    assert a.activities.get(account, "301000001").title == "Second title"
+    # And a's own cache answers without reading the activity again while nothing changes.
+    calls = []
+    real = a.store.activity_cache.put
+    a.store.activity_cache.put = lambda *args: calls.append(args) or real(*args)
+    try:
+        for _ in range(3):
+            assert a.activities.get(account, "301000001").title == "Second title"
+    finally:
+        a.store.activity_cache.put = real
+    assert calls == []
+
+
+def test_plain_sql_on_activities_or_registrations_moves_the_counter(two_processes):
+    a, _ = two_processes
+    account = a.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    board = _board(a)
+    a.activities.save(account, _activity("301000002", "Plain", board))
+    cached = a.activities.get(account, "301000002")
+    before = _counter(a)
+    with a.store.transaction() as repo:
+        repo.conn.execute(text("UPDATE activities SET title = 'Changed by hand' WHERE activity_id = '301000002'"))
+    assert _counter(a) > before
+    assert a.activities.get(account, "301000002") == replace(cached, title="Changed by hand")
+    before = _counter(a)
+    with a.store.transaction() as repo:
+        repo.conn.execute(text(
+            "DELETE FROM registrations WHERE activity_pk = "
+            "(SELECT id FROM activities WHERE activity_id = '301000002')"))
+    assert _counter(a) > before
+    assert a.activities.get(account, "301000002").registrations == ()
+
+
+def test_another_providers_cached_activity_stays_hidden(two_processes):
+    a, _ = two_processes
+    account = a.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    a.activities.save(account, _activity("301000003", "Mine", _board(a)))
+    assert a.activities.get(account, "301000003") is not None
+    stranger = replace(account, provider_pk=account.provider_pk + 1000)
+    assert a.activities.get(stranger, "301000003") is None
+
+
+def test_0004_adds_the_counter_and_its_triggers_and_takes_them_away(database_url):
+    upgrade(database_url)
+    command.downgrade(alembic_config(database_url), "0003")
+    services = _services(database_url)
+    try:
+        with services.engine.connect() as conn:
+            assert "change_counters" not in inspect(conn).get_table_names()
+        upgrade(database_url)
+        with services.engine.connect() as conn:
+            assert "change_counters" in inspect(conn).get_table_names()
+        before = _counter(services)
+        with services.store.transaction() as repo:
+            repo.conn.execute(text("UPDATE activities SET title = title"))
+        assert _counter(services) > before
+    finally:
+        services.engine.dispose()
