@@ -10,6 +10,7 @@ transaction, on the same DBAPI connection.
 from __future__ import annotations
 
 from collections import namedtuple
+from operator import itemgetter
 from typing import Any, Sequence
 
 from sqlalchemy import Connection, Engine
@@ -36,13 +37,25 @@ class _Compiled:
         self.types = [c.type.dialect_impl(dialect) for c in columns]
         self.dialect = dialect
         self.results: list | None = None  # built from the first cursor.description (PostgreSQL's type codes)
+        if self.positional:
+            # The values in the driver's order, picked in C; then the few that need converting.
+            self.pick = (lambda p: (p[self.names[0]],)) if len(self.names) == 1 else itemgetter(*self.names)
+            self.converted = [(i, self.bind[n]) for i, n in enumerate(self.names) if n in self.bind]
 
     def parameters(self, params: dict) -> Any:
         if self.defaults:
             params = {**self.defaults, **params}
-        bind = self.bind
         if self.positional:
-            return tuple(bind[n](params[n]) if n in bind else params[n] for n in self.names)
+            if not self.names:
+                return ()
+            values = self.pick(params)
+            if not self.converted:
+                return values
+            values = list(values)
+            for i, convert in self.converted:
+                values[i] = convert(values[i])
+            return values
+        bind = self.bind
         return {n: bind[n](v) if n in bind else v for n, v in params.items()} if bind else params
 
     def result_processors(self, description) -> list:

@@ -249,7 +249,15 @@ _PASSWORD = re.compile(rb"(<(?:[\w.-]+:)?Password\b[^>]*>)(?:<!\[CDATA\[.*?\]\]>
 
 def redact_passwords(body: bytes) -> bytes:
     """The request with every password replaced by ********: the audit copy never holds a secret."""
-    return _PASSWORD.sub(rb"\1********\2", body)
+    # Only the stretch from the first Password element to the last is searched: the records that
+    # follow the credentials are most of a request.
+    first, last = body.find(b"Password"), body.rfind(b"Password")
+    if first < 0:
+        return body
+    start, end = body.rfind(b"<", 0, first), body.find(b">", last)
+    if start < 0 or end < 0:
+        return _PASSWORD.sub(rb"\1********\2", body)
+    return body[:start] + _PASSWORD.sub(rb"\1********\2", body[start:end + 1]) + body[end + 1:]
 
 
 class Repository:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 PATIENT_SAFETY = "patient-safety"
@@ -14,6 +15,7 @@ DELETION_DEADLINES: dict[str, Callable[[dt.date], dt.date]] = {
 }
 
 
+@lru_cache(maxsize=8192)  # the same codes, names and learner IDs are folded many times per record
 def fold(text: str) -> str:
     """Key for case-insensitive comparison of codes and vocabulary names."""
     return " ".join(text.split()).casefold()
