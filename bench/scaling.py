@@ -8,9 +8,10 @@ Every file goes through the batch path end to end (bench/batch.py: POST /api/bat
 batch is done, the service under gunicorn with one `pars-ws worker --poll 0.05`), as ActivityReports
 XML. Time per record = sum of the files' end-to-end times / records; "processing" is the worker's
 part alone (claim to done, the service's own timestamps), which no fixed per-upload cost dilutes.
-The 1,000,000 records are the same provider's, of the same registry learners and activities
-(bench/common.prestore: a direct bulk insert, COPY on PostgreSQL); statistics are refreshed after
-loading, as autovacuum would.
+Two services run side by side, one per database, and every repetition of every size runs on both
+in turn, so the machine's drift reaches both alike. The 1,000,000 records are the same provider's,
+of the same registry learners and activities (bench/common.prestore: a direct bulk insert, COPY on
+PostgreSQL); statistics are refreshed after loading, as autovacuum would.
 
 Target (exit status 1 when missed): no figure, end to end or processing, more than 10% above the
 250-record figure on the database without the 1,000,000 records.
@@ -28,34 +29,51 @@ SIZES = ((250, 9, 1), (2500, 5, 1), (25000, 1, 10))  # records, repetitions (med
 MAX_GROWTH = 1.10
 
 
-def run_series(server, tag: str, start: int) -> tuple[dict, int]:
-    """{records: (end-to-end s/record, processing s/record)} and the next free record number."""
-    figures = {}
-    for total, repetitions, files in SIZES:
-        size = total // files
-        e2e, processing = [], []
-        for _ in range(repetitions):
-            seconds = worker = 0.0
-            for k in range(files):
-                data = common.activity_reports_file(common.records(start, size, tag))
-                start += size
-                batch = common.upload_and_wait(server, f"scale{start}.xml", data, "xml")
-                if batch["processed"] + batch["not_processed"] != size:
-                    raise RuntimeError(f"batch {batch['id']} incomplete: {batch}")
-                seconds += batch["seconds"]
-                worker += batch["processing_seconds"]
-            e2e.append(seconds / total)
-            processing.append(worker / total)
-        figures[total] = (common.median(e2e), common.median(processing))
-    return figures, start
+def run_file(server, size: int, start: int, tag: str) -> tuple[float, float]:
+    """One file of `size` records numbered from `start`: (end-to-end s, processing s)."""
+    data = common.activity_reports_file(common.records(start, size, tag))
+    batch = common.upload_and_wait(server, f"scale{start}.xml", data, "xml")
+    if batch["processed"] + batch["not_processed"] != size:
+        raise RuntimeError(f"batch {batch['id']} incomplete: {batch}")
+    return batch["seconds"], batch["processing_seconds"]
+
+
+def run_interleaved(services: list) -> list[dict]:
+    """For each service (server, tag, url): {records: (end-to-end s/record, processing s/record)}, medians.
+
+    Repetition by repetition, each size runs on every service in turn (the order alternating), so
+    a drift in the machine's speed reaches both databases alike. Statistics are refreshed before
+    each repetition, as autovacuum does on a table that grows: the database without the stored
+    records grows from almost nothing to 50,000 records in a few minutes."""
+    times = [{total: ([], []) for total, _, _ in SIZES} for _ in services]
+    starts = [0] * len(services)
+    for rep in range(max(reps for _, reps, _ in SIZES)):
+        for _, _, url in services:
+            common.analyze(url)
+        for total, reps, files in SIZES:
+            if rep >= reps:
+                continue
+            order = range(len(services)) if rep % 2 == 0 else reversed(range(len(services)))
+            for i in order:
+                server, tag, _ = services[i]
+                seconds = worker = 0.0
+                for _ in range(files):
+                    e2e, processing = run_file(server, total // files, starts[i], tag)
+                    starts[i] += total // files
+                    seconds += e2e
+                    worker += processing
+                times[i][total][0].append(seconds / total)
+                times[i][total][1].append(worker / total)
+    return [{total: (common.median(e2e), common.median(proc)) for total, (e2e, proc) in t.items()} for t in times]
 
 
 def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
     lines, missed = [], []
-    with common.batch_service(backend, args, "s") as (url, server, _, world, tag):
-        empty, start = run_series(server, tag, 0)
-        loaded_in = common.prestore(url, args.stored, world["provider_pk"])
-        stored, _ = run_series(server, tag, start)
+    # Two services side by side, one database with the bench's records only, one with --stored more.
+    with common.batch_service(backend, args, "s") as (url, server, _w, _world, tag), \
+            common.batch_service(backend, args, "m") as (url_m, server_m, _w2, world_m, tag_m):
+        loaded_in = common.prestore(url_m, args.stored, world_m["provider_pk"])
+        empty, stored = run_interleaved([(server, tag, url), (server_m, tag_m, url_m)])
     base_e2e, base_proc = empty[250]
     lines.append(f"== scaling on {backend} (ActivityReports files; medians; {args.stored:,} records bulk-loaded "
                  f"in {loaded_in:.0f} s)")

@@ -8,7 +8,9 @@ the bench world and --stored records already stored (statistics refreshed, as on
 use). Closed-loop clients (threads, one TCP connection per call, as gunicorn's sync workers close
 them) on 127.0.0.1. Each phase lasts --seconds and at most the pre-built request bodies; the phases are
 interleaved (echo, 1 record, 100 records) per round so drift in the machine's speed hits all alike;
-calls/s is the median over rounds, p50/p99 are over every call of the configuration.
+calls/s is the median over rounds, p50/p99 are over every call of the configuration. "CPU us" is
+the CPU time the gunicorn workers spent per call (user + system, /proc), median over rounds: the
+least noisy figure of what a call costs the service.
 
 Targets (exit status 1 when one is missed): 1-record calls/s >= 50% of echo calls/s at every
 concurrency; 1-record p99 < 50 ms at 16 clients; zero errors anywhere.
@@ -16,6 +18,7 @@ concurrency; 1-record p99 < 50 ms at 16 clients; zero errors anywhere.
 from __future__ import annotations
 
 import itertools
+import os
 import socket
 import subprocess
 import sys
@@ -39,6 +42,7 @@ class Op:
         self.name, self.port, self.path, self.action = name, port, path, action
         self.bodies, self.records_per_call, self.ok_marker = bodies, records_per_call, ok_marker
         self.next = itertools.count()  # shared across phases: each body is sent once
+        self.workers: list[int] = []  # the gunicorn workers serving it, for their CPU time
 
     def request(self, body: bytes) -> bytes:
         return (f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nConnection: close\r\n"
@@ -55,6 +59,31 @@ def call(port: int, request: bytes) -> bytes:
             if not chunk:
                 return b"".join(chunks)
             chunks.append(chunk)
+
+
+def gunicorn_workers(master: int) -> list[int]:
+    """The gunicorn workers a master forked (not the batch worker `pars-ws serve` starts beside them)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat[1]) == master and b"worker" not in args:
+            found.append(int(entry))
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(stat[11]) + int(stat[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def phase(op: Op, clients: int, seconds: float) -> dict:
@@ -93,14 +122,16 @@ def phase(op: Op, clients: int, seconds: float) -> dict:
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for th in threads:
         th.start()
+    cpu_before = cpu_seconds(op.workers)
     stop_at[0] = time.perf_counter() + seconds
     t0 = time.perf_counter()
     start_gate.wait()
     for th in threads:
         th.join()
     elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds(op.workers) - cpu_before
     return dict(calls=len(latencies), seconds=elapsed, rate=len(latencies) / elapsed, latencies=latencies,
-                errors=errors, stored=stored[0])
+                errors=errors, stored=stored[0], cpu_per_call=cpu / len(latencies) if latencies else float("nan"))
 
 
 def pct(values: list[float], p: float) -> float:
@@ -161,6 +192,8 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                     "save1": Op("save1", port, SERVICE_PATH, SAVE_ACTION, one, 1, b"ResultSummary"),
                     "save100": Op("save100", port, SERVICE_PATH, SAVE_ACTION, hundred, 100, b"ResultSummary"),
                 }
+                for op in ops.values():
+                    op.workers = gunicorn_workers(echo_proc.pid if op.name == "echo" else server.proc.pid)
                 # Warm up: every gunicorn worker verifies the credential once (argon2) and fills its caches.
                 for op in ops.values():
                     phase(op, 4, 0.5)
@@ -175,7 +208,7 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
     lines.append(f"== SOAP on {backend}: {args.rounds} rounds x {args.seconds:g} s per configuration, "
                  "gunicorn -w 2 --preload (sync), clients on the same machine")
     lines.append(f"{'operation':<10}{'clients':>8}{'calls/s':>10}{'records/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
-                 f"{'errors':>8}{'stored':>9}{'vs echo':>9}")
+                 f"{'errors':>8}{'stored':>9}{'vs echo':>9}{'CPU us':>8}")
     echo_rate = {}
     for clients in CONCURRENCY:
         for name in ("echo", "save1", "save100"):
@@ -191,7 +224,8 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
             ratio = rate / echo_rate[clients]
             stored_text = f"{stored / (calls * per_call):.0%}" if per_call and calls else "-"
             lines.append(f"{name:<10}{clients:>8}{rate:>10.0f}{rate * per_call:>11.0f}{pct(lat, 50) * 1000:>9.1f}"
-                         f"{pct(lat, 99) * 1000:>9.1f}{len(errors):>8}{stored_text:>9}{ratio:>9.2f}")
+                         f"{pct(lat, 99) * 1000:>9.1f}{len(errors):>8}{stored_text:>9}{ratio:>9.2f}"
+                         f"{common.median([r['cpu_per_call'] for r in runs]) * 1e6:>8.0f}")
             if errors:
                 missed.append(f"{backend}: {name} at {clients} clients: {len(errors)} errors, e.g. {errors[0][:200]!r}")
             if name == "save1" and ratio < 0.5:
