@@ -99,6 +99,22 @@ def test_another_providers_cached_activity_stays_hidden(two_processes):
     assert a.activities.get(stranger, "301000003") is None
 
 
+def test_without_a_counter_row_activities_are_read_every_time(two_processes):
+    a, _ = two_processes
+    account = a.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    a.activities.save(account, _activity("301000004", "Uncounted", _board(a)))
+    with a.store.transaction() as repo:
+        repo.conn.execute(text("DELETE FROM change_counters WHERE name = 'activities'"))
+    try:
+        assert a.activities.get(account, "301000004").title == "Uncounted"
+        with a.store.transaction() as repo:  # the triggers' UPDATE now matches no row
+            repo.conn.execute(text("UPDATE activities SET title = 'Seen' WHERE activity_id = '301000004'"))
+        assert a.activities.get(account, "301000004").title == "Seen"
+    finally:
+        with a.store.transaction() as repo:
+            repo.conn.execute(text("INSERT INTO change_counters (name, value) VALUES ('activities', 1000)"))
+
+
 def test_0004_adds_the_counter_and_its_triggers_and_takes_them_away(database_url):
     upgrade(database_url)
     command.downgrade(alembic_config(database_url), "0003")

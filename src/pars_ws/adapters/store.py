@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import zlib
 from collections import defaultdict
@@ -152,12 +153,14 @@ class ActivityCache:
         # (environment, activity ID) -> (counter, owner's provider pk, activity or None)
         self._entries: dict[tuple[str, str], tuple[int, int | None, Activity | None]] = {}
 
-    def get(self, counter: int, environment: str, activity_id: str):
+    def get(self, counter: int | None, environment: str, activity_id: str):
         entry = self._entries.get((environment, activity_id))
-        return entry[1:] if entry is not None and entry[0] == counter else None
+        return entry[1:] if entry is not None and counter is not None and entry[0] == counter else None
 
-    def put(self, counter: int, environment: str, activity_id: str, owner: int | None,
+    def put(self, counter: int | None, environment: str, activity_id: str, owner: int | None,
             activity: Activity | None) -> None:
+        if counter is None:
+            return
         if len(self._entries) >= self.BOUND:
             self._entries = {}
         self._entries[(environment, activity_id)] = (counter, owner, activity)
@@ -275,7 +278,8 @@ class Repository:
         if not ids:
             return []
         cache = self.activity_cache
-        counter = _ACTIVITIES_VERSION.first(self.conn, {}).value
+        row = _ACTIVITIES_VERSION.first(self.conn, {})
+        counter = row.value if row is not None else None  # no counter row: nothing is cached
         found: list[tuple[int | None, Activity | None]] = []
         missing = []
         for activity_id in ids:
@@ -556,7 +560,10 @@ class Store:
                 yield Repository(conn, self.activity_cache)
                 conn.commit()
             except BaseException:
-                conn.rollback()
+                try:
+                    conn.rollback()
+                except Exception:  # noqa: BLE001 - the first error is the one to report
+                    logging.getLogger("pars_ws.errors").exception("rollback failed")
                 raise
             finally:
                 conn.close()
