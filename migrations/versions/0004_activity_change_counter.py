@@ -27,13 +27,15 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('name', name=op.f('pk_change_counters'))
     )
     op.execute("INSERT INTO change_counters (name, value) VALUES ('activities', 0)")
-    if op.get_bind().dialect.name == 'postgresql':
+    if op.get_context().dialect.name == 'postgresql':
+        # BEFORE the statement: a writer locks the counter row before any activity row, so two
+        # writers queue on the counter instead of deadlocking on each other's rows.
         op.execute("CREATE FUNCTION pars_activities_changed() RETURNS trigger LANGUAGE plpgsql AS "
                    f"$$ BEGIN {BUMP}; RETURN NULL; END $$")
         for table in WATCHED:
-            op.execute(f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
+            op.execute(f"CREATE TRIGGER {table}_changed BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
                        "FOR EACH STATEMENT EXECUTE FUNCTION pars_activities_changed()")
-    else:  # SQLite: row triggers only
+    else:  # SQLite: row triggers only (its write lock is the whole database: no deadlock)
         for table in WATCHED:
             for event in ('INSERT', 'UPDATE', 'DELETE'):
                 op.execute(f"CREATE TRIGGER {table}_{event.lower()}_changed AFTER {event} ON {table} "
@@ -41,7 +43,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == 'postgresql':
+    if op.get_context().dialect.name == 'postgresql':
         for table in WATCHED:
             op.execute(f"DROP TRIGGER {table}_changed ON {table}")
         op.execute("DROP FUNCTION pars_activities_changed()")

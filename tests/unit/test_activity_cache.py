@@ -131,3 +131,52 @@ def test_0004_adds_the_counter_and_its_triggers_and_takes_them_away(database_url
         assert _counter(services) > before
     finally:
         services.engine.dispose()
+
+
+def test_a_transaction_that_writes_activities_never_fills_the_cache(two_processes):
+    a, _ = two_processes
+    account = a.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    a.activities.save(account, _activity("301000005", "Committed", _board(a)))
+
+    class Abandon(Exception):
+        pass
+
+    with pytest.raises(Abandon):
+        with a.store.transaction() as repo:
+            repo.save_activity(account.environment, account.provider_pk,
+                               _activity("301000005", "Rolled back", _board(a)), dt.datetime.now(dt.timezone.utc))
+            assert repo.activities(account.environment, account.provider_pk, ["301000005"])[0].title == "Rolled back"
+            raise Abandon()
+    assert a.activities.get(account, "301000005").title == "Committed"
+
+
+def test_concurrent_activity_writers_queue_instead_of_deadlocking(two_processes, database_url):
+    """Each writer takes the counter's lock before any activity row's (PostgreSQL: a BEFORE trigger)."""
+    import threading
+
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite writers take one database-wide lock")
+    a, b = two_processes
+    account = a.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    for n in (6, 7):
+        a.activities.save(account, _activity(f"30100000{n}", "Start", _board(a)))
+    outcome = []
+    with a.engine.connect() as first:
+        with first.begin():
+            first.execute(text("UPDATE activities SET title = 'first' WHERE activity_id = '301000006'"))
+
+            def second():
+                try:
+                    with b.engine.begin() as conn:
+                        conn.execute(text("UPDATE activities SET title = 'second' WHERE activity_id = '301000007'"))
+                    outcome.append("committed")
+                except Exception as exc:  # noqa: BLE001 - the test reports it
+                    outcome.append(repr(exc))
+
+            thread = threading.Thread(target=second)
+            thread.start()
+            thread.join(1.0)  # it waits for the counter, holding no activity row
+            first.execute(text("UPDATE activities SET title = 'first' WHERE activity_id = '301000007'"))
+        thread.join(30)
+    assert outcome == ["committed"]
+    assert a.activities.get(account, "301000007").title == "second"

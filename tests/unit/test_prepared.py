@@ -80,7 +80,7 @@ def test_prepared_writes_store_what_core_reads_back(services):
 def test_a_saved_record_reads_back_the_same_by_prepared_and_core_statements(services):
     records = read_document(xml_reports([record("prep-1")]).encode(), services.settings.limits)
     account, judgements = services.learners.save_signed_in(
-        SANDBOX_USER, SANDBOX_PASSWORD, None, lambda: records, source=Source.SOAP, raw=b"<x/>",
+        SANDBOX_USER, SANDBOX_PASSWORD, None, lambda account: records, source=Source.SOAP, raw=b"<x/>",
         correlation_id="cid-1")
     assert judgements[0].ok, judgements[0].codes
     with services.store.transaction(write=False) as repo:
@@ -172,7 +172,7 @@ def test_save_signed_in_refuses_a_wrong_secret_counts_it_and_never_reads_the_rec
     read = []
     before = _failed_logins(services, SANDBOX_USER)
     with pytest.raises(AuthenticationFailed):
-        services.learners.save_signed_in(SANDBOX_USER, "wrong", None, lambda: read.append(1) or [],
+        services.learners.save_signed_in(SANDBOX_USER, "wrong", None, lambda account: read.append(1) or [],
                                          source=Source.SOAP, raw=b"<x/>", correlation_id="cid-wrong")
     assert read == [] and _failed_logins(services, SANDBOX_USER) == before + 1
     services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)  # forget it again
@@ -184,10 +184,38 @@ def test_save_signed_in_saves_with_or_without_a_cached_credential(services, cach
     if cached:
         services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     account, judgements = services.learners.save_signed_in(
-        SANDBOX_USER, SANDBOX_PASSWORD, None, lambda: [ReportedRecord(index=1, action="add")],
+        SANDBOX_USER, SANDBOX_PASSWORD, None, lambda account: [ReportedRecord(index=1, action="add")],
         source=Source.SOAP, raw=b"<x/>", correlation_id=f"cid-{cached}")
     assert account.username == SANDBOX_USER
     assert [j.status for j in judgements] == [Status.NOT_PROCESSED]  # judged (and refused: no fields)
     with services.store.transaction(write=False) as repo:
         assert repo.conn.execute(select(t.raw_requests.c.id).where(
             t.raw_requests.c.correlation_id == f"cid-{cached}")).all()
+
+
+def test_statements_without_parameters_and_values_computed_per_execution():
+    from sqlalchemy import Column, Integer, MetaData, Table, column, update
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from pars_ws.adapters.prepared import Prepared, _Compiled
+
+    one = Prepared(text("SELECT 1 AS one").columns(column("one", Integer)))
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        assert _Compiled(one.stmt, dialect, None).parameters({}) in ((), {})
+    table = Table("x", MetaData(), Column("id", Integer, primary_key=True), Column("v", Integer, onupdate=lambda: 5))
+    with pytest.raises(ValueError):  # a Python-side onupdate would be written as NULL: refused
+        _Compiled(update(table).where(table.c.id == 1).values(id=2), sqlite.dialect(), None)
+
+
+def test_a_database_that_cannot_be_reached_raises_sqlalchemys_error():
+    from sqlalchemy.exc import OperationalError
+
+    from pars_ws.adapters.database import make_engine
+    from pars_ws.adapters.prepared import DriverConnection
+
+    engine = make_engine("postgresql://postgres@127.0.0.1:1/nowhere?connect_timeout=2")
+    try:
+        with pytest.raises(OperationalError):
+            DriverConnection(engine)
+    finally:
+        engine.dispose()

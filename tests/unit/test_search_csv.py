@@ -135,9 +135,9 @@ def test_passwords_are_blanked_in_the_audit_copy():
               '<wsse:UsernameToken><wsse:Username>u</wsse:Username>'
               '<wsse:Password Type="...#PasswordText">token-secret</wsse:Password></wsse:UsernameToken></wsse:Security>')
     body = soap11_save([], password="body-secret", header=header).decode()
-    body += "<Password><![CDATA[cdata<secret>]]></Password>"
+    body += "<Password><![CDATA[cdata<secret>]]></Password><Password>split<!---->secret</Password>"
     blanked = redact_passwords(body.encode()).decode()
-    for secret in ("token-secret", "body-secret", "cdata<secret>"):
+    for secret in ("token-secret", "body-secret", "cdata<secret>", "split"):
         assert secret not in blanked
     assert "<p:Password>********</p:Password>" in blanked
     assert '<wsse:Password Type="...#PasswordText">********</wsse:Password>' in blanked

@@ -23,8 +23,11 @@ from .database import begin_statement
 class _Compiled:
     def __init__(self, stmt: ClauseElement, dialect, keys: Sequence[str] | None):
         compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
-        if "POSTCOMPILE" in compiled.string or getattr(compiled, "insert_prefetch", None):
-            raise ValueError("prepared statements take no expanding parameters or Python-side defaults")
+        if ("POSTCOMPILE" in compiled.string or getattr(compiled, "insert_prefetch", None)
+                or getattr(compiled, "update_prefetch", None)
+                or any(bind.callable is not None for bind in compiled.binds.values())):
+            raise ValueError("prepared statements take no expanding parameters, Python-side defaults "
+                             "or values computed per execution")
         self.sql = compiled.string
         self.positional = dialect.paramstyle in ("qmark", "numeric", "format")
         self.names = tuple(compiled.positiontup or ()) if self.positional else None
@@ -39,15 +42,14 @@ class _Compiled:
         self.results: list | None = None  # built from the first cursor.description (PostgreSQL's type codes)
         if self.positional:
             # The values in the driver's order, picked in C; then the few that need converting.
-            self.pick = (lambda p: (p[self.names[0]],)) if len(self.names) == 1 else itemgetter(*self.names)
+            self.pick = (itemgetter(*self.names) if len(self.names) > 1
+                         else (lambda p: (p[self.names[0]],)) if self.names else (lambda p: ()))
             self.converted = [(i, self.bind[n]) for i, n in enumerate(self.names) if n in self.bind]
 
     def parameters(self, params: dict) -> Any:
         if self.defaults:
             params = {**self.defaults, **params}
         if self.positional:
-            if not self.names:
-                return ()
             values = self.pick(params)
             if not self.converted:
                 return values
@@ -127,7 +129,10 @@ class DriverConnection:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.dialect = engine.dialect
-        self.connection = engine.raw_connection()  # .driver_connection, as on a Connection
+        try:
+            self.connection = engine.raw_connection()  # .driver_connection, as on a Connection
+        except self.dialect.loaded_dbapi.Error as exc:  # as Engine.connect() raises it
+            Connection._handle_dbapi_exception_noconnection(exc, self.dialect, engine)
 
     def begin(self) -> None:
         statement = begin_statement(self.dialect.name, write=True)
@@ -156,9 +161,9 @@ class DriverConnection:
             raise exc
         disconnect = self.dialect.is_disconnect(exc, self.connection.driver_connection, cursor)
         if disconnect:
-            # The server went away: every pooled connection is as dead as this one.
-            self.connection.invalidate(exc)
-            self.engine.dispose(close=False)
+            # The server went away: this connection is closed, and every pooled one as old as it is
+            # replaced at its next checkout (what SQLAlchemy's Connection does on a disconnect).
+            self.engine.pool._invalidate(self.connection, exc)
         raise DBAPIError.instance(statement, params, exc, dbapi_error, connection_invalidated=disconnect,
                                   dialect=self.dialect) from exc
 

@@ -145,7 +145,12 @@ _ACTIVITIES_VERSION = Prepared(select(t.change_counters.c.value).where(t.change_
 class ActivityCache:
     """One process's activities, each valid while the database's activities change counter holds
     the value it was read under: every SOAP call and batch chunk looks its activities up, and
-    reading them cost more than any other lookup. Absent activities are remembered too."""
+    reading them cost more than any other lookup. Absent activities are remembered too.
+
+    Only committed counters are ever seen by other transactions, and a transaction that writes
+    activities neither reads from nor fills the cache (its own counter may yet be rolled back and
+    reused). Writes that bypass triggers (a restore with triggers disabled, replication role
+    `replica`) are not seen: restart the processes after those, as after restoring a backup."""
 
     BOUND = 20_000
 
@@ -246,7 +251,7 @@ _DELETE_RECORD = Prepared(update(_LR).where(_LR.c.id == bindparam("pk")).values(
 
 
 # A Password element's text (the body's or WS-Security's, plain or CDATA), in any ASCII-compatible encoding.
-_PASSWORD = re.compile(rb"(<(?:[\w.-]+:)?Password\b[^>]*>)(?:<!\[CDATA\[.*?\]\]>|[^<])*(</(?:[\w.-]+:)?Password\s*>)",
+_PASSWORD = re.compile(rb"(<(?:[\w.-]+:)?Password\b[^>]*>)(?:<!\[CDATA\[.*?\]\]>|<!--.*?-->|[^<])*(</(?:[\w.-]+:)?Password\s*>)",
                        re.DOTALL)
 
 
@@ -270,6 +275,7 @@ class Repository:
         self.conn = conn
         self.dialect = conn.dialect.name
         self.activity_cache = activity_cache or ActivityCache()
+        self.wrote_activities = False  # see ActivityCache
 
     # -- activities ---------------------------------------------------------------------------
     def activities(self, environment: str, provider_pk: int | None, activity_ids: Iterable[str]) -> list[Activity]:
@@ -278,8 +284,8 @@ class Repository:
         if not ids:
             return []
         cache = self.activity_cache
-        row = _ACTIVITIES_VERSION.first(self.conn, {})
-        counter = row.value if row is not None else None  # no counter row: nothing is cached
+        row = None if self.wrote_activities else _ACTIVITIES_VERSION.first(self.conn, {})
+        counter = row.value if row is not None else None  # None: nothing read from or put in the cache
         found: list[tuple[int | None, Activity | None]] = []
         missing = []
         for activity_id in ids:
@@ -316,6 +322,7 @@ class Repository:
 
     def save_activity(self, environment: str, provider_pk: int, activity: Activity, now: dt.datetime) -> None:
         """Insert or replace an activity and its registrations."""
+        self.wrote_activities = True
         a = t.activities
         values = dict(
             provider_activity_id=activity.provider_activity_id, title=activity.title,

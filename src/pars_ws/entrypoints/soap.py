@@ -108,7 +108,8 @@ class Operations:
     def save_learner_activity(self, ctx, el):
         self.check(ctx, el)
 
-        def records():
+        def records(account):
+            ctx.udc.account = account  # the call log names the provider even if what follows fails
             try:
                 return read_activity_reports(el.find(f"{{{AR}}}ActivityReports"))
             except InvalidDocument as exc:
@@ -116,7 +117,7 @@ class Operations:
 
         raw = ctx.transport.req_env.get("pars.body", b"")
         try:
-            ctx.udc.account, judgements = self.services.learners.save_signed_in(
+            _, judgements = self.services.learners.save_signed_in(
                 *self.login(ctx, el), records, source=Source.SOAP, raw=raw, correlation_id=ctx.udc.correlation_id)
         except AuthenticationFailed:
             raise _authentication_failed()
