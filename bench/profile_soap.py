@@ -2,15 +2,15 @@
 no gunicorn), next to the spyne echo called the same way, on the bench world.
 
     .venv/bin/python bench/profile_soap.py [--backend sqlite|postgresql] [--calls 2000] [--records 1]
-                                           [--profile out.html]
+                                           [--profile out.html] [--cprofile [--sort cumulative] [--only psycopg]]
 
 Prints the median per-call time of each and their ratio; with --profile, writes a pyinstrument
-report (`pip install pyinstrument`) of the SaveLearnerActivity calls.
+report (`pip install pyinstrument`) of the SaveLearnerActivity calls; with --cprofile, prints
+cProfile's top functions (e.g. `--backend postgresql --cprofile` shows psycopg's round-trip wait).
 """
 from __future__ import annotations
 
 import io
-import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +52,9 @@ def main() -> int:
     p.add_argument("--records", type=int, default=1, help="records per SaveLearnerActivity call")
     p.add_argument("--stored", type=int, default=0)
     p.add_argument("--profile", help="write a pyinstrument HTML report here")
-    p.add_argument("--cprofile", action="store_true", help="print cProfile's top functions by own time")
+    p.add_argument("--cprofile", action="store_true", help="print cProfile's top 45 functions")
+    p.add_argument("--sort", default="tottime", help="cProfile order: tottime (own time) or cumulative")
+    p.add_argument("--only", default="", help="cProfile: only functions whose file matches this (e.g. psycopg)")
     args = p.parse_args()
     with common.in_process_world(args, args.stored):
         from pars_ws.entrypoints.wsgi import create_app
@@ -83,7 +85,7 @@ def main() -> int:
                 import pstats
 
                 cprof.disable()
-                pstats.Stats(cprof).sort_stats(os.environ.get("PSORT", "tottime")).print_stats(os.environ.get("PFILTER", ""), 45)
+                pstats.Stats(cprof).sort_stats(args.sort).print_stats(args.only, 45)
             if args.profile and part == 1:
                 profiler.stop()
                 Path(args.profile).write_text(profiler.output_html())

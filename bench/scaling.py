@@ -44,7 +44,7 @@ def run_interleaved(services: list) -> list[dict]:
     Repetition by repetition, each size runs on every service in turn (the order alternating), so
     a drift in the machine's speed reaches both databases alike. Statistics are refreshed before
     each repetition, as autovacuum does on a table that grows: the database without the stored
-    records grows from almost nothing to 50,000 records in a few minutes."""
+    records grows from almost nothing to about 40,000 records in a few minutes."""
     times = [{total: ([], []) for total, _, _ in SIZES} for _ in services]
     starts = [0] * len(services)
     for rep in range(max(reps for _, reps, _ in SIZES)):

@@ -21,6 +21,19 @@ PROVIDER_ID = "1234567"
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+def make_services(database_url: str, **settings):
+    """A process's container on a migrated database, its business clock fixed to TODAY."""
+    import datetime as dt
+
+    from pars_ws.adapters.migrate import upgrade
+    from pars_ws.service.container import Services
+    from pars_ws.settings import Settings
+
+    upgrade(database_url)
+    return Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k",
+                             **settings))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

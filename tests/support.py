@@ -4,7 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from xml.sax.saxutils import escape
 import csv
+import fcntl
 import io
+import os
 
 from lxml import etree
 
@@ -17,6 +19,18 @@ P = "urn:pars-ws:learner:v1"
 LEARNER = dict(board="ABIM", activity_id="200930149", id_type="ABIM", learner_id="1000106", first="Test2",
                last="Account2", dob="1900-03-01", completed="2026-01-05T00:00:00", points="3.5",
                credit_types=("ABIM MOC Part II",), action="add")
+
+
+def lock_is_free(lock_file) -> bool:
+    """Whether another process could take SQLite's writer lock file now."""
+    fd = os.open(lock_file, os.O_RDWR)  # a description of its own: flock excludes it like another process
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def record(credit_id: str, **changes) -> dict:

@@ -13,21 +13,14 @@ from sqlalchemy import inspect, text
 
 from pars_ws.adapters.migrate import alembic_config, upgrade
 from pars_ws.domain.activities import Activity, Registration
-from pars_ws.service.container import Services
 from pars_ws.service.sandbox import seed_sandbox
-from pars_ws.settings import Settings
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY
-
-
-def _services(database_url: str) -> Services:
-    return Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k"))
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
 
 
 @pytest.fixture(scope="module")
 def two_processes(database_url):
     """Two containers on one database: what two gunicorn workers are to each other."""
-    upgrade(database_url)
-    a, b = _services(database_url), _services(database_url)
+    a, b = make_services(database_url), make_services(database_url)
     seed_sandbox(a, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
     yield a, b
     a.engine.dispose()
@@ -116,9 +109,8 @@ def test_without_a_counter_row_activities_are_read_every_time(two_processes):
 
 
 def test_0004_adds_the_counter_and_its_triggers_and_takes_them_away(database_url):
-    upgrade(database_url)
+    services = make_services(database_url)  # at head
     command.downgrade(alembic_config(database_url), "0003")
-    services = _services(database_url)
     try:
         with services.engine.connect() as conn:
             assert "change_counters" not in inspect(conn).get_table_names()
@@ -180,3 +172,16 @@ def test_concurrent_activity_writers_queue_instead_of_deadlocking(two_processes,
         thread.join(30)
     assert outcome == ["committed"]
     assert a.activities.get(account, "301000007").title == "second"
+
+
+@pytest.mark.parametrize("url, trigger", [
+    ("postgresql://nobody@127.0.0.1:1/offline", "BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON activities"),
+    ("sqlite:///offline.db", "AFTER INSERT ON activities"),
+])
+def test_0004_writes_its_triggers_as_offline_sql(url, trigger):
+    import io
+
+    config = alembic_config(url)
+    config.output_buffer = io.StringIO()
+    command.upgrade(config, "0003:0004", sql=True)  # no database: the SQL an administrator would run
+    assert trigger in config.output_buffer.getvalue()

@@ -3,22 +3,16 @@ web application applied them, so workers and CLI tools ran with the defaults), a
 when their credential is rotated or disabled."""
 from __future__ import annotations
 
-import datetime as dt
 
 import pytest
 
-from pars_ws.adapters.migrate import upgrade
 from pars_ws.service.auth import AuthenticationFailed
-from pars_ws.service.container import Services
 from pars_ws.service.sandbox import seed_sandbox
-from pars_ws.settings import Settings
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
 
 
 def test_a_container_locks_a_credential_after_its_configured_failures(database_url):
-    upgrade(database_url)
-    services = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k",
-                                 login_max_failures=2, login_lockout_seconds=300))
+    services = make_services(database_url, login_max_failures=2, login_lockout_seconds=300)
     try:
         seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
         services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
@@ -37,8 +31,7 @@ def test_a_web_session_ends_when_its_credential_is_rotated_or_disabled(database_
     from pars_ws.adapters.store import AccountRepository
     from pars_ws.service.auth import hash_secret
 
-    upgrade(database_url)
-    services = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k"))
+    services = make_services(database_url)
     try:
         seed_sandbox(services, username="session-user", password="session-secret")
         account = services.auth.authenticate("session-user", "session-secret")

@@ -15,21 +15,18 @@ from pars_ws.adapters.batch_store import BatchStore
 from pars_ws.adapters.template_b import (
     MSG_ENCODING, MSG_NOT_TEMPLATE, TEMPLATE_NAME, write_error_report,
 )
-from pars_ws.adapters.migrate import upgrade
 from pars_ws.service import batches
 from pars_ws.service.auth import Account
-from pars_ws.service.container import Services
 from pars_ws.service.sandbox import seed_sandbox
 from pars_ws.settings import Settings
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
 from tests.support import good_row, record, template_file, xml_reports
 
 # -- fixtures -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def services(database_url):
-    upgrade(database_url)
-    svc = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k"))
+    svc = make_services(database_url)
     seed_sandbox(svc, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
     yield svc
     svc.engine.dispose()

@@ -2,7 +2,6 @@
 checkpoints (fork-safe), PostgreSQL's connection settings and one-statement reads."""
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import time
@@ -14,6 +13,7 @@ from pars_ws.adapters import database
 from pars_ws.adapters.database import make_engine
 from pars_ws.adapters.store import Store
 from tests.conftest import PG_URL
+from tests.support import lock_is_free
 
 
 @pytest.fixture()
@@ -26,27 +26,16 @@ def sqlite_store(tmp_path):
     engine.dispose()
 
 
-def _lock_is_free(lock_file) -> bool:
-    fd = os.open(lock_file, os.O_RDWR)  # a description of its own: flock excludes it like another process
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    finally:
-        os.close(fd)
-    return True
-
-
 def test_a_write_transaction_holds_the_lock_file_and_a_read_does_not(sqlite_store):
     path, store = sqlite_store
     lock_file = f"{path}.write-lock"
     with store.transaction() as repo:
         repo.conn.exec_driver_sql("INSERT INTO t (body) VALUES ('x')")
-        assert not _lock_is_free(lock_file)
-    assert _lock_is_free(lock_file)
+        assert not lock_is_free(lock_file)
+    assert lock_is_free(lock_file)
     with store.transaction(write=False) as repo:
         repo.conn.exec_driver_sql("SELECT count(*) FROM t")
-        assert _lock_is_free(lock_file)
+        assert lock_is_free(lock_file)
 
 
 def test_the_wal_is_copied_into_the_database_in_the_background(sqlite_store):

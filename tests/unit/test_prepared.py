@@ -4,8 +4,6 @@ sign-in inside the save's transaction only when the credential cache alone decid
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
-import os
 from decimal import Decimal
 
 import pytest
@@ -14,39 +12,22 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.activity_report import read_document
-from pars_ws.adapters.migrate import upgrade
 from pars_ws.adapters.store import _EVENTS, AccountRepository
 from pars_ws.domain.records import ReportedRecord, Source, Status
 from pars_ws.service.auth import AuthenticationFailed
-from pars_ws.service.container import Services
 from pars_ws.service.sandbox import seed_sandbox
-from pars_ws.settings import Settings
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY
-from tests.support import record, xml_reports
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
+from tests.support import lock_is_free, record, xml_reports
 
 NOW = dt.datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=dt.timezone.utc)
 
 
 @pytest.fixture(scope="module")
 def services(database_url):
-    upgrade(database_url)
-    services = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k",
-                                 login_max_failures=3))
+    services = make_services(database_url, login_max_failures=3)
     seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
     yield services
     services.engine.dispose()
-
-
-def _sandbox_activity(services, account) -> tuple[str, str]:
-    """An activity of the sandbox provider and a board it is registered with."""
-    with services.store.transaction(write=False) as repo:
-        row = repo.conn.execute(
-            select(t.activities.c.activity_id, t.registrations.c.board)
-            .join(t.registrations, t.registrations.c.activity_pk == t.activities.c.id)
-            .where(t.activities.c.provider_pk == account.provider_pk,
-                   t.activities.c.environment == account.environment)
-            .order_by(t.activities.c.id)).first()
-    return row.activity_id, row.board
 
 
 def test_prepared_reads_give_what_core_gives(services):
@@ -79,9 +60,11 @@ def test_prepared_writes_store_what_core_reads_back(services):
 
 def test_a_saved_record_reads_back_the_same_by_prepared_and_core_statements(services):
     records = read_document(xml_reports([record("prep-1")]).encode(), services.settings.limits)
-    account, judgements = services.learners.save_signed_in(
-        SANDBOX_USER, SANDBOX_PASSWORD, None, lambda account: records, source=Source.SOAP, raw=b"<x/>",
-        correlation_id="cid-1")
+    signed_in = []
+    judgements = services.learners.save_signed_in(
+        SANDBOX_USER, SANDBOX_PASSWORD, None, lambda account: signed_in.append(account) or records,
+        source=Source.SOAP, raw=b"<x/>", correlation_id="cid-1")
+    account, = signed_in
     assert judgements[0].ok, judgements[0].codes
     with services.store.transaction(write=False) as repo:
         core = repo.records_by_credit_id(account.environment, account.provider_pk, "prep-1")
@@ -110,20 +93,9 @@ def test_a_driver_transaction_holds_sqlites_writer_lock(services, database_url):
     if not database_url.startswith("sqlite"):
         pytest.skip("the lock file is SQLite's")
     lock_file = database_url.split("///", 1)[1] + ".write-lock"
-
-    def free() -> bool:
-        fd = os.open(lock_file, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-        finally:
-            os.close(fd)
-
     with services.store.driver_transaction():
-        assert not free()
-    assert free()
+        assert not lock_is_free(lock_file)
+    assert lock_is_free(lock_file)
 
 
 def test_a_dead_connection_is_reported_invalidated_and_replaced(services, database_url):
@@ -179,14 +151,21 @@ def test_save_signed_in_refuses_a_wrong_secret_counts_it_and_never_reads_the_rec
 
 
 @pytest.mark.parametrize("cached", [True, False])
-def test_save_signed_in_saves_with_or_without_a_cached_credential(services, cached):
+def test_save_signed_in_saves_with_or_without_a_cached_credential(services, cached, monkeypatch):
     services.auth._verified.clear()
     if cached:
         services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
-    account, judgements = services.learners.save_signed_in(
-        SANDBOX_USER, SANDBOX_PASSWORD, None, lambda account: [ReportedRecord(index=1, action="add")],
+    signed_in, verified = [], []
+    real_verify = type(services.auth)._verify
+    monkeypatch.setattr(type(services.auth), "_verify",
+                        staticmethod(lambda h, p: verified.append(1) or real_verify(h, p)))
+    judgements = services.learners.save_signed_in(
+        SANDBOX_USER, SANDBOX_PASSWORD, None,
+        lambda account: signed_in.append(account) or [ReportedRecord(index=1, action="add")],
         source=Source.SOAP, raw=b"<x/>", correlation_id=f"cid-{cached}")
+    account, = signed_in
     assert account.username == SANDBOX_USER
+    assert len(verified) == (0 if cached else 1)  # argon2 only when the cache cannot vouch
     assert [j.status for j in judgements] == [Status.NOT_PROCESSED]  # judged (and refused: no fields)
     with services.store.transaction(write=False) as repo:
         assert repo.conn.execute(select(t.raw_requests.c.id).where(
@@ -219,3 +198,52 @@ def test_a_database_that_cannot_be_reached_raises_sqlalchemys_error():
             DriverConnection(engine)
     finally:
         engine.dispose()
+
+
+def test_a_failed_rollback_leaves_the_first_error_to_the_caller(services, monkeypatch):
+    from pars_ws.adapters.prepared import DriverConnection
+
+    def broken_rollback(self):
+        raise RuntimeError("rollback failed too")
+
+    monkeypatch.setattr(DriverConnection, "rollback", broken_rollback)
+    with pytest.raises(ZeroDivisionError):
+        with services.store.driver_transaction():
+            1 / 0
+
+
+def _soap_call(app, body: bytes) -> str:
+    import io
+    import sys
+
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/services/ACCMELearnerService.svc", "QUERY_STRING": "",
+               "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
+               "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": "text/xml; charset=utf-8",
+               "CONTENT_LENGTH": str(len(body)), "HTTP_SOAPACTION": '"urn:pars-ws:learner:v1/SaveLearnerActivity"',
+               "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "REMOTE_ADDR": "127.0.0.1"}
+    status = []
+    b"".join(app(environ, lambda s, h, e=None: status.append(s)))
+    return status[0]
+
+
+@pytest.mark.parametrize("password, fails_after_sign_in, status, logged_provider", [
+    (SANDBOX_PASSWORD, False, "200", True),
+    (SANDBOX_PASSWORD, True, "500", True),  # signed in, then a server error: the log still names the provider
+    ("wrong", False, "400", False),
+])
+def test_the_call_log_names_the_provider_once_signed_in(services, monkeypatch, caplog, password,
+                                                        fails_after_sign_in, status, logged_provider):
+    import json
+    import logging
+
+    from pars_ws.entrypoints.wsgi import create_app
+    from tests.support import soap11_save
+
+    if fails_after_sign_in:
+        monkeypatch.setattr(type(services.learners), "_save_in", lambda *a, **k: 1 / 0)
+    app = create_app(services)
+    with caplog.at_level(logging.INFO, logger="pars_ws.calls"):
+        answered = _soap_call(app, soap11_save([record("log-1")], password=password))
+    entry = json.loads([r.getMessage() for r in caplog.records if r.name == "pars_ws.calls"][-1])
+    assert answered.startswith(status)
+    assert (entry.get("provider_id") == "1234567") is logged_provider

@@ -110,13 +110,7 @@ class Prepared:
 
     def run_many(self, conn: Connection, many: Sequence[dict]) -> None:
         c = self._for(conn)
-        params = [c.parameters(p) for p in many]
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            cursor.executemany(c.sql, params)
-        except Exception as exc:  # noqa: BLE001 - wrapped and re-raised as SQLAlchemy would
-            cursor.close()
-            conn._handle_dbapi_exception(exc, c.sql, params, cursor, None)
+        cursor, _ = _run(conn, c, [c.parameters(p) for p in many], many=True)
         cursor.close()
 
 
@@ -168,11 +162,11 @@ class DriverConnection:
                                   dialect=self.dialect) from exc
 
 
-def _run(conn: Connection, c: _Compiled, params):
+def _run(conn: Connection, c: _Compiled, params, many: bool = False):
     # Connection.connection is the pooled DBAPI connection of the Connection's own transaction.
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.execute(c.sql, params)
+        (cursor.executemany if many else cursor.execute)(c.sql, params)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy wraps it (and invalidates a dead connection)
         cursor.close()
         conn._handle_dbapi_exception(exc, c.sql, params, cursor, None)

@@ -1,6 +1,8 @@
 """Storage of providers, credentials, activities, board registries and learner records (SQLAlchemy 2 Core).
 
 `Store.transaction()` is the unit of work: one connection, one transaction, committed on success.
+`Store.driver_transaction()` is the same for SaveLearnerActivity, whose statements are all
+Prepared ones (see adapters/prepared.py).
 """
 from __future__ import annotations
 
@@ -228,8 +230,8 @@ _ROW_COLUMNS = ("environment", "provider_pk", "credit_id", "activity_id", "board
                 "credits", "credit_types", "source", "status", "submitted_at", "updated_at", "request_pk",
                 "batch_pk", "batch_row")
 # No conflict target: a live CreditID taken by a concurrent request, or a batch row already stored,
-# are both skipped and reported by the caller. SQLAlchemy sends many rows as one long multi-VALUES
-# statement; PostgreSQL gets them as one array per column instead (see above).
+# are both skipped and reported by the caller. SQLite takes one row per statement (microseconds
+# each); PostgreSQL gets them as one array per column instead (see above).
 _ADD_RECORDS_SQLITE = Prepared(sqlite.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id),
                                _ROW_COLUMNS)
 # Unsized array types, so that a value too long or too precise fails (or rounds) exactly as in a plain INSERT.
@@ -262,19 +264,18 @@ def redact_passwords(body: bytes) -> bytes:
     first, last = body.find(b"Password"), body.rfind(b"Password")
     if first < 0:
         return body
-    start, end = body.rfind(b"<", 0, first), body.find(b">", last)
-    if start < 0 or end < 0:
-        return _PASSWORD.sub(rb"\1********\2", body)
-    return body[:start] + _PASSWORD.sub(rb"\1********\2", body[start:end + 1]) + body[end + 1:]
+    start, end = max(body.rfind(b"<", 0, first), 0), body.find(b">", last)
+    end = len(body) if end < 0 else end + 1
+    return body[:start] + _PASSWORD.sub(rb"\1********\2", body[start:end]) + body[end:]
 
 
 class Repository:
     """Queries and writes inside one transaction. Every query is scoped to one environment."""
 
-    def __init__(self, conn: Connection, activity_cache: ActivityCache | None = None):
+    def __init__(self, conn: Connection, activity_cache: ActivityCache):
         self.conn = conn
         self.dialect = conn.dialect.name
-        self.activity_cache = activity_cache or ActivityCache()
+        self.activity_cache = activity_cache
         self.wrote_activities = False  # see ActivityCache
 
     # -- activities ---------------------------------------------------------------------------

@@ -386,7 +386,8 @@ _SCAN_CHUNK = 32 * 1024
 
 @lru_cache(maxsize=16)
 def _too_deep_xpath(max_depth: int) -> etree.XPath:
-    # Fallback only. From the root (depth 1), max_depth child steps reach depth max_depth + 1.
+    # Documents below _WRAP_FROM_BYTES, or libxml2's limit unknown. From the root (depth 1),
+    # max_depth child steps reach depth max_depth + 1.
     return etree.XPath("(" + "/".join(["*"] * max_depth) + ")[1]")
 
 
@@ -508,6 +509,12 @@ _ROOT_START = re.compile(
 _ROOT_END = re.compile(rb"</([^\s/>!?<=]++)\s*+>[ \t\r\n]*+")
 
 
+def _root_name(data: bytes, root_pos: int | None) -> str | None:
+    """The root element's name as written, when its start tag is plain to see."""
+    start = _ROOT_START.match(data, root_pos) if root_pos is not None else None
+    return start.group(1).decode("utf-8", "replace") if start else None
+
+
 def _splice_points(data: bytes, root_pos: int | None) -> tuple[int, int] | None:
     """Just after the root's start tag and just before its end tag, or None when that is not
     plain to see (empty root, anything but whitespace after the root, a malformed start)."""
@@ -542,8 +549,7 @@ def _parse(data: bytes, root_pos: int | None, limits: XmlLimits) -> etree._Eleme
         try:
             root = etree.fromstring(data, parser)
         except etree.XMLSyntaxError as exc:
-            start = _ROOT_START.match(data, root_pos) if root_pos is not None else None
-            raise _syntax_refusal(exc, limits, root=start.group(1).decode("utf-8", "replace") if start else None) from None
+            raise _syntax_refusal(exc, limits, root=_root_name(data, root_pos)) from None
         # levels == 0: max_depth is at or past libxml2's own limit, which has held.
         if levels or _LIBXML_MAX_DEPTH is None:
             too_deep = _too_deep_xpath(limits.max_depth)(root)

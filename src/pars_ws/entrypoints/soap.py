@@ -117,7 +117,7 @@ class Operations:
 
         raw = ctx.transport.req_env.get("pars.body", b"")
         try:
-            _, judgements = self.services.learners.save_signed_in(
+            judgements = self.services.learners.save_signed_in(
                 *self.login(ctx, el), records, source=Source.SOAP, raw=raw, correlation_id=ctx.udc.correlation_id)
         except AuthenticationFailed:
             raise _authentication_failed()

@@ -76,6 +76,15 @@ def _account(row) -> Account:
                    domain=row.domain, email=row.email)
 
 
+def _barred(row, provider_id: str | None) -> bool:
+    """Refused whatever the secret: disabled, or asked for as another provider's."""
+    return row.disabled or bool(provider_id and provider_id.strip() != row.provider_id)
+
+
+def _failures_to_forget(row) -> bool:
+    return bool(row.failed_logins or row.locked_until is not None)
+
+
 class Authenticator:
     def __init__(self, store, secret_key: bytes, cache_seconds: int = 300, *,
                  max_failures: int = 10, lockout_seconds: int = 300):
@@ -110,8 +119,7 @@ class Authenticator:
         cache alone with nothing to write (no failed logins to forget); None: call authenticate()."""
         username = (username or "").strip()
         row = AccountRepository(repo.conn).credential(username) if username else None
-        if (row is None or row.disabled or row.failed_logins or row.locked_until is not None
-                or (provider_id and provider_id.strip() != row.provider_id)
+        if (row is None or _barred(row, provider_id) or _failures_to_forget(row)
                 or not self._cached(row, self._digest(row, password or ""))):
             return None
         return _account(row)
@@ -137,10 +145,10 @@ class Authenticator:
             verified = self._verify(row.secret_hash, password)
             if verified:
                 self._remember(row, digest)
-        if not verified or row.disabled or (provider_id and provider_id.strip() != row.provider_id):
+        if not verified or _barred(row, provider_id):
             self._failed(username, now)
             raise AuthenticationFailed()
-        if row.failed_logins or row.locked_until is not None:
+        if _failures_to_forget(row):
             self._succeeded(row.username)
         return _account(row)
 

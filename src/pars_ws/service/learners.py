@@ -43,7 +43,7 @@ class LearnerService:
 
     def save_signed_in(self, username: str | None, password: str | None, provider_id: str | None,
                        read_records: Callable[[Account], Sequence[ReportedRecord]], *, source: Source, raw: bytes,
-                       correlation_id: str) -> tuple[Account, list[Judgement]]:
+                       correlation_id: str) -> list[Judgement]:
         """Sign in and save (SaveLearnerActivity). A credential verified within the last minutes, an
         LMS's usual call, is read in the save's own transaction (Authenticator.known); otherwise the
         full sign-in (AuthenticationFailed) runs first, so argon2 never holds the writer lock.
@@ -51,10 +51,9 @@ class LearnerService:
         with self.store.driver_transaction() as repo:
             account = self.auth.known(repo, username, password, provider_id)
             if account is not None:
-                return account, self._save_in(repo, account, read_records(account), source, raw, correlation_id)
+                return self._save_in(repo, account, read_records(account), source, raw, correlation_id)
         account = self.auth.authenticate(username, password, provider_id)
-        return account, self.save(account, read_records(account), source=source, raw=raw,
-                                  correlation_id=correlation_id)
+        return self.save(account, read_records(account), source=source, raw=raw, correlation_id=correlation_id)
 
     def _save_in(self, repo: Repository, account: Account, records: Sequence[ReportedRecord], source: Source,
                  raw: bytes | None, correlation_id: str, batch_pk: int | None = None) -> list[Judgement]:
