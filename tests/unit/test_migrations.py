@@ -48,3 +48,21 @@ def test_0003_moves_batch_files_and_back(database_url):
             assert conn.execute(text("SELECT content FROM batch_files")).scalar_one() == CONTENT
     finally:
         engine.dispose()
+
+
+def test_migrations_build_the_schema_the_code_declares(database_url):
+    """Alembic's comparison of the migrated database with adapters/tables.py finds no difference
+    (tables, columns, indexes, constraints)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from pars_ws.adapters.tables import metadata
+
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    finally:
+        engine.dispose()
+    assert diff == []

@@ -4,6 +4,7 @@ sign-in inside the save's transaction only when the credential cache alone decid
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.activity_report import read_document
-from pars_ws.adapters.store import _EVENTS, AccountRepository
+from pars_ws.adapters.store import _EVENTS, AccountRepository, AuditCopy
 from pars_ws.domain.records import ReportedRecord, Source, Status
 from pars_ws.service.auth import AuthenticationFailed
 from pars_ws.service.sandbox import seed_sandbox
@@ -50,10 +51,11 @@ def test_prepared_writes_store_what_core_reads_back(services):
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     with services.store.driver_transaction() as repo:
         pk = repo.store_raw_request(account.environment, account.provider_pk, Source.SOAP, "cid-prepared",
-                                    b"<Password>secret</Password>", NOW)
+                                    AuditCopy(b"<Password>secret</Password>"), NOW)
     with services.store.transaction(write=False) as repo:
         row = repo.conn.execute(select(t.raw_requests).where(t.raw_requests.c.id == pk)).one()
     assert row.correlation_id == "cid-prepared" and row.source == Source.SOAP.value
+    assert zlib.decompress(row.body) == b"<Password>********</Password>"
     # Read back by Core as an aware or naive UTC time, to the microsecond.
     assert row.received_at.replace(tzinfo=dt.timezone.utc) == NOW
 
@@ -80,7 +82,7 @@ def test_errors_are_sqlalchemys_and_roll_the_transaction_back(services, transact
     with pytest.raises(IntegrityError):
         with begin() as repo:
             repo.store_raw_request(account.environment, account.provider_pk, Source.SOAP, "cid-rolled-back",
-                                   b"<x/>", NOW)
+                                   AuditCopy(b"<x/>"), NOW)
             # No such learner record: the foreign key refuses the event.
             _EVENTS.run(repo.conn, {"record_pk": 10 ** 9, "status": "Accepted", "at": NOW})
     with services.store.transaction(write=False) as repo:

@@ -269,6 +269,16 @@ def redact_passwords(body: bytes) -> bytes:
     return body[:start] + _PASSWORD.sub(rb"\1********\2", body[start:end]) + body[end:]
 
 
+class AuditCopy:
+    """A request as kept for audit: passwords blanked (see redact_passwords), compressed. Made
+    before the write transaction begins, so the writer lock is not held for it."""
+
+    __slots__ = ("compressed",)
+
+    def __init__(self, body: bytes):
+        self.compressed = zlib.compress(redact_passwords(body), 1)
+
+
 class Repository:
     """Queries and writes inside one transaction. Every query is scoped to one environment."""
 
@@ -467,12 +477,11 @@ class Repository:
         )
 
     def store_raw_request(self, environment: str, provider_pk: int, source: Source, correlation_id: str,
-                          body: bytes, now: dt.datetime) -> int:
-        """The audit copy of a request, its passwords blanked (see redact_passwords)."""
+                          copy: AuditCopy, now: dt.datetime) -> int:
+        """Keep a request's audit copy (see AuditCopy)."""
         return _RAW_REQUEST.first(self.conn, dict(
             environment=environment, provider_pk=provider_pk, source=source.value, correlation_id=correlation_id,
-            # level 1: this runs inside the write transaction
-            received_at=now, body=zlib.compress(redact_passwords(body), 1),
+            received_at=now, body=copy.compressed,
         )).id
 
     def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,
@@ -561,20 +570,21 @@ class Store:
     def driver_transaction(self) -> Iterator[Repository]:
         """A write transaction whose statements are all Prepared ones (see DriverConnection): calling
         any other Repository method in it fails."""
-        with writer_lock(self.engine):
-            conn = DriverConnection(self.engine)
-            try:
-                conn.begin()
-                yield Repository(conn, self.activity_cache)
-                conn.commit()
-            except BaseException:
+        conn = DriverConnection(self.engine)  # checked out and returned outside the writer lock
+        try:
+            with writer_lock(self.engine):
                 try:
-                    conn.rollback()
-                except Exception:  # noqa: BLE001 - the first error is the one to report
-                    logging.getLogger("pars_ws.errors").exception("rollback failed")
-                raise
-            finally:
-                conn.close()
+                    conn.begin()
+                    yield Repository(conn, self.activity_cache)
+                    conn.commit()
+                except BaseException:
+                    try:
+                        conn.rollback()
+                    except Exception:  # noqa: BLE001 - the first error is the one to report
+                        logging.getLogger("pars_ws.errors").exception("rollback failed")
+                    raise
+        finally:
+            conn.close()
 
 
 _C, _P = t.credentials, t.providers

@@ -141,7 +141,8 @@ learner_records = Table(
         postgresql_where=text("deleted_at IS NULL"),
     ),
     Index("ix_learner_records_learner", "environment", "provider_pk", "board", "activity_id", "learner_key"),
-    Index("ix_learner_records_status", "environment", "status", "board"),
+    # The board review asks for Submitted records due (submitted before a cutoff): an index range.
+    Index("ix_learner_records_due", "environment", "status", "board", "submitted_at"),
     # A batch row is stored at most once, even when a crashed worker's batch is resumed.
     Index("uq_learner_records_batch_row", "batch_pk", "batch_row", unique=True,
           sqlite_where=text("batch_pk IS NOT NULL"), postgresql_where=text("batch_pk IS NOT NULL")),

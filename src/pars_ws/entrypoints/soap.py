@@ -107,13 +107,18 @@ class Operations:
     # -- operations
     def save_learner_activity(self, ctx, el):
         self.check(ctx, el)
+        # Read before the save's transaction (the writer lock is not held for it); what is wrong
+        # with the document is told only to a caller who signs in.
+        try:
+            parsed, problem = read_activity_reports(el.find(f"{{{AR}}}ActivityReports")), None
+        except InvalidDocument as exc:
+            parsed, problem = (), exc
 
         def records(account):
             ctx.udc.account = account  # the call log names the provider even if what follows fails
-            try:
-                return read_activity_reports(el.find(f"{{{AR}}}ActivityReports"))
-            except InvalidDocument as exc:
-                raise client_fault("InvalidRequest", str(exc))
+            if problem is not None:
+                raise client_fault("InvalidRequest", str(problem))
+            return parsed
 
         raw = ctx.transport.req_env.get("pars.body", b"")
         try:

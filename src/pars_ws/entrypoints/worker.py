@@ -19,19 +19,27 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_once(services, name: str) -> int:
-    """One pass over every job; returns how much work was done (0 = idle)."""
+OUTBOX_CHUNK = 100  # mail sent per pass
+
+
+def run_once(services, name: str) -> bool:
+    """One pass over every job; True when work is left waiting (look again at once).
+
+    A pass that found less than a full chunk of records to review (or of mail to send) has caught
+    up: records that fall due meanwhile wait for the next poll, instead of each pass taking the
+    few that fell due during the last one (a busy loop beside a steady stream of saves)."""
     from ..service import batches, review
 
-    done = 0
-    for job in (lambda: batches.process_next(services, name),
-                lambda: review.run_due(services),
-                lambda: deliver_pending(services.store, services.mailer, services.clock)):
+    more = False
+    for job in (lambda: batches.process_next(services, name) > 0,
+                lambda: review.run_due(services) >= review.CHUNK,
+                lambda: deliver_pending(services.store, services.mailer, services.clock,
+                                        limit=OUTBOX_CHUNK) >= OUTBOX_CHUNK):
         try:
-            done += job() or 0
+            more = job() or more
         except Exception:  # noqa: BLE001 - one failing job must not stop the others
             log.exception("worker job failed")
-    return done
+    return more
 
 
 # Idle polls are reads (no write lock is taken when there is nothing to do): a short interval keeps
@@ -51,5 +59,5 @@ def run_forever(services, poll_seconds: float = POLL_SECONDS, stop: threading.Ev
         signal.signal(signal.SIGINT, _stop)
     log.info('{"event": "worker_started", "worker": "%s"}', name)
     while not stop.is_set():
-        if run_once(services, name) == 0:
+        if not run_once(services, name):
             stop.wait(poll_seconds)

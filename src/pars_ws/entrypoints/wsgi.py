@@ -295,6 +295,8 @@ def _label_fault(ctx):
 
 
 def _log_call(cid, operation, outcome, started, soap12, udc=None):
+    if not log.isEnabledFor(logging.INFO):
+        return
     entry = {
         "event": "soap_call", "correlation_id": cid, "operation": operation, "outcome": outcome,
         "soap": "1.2" if soap12 else "1.1", "ms": round((time.perf_counter() - started) * 1000, 2),

@@ -100,10 +100,25 @@ def _due(environment: str, boards: list[str], submitted_before: dt.datetime, pro
     return and_(*conds)
 
 
+def due_chunk(due, *, postgresql: bool):
+    """The next CHUNK due records, oldest first, with the registry's answer for each learner."""
+    lr, rl = t.learner_records, t.registry_learners
+    query = (
+        select(lr.c.id, lr.c.provider_pk, lr.c.credit_id, lr.c.activity_id, lr.c.board, lr.c.learner_id,
+               lr.c.first_name, lr.c.last_name, lr.c.completion_date, rl.c.review_reject_code)
+        .select_from(lr.outerjoin(rl, and_(rl.c.environment == lr.c.environment, rl.c.board == lr.c.board,
+                                           rl.c.learner_key == lr.c.learner_key)))
+        # By submission time, read from ix_learner_records_due: ordered by id, SQLite's planner
+        # walked the whole table in id order to reach the newest (due) records.
+        .where(due).order_by(lr.c.submitted_at, lr.c.id).limit(CHUNK)
+    )
+    return query.with_for_update(of=lr, skip_locked=True) if postgresql else query
+
+
 def review(services, environment: str, *, submitted_before: dt.datetime,
            provider_pk: int | None = None) -> ReviewSummary:
     """Review one chunk of Submitted records in one transaction."""
-    lr, rl = t.learner_records, t.registry_learners
+    lr = t.learner_records
     boards = reviewing_boards(services.catalogue)
     due = _due(environment, boards, submitted_before, provider_pk)
     # Look before taking the write lock: an idle worker asks every poll and usually finds nothing.
@@ -113,16 +128,7 @@ def review(services, environment: str, *, submitted_before: dt.datetime,
     with services.store.transaction() as repo:
         now = services.clock.now()  # after the lock is ours, so status times follow commit order
         conn = repo.conn
-        query = (
-            select(lr.c.id, lr.c.provider_pk, lr.c.credit_id, lr.c.activity_id, lr.c.board, lr.c.learner_id,
-                   lr.c.first_name, lr.c.last_name, lr.c.completion_date, rl.c.review_reject_code)
-            .select_from(lr.outerjoin(rl, and_(rl.c.environment == lr.c.environment, rl.c.board == lr.c.board,
-                                               rl.c.learner_key == lr.c.learner_key)))
-            .where(due).order_by(lr.c.id).limit(CHUNK)
-        )
-        if repo.dialect == "postgresql":
-            query = query.with_for_update(of=lr, skip_locked=True)
-        rows = conn.execute(query).all()
+        rows = conn.execute(due_chunk(due, postgresql=repo.dialect == "postgresql")).all()
         if not rows:
             return ReviewSummary(environment)
         by_outcome: dict[tuple[Status, int | None], list[int]] = defaultdict(list)
