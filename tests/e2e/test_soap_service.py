@@ -200,3 +200,21 @@ def _prod_registry(server) -> Path:
     path = server.data_dir / "prod-registry.json"
     path.write_text('[{"board": "ABO", "learner_id": "P1", "first_name": "Prod", "last_name": "Learner", "dob": "02/02"}]')
     return path
+
+
+def test_comments_around_the_operation_element_are_ignored(server):
+    body = soap11_save([record("ccid:testprovider.org:commented", completed="2026-03-17T00:00:00")]).replace(
+        b"<soap:Body>", b"<soap:Body><!-- sent by an LMS --> ").replace(b"</soap:Body>", b"<!-- end --></soap:Body>")
+    r = requests.post(server.service_url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"})
+    assert r.status_code == 200, r.text
+    assert b"<tns:ResultSummary>Success</tns:ResultSummary>" in r.content
+
+
+def test_a_fault_sent_as_a_request_is_a_client_fault(server):
+    body = (b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>'
+            b'<faultcode>soap:Server</faultcode><faultstring>x</faultstring></soap:Fault></soap:Body></soap:Envelope>')
+    r = requests.post(server.service_url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"})
+    assert r.status_code == 400
+    fault = etree.fromstring(r.content).find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
+    assert fault.findtext("faultcode").endswith("Client.InvalidRequest")
+    assert fault.findtext("faultstring").startswith("A SOAP Fault is not a request.")

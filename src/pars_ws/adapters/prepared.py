@@ -61,8 +61,7 @@ class _Compiled:
         return {n: bind[n](v) if n in bind else v for n, v in params.items()} if bind else params
 
     def result_processors(self, description) -> list:
-        if self.results is None:
-            self.results = [t.result_processor(self.dialect, d[1]) for t, d in zip(self.types, description)]
+        self.results = [t.result_processor(self.dialect, d[1]) for t, d in zip(self.types, description)]
         return self.results
 
 
@@ -86,7 +85,8 @@ class Prepared:
         cursor, raw = _run(conn, c, c.parameters(params))
         try:
             fetched = cursor.fetchall()
-            procs = c.result_processors(cursor.description)
+            # The first run's description decides (psycopg builds it anew, column by column, on each read).
+            procs = c.results if c.results is not None else c.result_processors(cursor.description)
         except Exception as exc:  # noqa: BLE001 - wrapped and re-raised as SQLAlchemy would
             conn._handle_dbapi_exception(exc, c.sql, raw, cursor, None)
         finally:
