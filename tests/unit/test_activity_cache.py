@@ -185,3 +185,32 @@ def test_0004_writes_its_triggers_as_offline_sql(url, trigger):
     config.output_buffer = io.StringIO()
     command.upgrade(config, "0003:0004", sql=True)  # no database: the SQL an administrator would run
     assert trigger in config.output_buffer.getvalue()
+
+
+def test_a_soap_save_reads_the_counter_with_its_credential_and_sees_another_process_change(two_processes):
+    """SaveLearnerActivity signs in from the credential cache and reads the counter in the same
+    statement (Repository.signed_in_credential): a change by another process is still seen."""
+    from pars_ws.adapters.activity_report import read_document
+    from pars_ws.domain.records import Source
+    from tests.support import record, xml_reports
+
+    a, b = two_processes
+    account = a.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)  # a's credential cache knows the secret
+
+    def save(credit_id: str) -> list[int]:
+        records = read_document(xml_reports([record(credit_id, activity_id="301000009")]).encode(),
+                                a.settings.limits)
+        judgements = a.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _account: records,
+                                               source=Source.SOAP, raw=b"<x/>", correlation_id=credit_id)
+        return judgements[0].codes
+
+    full_sign_ins = []
+    real = a.auth.authenticate
+    a.auth.authenticate = lambda *args: full_sign_ins.append(args) or real(*args)
+    try:
+        assert 690 in save("cache-soap-1")  # no such activity: cached as absent in a
+        b.activities.save(account, _activity("301000009", "Made by b", "ABIM"))
+        assert 690 not in save("cache-soap-2")
+    finally:
+        a.auth.authenticate = real
+    assert full_sign_ins == []  # both calls took the signed-in path

@@ -118,7 +118,7 @@ class Authenticator:
         """The account, read in the caller's transaction, when authenticate() would succeed from the
         cache alone with nothing to write (no failed logins to forget); None: call authenticate()."""
         username = (username or "").strip()
-        row = AccountRepository(repo.conn).credential(username) if username else None
+        row = repo.signed_in_credential(username) if username else None
         if (row is None or _barred(row, provider_id) or _failures_to_forget(row)
                 or not self._cached(row, self._digest(row, password or ""))):
             return None
