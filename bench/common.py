@@ -303,6 +303,22 @@ def start_service(url: str, data_dir: Path, *, batch_worker_poll: float | None =
     return server, worker
 
 
+def wait_reviewed(url: str, timeout: float = 120) -> None:
+    """Until the service's board review has left no record Submitted."""
+    engine = engine_for(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.execute(text("SELECT 1 FROM learner_records WHERE status = 'Submitted' "
+                                     "AND deleted_at IS NULL LIMIT 1")).first() is None:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the board review did not catch up")
+    finally:
+        engine.dispose()
+
+
 def wait_healthy(server: Server, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

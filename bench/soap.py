@@ -5,7 +5,9 @@ next to a trivial spyne echo served by the same gunicorn configuration, in the s
 
 The service (`pars-ws serve`, 2 gunicorn workers and its batch worker) starts on a database with
 the bench world and --stored records already stored (statistics refreshed, as on a database in
-use). Closed-loop clients (threads, one TCP connection per call, as gunicorn's sync workers close
+use). The board review runs as it does in the sandbox, with no delay: each phase pays for reviewing
+the records it saved, and the next phase starts once the review has caught up (a 100-record phase
+leaves ten times the review work of a 1-record one, which would otherwise land on the phase after). Closed-loop clients (threads, one TCP connection per call, as gunicorn's sync workers close
 them) on 127.0.0.1. Each phase lasts --seconds and at most the pre-built request bodies; the phases are
 interleaved (echo, 1 record, 100 records) per round so drift in the machine's speed hits all alike;
 calls/s is the median over rounds, p50/p99 are over every call of the configuration. "CPU us" is
@@ -172,7 +174,7 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
     with common.workdir("pars-bench-soap-") as tmp:
         tmp = Path(tmp)
         with common.scratch_database(backend, tmp, args.pg_url) as url:
-            server, _ = common.start_service(url, tmp)
+            server, _ = common.start_service(url, tmp, PARS_REVIEW_DELAY_SECONDS="0")
             echo_proc, echo_port = start_echo(tmp)
             try:
                 world = common.seed_world(url)
@@ -197,11 +199,13 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                 # Warm up: every gunicorn worker verifies the credential once (argon2) and fills its caches.
                 for op in ops.values():
                     phase(op, 4, 0.5)
+                common.wait_reviewed(url)
                 results: dict[tuple[str, int], list[dict]] = {}
                 for _ in range(args.rounds):
                     for clients in CONCURRENCY:
                         for name in ("echo", "save1", "save100"):
                             results.setdefault((name, clients), []).append(phase(ops[name], clients, args.seconds))
+                            common.wait_reviewed(url)
             finally:
                 stop(echo_proc)
                 common.stop_server(server)
