@@ -3,10 +3,13 @@ no gunicorn), next to the spyne echo called the same way, on the bench world.
 
     .venv/bin/python bench/profile_soap.py [--backend sqlite|postgresql] [--calls 2000] [--records 1]
                                            [--profile out.html] [--cprofile [--sort cumulative] [--only psycopg]]
+                                           [--statements]
 
 Prints the median per-call time of each and their ratio; with --profile, writes a pyinstrument
 report (`pip install pyinstrument`) of the SaveLearnerActivity calls; with --cprofile, prints
-cProfile's top functions (e.g. `--backend postgresql --cprofile` shows psycopg's round-trip wait).
+cProfile's top functions (e.g. `--backend postgresql --cprofile` shows psycopg's round-trip wait);
+with --statements, the time each SQL statement of a call took from the driver's call to its answer
+(on PostgreSQL: the round trip and the server's work), next to the round trip of `SELECT 1`.
 """
 from __future__ import annotations
 
@@ -55,11 +58,13 @@ def main() -> int:
     p.add_argument("--cprofile", action="store_true", help="print cProfile's top 45 functions")
     p.add_argument("--sort", default="tottime", help="cProfile order: tottime (own time) or cumulative")
     p.add_argument("--only", default="", help="cProfile: only functions whose file matches this (e.g. psycopg)")
+    p.add_argument("--statements", action="store_true", help="print the time of each SQL statement per call")
     args = p.parse_args()
-    with common.in_process_world(args, args.stored):
+    with common.in_process_world(args, args.stored) as (url, _world):
         from pars_ws.entrypoints.wsgi import create_app
 
         app = create_app()
+        statements = time_statements() if args.statements else None
         save = caller(app, "/services/ACCMELearnerService.svc", '"urn:pars-ws:learner:v1/SaveLearnerActivity"')
         echo = caller(echo_app.application, "/", '"echo"')
         n, k = args.calls, args.records
@@ -80,6 +85,8 @@ def main() -> int:
 
                 cprof = cProfile.Profile()
                 cprof.enable()
+            if statements is not None:
+                statements.clear()
             s = timed(save, bodies[20 + part * n:20 + (part + 1) * n])
             if args.cprofile and part == 1:
                 import pstats
@@ -95,7 +102,56 @@ def main() -> int:
         for e, s in halves:
             print(f"echo {e * 1e6:8.0f} us   save({k}) {s * 1e6:8.0f} us   echo/save {e / s:5.2f}")
         print("slowest save calls (ms):", " ".join(f"{x * 1000:.1f}" for x in sorted(slow)[-12:]))
+        if statements is not None:
+            print_statements(statements, n, url)
     return 0
+
+
+def time_statements() -> dict:
+    """Wrap the driver calls of Prepared statements, BEGIN and COMMIT: {statement: [seconds, ...]}."""
+    from pars_ws.adapters import prepared
+
+    found: dict = {}
+    run = prepared._run
+
+    def timed_run(conn, c, params, many=False):
+        t0 = time.perf_counter()
+        result = run(conn, c, params, many)
+        found.setdefault(" ".join(c.sql.split())[:100], []).append(time.perf_counter() - t0)
+        return result
+
+    prepared._run = timed_run
+    for name in ("begin", "commit"):
+        method = getattr(prepared.DriverConnection, name)
+
+        def timed(self, method=method, name=name):
+            t0 = time.perf_counter()
+            method(self)
+            found.setdefault(name.upper(), []).append(time.perf_counter() - t0)
+
+        setattr(prepared.DriverConnection, name, timed)
+    return found
+
+
+def print_statements(found: dict, calls: int, url: str) -> None:
+    from sqlalchemy import text
+
+    engine = common.engine_for(url)
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        trips = []
+        for _ in range(500):
+            t0 = time.perf_counter()
+            conn.execute(text("SELECT 1")).all()
+            trips.append(time.perf_counter() - t0)
+    engine.dispose()
+    print(f"per SaveLearnerActivity call ({calls} calls); SELECT 1 through SQLAlchemy: "
+          f"{common.median(trips) * 1e6:.0f} us median")
+    total = 0.0
+    for sql, times in sorted(found.items(), key=lambda item: -sum(item[1])):
+        total += sum(times)
+        print(f"{sum(times) / calls * 1e6:8.0f} us/call {len(times) / calls:5.1f}x  median {common.median(times) * 1e6:6.0f} us  {sql}")
+    print(f"{total / calls * 1e6:8.0f} us/call in all")
 
 
 if __name__ == "__main__":
