@@ -317,13 +317,22 @@ class _PreParsed:
         ctx.method_request_string = body_doc.tag
         self.validate_body(ctx, message)
 
+    def _response_nsmap(self) -> dict:
+        # Of the application's namespaces, those a response uses (cleanup_namespaces would drop the
+        # rest): the envelope's and the service's, under spyne's prefixes.
+        nsmap = getattr(self, "_pars_nsmap", None)
+        if nsmap is None:
+            used = (self.ns_soap_env, self.app.interface.get_tns())
+            nsmap = self._pars_nsmap = {k: v for k, v in self.app.interface.nsmap.items() if v in used}
+        return nsmap
+
     def serialize(self, ctx, message):
         if ctx.out_error is not None or message is not self.RESPONSE or not ctx.out_object \
                 or ctx.out_object[0] is None or ctx.out_header is not None:
             return super().serialize(ctx, message)  # faults
         self.event_manager.fire_event("before_serialize", ctx)
         ns = self.ns_soap_env
-        ctx.out_document = etree.Element(f"{{{ns}}}Envelope", nsmap=self.app.interface.nsmap)
+        ctx.out_document = etree.Element(f"{{{ns}}}Envelope", nsmap=self._response_nsmap())
         ctx.out_body_doc = etree.SubElement(ctx.out_document, f"{{{ns}}}Body")
         ctx.out_body_doc.append(ctx.out_object[0])
         if self.cleanup_namespaces:
