@@ -317,6 +317,14 @@ class _PreParsed:
         ctx.method_request_string = body_doc.tag
         self.validate_body(ctx, message)
 
+    def deserialize(self, ctx, message):
+        if message is not self.REQUEST:
+            return super().deserialize(ctx, message)
+        self.event_manager.fire_event("before_deserialize", ctx)
+        # Operations read the body element itself (AnyXml, bare): spyne's model of it would go unused.
+        ctx.in_object = (ctx.in_body_doc,)
+        self.event_manager.fire_event("after_deserialize", ctx)
+
     def _response_nsmap(self) -> dict:
         # Of the application's namespaces, those a response uses (cleanup_namespaces would drop the
         # rest): the envelope's and the service's, under spyne's prefixes.
