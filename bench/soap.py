@@ -7,7 +7,9 @@ The service (`pars-ws serve`, 2 gunicorn workers and its batch worker) starts on
 the bench world and --stored records already stored (statistics refreshed, as on a database in
 use). The board review runs as it does in the sandbox, with no delay: each phase pays for reviewing
 the records it saved, and the next phase starts once the review has caught up (a 100-record phase
-leaves ten times the review work of a 1-record one, which would otherwise land on the phase after). Closed-loop clients (threads, one TCP connection per call, as gunicorn's sync workers close
+leaves ten times the review work of a 1-record one, which would otherwise land on the phase after).
+Between phases statistics are refreshed and, on PostgreSQL, the review's dead row versions cleared,
+as autovacuum would (it is off on these machines; bench/common.analyze). Closed-loop clients (threads, one TCP connection per call, as gunicorn's sync workers close
 them) on 127.0.0.1. Each phase lasts --seconds and at most the pre-built request bodies; the phases are
 interleaved (echo, 1 record, 100 records) per round so drift in the machine's speed hits all alike;
 calls/s is the median over rounds, p50/p99 are over every call of the configuration. "CPU us" is
@@ -206,6 +208,7 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                         for name in ("echo", "save1", "save100"):
                             results.setdefault((name, clients), []).append(phase(ops[name], clients, args.seconds))
                             common.wait_reviewed(url)
+                            common.analyze(url)
             finally:
                 stop(echo_proc)
                 common.stop_server(server)
