@@ -245,6 +245,18 @@ def analyze(url: str) -> None:
         engine.dispose()
 
 
+def vacuum(url: str) -> None:
+    """PostgreSQL: clear dead row versions (VACUUM), as autovacuum would; SQLite: nothing to do."""
+    if not url.startswith("postgresql"):
+        return
+    engine = engine_for(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM")
+    finally:
+        engine.dispose()
+
+
 def record(i: int, tag: str) -> dict:
     """Record number i of a run (tests.support record dict). Distinct i: distinct learner + activity."""
     bn = i % len(BOARDS)
@@ -410,9 +422,11 @@ def upload_and_wait(server: Server, file_name: str, data: bytes, file_type: str,
 
     `seconds` runs from just before the upload to the batch's finished_at (the service's clock, the
     same machine's), so the polling interval neither adds to it nor needs to be short (polls cost
-    the service CPU). The upload waits until the board review of earlier batches has caught up: a
-    batch is measured with the worker to itself."""
+    the service CPU). The upload waits until the board review of earlier batches has caught up (a
+    batch is measured with the worker to itself) and, on PostgreSQL, until the dead row versions
+    the review left are cleared, as autovacuum would (vacuum)."""
     wait_reviewed(server.env["PARS_DATABASE_URL"])
+    vacuum(server.env["PARS_DATABASE_URL"])
     body, ctype = multipart_form({"file_type": file_type}, file_name, data)
     started_wall, started = time.time(), time.perf_counter()
     status, payload = http("POST", server.base_url + "/api/batches", body,
