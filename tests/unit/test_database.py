@@ -48,7 +48,8 @@ def test_the_wal_is_copied_into_the_database_in_the_background(sqlite_store):
     # Committed to the WAL (the background thread may already be copying it: no assertion on the file).
     assert path.with_name(path.name + "-wal").stat().st_size > 1_000_000
     deadline = time.monotonic() + 30
-    while path.stat().st_size == before and time.monotonic() < deadline:
+    # The copy writes the file page by page: wait for all of it, not for the first page.
+    while path.stat().st_size <= before + 1_000_000 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert path.stat().st_size > before + 1_000_000
 
