@@ -287,9 +287,11 @@ LearnerService = type("ACCMELearnerService", (ServiceBase,), {
 
 class _PreParsed:
     """The guard in front of spyne already parsed the body with the hardened parser: reuse it.
-    Reading the envelope and writing the response do what spyne's Soap11 does, with less work:
-    no XPath compiled per call, and the response element Operations built goes straight into
-    soap:Body (spyne would wrap it in an element of its own first)."""
+    Reading the envelope and writing the response do what spyne's Soap11 does, with less work: no
+    XPath compiled per call, no model built of the body (operations read the element itself), and
+    the response element Operations built goes straight into soap:Body under the two namespaces a
+    response uses (spyne declared all fifteen of the application's, wrapped the element, then
+    cleaned up). The bytes on the wire are the same."""
 
     def create_in_document(self, ctx, charset=None):
         doc = ctx.transport.req_env.get("pars.document")
