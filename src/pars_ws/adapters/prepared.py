@@ -60,8 +60,10 @@ class _Compiled:
         bind = self.bind
         return {n: bind[n](v) if n in bind else v for n, v in params.items()} if bind else params
 
-    def result_processors(self, description) -> list:
-        self.results = [t.result_processor(self.dialect, d[1]) for t, d in zip(self.types, description)]
+    def result_processors(self, cursor) -> list:
+        # From the first run's description: psycopg builds it anew, column by column, on each read.
+        if self.results is None:
+            self.results = [t.result_processor(self.dialect, d[1]) for t, d in zip(self.types, cursor.description)]
         return self.results
 
 
@@ -85,8 +87,7 @@ class Prepared:
         cursor, raw = _run(conn, c, c.parameters(params))
         try:
             fetched = cursor.fetchall()
-            # The first run's description decides (psycopg builds it anew, column by column, on each read).
-            procs = c.results if c.results is not None else c.result_processors(cursor.description)
+            procs = c.result_processors(cursor)
         except Exception as exc:  # noqa: BLE001 - wrapped and re-raised as SQLAlchemy would
             conn._handle_dbapi_exception(exc, c.sql, raw, cursor, None)
         finally:

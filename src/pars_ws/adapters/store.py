@@ -605,14 +605,13 @@ class Store:
 
 
 _C, _P = t.credentials, t.providers
-_CREDENTIAL_COLUMNS = (_C.c.id, _C.c.environment, _C.c.username, _C.c.secret_hash, _C.c.disabled, _C.c.failed_logins,
-                       _C.c.locked_until, _P.c.id.label("provider_pk"), _P.c.provider_id,
-                       _P.c.name.label("provider_name"), _P.c.domain, _P.c.email)
 _CREDENTIAL = Prepared(
-    select(*_CREDENTIAL_COLUMNS).join(_P, _P.c.id == _C.c.provider_pk).where(_C.c.username == bindparam("username")))
-_CREDENTIAL_AND_ACTIVITIES_VERSION = Prepared(
-    select(*_CREDENTIAL_COLUMNS, _ACTIVITIES_VERSION.stmt.scalar_subquery().label("activities_version"))
+    select(_C.c.id, _C.c.environment, _C.c.username, _C.c.secret_hash, _C.c.disabled, _C.c.failed_logins,
+           _C.c.locked_until, _P.c.id.label("provider_pk"), _P.c.provider_id, _P.c.name.label("provider_name"),
+           _P.c.domain, _P.c.email)
     .join(_P, _P.c.id == _C.c.provider_pk).where(_C.c.username == bindparam("username")))
+_CREDENTIAL_AND_ACTIVITIES_VERSION = Prepared(
+    _CREDENTIAL.stmt.add_columns(_ACTIVITIES_VERSION.stmt.scalar_subquery().label("activities_version")))
 
 
 class AccountRepository:

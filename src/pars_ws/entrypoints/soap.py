@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from lxml import etree
 from spyne import AnyXml, Application, ServiceBase, const as spyne_const, rpc
@@ -305,8 +305,6 @@ class _PreParsed:
         if envelope.tag != f"{{{ns}}}Envelope":
             raise Fault("Client.SoapError", f"No {{{ns}}}Envelope element was found!")
         header, body = envelope.find(f"{{{ns}}}Header"), envelope.find(f"{{{ns}}}Body")
-        if header is None and body is None:
-            raise Fault("Client.SoapError", "Soap envelope is empty!")
         # The operation is the Body's element child (spyne took its first node, a comment included).
         body_doc = None if body is None else next(body.iterchildren(etree.Element), None)
         if body_doc is None:
@@ -327,14 +325,12 @@ class _PreParsed:
         ctx.in_object = (ctx.in_body_doc,)
         self.event_manager.fire_event("after_deserialize", ctx)
 
+    @cached_property
     def _response_nsmap(self) -> dict:
         # Of the application's namespaces, those a response uses (cleanup_namespaces would drop the
         # rest): the envelope's and the service's, under spyne's prefixes.
-        nsmap = getattr(self, "_pars_nsmap", None)
-        if nsmap is None:
-            used = (self.ns_soap_env, self.app.interface.get_tns())
-            nsmap = self._pars_nsmap = {k: v for k, v in self.app.interface.nsmap.items() if v in used}
-        return nsmap
+        used = (self.ns_soap_env, self.app.interface.get_tns())
+        return {k: v for k, v in self.app.interface.nsmap.items() if v in used}
 
     def serialize(self, ctx, message):
         if ctx.out_error is not None or message is not self.RESPONSE or not ctx.out_object \
@@ -342,7 +338,7 @@ class _PreParsed:
             return super().serialize(ctx, message)  # faults
         self.event_manager.fire_event("before_serialize", ctx)
         ns = self.ns_soap_env
-        ctx.out_document = etree.Element(f"{{{ns}}}Envelope", nsmap=self._response_nsmap())
+        ctx.out_document = etree.Element(f"{{{ns}}}Envelope", nsmap=self._response_nsmap)
         ctx.out_body_doc = etree.SubElement(ctx.out_document, f"{{{ns}}}Body")
         ctx.out_body_doc.append(ctx.out_object[0])
         if self.cleanup_namespaces:
@@ -371,10 +367,29 @@ class _Events(EventManager):
             handler(ctx, *args, **kwargs)
 
 
-def lean_events(*owners) -> None:
+def _lean_events(*owners) -> None:
     """Give these spyne objects (application, protocols, services, server) _Events."""
     for owner in owners:
         owner.event_manager.__class__ = _Events
+
+
+def _release(ctx) -> None:
+    """Unlink a finished call's contexts from each other. spyne's point back at the call's context
+    (`parent`, and the protocol contexts' sub-context factories close over it), so the call's whole
+    object graph, both XML documents included, was left to the cyclic garbage collector: ~65
+    objects a call, ~30 µs of collecting per call."""
+    for part in (ctx.transport, ctx.inprot_ctx, ctx.outprot_ctx, ctx.event, ctx.aux):
+        if part is not None:
+            part.parent = None
+            subcontexts = getattr(part, "_subctx", None)
+            if subcontexts is not None:
+                subcontexts.default_factory = None
+
+
+def free_each_call(wsgi) -> None:
+    """The spyne WSGI server frees what a call made as soon as it ends (see _Events, _release)."""
+    _lean_events(wsgi)
+    wsgi.event_manager.add_listener("wsgi_close", _release)
 
 
 def make_application(services, soap12: bool = False) -> Application:
@@ -386,5 +401,5 @@ def make_application(services, soap12: bool = False) -> Application:
     app = Application([LearnerService], tns=P, name="ACCMELearnerService",
                       in_protocol=proto(validator=None), out_protocol=proto())
     app.pars_operations = Operations(services)
-    lean_events(app, app.in_protocol, app.out_protocol, LearnerService)
+    _lean_events(app, app.in_protocol, app.out_protocol, LearnerService)
     return app

@@ -55,7 +55,8 @@ class LearnerService:
             if account is not None:
                 return self._save_in(repo, account, read_records(account), source, copy, correlation_id)
         account = self.auth.authenticate(username, password, provider_id)
-        return self.save(account, read_records(account), source=source, raw=raw, correlation_id=correlation_id)
+        with self.store.transaction() as repo:
+            return self._save_in(repo, account, read_records(account), source, copy, correlation_id)
 
     def _save_in(self, repo: Repository, account: Account, records: Sequence[ReportedRecord], source: Source,
                  copy: AuditCopy | None, correlation_id: str, batch_pk: int | None = None) -> list[Judgement]:
