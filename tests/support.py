@@ -7,6 +7,7 @@ import csv
 import fcntl
 import io
 import os
+import sys
 
 from lxml import etree
 
@@ -31,6 +32,21 @@ def lock_is_free(lock_file) -> bool:
     finally:
         os.close(fd)
     return True
+
+
+def soap_call(app, body: bytes, action: str = "SaveLearnerActivity") -> str:
+    """POST a SOAP 1.1 body to the WSGI application in this process; the response's status line."""
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/services/ACCMELearnerService.svc", "QUERY_STRING": "",
+               "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
+               "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": "text/xml; charset=utf-8",
+               "CONTENT_LENGTH": str(len(body)), "HTTP_SOAPACTION": f'"{P}/{action}"',
+               "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "REMOTE_ADDR": "127.0.0.1"}
+    status = []
+    out = app(environ, lambda s, h, e=None: status.append(s))
+    b"".join(out)
+    if hasattr(out, "close"):
+        out.close()
+    return status[0]
 
 
 def record(credit_id: str, **changes) -> dict:

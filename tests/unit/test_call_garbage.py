@@ -6,15 +6,13 @@ the collector, on a path that is not the usual one."""
 from __future__ import annotations
 
 import gc
-import io
-import sys
 
 import pytest
 
 from pars_ws.entrypoints.wsgi import create_app
 from pars_ws.service.sandbox import seed_sandbox
 from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
-from tests.support import record, soap11_save
+from tests.support import record, soap11_save, soap_call
 
 
 @pytest.fixture(scope="module")
@@ -25,30 +23,14 @@ def app(database_url):
     services.engine.dispose()
 
 
-def _post(app, body: bytes) -> str:
-    environ = {
-        "REQUEST_METHOD": "POST", "PATH_INFO": "/services/ACCMELearnerService.svc", "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
-        "CONTENT_TYPE": "text/xml; charset=utf-8", "CONTENT_LENGTH": str(len(body)),
-        "HTTP_SOAPACTION": '"urn:pars-ws:learner:v1/SaveLearnerActivity"', "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr, "REMOTE_ADDR": "127.0.0.1",
-    }
-    status = []
-    out = app(environ, lambda s, h, e=None: status.append(s))
-    b"".join(out)
-    if hasattr(out, "close"):
-        out.close()
-    return status[0]
-
-
 def test_a_save_leaves_no_cyclic_garbage(app):
     bodies = [soap11_save([record(f"ccid:testprovider.org:garbage-{i}", completed=f"2026-04-{i + 1:02d}T00:00:00")],
                           user=SANDBOX_USER, password=SANDBOX_PASSWORD) for i in range(5)]
-    _post(app, bodies[0])  # first call: caches filled, statements compiled
+    soap_call(app, bodies[0])  # first call: caches filled, statements compiled
     gc.collect()
     gc.set_debug(gc.DEBUG_SAVEALL)
     try:
-        statuses = [_post(app, body) for body in bodies[1:]]
+        statuses = [soap_call(app, body) for body in bodies[1:]]
         gc.collect()
         left = [type(o).__qualname__ for o in gc.garbage]
     finally:

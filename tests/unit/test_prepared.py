@@ -214,20 +214,6 @@ def test_a_failed_rollback_leaves_the_first_error_to_the_caller(services, monkey
             1 / 0
 
 
-def _soap_call(app, body: bytes) -> str:
-    import io
-    import sys
-
-    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/services/ACCMELearnerService.svc", "QUERY_STRING": "",
-               "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http",
-               "SERVER_PROTOCOL": "HTTP/1.1", "CONTENT_TYPE": "text/xml; charset=utf-8",
-               "CONTENT_LENGTH": str(len(body)), "HTTP_SOAPACTION": '"urn:pars-ws:learner:v1/SaveLearnerActivity"',
-               "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "REMOTE_ADDR": "127.0.0.1"}
-    status = []
-    b"".join(app(environ, lambda s, h, e=None: status.append(s)))
-    return status[0]
-
-
 @pytest.mark.parametrize("password, fails_after_sign_in, status, logged_provider", [
     (SANDBOX_PASSWORD, False, "200", True),
     (SANDBOX_PASSWORD, True, "500", True),  # signed in, then a server error: the log still names the provider
@@ -239,13 +225,35 @@ def test_the_call_log_names_the_provider_once_signed_in(services, monkeypatch, c
     import logging
 
     from pars_ws.entrypoints.wsgi import create_app
-    from tests.support import soap11_save
+    from tests.support import soap11_save, soap_call
 
     if fails_after_sign_in:
         monkeypatch.setattr(type(services.learners), "_save_in", lambda *a, **k: 1 / 0)
     app = create_app(services)
     with caplog.at_level(logging.INFO, logger="pars_ws.calls"):
-        answered = _soap_call(app, soap11_save([record("log-1")], password=password))
+        answered = soap_call(app, soap11_save([record("log-1")], password=password))
     entry = json.loads([r.getMessage() for r in caplog.records if r.name == "pars_ws.calls"][-1])
     assert answered.startswith(status)
     assert (entry.get("provider_id") == "1234567") is logged_provider
+
+
+def test_both_sign_in_paths_keep_one_blanked_audit_copy_per_call(services, database_url):
+    """The first call signs in in full (argon2, then its own transaction), the next from the credential
+    cache inside the save's transaction: each keeps the request once, its password blanked."""
+    fresh = make_services(database_url)  # another process: its credential cache is empty
+    try:
+        raw = f"<p:Password>{SANDBOX_PASSWORD}</p:Password>".encode()
+        for n, credit_id in enumerate(("audit-full", "audit-known")):
+            records = read_document(xml_reports([record(credit_id, completed=f"2026-02-0{n + 1}T00:00:00")]).encode(),
+                                    fresh.settings.limits)
+            [judgement] = fresh.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records,
+                                                        source=Source.SOAP, raw=raw, correlation_id=credit_id)
+            assert judgement.ok, judgement.codes
+        with fresh.store.transaction(write=False) as repo:
+            kept = repo.conn.execute(select(t.raw_requests.c.correlation_id, t.raw_requests.c.body).where(
+                t.raw_requests.c.correlation_id.in_(["audit-full", "audit-known"]))
+                .order_by(t.raw_requests.c.id)).all()
+    finally:
+        fresh.engine.dispose()
+    assert [(cid, zlib.decompress(body)) for cid, body in kept] == [
+        ("audit-full", b"<p:Password>********</p:Password>"), ("audit-known", b"<p:Password>********</p:Password>")]

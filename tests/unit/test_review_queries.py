@@ -22,21 +22,25 @@ CUTOFF = NOW - dt.timedelta(seconds=5)
 def services(database_url):
     services = make_services(database_url)
     seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
-    return services
+    yield services
+    services.engine.dispose()
 
 
-def _rows(provider_pk: int, boards: list[str], count: int, status: str, submitted_at: dt.datetime, tag: str):
+def _rows(provider_pk: int, boards: list[str], count: int, status: str, submitted_at: dt.datetime, tag: str,
+          step: int = 1):
+    """`step` microseconds between submissions: negative, the rows inserted last were submitted first."""
     return [dict(environment="sandbox", provider_pk=provider_pk, credit_id=f"{tag}-{i}", activity_id="100000001",
                  board=boards[i % len(boards)], learner_id=f"L{i}", learner_key=f"l{i}", first_name="Ann",
                  last_name="Lee", completion_date=dt.date(2026, 6, 1), credits=Decimal("1"), credit_types="",
-                 source="SOAP", status=status, submitted_at=submitted_at + dt.timedelta(microseconds=i),
+                 source="SOAP", status=status, submitted_at=submitted_at + dt.timedelta(microseconds=i * step),
                  updated_at=submitted_at)
             for i in range(count)]
 
 
 @pytest.fixture(scope="module")
 def stored(services):
-    """Many Accepted records, many Submitted ones not yet due, and a few due (submitted earlier)."""
+    """Many Accepted records, many Submitted ones not yet due, and a few due (submitted earlier, the
+    last inserted first: id order is not submission order)."""
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     boards = reviewing_boards(services.catalogue)
     with services.store.transaction() as repo:
@@ -45,7 +49,7 @@ def stored(services):
         repo.conn.execute(insert(t.learner_records), _rows(account.provider_pk, boards, 3000, "Submitted",
                                                            NOW - dt.timedelta(seconds=1), "fresh"))
         repo.conn.execute(insert(t.learner_records), _rows(account.provider_pk, boards, 7, "Submitted",
-                                                           NOW - dt.timedelta(minutes=5), "due"))
+                                                           NOW - dt.timedelta(minutes=5), "due", step=-1))
         repo.conn.execute(text("ANALYZE"))
     return boards
 
@@ -70,7 +74,7 @@ def test_the_review_takes_only_due_records_oldest_first(services, stored):
     due = review._due("sandbox", stored, CUTOFF, None)
     with services.store.transaction(write=False) as repo:
         rows = repo.conn.execute(review.due_chunk(due, postgresql=False)).all()
-    assert [r.credit_id for r in rows] == [f"due-{i}" for i in range(7)]
+    assert [r.credit_id for r in rows] == [f"due-{i}" for i in reversed(range(7))]
 
 
 def test_the_worker_looks_again_at_once_only_while_a_full_chunk_was_due(services, stored, monkeypatch):
