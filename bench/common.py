@@ -227,32 +227,23 @@ def prestore(url: str, count: int, provider_pk: int, seed: int = 7) -> float:
     return time.perf_counter() - started
 
 
-def analyze(url: str) -> None:
-    """Refresh the planner's statistics, as autovacuum (PostgreSQL) or `PRAGMA optimize` (SQLite) would
-    have on a database in use: without them PostgreSQL plans for the empty tables it last saw. On
-    PostgreSQL also clear dead row versions (VACUUM), as autovacuum would: the board review updates
-    most records once and the floor's inserts are rolled back, and the PostgreSQL of these machines
-    runs with autovacuum off."""
-    engine = engine_for(url)
-    try:
-        if engine.dialect.name == "postgresql":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM ANALYZE")
-        else:
-            with engine.begin() as conn:
-                conn.exec_driver_sql("ANALYZE")
-    finally:
-        engine.dispose()
-
-
-def vacuum(url: str) -> None:
-    """PostgreSQL: clear dead row versions (VACUUM), as autovacuum would; SQLite: nothing to do."""
-    if not url.startswith("postgresql"):
+def analyze(url: str, *, statistics: bool = True) -> None:
+    """What autovacuum (PostgreSQL) or `PRAGMA optimize` (SQLite) would have done on a database in use:
+    refresh the planner's statistics (without them PostgreSQL plans for the empty tables it last
+    saw) and, on PostgreSQL, clear dead row versions (VACUUM): the board review updates most records
+    once, the floor's inserts are rolled back, and the PostgreSQL of these machines runs with
+    autovacuum off. statistics=False: only the vacuum (nothing to do on SQLite)."""
+    postgresql = url.startswith("postgresql")
+    if not (statistics or postgresql):
         return
     engine = engine_for(url)
     try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM")
+        if postgresql:  # VACUUM runs outside a transaction
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("VACUUM ANALYZE" if statistics else "VACUUM")
+        else:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
     finally:
         engine.dispose()
 
@@ -424,9 +415,9 @@ def upload_and_wait(server: Server, file_name: str, data: bytes, file_type: str,
     same machine's), so the polling interval neither adds to it nor needs to be short (polls cost
     the service CPU). The upload waits until the board review of earlier batches has caught up (a
     batch is measured with the worker to itself) and, on PostgreSQL, until the dead row versions
-    the review left are cleared, as autovacuum would (vacuum)."""
+    the review left are cleared, as autovacuum would (analyze)."""
     wait_reviewed(server.env["PARS_DATABASE_URL"])
-    vacuum(server.env["PARS_DATABASE_URL"])
+    analyze(server.env["PARS_DATABASE_URL"], statistics=False)
     body, ctype = multipart_form({"file_type": file_type}, file_name, data)
     started_wall, started = time.time(), time.perf_counter()
     status, payload = http("POST", server.base_url + "/api/batches", body,

@@ -14,7 +14,7 @@ of the same registry learners and activities (bench/common.prestore: a direct bu
 PostgreSQL); statistics are refreshed after loading, as autovacuum would.
 
 Next to them, the floor's growth: before each upload, the same file parsed, validated, extracted
-and inserted with one executemany into the same table at the same index positions (its own
+and inserted with one executemany into the same table at the same index positions (the file's
 environment and keys; rolled back), bench/common.floor_seconds. Where processing grows with the
 records stored, this says how much of that growth the database's own inserts show.
 
