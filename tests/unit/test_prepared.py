@@ -257,3 +257,43 @@ def test_both_sign_in_paths_keep_one_blanked_audit_copy_per_call(services, datab
         fresh.engine.dispose()
     assert [(cid, zlib.decompress(body)) for cid, body in kept] == [
         ("audit-full", b"<p:Password>********</p:Password>"), ("audit-known", b"<p:Password>********</p:Password>")]
+
+
+def test_a_committed_connection_is_kept_for_the_next_driver_transaction(database_url):
+    services = make_services(database_url)
+    try:
+        store = services.store
+        with store.driver_transaction() as repo:
+            first = repo.conn.connection.driver_connection
+            AccountRepository(repo.conn).credential(SANDBOX_USER)
+        with store.driver_transaction() as repo:
+            assert repo.conn.connection.driver_connection is first  # no pool checkout
+        with pytest.raises(RuntimeError):
+            with store.driver_transaction() as repo:
+                assert repo.conn.connection.driver_connection is first
+                raise RuntimeError("a failed call")
+        with store.driver_transaction() as repo:  # what failed went back to the pool, rolled back
+            second = repo.conn.connection.driver_connection
+            assert AccountRepository(repo.conn).credential(SANDBOX_USER) is not None
+        with store.driver_transaction() as repo:
+            assert repo.conn.connection.driver_connection is second
+            repo.conn.pid = -1  # as if opened by the process this one was forked from
+        with store.driver_transaction() as repo:  # never used, never closed: the parent's
+            assert repo.conn.connection.driver_connection is not second
+            kept = repo.conn.connection
+        assert not _closed(second)
+        services.engine.dispose()  # closes the kept connection (a PostgreSQL database can be dropped)
+        assert _closed(kept.driver_connection)
+    finally:
+        services.engine.dispose()
+
+
+def _closed(driver_connection) -> bool:
+    closed = getattr(driver_connection, "closed", None)
+    if closed is not None:  # psycopg
+        return bool(closed)
+    try:
+        driver_connection.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - sqlite3.ProgrammingError: closed
+        return True
+    return False

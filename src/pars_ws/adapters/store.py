@@ -29,7 +29,7 @@ from ..domain.names import name_key
 from ..domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
 from . import tables as t
 from .database import writer_lock
-from .prepared import DriverConnection, Prepared
+from .prepared import DriverConnections, Prepared
 
 
 def _lines(values: Iterable[str]) -> str:
@@ -267,7 +267,11 @@ def redact_passwords(body: bytes) -> bytes:
         return body
     start, end = max(body.rfind(b"<", 0, first), 0), body.find(b">", last)
     end = len(body) if end < 0 else end + 1
-    return body[:start] + _PASSWORD.sub(rb"\1********\2", body[start:end]) + body[end:]
+    return body[:start] + _PASSWORD.sub(_blank, body[start:end]) + body[end:]
+
+
+def _blank(match: re.Match) -> bytes:  # a function: a template (rb"\1...") is expanded in Python
+    return match[1] + b"********" + match[2]
 
 
 class AuditCopy:
@@ -277,7 +281,13 @@ class AuditCopy:
     __slots__ = ("compressed",)
 
     def __init__(self, body: bytes):
-        self.compressed = zlib.compress(redact_passwords(body), 1)
+        body = redact_passwords(body)
+        # A window no larger than the body: zlib's default state (256 KB, a 64 KB table cleared on
+        # every call) cost more than compressing a one-record request, and evicted the call's data
+        # from the CPU caches. The stream is the same zlib format; decompress() reads any window.
+        window = min(15, max(9, (len(body) - 1).bit_length()))
+        deflate = zlib.compressobj(1, zlib.DEFLATED, window, min(8, max(4, window - 7)))
+        self.compressed = deflate.compress(body) + deflate.flush()
 
 
 class Repository:
@@ -569,6 +579,7 @@ class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.activity_cache = ActivityCache()
+        self.driver_connections = DriverConnections(engine)
 
     @contextmanager
     def transaction(self, write: bool = True, *, one_statement: bool = False) -> Iterator[Repository]:
@@ -587,13 +598,15 @@ class Store:
     def driver_transaction(self) -> Iterator[Repository]:
         """A write transaction whose statements are all Prepared ones (see DriverConnection): calling
         any other Repository method in it fails."""
-        conn = DriverConnection(self.engine)  # checked out and returned outside the writer lock
+        conn = self.driver_connections.take()  # taken and given back outside the writer lock
+        committed = False
         try:
             with writer_lock(self.engine):
                 try:
                     conn.begin()
                     yield Repository(conn, self.activity_cache)
                     conn.commit()
+                    committed = True
                 except BaseException:
                     try:
                         conn.rollback()
@@ -601,7 +614,7 @@ class Store:
                         logging.getLogger("pars_ws.errors").exception("rollback failed")
                     raise
         finally:
-            conn.close()
+            self.driver_connections.give_back(conn, committed)
 
 
 _C, _P = t.credentials, t.providers

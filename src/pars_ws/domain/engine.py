@@ -272,14 +272,15 @@ def judge(records: Iterable[ReportedRecord], *, today: dt.date, now: dt.datetime
     return results
 
 
-# The rules that apply to each action (None: neither add nor delete), in code order.
-_RULES_FOR = {action: [rule for rule in RULES if rule.action in ("any", action)] for action in (ADD, DELETE, None)}
+# The rules that apply to each action (None: neither add nor delete), in code order, as (code, check).
+_RULES_FOR = {action: [(rule.code, rule.check) for rule in RULES if rule.action in ("any", action)]
+              for action in (ADD, DELETE, None)}
 
 
 def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
     c = Case(r, today=today, catalogue=catalogue, lookups=lookups, state=state, source=source)
     action = c.action
-    codes = sorted(set(r.reader_codes) | {rule.code for rule in _RULES_FOR[action] if rule.check(c)})
+    codes = sorted(set(r.reader_codes) | {code for code, check in _RULES_FOR[action] if check(c)})
     if codes:
         return Judgement(r, action, codes, Status.NOT_PROCESSED)
     if action == DELETE:

@@ -156,7 +156,7 @@ class ParsWsgi:
                 return _no_write
 
             try:
-                out = app(environ, capture)
+                out = app.handle_rpc(environ, capture)  # POSTs only: the WSDL is served above
             except Exception:  # noqa: BLE001 - spyne let something escape: still a SOAP fault, no traceback
                 logging.getLogger("pars_ws.errors").exception("uncaught in spyne %s", cid)
                 refused = _Refused("Server", "Internal error while processing the request.",
