@@ -50,8 +50,8 @@ def test_prepared_reads_give_what_core_gives(services):
 def test_prepared_writes_store_what_core_reads_back(services):
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     with services.store.driver_transaction() as repo:
-        pk = repo.store_raw_request(account.environment, account.provider_pk, Source.SOAP, "cid-prepared",
-                                    AuditCopy(b"<Password>secret</Password>"), NOW)
+        pk = repo.store_raw_request(account.environment, account.provider_pk,
+                                    AuditCopy(b"<Password>secret</Password>", Source.SOAP, "cid-prepared"), NOW)
     with services.store.transaction(write=False) as repo:
         row = repo.conn.execute(select(t.raw_requests).where(t.raw_requests.c.id == pk)).one()
     assert row.correlation_id == "cid-prepared" and row.source == Source.SOAP.value
@@ -81,8 +81,8 @@ def test_errors_are_sqlalchemys_and_roll_the_transaction_back(services, transact
     begin = services.store.driver_transaction if transaction == "driver" else services.store.transaction
     with pytest.raises(IntegrityError):
         with begin() as repo:
-            repo.store_raw_request(account.environment, account.provider_pk, Source.SOAP, "cid-rolled-back",
-                                   AuditCopy(b"<x/>"), NOW)
+            repo.store_raw_request(account.environment, account.provider_pk,
+                                   AuditCopy(b"<x/>", Source.SOAP, "cid-rolled-back"), NOW)
             # No such learner record: the foreign key refuses the event.
             _EVENTS.run(repo.conn, {"record_pk": 10 ** 9, "status": "Accepted", "at": NOW})
     with services.store.transaction(write=False) as repo:
@@ -253,10 +253,16 @@ def test_both_sign_in_paths_keep_one_blanked_audit_copy_per_call(services, datab
             kept = repo.conn.execute(select(t.raw_requests.c.correlation_id, t.raw_requests.c.body).where(
                 t.raw_requests.c.correlation_id.in_(["audit-full", "audit-known"]))
                 .order_by(t.raw_requests.c.id)).all()
+            # Each record names the request it came in (on PostgreSQL both are written by one statement).
+            lr, raw_requests = t.learner_records, t.raw_requests
+            linked = repo.conn.execute(select(lr.c.credit_id, raw_requests.c.correlation_id)
+                                       .join(raw_requests, raw_requests.c.id == lr.c.request_pk)
+                                       .where(lr.c.credit_id.in_(["audit-full", "audit-known"]))).all()
     finally:
         fresh.engine.dispose()
     assert [(cid, zlib.decompress(body)) for cid, body in kept] == [
         ("audit-full", b"<p:Password>********</p:Password>"), ("audit-known", b"<p:Password>********</p:Password>")]
+    assert sorted(linked) == [("audit-full", "audit-full"), ("audit-known", "audit-known")]
 
 
 def test_a_committed_connection_is_kept_for_the_next_driver_transaction(database_url):

@@ -238,16 +238,30 @@ _ADD_RECORDS_SQLITE = Prepared(sqlite.insert(_LR).on_conflict_do_nothing().retur
 # Unsized array types, so that a value too long or too precise fails (or rounds) exactly as in a plain INSERT.
 _PG_TYPE = {c: "TEXT" if isinstance(_LR.c[c].type, String) else "NUMERIC" if isinstance(_LR.c[c].type, Numeric)
             else _LR.c[c].type.compile(dialect=postgresql.dialect()) for c in _ROW_COLUMNS}
-# On PostgreSQL each added record's first event is written by the same statement (one round trip).
-_ADD_RECORDS_PG = Prepared(text(
-    f"WITH added AS (INSERT INTO learner_records ({', '.join(_ROW_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{c} AS {_PG_TYPE[c]}[])" for c in _ROW_COLUMNS)
-    + ") ON CONFLICT DO NOTHING RETURNING id, credit_id, status), "
-    "events AS (INSERT INTO record_events (record_pk, status, at) SELECT id, status, :event_at FROM added) "
-    "SELECT id, credit_id FROM added"
-).columns(_LR.c.id, _LR.c.credit_id))
-_RAW_REQUEST = Prepared(insert(t.raw_requests).returning(t.raw_requests.c.id),
-                        ("environment", "provider_pk", "source", "correlation_id", "received_at", "body"))
+_REQUEST_COLUMNS = ("environment", "provider_pk", "source", "correlation_id", "received_at", "body")
+
+
+def _add_records_pg(with_request: bool) -> Prepared:
+    """On PostgreSQL each added record's first event is written by the same statement, and with_request
+    the request's audit copy too (its id in every record's request_pk): one round trip for all."""
+    columns = [c for c in _ROW_COLUMNS if not (with_request and c == "request_pk")]
+    rows = "SELECT * FROM unnest(" + ", ".join(f"CAST(:{c} AS {_PG_TYPE[c]}[])" for c in columns) + ")"
+    request = ""
+    if with_request:
+        request = (f"request AS (INSERT INTO raw_requests ({', '.join(_REQUEST_COLUMNS)}) VALUES ("
+                   + ", ".join(f":request_{c}" for c in _REQUEST_COLUMNS) + ") RETURNING id), ")
+        rows = f"SELECT reported.*, request.id FROM ({rows}) AS reported CROSS JOIN request"
+        columns.append("request_pk")
+    return Prepared(text(
+        f"WITH {request}added AS (INSERT INTO learner_records ({', '.join(columns)}) {rows} "
+        "ON CONFLICT DO NOTHING RETURNING id, credit_id, status), "
+        "events AS (INSERT INTO record_events (record_pk, status, at) SELECT id, status, :event_at FROM added) "
+        "SELECT id, credit_id FROM added"
+    ).columns(_LR.c.id, _LR.c.credit_id))
+
+
+_ADD_RECORDS_PG, _ADD_REQUEST_AND_RECORDS_PG = _add_records_pg(False), _add_records_pg(True)
+_RAW_REQUEST = Prepared(insert(t.raw_requests).returning(t.raw_requests.c.id), _REQUEST_COLUMNS)
 _EVENTS = Prepared(insert(t.record_events), ("record_pk", "status", "at"))
 _DELETE_RECORD = Prepared(update(_LR).where(_LR.c.id == bindparam("pk")).values(
     status=Status.DELETED.value, deleted_at=bindparam("now"), updated_at=bindparam("now")))
@@ -278,9 +292,10 @@ class AuditCopy:
     """A request as kept for audit: passwords blanked (see redact_passwords), compressed. Made
     before the write transaction begins, so the writer lock is not held for it."""
 
-    __slots__ = ("compressed",)
+    __slots__ = ("source", "correlation_id", "compressed")
 
-    def __init__(self, body: bytes):
+    def __init__(self, body: bytes, source: Source, correlation_id: str):
+        self.source, self.correlation_id = source, correlation_id
         body = redact_passwords(body)
         # A window no larger than the body: zlib's default state (256 KB, a 64 KB table cleared on
         # every call) cost more than compressing a one-record request, and evicted the call's data
@@ -503,30 +518,34 @@ class Repository:
             records=self.live_records(environment, provider_pk, credit_ids, held),
         )
 
-    def store_raw_request(self, environment: str, provider_pk: int, source: Source, correlation_id: str,
-                          copy: AuditCopy, now: dt.datetime) -> int:
+    def store_raw_request(self, environment: str, provider_pk: int, copy: AuditCopy, now: dt.datetime) -> int:
         """Keep a request's audit copy (see AuditCopy)."""
-        return _RAW_REQUEST.first(self.conn, dict(
-            environment=environment, provider_pk=provider_pk, source=source.value, correlation_id=correlation_id,
-            received_at=now, body=copy.compressed,
-        )).id
+        return _RAW_REQUEST.first(self.conn, _request_values(environment, provider_pk, copy, now)).id
 
     def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,
-              request_pk: int | None = None, batch_pk: int | None = None) -> set[str]:
-        """Store the adds and deletes that passed every rule, in request order.
+              copy: AuditCopy | None = None, batch_pk: int | None = None) -> set[str]:
+        """Keep the request's audit copy, if given, and store the adds and deletes that passed every
+        rule, in request order, each linked to the copy.
 
         Returns the CreditIDs the database refused as already live (a concurrent request won).
         """
         added = [j for j in judgements if j.ok and j.status in (Status.SUBMITTED, Status.ACCEPTED)]
         adds = [j.stored for j in added]
+        # On PostgreSQL the copy goes in with the adds, in their statement.
+        with_adds = copy is not None and self.dialect == _PG and bool(adds)
+        request_pk = None if copy is None or with_adds else self.store_raw_request(environment, provider_pk, copy, now)
         lost: set[str] = set()
         inserted: dict[str, int] = {}
         if adds:
             rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
                               j.record.index if batch_pk is not None else None) for j in added]
             if self.dialect == _PG:
-                result = _ADD_RECORDS_PG.rows(self.conn, {
-                    "event_at": now, **{c: [row[c] for row in rows] for c in _ROW_COLUMNS}})
+                params = {"event_at": now, **{c: [row[c] for row in rows] for c in _ROW_COLUMNS}}
+                if with_adds:
+                    del params["request_pk"]
+                    params.update((f"request_{c}", v) for c, v in _request_values(
+                        environment, provider_pk, copy, now).items())
+                result = (_ADD_REQUEST_AND_RECORDS_PG if with_adds else _ADD_RECORDS_PG).rows(self.conn, params)
             else:  # SQLite runs a statement in microseconds: one per row
                 result = [added for row in rows for added in _ADD_RECORDS_SQLITE.rows(self.conn, row)]
             inserted = {row.credit_id: row.id for row in result}
@@ -573,6 +592,11 @@ class Repository:
             lr.c.learner_key == learner_key(learner_id), lr.c.completion_date == completion_date,
         ).order_by(lr.c.deleted_at.is_not(None), lr.c.id)).all()
         return [record_from_row(r) for r in rows]
+
+
+def _request_values(environment: str, provider_pk: int, copy: AuditCopy, now: dt.datetime) -> dict:
+    return dict(environment=environment, provider_pk=provider_pk, source=copy.source.value,
+                correlation_id=copy.correlation_id, received_at=now, body=copy.compressed)
 
 
 class Store:

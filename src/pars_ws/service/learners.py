@@ -35,9 +35,9 @@ class LearnerService:
         `raw` is kept for audit (None when the caller keeps the original, as batches do);
         `in_same_transaction` lets a caller record its own progress atomically with the records.
         """
-        copy = None if raw is None else AuditCopy(raw)
+        copy = None if raw is None else AuditCopy(raw, source, correlation_id)
         with self.store.transaction() as repo:
-            judgements = self._save_in(repo, account, records, source, copy, correlation_id, batch_pk)
+            judgements = self._save_in(repo, account, records, source, copy, batch_pk)
             if in_same_transaction is not None:
                 in_same_transaction(repo, judgements)
         return judgements
@@ -49,17 +49,17 @@ class LearnerService:
         LMS's usual call, is read in the save's own transaction (Authenticator.known); otherwise the
         full sign-in (AuthenticationFailed) runs first, so argon2 never holds the writer lock.
         `read_records(account)` runs once signed in: an unknown caller learns nothing about its document."""
-        copy = AuditCopy(raw)
+        copy = AuditCopy(raw, source, correlation_id)
         with self.store.driver_transaction() as repo:
             account = self.auth.known(repo, username, password, provider_id)
             if account is not None:
-                return self._save_in(repo, account, read_records(account), source, copy, correlation_id)
+                return self._save_in(repo, account, read_records(account), source, copy)
         account = self.auth.authenticate(username, password, provider_id)
         with self.store.transaction() as repo:
-            return self._save_in(repo, account, read_records(account), source, copy, correlation_id)
+            return self._save_in(repo, account, read_records(account), source, copy)
 
     def _save_in(self, repo: Repository, account: Account, records: Sequence[ReportedRecord], source: Source,
-                 copy: AuditCopy | None, correlation_id: str, batch_pk: int | None = None) -> list[Judgement]:
+                 copy: AuditCopy | None, batch_pk: int | None = None) -> list[Judgement]:
         if not source.carries_credit_id:
             records = [
                 replace(r, credit_id=new_credit_id(account))
@@ -69,9 +69,7 @@ class LearnerService:
         today, now = self.clock.today(), self.clock.now()
         lookups = repo.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
         judgements = judge(records, today=today, now=now, catalogue=self.catalogue, lookups=lookups, source=source)
-        request_pk = None if copy is None else repo.store_raw_request(
-            account.environment, account.provider_pk, source, correlation_id, copy, now)
-        taken = repo.apply(account.environment, account.provider_pk, judgements, now, request_pk, batch_pk)
+        taken = repo.apply(account.environment, account.provider_pk, judgements, now, copy, batch_pk)
         credit_ids_taken(judgements, taken)
         return judgements
 
