@@ -317,6 +317,15 @@ class _PreParsed:
         ctx.method_request_string = body_doc.tag
         self.validate_body(ctx, message)
 
+    def generate_method_contexts(self, ctx):
+        handles = self.get_call_handles(ctx)
+        if len(handles) != 1:
+            return super().generate_method_contexts(ctx)
+        # One operation and no auxiliary ones: the call's context serves as is (spyne copied it and
+        # pointed its parts at the copy; the original was then dropped).
+        ctx.descriptor = handles[0]
+        return [ctx]
+
     def deserialize(self, ctx, message):
         if message is not self.REQUEST:
             return super().deserialize(ctx, message)
