@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .adapters.wakeup import wake_path
 from .adapters.xml_guard import XmlLimits
 
 
@@ -39,6 +40,7 @@ class Settings:
     review_interval_seconds: int = 3600  # production schedule
     batch_stale_seconds: int = 60  # a batch whose worker is silent this long is taken over
     log_level: str = "INFO"
+    wake_path: Path | None = None  # the FIFO an upload wakes a worker through (adapters/wakeup.py)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -69,4 +71,5 @@ class Settings:
             review_interval_seconds=_int("PARS_REVIEW_INTERVAL_SECONDS", 3600),
             batch_stale_seconds=_int("PARS_BATCH_STALE_SECONDS", 60),
             log_level=env.get("PARS_LOG_LEVEL", "INFO"),
+            wake_path=wake_path(url, data_dir()),
         )

@@ -294,3 +294,37 @@ def test_an_idle_worker_takes_no_write_lock(services, database_url):
         holder.connection.driver_connection.rollback()
     worker.join(120)
     assert not still_waiting and answered == [0]
+
+
+def test_an_upload_wakes_an_idle_worker_on_the_same_host(services, account, database_url, tmp_path):
+    """A worker that found nothing waits for its next poll (30 s here) unless an upload wakes it."""
+    import threading
+    import time
+
+    from pars_ws.entrypoints.worker import run_forever
+
+    while batches.process_next(services, "w"):  # nothing queued from earlier tests
+        pass
+    wake = tmp_path / "pars.wake"
+    uploader, worker = make_services(database_url, wake_path=wake), make_services(database_url, wake_path=wake)
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(worker,), kwargs=dict(poll_seconds=30, stop=stop), daemon=True)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not wake.exists() and time.monotonic() < deadline:  # the worker is idle and waiting
+            time.sleep(0.05)
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        queued = batches.upload(uploader, account, file_name="wake.txt", data=template_file(2, {}, start=1500),
+                                file_type="txt")
+        while batches.get(services, account, queued.id).status != "done" and time.monotonic() - t0 < 20:
+            time.sleep(0.05)
+        assert batches.get(services, account, queued.id).status == "done"
+        assert time.monotonic() - t0 < 10  # not the 30 s poll
+    finally:
+        stop.set()
+        thread.join(10)
+        uploader.engine.dispose()
+        worker.engine.dispose()
+    assert not thread.is_alive()

@@ -42,8 +42,8 @@ def run_once(services, name: str) -> bool:
     return more
 
 
-# Idle polls are reads (no write lock is taken when there is nothing to do): a short interval keeps
-# an uploaded file from waiting for a worker to look.
+# Idle polls are reads (no write lock is taken when there is nothing to do). An upload wakes a
+# worker on its own host at once (adapters/wakeup.py); others find it within this interval.
 POLL_SECONDS = 0.25
 
 
@@ -60,4 +60,4 @@ def run_forever(services, poll_seconds: float = POLL_SECONDS, stop: threading.Ev
     log.info('{"event": "worker_started", "worker": "%s"}', name)
     while not stop.is_set():
         if not run_once(services, name):
-            stop.wait(poll_seconds)
+            services.wakeup.wait(poll_seconds, stop)

@@ -154,6 +154,7 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
         raise UploadRefused(MSG_ACTIVE, "active") from None
     log.info('{"event": "batch_uploaded", "batch": %d, "provider_id": "%s", "records": %d}',
              batch_id, account.provider_id, total)
+    services.wakeup.notify()  # committed: a worker waiting on this host starts on it now
     return BatchInfo.from_row(row)
 
 
