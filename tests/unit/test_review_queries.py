@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select, text
 
+from pars_ws.adapters import review_store
 from pars_ws.adapters import tables as t
 from pars_ws.domain.review import reviewing_boards
 from pars_ws.service import review
@@ -63,17 +64,17 @@ def _plan(services, query) -> str:
 def test_the_review_reads_due_records_by_index(services, stored, database_url):
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's query plan (PostgreSQL's planner takes the index range by itself)")
-    due = review._due("sandbox", stored, CUTOFF, None)
-    for query in (select(t.learner_records.c.id).where(due).limit(1), review.due_chunk(due, postgresql=False)):
+    due = review_store.due("sandbox", stored, CUTOFF)
+    for query in (select(t.learner_records.c.id).where(due).limit(1), review_store.due_chunk(due, postgresql=False, limit=review.CHUNK)):
         plan = _plan(services, query)
         assert "ix_learner_records_due" in plan and "submitted_at<" in plan.replace(" ", ""), plan
         assert "SCAN lr" not in plan and "SCAN learner_records" not in plan, plan
 
 
 def test_the_review_takes_only_due_records_oldest_first(services, stored):
-    due = review._due("sandbox", stored, CUTOFF, None)
+    due = review_store.due("sandbox", stored, CUTOFF)
     with services.store.transaction(write=False) as repo:
-        rows = repo.conn.execute(review.due_chunk(due, postgresql=False)).all()
+        rows = repo.conn.execute(review_store.due_chunk(due, postgresql=False, limit=review.CHUNK)).all()
     assert [r.credit_id for r in rows] == [f"due-{i}" for i in reversed(range(7))]
 
 

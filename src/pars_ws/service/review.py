@@ -18,9 +18,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import and_, insert, select, update
-
-from ..adapters import tables as t
+from ..adapters.review_store import ReviewStore, due
 from ..adapters.store import AccountRepository
 from ..domain.errors import message
 from ..domain.records import Status
@@ -91,64 +89,35 @@ def run_now(services, target: Account | str) -> ReviewSummary:
             return total
 
 
-def _due(environment: str, boards: list[str], submitted_before: dt.datetime, provider_pk: int | None):
-    lr = t.learner_records
-    conds = [lr.c.environment == environment, lr.c.status == Status.SUBMITTED.value, lr.c.board.in_(boards),
-             lr.c.deleted_at.is_(None), lr.c.submitted_at <= submitted_before]
-    if provider_pk is not None:
-        conds.append(lr.c.provider_pk == provider_pk)
-    return and_(*conds)
-
-
-def due_chunk(due, *, postgresql: bool):
-    """The next CHUNK due records, oldest first, with the registry's answer for each learner."""
-    lr, rl = t.learner_records, t.registry_learners
-    query = (
-        select(lr.c.id, lr.c.provider_pk, lr.c.credit_id, lr.c.activity_id, lr.c.board, lr.c.learner_id,
-               lr.c.first_name, lr.c.last_name, lr.c.completion_date, rl.c.review_reject_code)
-        .select_from(lr.outerjoin(rl, and_(rl.c.environment == lr.c.environment, rl.c.board == lr.c.board,
-                                           rl.c.learner_key == lr.c.learner_key)))
-        # By submission time, read from ix_learner_records_due: ordered by id, SQLite's planner
-        # walked the whole table in id order to reach the newest (due) records.
-        .where(due).order_by(lr.c.submitted_at, lr.c.id).limit(CHUNK)
-    )
-    return query.with_for_update(of=lr, skip_locked=True) if postgresql else query
-
-
 def review(services, environment: str, *, submitted_before: dt.datetime,
            provider_pk: int | None = None) -> ReviewSummary:
     """Review one chunk of Submitted records in one transaction."""
-    lr = t.learner_records
-    boards = reviewing_boards(services.catalogue)
-    due = _due(environment, boards, submitted_before, provider_pk)
+    condition = due(environment, reviewing_boards(services.catalogue), submitted_before, provider_pk)
     # Look before taking the write lock: an idle worker asks every poll and usually finds nothing.
     with services.store.transaction(write=False) as repo:
-        if repo.conn.execute(select(lr.c.id).where(due).limit(1)).first() is None:
+        if not ReviewStore(repo.conn).any_due(condition):
             return ReviewSummary(environment)
     with services.store.transaction() as repo:
         now = services.clock.now()  # after the lock is ours, so status times follow commit order
-        conn = repo.conn
-        rows = conn.execute(due_chunk(due, postgresql=repo.dialect == "postgresql")).all()
+        store = ReviewStore(repo.conn)
+        rows = store.take_due(condition, CHUNK)
         if not rows:
             return ReviewSummary(environment)
         by_outcome: dict[tuple[Status, int | None], list[int]] = defaultdict(list)
         rejected_by_provider: dict[int, list] = defaultdict(list)
-        events = []
         for row in rows:
             status, code = outcome(row.review_reject_code)
             by_outcome[(status, code)].append(row.id)
-            events.append(dict(record_pk=row.id, status=status.value, at=now, code=code, note="board review"))
             if status == Status.REJECTED:
                 rejected_by_provider[row.provider_pk].append((row, code))
         for (status, code), ids in by_outcome.items():
-            conn.execute(update(lr).where(lr.c.id.in_(ids)).values(status=status.value, reject_code=code, updated_at=now))
-        conn.execute(insert(t.record_events), events)
-        accounts = AccountRepository(conn)
+            store.set_status(ids, status, code, now)
+        accounts = AccountRepository(repo.conn)
         for pk, rejected in rejected_by_provider.items():
             provider = accounts.provider_by_pk(pk)
             subject, body = rejection_mail(environment, provider, rejected)
-            queue_mail(conn, environment=environment, provider_pk=pk, kind="rejections", recipient=provider.email,
-                       subject=subject, body=body, now=now)
+            queue_mail(repo.conn, environment=environment, provider_pk=pk, kind="rejections",
+                       recipient=provider.email, subject=subject, body=body, now=now)
     rejected_count = sum(len(v) for v in rejected_by_provider.values())
     return ReviewSummary(environment, len(rows), len(rows) - rejected_count, rejected_count, len(rejected_by_provider))
 
