@@ -8,8 +8,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select, text
 
-from pars_ws.adapters import review_store
-from pars_ws.adapters import tables as t
+from pars_ws.adapters import review_store, tables as t
 from pars_ws.domain.review import reviewing_boards
 from pars_ws.service import review
 from pars_ws.service.sandbox import seed_sandbox
@@ -65,7 +64,8 @@ def test_the_review_reads_due_records_by_index(services, stored, database_url):
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's query plan (PostgreSQL's planner takes the index range by itself)")
     due = review_store.due("sandbox", stored, CUTOFF)
-    for query in (select(t.learner_records.c.id).where(due).limit(1), review_store.due_chunk(due, postgresql=False, limit=review.CHUNK)):
+    for query in (select(t.learner_records.c.id).where(due).limit(1),
+                  review_store.due_chunk(due, postgresql=False, limit=review.CHUNK)):
         plan = _plan(services, query)
         assert "ix_learner_records_due" in plan and "submitted_at<" in plan.replace(" ", ""), plan
         assert "SCAN lr" not in plan and "SCAN learner_records" not in plan, plan

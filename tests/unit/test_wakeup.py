@@ -35,9 +35,21 @@ def test_a_stop_ends_the_wait(tmp_path):
 def test_notify_without_a_waiting_worker_neither_blocks_nor_fails(tmp_path):
     Wakeup(tmp_path / "none" / "w.wake").notify()  # no folder
     Wakeup(None).notify()
-    Wakeup(tmp_path / "w.wake")._reader()  # a FIFO whose only reader is this process
-    for _ in range(100_000 // 4096 + 20):  # more than a pipe holds
-        Wakeup(tmp_path / "w.wake").notify()
+    Wakeup(tmp_path / "w.wake").notify()  # no FIFO yet
+    worker = Wakeup(tmp_path / "w.wake")
+    fd = worker._reader()  # a FIFO whose reader nobody empties
+    written = 0
+    while True:  # fill the pipe to the brim
+        try:
+            written += os.write(fd, b"\0" * 4096)
+        except BlockingIOError:
+            break
+    assert written >= 4096
+    t0 = time.monotonic()
+    for _ in range(10):
+        Wakeup(tmp_path / "w.wake").notify()  # full: nothing written, nothing raised, no wait
+    assert time.monotonic() - t0 < 1
+    assert _waited(worker, 30) < 1  # the pending wakes still wake it
 
 
 def test_something_else_at_the_path_means_polling_not_a_busy_loop(tmp_path):

@@ -104,13 +104,21 @@ class _Checkpointer:
 _checkpointer = _Checkpointer()
 
 
+def sqlite_file(url: str) -> str | None:
+    """The file an SQLite URL names; None for another database or an in-memory one."""
+    if not url.startswith("sqlite") or "///" not in url:
+        return None
+    path = url.split("///", 1)[1]
+    return path if path and path != ":memory:" else None
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
+        path = sqlite_file(url)
+        if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None})
-        if path and path != ":memory:":
+        if path is not None:
             engine.pars_writer_lock = WriterLock(path)
 
         @event.listens_for(engine, "connect")

@@ -178,15 +178,8 @@ class DriverConnections:
         event.listen(engine, "engine_disposed", self._close_kept)
 
     def take(self) -> DriverConnection:
-        while True:
-            try:
-                conn = self._kept.pop()
-            except IndexError:
-                return DriverConnection(self.engine)
-            if conn.pid == os.getpid():
-                return conn
-            # Closing it here would end the parent's session (PostgreSQL) or share its file handle.
-            self._inherited.append(conn)
+        conn = self._pop_own()
+        return conn if conn is not None else DriverConnection(self.engine)
 
     def give_back(self, conn: DriverConnection, committed: bool) -> None:
         if committed and not self._kept and conn.connection.is_valid:
@@ -195,15 +188,20 @@ class DriverConnections:
             conn.close()  # to the pool, which resets (rolls back) or discards it
 
     def _close_kept(self, _engine) -> None:
-        while self._kept:
+        while (conn := self._pop_own()) is not None:
+            conn.close()
+
+    def _pop_own(self) -> DriverConnection | None:
+        """A kept connection this process opened, or None."""
+        while True:
             try:
                 conn = self._kept.pop()
             except IndexError:
-                return
+                return None
             if conn.pid == os.getpid():
-                conn.close()
-            else:
-                self._inherited.append(conn)
+                return conn
+            # A parent's: closing it would end the parent's session (PostgreSQL) or share its file handle.
+            self._inherited.append(conn)
 
 
 def _run(conn: Connection, c: _Compiled, params, many: bool = False):

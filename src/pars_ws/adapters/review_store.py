@@ -10,6 +10,7 @@ from sqlalchemy import Connection, and_, insert, select, update
 from ..domain.records import Status
 from . import tables as t
 
+
 def due(environment: str, boards: Sequence[str], submitted_before: dt.datetime, provider_pk: int | None = None):
     """The condition a Submitted record due for review meets (of one provider, if given)."""
     lr = t.learner_records

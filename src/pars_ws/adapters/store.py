@@ -532,8 +532,9 @@ class Repository:
         added = [j for j in judgements if j.ok and j.status in (Status.SUBMITTED, Status.ACCEPTED)]
         adds = [j.stored for j in added]
         # On PostgreSQL the copy goes in with the adds, in their statement.
-        with_adds = copy is not None and self.dialect == _PG and bool(adds)
-        request_pk = None if copy is None or with_adds else self.store_raw_request(environment, provider_pk, copy, now)
+        copy_with_adds = copy is not None and self.dialect == _PG and bool(adds)
+        request_pk = (None if copy is None or copy_with_adds
+                      else self.store_raw_request(environment, provider_pk, copy, now))
         lost: set[str] = set()
         inserted: dict[str, int] = {}
         if adds:
@@ -541,11 +542,11 @@ class Repository:
                               j.record.index if batch_pk is not None else None) for j in added]
             if self.dialect == _PG:
                 params = {"event_at": now, **{c: [row[c] for row in rows] for c in _ROW_COLUMNS}}
-                if with_adds:
+                if copy_with_adds:
                     del params["request_pk"]
                     params.update((f"request_{c}", v) for c, v in _request_values(
                         environment, provider_pk, copy, now).items())
-                result = (_ADD_REQUEST_AND_RECORDS_PG if with_adds else _ADD_RECORDS_PG).rows(self.conn, params)
+                result = (_ADD_REQUEST_AND_RECORDS_PG if copy_with_adds else _ADD_RECORDS_PG).rows(self.conn, params)
             else:  # SQLite runs a statement in microseconds: one per row
                 result = [added for row in rows for added in _ADD_RECORDS_SQLITE.rows(self.conn, row)]
             inserted = {row.credit_id: row.id for row in result}

@@ -9,17 +9,16 @@ import threading
 import time
 from pathlib import Path
 
+from .database import sqlite_file
+
 # How often a waiting worker looks at its stop event (a signal or another thread may set it).
 STOP_CHECK_SECONDS = 0.05
 
 
 def wake_path(database_url: str, data_dir: Path) -> Path:
     """Beside an SQLite file (like its write lock); in the data folder otherwise."""
-    if database_url.startswith("sqlite") and "///" in database_url:
-        path = database_url.split("///", 1)[1]
-        if path and path != ":memory:":
-            return Path(path + ".wake")
-    return data_dir / "worker.wake"
+    path = sqlite_file(database_url)
+    return Path(path + ".wake") if path is not None else data_dir / "worker.wake"
 
 
 class Wakeup:
