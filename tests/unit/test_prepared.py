@@ -75,6 +75,42 @@ def test_a_saved_record_reads_back_the_same_by_prepared_and_core_statements(serv
     assert core[0].credits == Decimal("3.5") and core[0].completion_date == dt.date(2026, 1, 5)
 
 
+def test_records_added_one_per_call_and_several_per_call_are_stored_alike(services):
+    """On PostgreSQL one added record is written from a row of parameters, several from arrays: both
+    store the same values (every column but the keys, the CreditID and the request)."""
+    other = {"learner_id": "1000107", "first": "Test3", "last": "Account3", "dob": "1900-04-01", "points": "2.25"}
+
+    def save(day: int, *credit_ids: str) -> None:  # the records named "-b" are the other learner's
+        records = read_document(xml_reports([
+            record(cid, completed=f"2026-03-{day:02d}T00:00:00", **(other if "-b" in cid else {"points": "1.25"}))
+            for cid in credit_ids]).encode(), services.settings.limits)
+        judgements = services.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records,
+                                                      source=Source.SOAP, raw=b"<x/>", correlation_id=credit_ids[0])
+        assert all(j.ok for j in judgements), [j.codes for j in judgements]
+
+    services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    save(6, "shape-a1")
+    save(7, "shape-a2", "shape-b2")
+    save(8, "shape-b3")
+    lr = t.learner_records
+    ignored = {"id", "credit_id", "request_pk", "completion_date", "submitted_at", "updated_at"}
+    with services.store.transaction(write=False) as repo:
+        rows = {r.credit_id: r for r in repo.conn.execute(select(lr).where(lr.c.credit_id.like("shape-%"))).all()}
+    assert len(rows) == 4
+
+    def values(credit_id):
+        return {c: v for c, v in rows[credit_id]._mapping.items() if c not in ignored}
+
+    assert values("shape-a1") == values("shape-a2") and values("shape-a1")["credits"] == Decimal("1.25")
+    assert values("shape-b2") == values("shape-b3") and values("shape-b2")["credits"] == Decimal("2.25")
+    assert values("shape-a1") != values("shape-b2")
+    assert [rows[c].completion_date.day for c in ("shape-a1", "shape-a2", "shape-b3")] == [6, 7, 8]
+    with services.store.transaction(write=False) as repo:  # and each added record has its first event
+        events = repo.conn.execute(select(t.record_events.c.record_pk).where(
+            t.record_events.c.record_pk.in_([r.id for r in rows.values()]))).all()
+    assert len(events) == 4
+
+
 @pytest.mark.parametrize("transaction", ["core", "driver"])
 def test_errors_are_sqlalchemys_and_roll_the_transaction_back(services, transaction):
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)

@@ -235,17 +235,24 @@ _ROW_COLUMNS = ("environment", "provider_pk", "credit_id", "activity_id", "board
 # each); PostgreSQL gets them as one array per column instead (see above).
 _ADD_RECORDS_SQLITE = Prepared(sqlite.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id),
                                _ROW_COLUMNS)
-# Unsized array types, so that a value too long or too precise fails (or rounds) exactly as in a plain INSERT.
+# Unsized types (of a row's values or their arrays), so that a value too long or too precise fails (or rounds)
+# exactly as in a plain INSERT.
 _PG_TYPE = {c: "TEXT" if isinstance(_LR.c[c].type, String) else "NUMERIC" if isinstance(_LR.c[c].type, Numeric)
             else _LR.c[c].type.compile(dialect=postgresql.dialect()) for c in _ROW_COLUMNS}
 _REQUEST_COLUMNS = ("environment", "provider_pk", "source", "correlation_id", "received_at", "body")
 
 
-def _add_records_pg(with_request: bool) -> Prepared:
+@lru_cache(maxsize=None)
+def _add_records_pg(with_request: bool, one: bool) -> Prepared:
     """On PostgreSQL each added record's first event is written by the same statement, and with_request
-    the request's audit copy too (its id in every record's request_pk): one round trip for all."""
+    the request's audit copy too (its id in every record's request_pk): one round trip for all.
+    `one` record comes as a row of plain parameters: psycopg builds array parameters in Python, which
+    for the two dozen columns cost more than the server's work for the statement."""
     columns = [c for c in _ROW_COLUMNS if not (with_request and c == "request_pk")]
-    rows = "SELECT * FROM unnest(" + ", ".join(f"CAST(:{c} AS {_PG_TYPE[c]}[])" for c in columns) + ")"
+    if one:
+        rows = "VALUES (" + ", ".join(f"CAST(:{c} AS {_PG_TYPE[c]})" for c in columns) + ")"
+    else:
+        rows = "SELECT * FROM unnest(" + ", ".join(f"CAST(:{c} AS {_PG_TYPE[c]}[])" for c in columns) + ")"
     request = ""
     if with_request:
         request = (f"request AS (INSERT INTO raw_requests ({', '.join(_REQUEST_COLUMNS)}) VALUES ("
@@ -260,7 +267,6 @@ def _add_records_pg(with_request: bool) -> Prepared:
     ).columns(_LR.c.id, _LR.c.credit_id))
 
 
-_ADD_RECORDS_PG, _ADD_REQUEST_AND_RECORDS_PG = _add_records_pg(False), _add_records_pg(True)
 _RAW_REQUEST = Prepared(insert(t.raw_requests).returning(t.raw_requests.c.id), _REQUEST_COLUMNS)
 _EVENTS = Prepared(insert(t.record_events), ("record_pk", "status", "at"))
 _DELETE_RECORD = Prepared(update(_LR).where(_LR.c.id == bindparam("pk")).values(
@@ -541,12 +547,13 @@ class Repository:
             rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
                               j.record.index if batch_pk is not None else None) for j in added]
             if self.dialect == _PG:
-                params = {"event_at": now, **{c: [row[c] for row in rows] for c in _ROW_COLUMNS}}
+                one = len(rows) == 1
+                params = {"event_at": now, **(rows[0] if one else {c: [row[c] for row in rows] for c in _ROW_COLUMNS})}
                 if copy_with_adds:
                     del params["request_pk"]
                     params.update((f"request_{c}", v) for c, v in _request_values(
                         environment, provider_pk, copy, now).items())
-                result = (_ADD_REQUEST_AND_RECORDS_PG if copy_with_adds else _ADD_RECORDS_PG).rows(self.conn, params)
+                result = _add_records_pg(copy_with_adds, one).rows(self.conn, params)
             else:  # SQLite runs a statement in microseconds: one per row
                 result = [added for row in rows for added in _ADD_RECORDS_SQLITE.rows(self.conn, row)]
             inserted = {row.credit_id: row.id for row in result}
