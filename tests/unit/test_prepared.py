@@ -70,7 +70,9 @@ def test_a_saved_record_reads_back_the_same_by_prepared_and_core_statements(serv
     assert judgements[0].ok, judgements[0].codes
     with services.store.transaction(write=False) as repo:
         core = repo.records_by_credit_id(account.environment, account.provider_pk, "prep-1")
-        prepared = repo.live_records(account.environment, account.provider_pk, {"prep-1"}, set())
+        lookups = repo.lookups_for(account.environment, account.provider_pk,
+                                   [ReportedRecord(index=1, credit_id="prep-1")], services.catalogue)
+        prepared = [lookups.live_record("prep-1")]
     assert core == prepared and len(core) == 1
     assert core[0].credits == Decimal("3.5") and core[0].completion_date == dt.date(2026, 1, 5)
 

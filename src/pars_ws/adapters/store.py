@@ -10,14 +10,13 @@ import datetime as dt
 import logging
 import re
 import zlib
-from collections import defaultdict
 from contextlib import contextmanager, nullcontext
 from decimal import Decimal
 from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import (
-    Connection, Engine, Numeric, String, bindparam, column, func, insert, select, text, update,
+    Connection, Engine, Integer, Numeric, String, bindparam, column, func, insert, select, text, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -181,48 +180,73 @@ _PAIR = (("environment", "TEXT"), ("board", "TEXT"), ("k", "TEXT"))
 _REGISTRY_KEYS = (("by_id", "learner_key"), ("by_npi", "npi"), ("by_name", "last_name_key"))
 
 
-@lru_cache(maxsize=None)
-def _registry_sql(ids: int, npis: int, names: int) -> Prepared:
-    """Registry learners (with their completions) by (environment, board, key), the key being the
-    folded learner ID, the NPI or the last-name key; each argument the shape of its keys table."""
+_LR = t.learner_records
+_HELD = (("environment", "TEXT"), ("provider_pk", "INTEGER"), ("board", "TEXT"), ("activity_id", "TEXT"),
+         ("k", "TEXT"))
+# Records held are kept under the registry learner's key: a learner reported by NPI or matched on
+# name is found through the registry learners of that NPI or last-name key (rl.npi and
+# rl.last_name_key are stored as the rules compare them: see import_learners).
+_HELD_KEYS = (("held_ids", None), ("held_npis", "npi"), ("held_names", "last_name_key"))
+# A row of the lookups statement is a registry learner (kind 0: rl_* and done_* columns) or a
+# learner record (kind 1: learner_records' columns); the other's columns are NULL.
+_REGISTRY_COLUMNS = (*(column(f"rl_{c}", _RL.c[c].type) for c in _RL_COLUMNS),
+                     column("done_activity_id", _RC.c.activity_id.type),
+                     column("done_date", _RC.c.completion_date.type))
+
+
+def _nulls(columns) -> str:
+    # Typed: PostgreSQL types a UNION's columns pairwise, and two bare NULLs become text.
+    return ", ".join(f"CAST(NULL AS {_unsized(c.type)})" for c in columns)
+
+
+def _unsized(type_) -> str:
+    return ("TEXT" if isinstance(type_, String) else "NUMERIC" if isinstance(type_, Numeric)
+            else type_.compile(dialect=postgresql.dialect()))
+
+
+@lru_cache(maxsize=256)
+def _lookups_sql(ids: int, npis: int, names: int, credit_ids: int, held_ids: int, held_npis: int,
+                 held_names: int) -> Prepared:
+    """One statement for what the rules may ask of storage beyond activities: registry learners
+    (with their completions) by (environment, board, key), the key being the folded learner ID, the
+    NPI or the last-name key; and learner records by CreditID (live ones) and by (board, activity
+    ID, learner key), the key being the reported one or that of the registry learners of a reported
+    NPI or last name (deleted records too: a deleted_at term would be constant, see above; the
+    caller drops them). Each argument is the shape of its keys table."""
     ctes, branches = [], []
-    select_ = ", ".join(f"rl.{c}" for c in _RL_COLUMNS)
+    no_records = _nulls(_LR.c)
+    registry = ", ".join(f"rl.{c}" for c in _RL_COLUMNS)
     for (name, column_), shape in zip(_REGISTRY_KEYS, (ids, npis, names)):
         if shape:
             ctes.append(_keys_cte(name, _PAIR, shape))
             branches.append(
-                f"SELECT {select_}, rc.activity_id AS done_activity_id, rc.completion_date AS done_date "
+                f"SELECT 0, {registry}, rc.activity_id, rc.completion_date, {no_records} "
                 f"FROM {name} JOIN registry_learners AS rl ON rl.environment = {name}.environment "
                 f"AND rl.board = {name}.board AND rl.{column_} = {name}.k "
                 "LEFT OUTER JOIN registry_completions AS rc ON rc.learner_pk = rl.id")
-    return Prepared(text(f"WITH {', '.join(ctes)} " + " UNION ALL ".join(branches)).columns(
-        *(_RL.c[c] for c in _RL_COLUMNS), column("done_activity_id", _RC.c.activity_id.type),
-        column("done_date", _RC.c.completion_date.type)))
-
-
-_LR = t.learner_records
-_HELD = (("environment", "TEXT"), ("provider_pk", "INTEGER"), ("board", "TEXT"), ("activity_id", "TEXT"),
-         ("learner_key", "TEXT"))
-
-
-@lru_cache(maxsize=None)
-def _live_sql(credit_ids: int, held: int) -> Prepared:
-    """Learner records by CreditID (live ones) and by (board, activity ID, learner key) (deleted ones too:
-    a deleted_at term would be constant, see above; the caller drops them); each argument a shape."""
-    select_ = ", ".join(f"lr.{c.name}" for c in _LR.c)
-    branches = []
+    record = f"SELECT 1, {_nulls(_REGISTRY_COLUMNS)}, " + ", ".join(f"lr.{c.name}" for c in _LR.c)
     if credit_ids:
         wanted = ("= ANY(CAST(:credit_ids AS TEXT[]))" if credit_ids < 0
                   else "IN (" + ", ".join(f":c{i}" for i in range(credit_ids)) + ")")
-        branches.append(f"SELECT {select_} FROM learner_records AS lr WHERE lr.environment = :environment "
+        branches.append(f"{record} FROM learner_records AS lr WHERE lr.environment = :environment "
                         f"AND lr.provider_pk = :provider_pk AND lr.deleted_at IS NULL AND lr.credit_id {wanted}")
-    if held:
+    for (name, column_), shape in zip(_HELD_KEYS, (held_ids, held_npis, held_names)):
+        if not shape:
+            continue
+        ctes.append(_keys_cte(name, _HELD, shape))
+        key = f"{name}.k"
+        through = ""
+        if column_ is not None:
+            through = (f"JOIN registry_learners AS rl ON rl.environment = {name}.environment "
+                       f"AND rl.board = {name}.board AND rl.{column_} = {name}.k ")
+            key = "rl.learner_key"
         branches.append(
-            f"SELECT {select_} FROM held JOIN learner_records AS lr ON lr.environment = held.environment "
-            "AND lr.provider_pk = held.provider_pk AND lr.board = held.board "
-            "AND lr.activity_id = held.activity_id AND lr.learner_key = held.learner_key")
-    cte = f"WITH {_keys_cte('held', _HELD, held)} " if held else ""
-    return Prepared(text(cte + " UNION ALL ".join(branches)).columns(*_LR.c))
+            f"{record} FROM {name} {through}JOIN learner_records AS lr ON lr.environment = {name}.environment "
+            f"AND lr.provider_pk = {name}.provider_pk AND lr.board = {name}.board "
+            f"AND lr.activity_id = {name}.activity_id AND lr.learner_key = {key}")
+    with_ = f"WITH {', '.join(ctes)} " if ctes else ""
+    return Prepared(text(with_ + " UNION ALL ".join(branches)).columns(
+        column("kind", Integer()), *_REGISTRY_COLUMNS, *_LR.c))
 
 
 # The columns Repository._row fills.
@@ -237,8 +261,7 @@ _ADD_RECORDS_SQLITE = Prepared(sqlite.insert(_LR).on_conflict_do_nothing().retur
                                _ROW_COLUMNS)
 # Unsized types (of a row's values or their arrays), so that a value too long or too precise fails (or rounds)
 # exactly as in a plain INSERT.
-_PG_TYPE = {c: "TEXT" if isinstance(_LR.c[c].type, String) else "NUMERIC" if isinstance(_LR.c[c].type, Numeric)
-            else _LR.c[c].type.compile(dialect=postgresql.dialect()) for c in _ROW_COLUMNS}
+_PG_TYPE = {c: _unsized(_LR.c[c].type) for c in _ROW_COLUMNS}
 _REQUEST_COLUMNS = ("environment", "provider_pk", "source", "correlation_id", "received_at", "body")
 
 
@@ -424,7 +447,8 @@ class Repository:
                                                r.c.learner_key == key))
             pk = self.conn.execute(insert(r).values(
                 environment=environment, board=learner.board, learner_id=learner.learner_id, learner_key=key,
-                npi=learner.npi, first_name=learner.first_name, last_name=learner.last_name,
+                npi=fold(learner.npi) if learner.npi else None,  # compared with folded IDs
+                first_name=learner.first_name, last_name=learner.last_name,
                 last_name_key=name_key(learner.last_name),
                 dob_month=learner.dob.month if learner.dob else None,
                 dob_day=learner.dob.day if learner.dob else None,
@@ -437,92 +461,74 @@ class Repository:
             count += 1
         return count
 
-    def registry_learners(self, environment: str, by_id: set[tuple[str, str]], by_npi: set[tuple[str, str]],
-                          by_last_name: set[tuple[str, str]]) -> list[RegisteredLearner]:
-        """Registry learners by (board, folded learner ID), (board, folded NPI) and (board, last-name key),
-        with their completions."""
-        if not (by_id or by_npi or by_last_name):
-            return []
-        params: dict = {}
-        shapes = [_shape(self.dialect, len(pairs)) for pairs in (by_id, by_npi, by_last_name)]
-        for (name, _), pairs, shape in zip(_REGISTRY_KEYS, (by_id, by_npi, by_last_name), shapes):
-            _bind_keys(params, name, _PAIR, [(environment, *pair) for pair in pairs], shape)
-        learners: dict[int, tuple] = {}
-        for row in _registry_sql(*shapes).rows(self.conn, params):
-            _, done = learners.setdefault(row.id, (row, set()))
-            if row.done_activity_id is not None:
-                done.add((row.done_activity_id, row.done_date))
-        return [
-            RegisteredLearner(
-                board=row.board, learner_id=row.learner_id, first_name=row.first_name, last_name=row.last_name,
-                dob=_dob(row.dob_month, row.dob_day), npi=row.npi, review_reject_code=row.review_reject_code,
-                completions=frozenset(done),
-            )
-            for row, done in learners.values()
-        ]
-
-    # -- learner records ----------------------------------------------------------------------
-    def live_records(self, environment: str, provider_pk: int, credit_ids: set[str],
-                     held: set[tuple[str, str, str]]) -> list[StoredRecord]:
-        """Live records with one of these CreditIDs or (board, activity ID, learner key) triples."""
-        if not (credit_ids or held):
-            return []
-        params: dict = {"environment": environment, "provider_pk": provider_pk}
-        by_credit_id, by_learner = _shape(self.dialect, len(credit_ids)), _shape(self.dialect, len(held))
-        if by_credit_id < 0:
-            params["credit_ids"] = sorted(credit_ids)
-        else:
-            _bind_list(params, "c", sorted(credit_ids))
-        _bind_keys(params, "held", _HELD, [(environment, provider_pk, *triple) for triple in held], by_learner)
-        # A record can match both by CreditID and by learner: keep it once.
-        rows = {row.id: row for row in _live_sql(by_credit_id, by_learner).rows(self.conn, params)
-                if row.deleted_at is None}
-        return [record_from_row(row) for row in rows.values()]
-
     def lookups_for(self, environment: str, provider_pk: int, records: Sequence[ReportedRecord],
                     catalogue: Catalogue) -> MemoryLookups:
-        """Everything the rules may ask about these records, in three queries.
+        """Everything the rules may ask about these records: their activities (see activities()), then
+        registry learners and learner records in one statement (see _lookups_sql).
 
         Only the exact keys the rules look up are asked for, so each is one index seek (IN lists on
         several columns would seek their cartesian product).
         """
-        boarded = [(r, board) for r in records if (board := catalogue.by_registration(r.board))]
-        by_id, by_npi, by_last_name = set(), set(), set()
-        for r, board in boarded:
-            if r.learner_id:
-                id_type = board.id_type(r.learner_id_type) if r.learner_id_type else None
-                # Learner IDs of the NPI type are looked up among NPIs only.
-                wanted = by_npi if id_type and fold(id_type) == NPI else by_id
-                wanted.add((board.code, fold(r.learner_id)))
-            elif r.last_name:
-                by_last_name.add((board.code, name_key(r.last_name)))
-        learners = self.registry_learners(environment, by_id, by_npi, by_last_name)
-        # Records held are kept under the registry's learner ID: the ones each record may match.
-        registry_keys: dict[tuple, set[str]] = defaultdict(set)
-        for x in learners:
-            key = learner_key(x.learner_id)
-            registry_keys[("id", x.board, key)].add(key)
-            if x.npi:
-                registry_keys[("id", x.board, fold(x.npi))].add(key)
-            if by_last_name:
-                registry_keys[("name", x.board, name_key(x.last_name))].add(key)
-        held: set[tuple[str, str, str]] = set()
-        for r, board in boarded:
-            if not r.activity_id:
+        by_id, by_npi, by_name = set(), set(), set()  # (environment, board, key)
+        held_ids, held_npis, held_names = set(), set(), set()  # (environment, provider, board, activity, key)
+        for r in records:
+            board = catalogue.by_registration(r.board)
+            if board is None:
                 continue
-            activity_id = r.activity_id.strip()
+            activity_id = r.activity_id.strip() if r.activity_id else None
             if r.learner_id:
                 key = fold(r.learner_id)
-                keys = registry_keys.get(("id", board.code, key), set()) | {key}
-            else:
-                keys = registry_keys.get(("name", board.code, name_key(r.last_name)), ())
-            held.update((board.code, activity_id, k) for k in keys)
+                id_type = board.id_type(r.learner_id_type) if r.learner_id_type else None
+                # Learner IDs of the NPI type are looked up among NPIs only; the records held are
+                # under the ID as written, or under the ID of the registry learner of that NPI.
+                npi = bool(id_type) and fold(id_type) == NPI
+                (by_npi if npi else by_id).add((environment, board.code, key))
+                if activity_id:
+                    held_ids.add((environment, provider_pk, board.code, activity_id, key))
+                    if npi:
+                        held_npis.add((environment, provider_pk, board.code, activity_id, key))
+            elif r.last_name:
+                key = name_key(r.last_name)
+                by_name.add((environment, board.code, key))
+                if activity_id:
+                    held_names.add((environment, provider_pk, board.code, activity_id, key))
         credit_ids = {cid for r in records if r.credit_id and (cid := r.credit_id.strip())}
-        return MemoryLookups(
-            activities=self.activities(environment, provider_pk, {r.activity_id.strip() for r in records if r.activity_id}),
-            learners=learners,
-            records=self.live_records(environment, provider_pk, credit_ids, held),
-        )
+        activities = self.activities(environment, provider_pk, {r.activity_id.strip() for r in records if r.activity_id})
+        learners, held = self._learners_and_records(environment, provider_pk, (by_id, by_npi, by_name), credit_ids,
+                                                    (held_ids, held_npis, held_names))
+        return MemoryLookups(activities=activities, learners=learners, records=held)
+
+    def _learners_and_records(self, environment: str, provider_pk: int, registry_keys: tuple[set, set, set],
+                              credit_ids: set[str], held_keys: tuple[set, set, set]):
+        if not (any(registry_keys) or credit_ids or any(held_keys)):
+            return [], []
+        params: dict = {"environment": environment, "provider_pk": provider_pk}
+        shapes = [_shape(self.dialect, len(keys)) for keys in (*registry_keys, credit_ids, *held_keys)]
+        for (name, _), keys, shape in zip(_REGISTRY_KEYS, registry_keys, shapes):
+            _bind_keys(params, name, _PAIR, list(keys), shape)
+        if shapes[3] < 0:
+            params["credit_ids"] = sorted(credit_ids)
+        else:
+            _bind_list(params, "c", sorted(credit_ids))
+        for (name, _), keys, shape in zip(_HELD_KEYS, held_keys, shapes[4:]):
+            _bind_keys(params, name, _HELD, list(keys), shape)
+        learners: dict[int, tuple] = {}
+        held: dict[int, tuple] = {}  # a record can match by CreditID and by learner: kept once
+        for row in _lookups_sql(*shapes).rows(self.conn, params):
+            if row.kind == 0:
+                _, done = learners.setdefault(row.rl_id, (row, set()))
+                if row.done_activity_id is not None:
+                    done.add((row.done_activity_id, row.done_date))
+            elif row.deleted_at is None:
+                held[row.id] = row
+        return [
+            RegisteredLearner(
+                board=row.rl_board, learner_id=row.rl_learner_id, first_name=row.rl_first_name,
+                last_name=row.rl_last_name, dob=_dob(row.rl_dob_month, row.rl_dob_day), npi=row.rl_npi,
+                review_reject_code=row.rl_review_reject_code, completions=frozenset(done),
+            )
+            for row, done in learners.values()
+        ], [record_from_row(row) for row in held.values()]
 
     def store_raw_request(self, environment: str, provider_pk: int, copy: AuditCopy, now: dt.datetime) -> int:
         """Keep a request's audit copy (see AuditCopy)."""
