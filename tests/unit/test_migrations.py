@@ -1,5 +1,6 @@
 """Migrations on a database that holds data: 0003 moves uploaded files out of the batches row and
-back again on downgrade, without losing a byte or a batch result (SQLite and PostgreSQL)."""
+back again on downgrade, without losing a byte or a batch result; 0006 folds registry NPIs (SQLite
+and PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -46,6 +47,27 @@ def test_0003_moves_batch_files_and_back(database_url):
         upgrade(database_url)
         with engine.connect() as conn:
             assert conn.execute(text("SELECT content FROM batch_files")).scalar_one() == CONTENT
+    finally:
+        engine.dispose()
+
+
+def test_0006_folds_the_registry_npis(database_url):
+    engine = make_engine(database_url)
+    try:
+        upgrade(database_url)
+        command.downgrade(alembic_config(database_url), "0005")
+        with engine.begin() as conn:
+            conn.execute(text(
+                "INSERT INTO registry_learners (environment, board, learner_id, learner_key, npi, first_name, "
+                "last_name, last_name_key) VALUES ('sandbox', 'ME-MD', 'A1', 'a1', ' X23456789', 'F', 'L', 'l'), "
+                "('sandbox', 'ME-MD', 'A2', 'a2', '1245319599', 'F', 'L', 'l'), "
+                "('sandbox', 'ME-MD', 'A3', 'a3', NULL, 'F', 'L', 'l')"))
+        upgrade(database_url)
+        with engine.connect() as conn:
+            npis = conn.execute(text("SELECT learner_id, npi FROM registry_learners ORDER BY learner_id")).all()
+        assert [tuple(r) for r in npis] == [("A1", "x23456789"), ("A2", "1245319599"), ("A3", None)]
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM registry_learners WHERE learner_id IN ('A1', 'A2', 'A3')"))
     finally:
         engine.dispose()
 
