@@ -11,9 +11,10 @@ from sqlalchemy import select
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.data_files import learner_from_dict, sandbox_fixture
 from pars_ws.adapters.store import record_from_row
+from pars_ws.domain.activities import RegisteredLearner
 from pars_ws.domain.engine import judge
 from pars_ws.domain.lookups import MemoryLookups
-from pars_ws.domain.records import ReportedRecord, Source, Status
+from pars_ws.domain.records import DOB, ReportedRecord, Source, Status
 from pars_ws.service.sandbox import seed_sandbox
 from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY, make_services
 
@@ -126,3 +127,16 @@ def test_the_registry_learners_asked_for_come_with_their_completions(world):
     assert learner is not None and learner.completions == _everything(services, account).registered_learner(
         "ABIM", "ABIM", "1000111").completions != frozenset()
     assert stored.registered_learner("ABIM", "ABIM", "1000106") is None  # not asked for
+
+
+def test_an_npi_imported_unfolded_is_found_folded(world):
+    """Import folds a registry NPI, as the lookups compare it: one sent with spaces and capitals
+    still matches a learner reporting it in any case."""
+    services, account = world
+    with services.store.transaction() as repo:
+        repo.import_learners(account.environment, [RegisteredLearner(
+            board="ME-MD", learner_id="MD7001", first_name="Ada", last_name="Npi", dob=DOB(5, 5), npi=" X234567893 ")])
+    probe = rec("probe-folded", **ME_MD, learner_id_type="NPI", learner_id="x234567893", first_name="Ada",
+                last_name="Npi", dob="05/05")
+    learner = _stored(services, account, [probe]).registered_learner("ME-MD", "NPI", "X234567893")
+    assert learner is not None and learner.learner_id == "MD7001" and learner.npi == "x234567893"

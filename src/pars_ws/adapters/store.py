@@ -503,18 +503,20 @@ class Repository:
         if not (any(registry_keys) or credit_ids or any(held_keys)):
             return [], []
         params: dict = {"environment": environment, "provider_pk": provider_pk}
-        shapes = [_shape(self.dialect, len(keys)) for keys in (*registry_keys, credit_ids, *held_keys)]
-        for (name, _), keys, shape in zip(_REGISTRY_KEYS, registry_keys, shapes):
+        registry_shapes = [_shape(self.dialect, len(keys)) for keys in registry_keys]
+        credit_id_shape = _shape(self.dialect, len(credit_ids))
+        held_shapes = [_shape(self.dialect, len(keys)) for keys in held_keys]
+        for (name, _), keys, shape in zip(_REGISTRY_KEYS, registry_keys, registry_shapes):
             _bind_keys(params, name, _PAIR, list(keys), shape)
-        if shapes[3] < 0:
+        if credit_id_shape < 0:
             params["credit_ids"] = sorted(credit_ids)
         else:
             _bind_list(params, "c", sorted(credit_ids))
-        for (name, _), keys, shape in zip(_HELD_KEYS, held_keys, shapes[4:]):
+        for (name, _), keys, shape in zip(_HELD_KEYS, held_keys, held_shapes):
             _bind_keys(params, name, _HELD, list(keys), shape)
         learners: dict[int, tuple] = {}
         held: dict[int, tuple] = {}  # a record can match by CreditID and by learner: kept once
-        for row in _lookups_sql(*shapes).rows(self.conn, params):
+        for row in _lookups_sql(*registry_shapes, credit_id_shape, *held_shapes).rows(self.conn, params):
             if row.kind == 0:
                 _, done = learners.setdefault(row.rl_id, (row, set()))
                 if row.done_activity_id is not None:
