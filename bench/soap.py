@@ -3,7 +3,8 @@ next to a trivial spyne echo served by the same gunicorn configuration, in the s
 
     .venv/bin/python bench/soap.py [--backend sqlite|postgresql|both] [--seconds 3] [--rounds 3]
 
-The service (`pars-ws serve`, 2 gunicorn workers and its batch worker) starts on a database with
+The service (`pars-ws serve` with its default gunicorn workers for the database, or --workers, and its
+batch worker; the echo gets as many) starts on a database with
 the bench world and --stored records already stored (statistics refreshed, as on a database in
 use). The board review runs as it does in the sandbox, with no delay: each phase pays for reviewing
 the records it saved, and the next phase starts once the review has caught up (a 100-record phase
@@ -14,7 +15,9 @@ them) on 127.0.0.1. Each phase lasts --seconds and at most the pre-built request
 interleaved (echo, 1 record, 100 records) per round so drift in the machine's speed hits all alike;
 calls/s is the median over rounds, p50/p99 are over every call of the configuration. "CPU us" is
 the CPU time the gunicorn workers spent per call (user + system, /proc), median over rounds: the
-least noisy figure of what a call costs the service.
+least noisy figure of what a call costs the service. "db CPU" is, on PostgreSQL, the CPU time its
+server processes spent per call (the statements' work, which SQLite does inside the workers), and
+"busy" the share of the machine's CPUs in use during the phase (all processes, /proc/stat).
 
 Targets (exit status 1 when one is missed): 1-record calls/s >= 50% of echo calls/s at every
 concurrency; 1-record p99 < 50 ms at 16 clients; zero errors anywhere.
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import echo_app  # noqa: E402
+from pars_ws.settings import default_web_workers  # noqa: E402
 
 CONCURRENCY = (1, 4, 16)
 SERVICE_PATH = "/services/ACCMELearnerService.svc"
@@ -90,7 +94,30 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def phase(op: Op, clients: int, seconds: float) -> dict:
+def postgres_cpu() -> dict[int, int]:
+    """CPU jiffies so far of each PostgreSQL server process on this machine (its backends do a save's
+    statement work, outside the gunicorn workers; with SQLite that work is inside them)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                comm, stat = Path(f"/proc/{entry}/stat").read_text().split("(", 1)[1].rsplit(")", 1)
+            except (OSError, ValueError):
+                continue
+            if comm == "postgres":
+                fields = stat.split()
+                found[int(entry)] = int(fields[11]) + int(fields[12])
+    return found
+
+
+def machine_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs so far (/proc/stat): how much of the machine a phase used."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def phase(op: Op, clients: int, seconds: float, backend: str = "sqlite") -> dict:
     """Closed loop: every client sends its next call as soon as the previous answer is in."""
     latencies: list[float] = []
     errors: list[str] = []
@@ -127,6 +154,8 @@ def phase(op: Op, clients: int, seconds: float) -> dict:
     for th in threads:
         th.start()
     cpu_before = cpu_seconds(op.workers)
+    busy_before = machine_busy()
+    db_before = postgres_cpu() if backend == "postgresql" else {}
     stop_at[0] = time.perf_counter() + seconds
     t0 = time.perf_counter()
     start_gate.wait()
@@ -134,8 +163,13 @@ def phase(op: Op, clients: int, seconds: float) -> dict:
         th.join()
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds(op.workers) - cpu_before
-    return dict(calls=len(latencies), seconds=elapsed, rate=len(latencies) / elapsed, latencies=latencies,
-                errors=errors, stored=stored[0], cpu_per_call=cpu / len(latencies) if latencies else float("nan"))
+    busy_after = machine_busy()
+    db_after = postgres_cpu() if backend == "postgresql" else {}
+    db = sum(v - db_before.get(pid, 0) for pid, v in db_after.items()) / os.sysconf("SC_CLK_TCK")
+    busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
+    return dict(busy=busy, calls=len(latencies), seconds=elapsed, rate=len(latencies) / elapsed, latencies=latencies,
+                errors=errors, stored=stored[0], cpu_per_call=cpu / len(latencies) if latencies else float("nan"),
+                db_per_call=db / len(latencies) if latencies and backend == "postgresql" else float("nan"))
 
 
 def pct(values: list[float], p: float) -> float:
@@ -145,9 +179,9 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def start_echo(workdir: Path) -> tuple[subprocess.Popen, int]:
+def start_echo(workdir: Path, workers: int) -> tuple[subprocess.Popen, int]:
     port = common.free_port()
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("echo_app.py")), f"127.0.0.1:{port}", "2"],
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("echo_app.py")), f"127.0.0.1:{port}", str(workers)],
                             stdout=subprocess.DEVNULL, stderr=open(workdir / "echo.log", "wb"), start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -171,13 +205,19 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def db_text(runs: list[dict], name: str) -> str:
+    per_call = common.median([r["db_per_call"] for r in runs])
+    return "-" if name == "echo" or per_call != per_call else f"{per_call * 1e6:.0f}"
+
+
 def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
     lines, missed = [], []
     with common.workdir("pars-bench-soap-") as tmp:
         tmp = Path(tmp)
         with common.scratch_database(backend, tmp, args.pg_url) as url:
-            server, _ = common.start_service(url, tmp, PARS_REVIEW_DELAY_SECONDS="0")
-            echo_proc, echo_port = start_echo(tmp)
+            workers = args.workers or default_web_workers(url)
+            server, _ = common.start_service(url, tmp, workers=workers, PARS_REVIEW_DELAY_SECONDS="0")
+            echo_proc, echo_port = start_echo(tmp, workers)
             try:
                 world = common.seed_world(url)
                 # A database in use: records already stored, and statistics that know it.
@@ -206,16 +246,16 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                 for _ in range(args.rounds):
                     for clients in CONCURRENCY:
                         for name in ("echo", "save1", "save100"):
-                            results.setdefault((name, clients), []).append(phase(ops[name], clients, args.seconds))
+                            results.setdefault((name, clients), []).append(phase(ops[name], clients, args.seconds, backend))
                             common.wait_reviewed(url)
                             common.analyze(url)
             finally:
                 stop(echo_proc)
                 common.stop_server(server)
     lines.append(f"== SOAP on {backend}: {args.rounds} rounds x {args.seconds:g} s per configuration, "
-                 "gunicorn -w 2 --preload (sync), clients on the same machine")
+                 f"gunicorn -w {workers} --preload (sync), clients on the same machine")
     lines.append(f"{'operation':<10}{'clients':>8}{'calls/s':>10}{'records/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
-                 f"{'errors':>8}{'stored':>9}{'vs echo':>9}{'CPU us':>8}")
+                 f"{'errors':>8}{'stored':>9}{'vs echo':>9}{'CPU us':>8}{'db CPU':>8}{'busy':>6}")
     echo_rate = {}
     for clients in CONCURRENCY:
         for name in ("echo", "save1", "save100"):
@@ -232,7 +272,9 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
             stored_text = f"{stored / (calls * per_call):.0%}" if per_call and calls else "-"
             lines.append(f"{name:<10}{clients:>8}{rate:>10.0f}{rate * per_call:>11.0f}{pct(lat, 50) * 1000:>9.1f}"
                          f"{pct(lat, 99) * 1000:>9.1f}{len(errors):>8}{stored_text:>9}{ratio:>9.2f}"
-                         f"{common.median([r['cpu_per_call'] for r in runs]) * 1e6:>8.0f}")
+                         f"{common.median([r['cpu_per_call'] for r in runs]) * 1e6:>8.0f}"
+                         f"{db_text(runs, name):>8}"
+                         f"{common.median([r['busy'] for r in runs]):>6.0%}")
             if errors:
                 missed.append(f"{backend}: {name} at {clients} clients: {len(errors)} errors, e.g. {errors[0][:200]!r}")
             if name == "save1" and ratio < 0.5:
@@ -247,6 +289,8 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--stored", type=int, default=100_000, help="records stored before the first call")
+    p.add_argument("--workers", type=int, default=None,
+                   help="gunicorn workers for pars-ws and the echo alike (default: as `pars-ws serve` on that database)")
     args = p.parse_args()
     return common.run_and_report(args, run_backend)
 

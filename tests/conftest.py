@@ -99,13 +99,14 @@ class Server:
         return f"{self.service_url}?wsdl"
 
 
-def start_server(database_url: str, data_dir: Path, workers: int = 2, **extra) -> Server:
+def start_server(database_url: str, data_dir: Path, workers: int | None = 2, **extra) -> Server:
+    """`pars-ws serve` on a free loopback port (workers=None: serve's own default for the database)."""
     env = service_env(database_url, data_dir, **extra)
     run_cli(env, "sandbox", "seed", "--username", SANDBOX_USER, "--password", SANDBOX_PASSWORD)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pars_ws.entrypoints.cli", "serve", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--no-seed"],
+         *(["--workers", str(workers)] if workers is not None else []), "--no-seed"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),
         start_new_session=True,
     )

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +18,7 @@ from pars_ws.adapters import tables
 from pars_ws.adapters.database import make_engine
 from pars_ws.adapters.template_b import write_template_b
 from pars_ws.domain.records import ReportedRecord
-from tests.conftest import PROVIDER_ID, run_cli
+from tests.conftest import PROVIDER_ID, run_cli, start_server, stop_server
 from tests.support import codes, record, soap11_save, xml_reports, zeep_reports
 
 pytestmark = pytest.mark.e2e
@@ -425,3 +428,34 @@ def test_credentials_create_generates_a_secret_and_a_new_provider(server, client
     with pytest.raises(Fault) as exc:
         client.service.GetActivity(**_creds("cli-new-provider", "p42"), ActivityID="200930149")
     assert exc.value.code.endswith("Client.Authentication")
+
+
+def _gunicorn_workers(master: int) -> int:
+    """Processes gunicorn forked from `pars-ws serve` (not the batch worker it starts beside them)."""
+    count = 0
+    for entry in os.listdir("/proc"):
+        try:
+            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        count += ppid == master and b"worker" not in args
+    return count
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, None),  # serve's default for the database
+    ({"PARS_WORKERS": "3"}, 3),
+], ids=["default", "PARS_WORKERS"])
+def test_serve_runs_as_many_gunicorn_workers_as_the_database_wants(database_url, tmp_path, env, expected):
+    if expected is None:
+        expected = 2 if database_url.startswith("sqlite") else max(2, 2 * (os.cpu_count() or 1))
+    srv = start_server(database_url, tmp_path, workers=None, **env)
+    try:
+        deadline = time.monotonic() + 30
+        while _gunicorn_workers(srv.proc.pid) < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # none beyond the expected number either
+        assert _gunicorn_workers(srv.proc.pid) == expected
+    finally:
+        stop_server(srv)

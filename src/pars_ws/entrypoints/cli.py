@@ -274,7 +274,8 @@ def worker(poll):
 
 @main.command()
 @click.option("--bind", default=lambda: os.environ.get("PARS_BIND", "127.0.0.1:8000"), show_default="127.0.0.1:8000")
-@click.option("--workers", type=int, default=lambda: int(os.environ.get("PARS_WORKERS", "2")), show_default="2")
+@click.option("--workers", type=int, default=None,
+              help="gunicorn workers [default: PARS_WORKERS, else 2 on SQLite and 2 per CPU on PostgreSQL]")
 @click.option("--no-seed", is_flag=True, help="Do not seed the sandbox on an empty database.")
 @click.option("--no-worker", is_flag=True, help="Do not run a worker process beside the web processes.")
 def serve(bind, workers, no_seed, no_worker):
@@ -284,6 +285,7 @@ def serve(bind, workers, no_seed, no_worker):
     from ..service.sandbox import seed_sandbox
 
     settings = Settings.from_env()
+    workers = settings.web_workers if workers is None else workers
     _configure_logging(settings.log_level)
     upgrade(settings.database_url)
     if not no_seed:
@@ -294,7 +296,7 @@ def serve(bind, workers, no_seed, no_worker):
             _print_seed(seed_sandbox(services))
         services.engine.dispose()
     click.echo(f"serving on http://{bind}/services/ACCMELearnerService.svc (WSDL: ?wsdl) "
-               f"with {_safe_url(settings.database_url)}")
+               f"with {_safe_url(settings.database_url)} ({workers} gunicorn workers)")
     background = None if no_worker else subprocess.Popen(
         [sys.executable, "-m", "pars_ws.entrypoints.cli", "worker"], start_new_session=False)
     try:
