@@ -224,8 +224,8 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                 common.prestore(url, args.stored, world["provider_pk"])
                 port = int(server.base_url.rsplit(":", 1)[1])
                 budget = args.rounds * args.seconds * 1.2  # seconds of load per configuration, with slack
-                n1 = int(budget * 2500 * len(CONCURRENCY))
-                n100 = int(budget * 60 * len(CONCURRENCY))
+                n1 = int(budget * 2500 * len(args.clients))
+                n100 = int(budget * 60 * len(args.clients))
                 tag = f"s{int(time.time())}"
                 print(f"[{backend}] building {n1} one-record and {n100} 100-record requests ...", flush=True)
                 one = [common.save_envelope([common.record(i, tag)]) for i in range(n1)]
@@ -244,7 +244,7 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                 common.wait_reviewed(url)
                 results: dict[tuple[str, int], list[dict]] = {}
                 for _ in range(args.rounds):
-                    for clients in CONCURRENCY:
+                    for clients in args.clients:
                         for name in ("echo", "save1", "save100"):
                             results.setdefault((name, clients), []).append(phase(ops[name], clients, args.seconds, backend))
                             common.wait_reviewed(url)
@@ -257,7 +257,7 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
     lines.append(f"{'operation':<10}{'clients':>8}{'calls/s':>10}{'records/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
                  f"{'errors':>8}{'stored':>9}{'vs echo':>9}{'CPU us':>8}{'db CPU':>8}{'busy':>6}")
     echo_rate = {}
-    for clients in CONCURRENCY:
+    for clients in args.clients:
         for name in ("echo", "save1", "save100"):
             runs = results[(name, clients)]
             rate = common.median([r["rate"] for r in runs])
@@ -289,6 +289,8 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--stored", type=int, default=100_000, help="records stored before the first call")
+    p.add_argument("--clients", type=lambda v: [int(x) for x in v.split(",")], default=list(CONCURRENCY),
+                   help="concurrent clients of each phase, comma-separated (default 1,4,16; the targets are for all three)")
     p.add_argument("--workers", type=int, default=None,
                    help="gunicorn workers for pars-ws and the echo alike (default: as `pars-ws serve` on that database)")
     args = p.parse_args()
