@@ -341,3 +341,30 @@ def _closed(driver_connection) -> bool:
     except Exception:  # noqa: BLE001 - sqlite3.ProgrammingError: closed
         return True
     return False
+
+
+def test_sqlite_dates_are_bound_as_sqlalchemy_writes_them():
+    """prepared.bind_processor writes SQLite's DATETIME and DATE by isoformat(): the same text as
+    SQLAlchemy's own processors, for every kind of value they take."""
+    from sqlalchemy import Date, DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from pars_ws.adapters.prepared import bind_processor
+
+    dialect = sqlite.dialect()
+    utc, east = dt.timezone.utc, dt.timezone(dt.timedelta(hours=5, minutes=30))
+    datetimes = [dt.datetime(2026, 11, 26, 13, 35, 12, 345678), dt.datetime(2026, 1, 2, 3, 4, 5),
+                 dt.datetime(1, 1, 1), dt.datetime(999, 12, 31, 23, 59, 59, 999999),
+                 dt.datetime(9999, 12, 31, 23, 59, 59, 1), dt.datetime(2026, 11, 26, 0, 0, tzinfo=utc),
+                 dt.datetime(2026, 11, 26, 7, 8, 9, 10, tzinfo=east)]
+    dates = [dt.date(2026, 11, 26), dt.date(1, 1, 1), dt.date(999, 2, 3), dt.date(9999, 12, 31)]
+    for type_, values in ((DateTime(), datetimes + dates + [None]), (DateTime(timezone=True), datetimes + [None]),
+                          (Date(), dates + datetimes + [None])):
+        impl = type_.dialect_impl(dialect)
+        fast, slow = bind_processor(impl, dialect), impl.bind_processor(dialect)
+        assert fast is not slow  # the fast path is the one tested
+        for value in values:
+            assert fast(value) == slow(value), value
+    # Another dialect, or a format of one's own, keeps SQLAlchemy's processor.
+    custom = sqlite.DATE(storage_format="%(day)02d/%(month)02d/%(year)04d")
+    assert bind_processor(custom, dialect)(dt.date(2026, 11, 26)) == "26/11/2026"

@@ -9,16 +9,37 @@ transaction, on the same DBAPI connection.
 """
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections import deque, namedtuple
 from operator import itemgetter
 from typing import Any, Sequence
 
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.elements import ClauseElement
 
 from .database import begin_statement
+
+
+def bind_processor(type_, dialect):
+    """The type's bind processor, except that SQLite's DATETIME and DATE, in their default storage
+    formats, are written by the types' own C isoformat(): the same text as SQLAlchemy's %-format of
+    a dict of seven (three) fields, at a fraction of the cost (several per saved record)."""
+    slow = type_.bind_processor(dialect)
+    if slow is None or dialect.name != "sqlite":
+        return slow
+    if isinstance(type_, sqlite.DATETIME) and type_._storage_format == sqlite.DATETIME._storage_format:
+        def process(value):
+            # "YYYY-MM-DD HH:MM:SS.ffffff": the offset of an aware value is cut, as the format drops it.
+            return value.isoformat(" ", "microseconds")[:26] if type(value) is dt.datetime else slow(value)
+        return process
+    if isinstance(type_, sqlite.DATE) and type_._storage_format == sqlite.DATE._storage_format:
+        def process(value):
+            return value.isoformat() if type(value) is dt.date else slow(value)
+        return process
+    return slow
 
 
 class _Compiled:
@@ -35,7 +56,7 @@ class _Compiled:
         # Values the statement itself carries (`.values(status="Deleted")`), under the caller's.
         self.defaults = {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required}
         self.bind = {name: proc for name, bind in compiled.binds.items()
-                     if (proc := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None}
+                     if (proc := bind_processor(bind.type.dialect_impl(dialect), dialect)) is not None}
         columns = list(getattr(stmt, "exported_columns", ()))
         self.row = namedtuple("Row", [c.key for c in columns]) if columns else None
         self.types = [c.type.dialect_impl(dialect) for c in columns]
