@@ -50,7 +50,8 @@ def client_fault(kind: str, text: str) -> Fault:
 
 
 def _child(el, tag: str):
-    """The first child element with this tag, or None: find() with its Python path machinery, in C."""
+    """The first child element with this tag, or None: what find(tag) gives, filtered in C instead of
+    through lxml's Python path machinery (about twice the cost, per lookup, in a call)."""
     return next(el.iterchildren(tag), None)
 
 
