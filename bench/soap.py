@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import echo_app  # noqa: E402
 from pars_ws.settings import default_web_workers  # noqa: E402
+from tests.conftest import gunicorn_workers, proc_stat  # noqa: E402
 
 CONCURRENCY = (1, 4, 16)
 SERVICE_PATH = "/services/ACCMELearnerService.svc"
@@ -69,43 +70,26 @@ def call(port: int, request: bytes) -> bytes:
             chunks.append(chunk)
 
 
-def gunicorn_workers(master: int) -> list[int]:
-    """The gunicorn workers a master forked (not the batch worker `pars-ws serve` starts beside them)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if int(stat[1]) == master and b"worker" not in args:
-            found.append(int(entry))
-    return found
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time the processes have used so far."""
-    total = 0
+    ticks = 0
     for pid in pids:
-        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(stat[11]) + int(stat[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        _, fields = proc_stat(pid)
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu() -> dict[int, int]:
-    """CPU jiffies so far of each PostgreSQL server process on this machine (its backends do a save's
-    statement work, outside the gunicorn workers; with SQLite that work is inside them)."""
+    """CPU clock ticks so far of each PostgreSQL server process on this machine (its backends do a
+    save's statement work, outside the gunicorn workers; with SQLite that work is inside them)."""
     found = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                comm, stat = Path(f"/proc/{entry}/stat").read_text().split("(", 1)[1].rsplit(")", 1)
+                comm, fields = proc_stat(entry)
             except (OSError, ValueError):
                 continue
             if comm == "postgres":
-                fields = stat.split()
                 found[int(entry)] = int(fields[11]) + int(fields[12])
     return found
 

@@ -127,6 +127,29 @@ def start_server(database_url: str, data_dir: Path, workers: int | None = 2, **e
     raise RuntimeError("server did not start:\n" + (data_dir / "server.log").read_text())
 
 
+def proc_stat(pid) -> tuple[str, list[str]]:
+    """(command name, the fields after it) of /proc/<pid>/stat: fields[1] is the parent's pid,
+    fields[11] and fields[12] the user and system CPU time in clock ticks."""
+    comm, rest = Path(f"/proc/{pid}/stat").read_text().split("(", 1)[1].rsplit(")", 1)
+    return comm, rest.split()
+
+
+def gunicorn_workers(master: int) -> list[int]:
+    """The processes gunicorn forked from `pars-ws serve` (not the batch worker it starts beside them)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            _, fields = proc_stat(entry)
+            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if int(fields[1]) == master and b"worker" not in args:
+            found.append(int(entry))
+    return found
+
+
 def stop_server(server: Server) -> None:
     import signal
 

@@ -8,7 +8,6 @@ import os
 import re
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +17,7 @@ from pars_ws.adapters import tables
 from pars_ws.adapters.database import make_engine
 from pars_ws.adapters.template_b import write_template_b
 from pars_ws.domain.records import ReportedRecord
-from tests.conftest import PROVIDER_ID, run_cli, start_server, stop_server
+from tests.conftest import PROVIDER_ID, gunicorn_workers, run_cli, start_server, stop_server
 from tests.support import codes, record, soap11_save, xml_reports, zeep_reports
 
 pytestmark = pytest.mark.e2e
@@ -430,19 +429,6 @@ def test_credentials_create_generates_a_secret_and_a_new_provider(server, client
     assert exc.value.code.endswith("Client.Authentication")
 
 
-def _gunicorn_workers(master: int) -> int:
-    """Processes gunicorn forked from `pars-ws serve` (not the batch worker it starts beside them)."""
-    count = 0
-    for entry in os.listdir("/proc"):
-        try:
-            ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        count += ppid == master and b"worker" not in args
-    return count
-
-
 @pytest.mark.parametrize("env, expected", [
     ({}, None),  # serve's default for the database
     ({"PARS_WORKERS": "3"}, 3),
@@ -453,9 +439,9 @@ def test_serve_runs_as_many_gunicorn_workers_as_the_database_wants(database_url,
     srv = start_server(database_url, tmp_path, workers=None, **env)
     try:
         deadline = time.monotonic() + 30
-        while _gunicorn_workers(srv.proc.pid) < expected and time.monotonic() < deadline:
+        while len(gunicorn_workers(srv.proc.pid)) < expected and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(0.5)  # none beyond the expected number either
-        assert _gunicorn_workers(srv.proc.pid) == expected
+        assert len(gunicorn_workers(srv.proc.pid)) == expected
     finally:
         stop_server(srv)
