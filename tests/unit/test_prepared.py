@@ -8,12 +8,13 @@ import zlib
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.activity_report import read_document
-from pars_ws.adapters.store import _EVENTS, AccountRepository, AuditCopy
+from pars_ws.adapters.store import _EVENTS, AccountRepository, AuditCopy, Repository
+from pars_ws.domain.lookups import MemoryLookups
 from pars_ws.domain.records import ReportedRecord, Source, Status
 from pars_ws.service.auth import AuthenticationFailed
 from pars_ws.service.sandbox import seed_sandbox
@@ -111,6 +112,38 @@ def test_records_added_one_per_call_and_several_per_call_are_stored_alike(servic
         events = repo.conn.execute(select(t.record_events.c.record_pk).where(
             t.record_events.c.record_pk.in_([r.id for r in rows.values()]))).all()
     assert len(events) == 4
+
+
+def test_a_credit_id_stored_meanwhile_is_lost_and_the_rest_of_the_request_is_stored(services, monkeypatch):
+    """Judged as if another request had not yet stored "race-1" (its lookups miss it), the unique
+    index still refuses it: 603 for that record, the other stored and linked to its request."""
+    def save(*credit_ids):
+        records = read_document(xml_reports([record(cid, completed=f"2026-04-0{n + 1}T00:00:00")
+                                             for n, cid in enumerate(credit_ids)]).encode(), services.settings.limits)
+        return services.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records,
+                                                source=Source.SOAP, raw=b"<x/>", correlation_id=credit_ids[-1])
+
+    services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    assert [j.codes for j in save("race-1")] == [[]]
+    lookups_for = Repository.lookups_for
+
+    def blind(self, *args):  # what a request that read before "race-1" was committed saw
+        seen = lookups_for(self, *args)
+        return MemoryLookups(activities=seen.activities.values(), learners=seen._learners)
+
+    monkeypatch.setattr(Repository, "lookups_for", blind)
+    lost, kept = save("race-1", "race-2")
+    assert (lost.codes, lost.status, lost.stored) == ([603], Status.NOT_PROCESSED, None)
+    assert kept.ok and kept.stored.credit_id == "race-2"
+    lr, raw_requests = t.learner_records, t.raw_requests
+    with services.store.transaction(write=False) as repo:
+        stored = repo.conn.execute(
+            select(lr.c.credit_id, raw_requests.c.correlation_id, func.count(t.record_events.c.id))
+            .join(raw_requests, raw_requests.c.id == lr.c.request_pk)
+            .join(t.record_events, t.record_events.c.record_pk == lr.c.id)
+            .where(lr.c.credit_id.in_(["race-1", "race-2"])).group_by(lr.c.id, raw_requests.c.correlation_id)
+            .order_by(lr.c.credit_id)).all()
+    assert [tuple(row) for row in stored] == [("race-1", "race-1", 1), ("race-2", "race-2", 1)]
 
 
 @pytest.mark.parametrize("transaction", ["core", "driver"])

@@ -131,6 +131,15 @@ class Prepared:
         cursor.close()
         return count
 
+    def insert(self, conn: Connection, params: dict) -> int | None:
+        """Run an INSERT on SQLite: the new row's rowid, or None when ON CONFLICT DO NOTHING skipped
+        it. Cheaper than RETURNING it (no result rows to step through, fetch and build)."""
+        c = self._for(conn)
+        cursor, _ = _run(conn, c, c.parameters(params))
+        pk = cursor.lastrowid if cursor.rowcount == 1 else None
+        cursor.close()
+        return pk
+
     def run_many(self, conn: Connection, many: Sequence[dict]) -> None:
         c = self._for(conn)
         cursor, _ = _run(conn, c, [c.parameters(p) for p in many], many=True)

@@ -257,8 +257,7 @@ _ROW_COLUMNS = ("environment", "provider_pk", "credit_id", "activity_id", "board
 # No conflict target: a live CreditID taken by a concurrent request, or a batch row already stored,
 # are both skipped and reported by the caller. SQLite takes one row per statement (microseconds
 # each); PostgreSQL gets them as one array per column instead (see above).
-_ADD_RECORDS_SQLITE = Prepared(sqlite.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id),
-                               _ROW_COLUMNS)
+_ADD_RECORD_SQLITE = Prepared(sqlite.insert(_LR).on_conflict_do_nothing(), _ROW_COLUMNS)
 # Unsized types (of a row's values or their arrays), so that a value too long or too precise fails (or rounds)
 # exactly as in a plain INSERT.
 _PG_TYPE = {c: _unsized(_LR.c[c].type) for c in _ROW_COLUMNS}
@@ -291,6 +290,7 @@ def _add_records_pg(with_request: bool, one: bool) -> Prepared:
 
 
 _RAW_REQUEST = Prepared(insert(t.raw_requests).returning(t.raw_requests.c.id), _REQUEST_COLUMNS)
+_RAW_REQUEST_SQLITE = Prepared(insert(t.raw_requests), _REQUEST_COLUMNS)
 _EVENTS = Prepared(insert(t.record_events), ("record_pk", "status", "at"))
 _DELETE_RECORD = Prepared(update(_LR).where(_LR.c.id == bindparam("pk")).values(
     status=Status.DELETED.value, deleted_at=bindparam("now"), updated_at=bindparam("now")))
@@ -534,7 +534,10 @@ class Repository:
 
     def store_raw_request(self, environment: str, provider_pk: int, copy: AuditCopy, now: dt.datetime) -> int:
         """Keep a request's audit copy (see AuditCopy)."""
-        return _RAW_REQUEST.first(self.conn, _request_values(environment, provider_pk, copy, now)).id
+        values = _request_values(environment, provider_pk, copy, now)
+        if self.dialect == _PG:
+            return _RAW_REQUEST.first(self.conn, values).id
+        return _RAW_REQUEST_SQLITE.insert(self.conn, values)
 
     def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,
               copy: AuditCopy | None = None, batch_pk: int | None = None) -> set[str]:
@@ -561,10 +564,10 @@ class Repository:
                     del params["request_pk"]
                     params.update((f"request_{c}", v) for c, v in _request_values(
                         environment, provider_pk, copy, now).items())
-                result = _add_records_pg(copy_with_adds, one).rows(self.conn, params)
+                inserted = {row.credit_id: row.id for row in _add_records_pg(copy_with_adds, one).rows(self.conn, params)}
             else:  # SQLite runs a statement in microseconds: one per row
-                result = [added for row in rows for added in _ADD_RECORDS_SQLITE.rows(self.conn, row)]
-            inserted = {row.credit_id: row.id for row in result}
+                inserted = {row["credit_id"]: pk for row in rows
+                            if (pk := _ADD_RECORD_SQLITE.insert(self.conn, row)) is not None}
             lost = {rec.credit_id for rec in adds} - set(inserted)
             if self.dialect != _PG:
                 events = [dict(record_pk=pk, status=rec.status.value, at=now)

@@ -10,7 +10,6 @@ import logging
 import mimetypes
 import sys
 import time
-import uuid
 from urllib.parse import parse_qs
 
 from lxml import etree
@@ -21,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from ..adapters.xml_guard import XmlRefused, check_content_type, parse_xml
 from ..resources import schema_dir, wsdl_dir
 from ..service.container import Services
+from .http_auth import new_correlation_id
 from .soap import P, free_each_call, make_application
 
 log = logging.getLogger("pars_ws.calls")
@@ -95,7 +95,7 @@ class ParsWsgi:
         return wsgi
 
     def __call__(self, environ, start_response):
-        environ["pars.correlation_id"] = uuid.uuid4().hex
+        environ["pars.correlation_id"] = new_correlation_id()
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path in (SERVICE_PATH, SOAP12_PATH):
