@@ -4,6 +4,7 @@ sign-in inside the save's transaction only when the credential cache alone decid
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import zlib
 from decimal import Decimal
 
@@ -13,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.activity_report import read_document
+from pars_ws.adapters.prepared import Prepared
 from pars_ws.adapters.store import _EVENTS, AccountRepository, AuditCopy, Repository
 from pars_ws.domain.lookups import MemoryLookups
 from pars_ws.domain.records import ReportedRecord, Source, Status
@@ -401,3 +403,118 @@ def test_sqlite_dates_are_bound_as_sqlalchemy_writes_them():
     # Another dialect, or a format of one's own, keeps SQLAlchemy's processor.
     custom = sqlite.DATE(storage_format="%(day)02d/%(month)02d/%(year)04d")
     assert bind_processor(custom, dialect)(dt.date(2026, 11, 26)) == "26/11/2026"
+
+
+def _traced(services, save) -> bytes:
+    """What the kept driver connection sent and received (libpq's trace) while `save` ran."""
+    with services.store.driver_transaction() as repo:  # keeps a connection for the traced call
+        AccountRepository(repo.conn).credential(SANDBOX_USER)
+    pgconn = services.store.driver_connections._kept[0].connection.driver_connection.pgconn
+    with tempfile.TemporaryFile() as trace:
+        pgconn.trace(trace.fileno())
+        try:
+            save()
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        return trace.read()
+
+
+def _soap_save(services, *records_xml, correlation_id="traced"):
+    records = read_document(xml_reports(list(records_xml)).encode(), services.settings.limits)
+    return services.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records,
+                                            source=Source.SOAP, raw=b"<x/>", correlation_id=correlation_id)
+
+
+def _reviewed(services, credit_id: str) -> None:
+    """As if the board had accepted it: a Submitted record cannot be deleted yet."""
+    with services.store.transaction() as repo:
+        repo.conn.execute(t.learner_records.update().where(t.learner_records.c.credit_id == credit_id)
+                          .values(status=Status.ACCEPTED.value))
+
+
+def test_a_one_record_save_on_postgresql_sends_no_begin_and_no_commit(services, database_url):
+    """Reads at READ COMMITTED need no transaction and the request's copy and its adds are one
+    statement: three round trips (credential, lookups, insert), not five."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's round trips")
+    services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    sent = _traced(services, lambda: _soap_save(services, record("rt-1", completed="2026-05-01T00:00:00")))
+    assert b"BEGIN" not in sent and b"COMMIT" not in sent
+    assert sent.count(b"\tExecute\t") == 3, sent.decode(errors="replace")[:2000]
+    with services.store.transaction(write=False) as repo:  # stored, with its copy and first event
+        row = repo.conn.execute(select(t.learner_records.c.id, t.learner_records.c.request_pk)
+                                .where(t.learner_records.c.credit_id == "rt-1")).one()
+        events = repo.conn.execute(select(func.count()).select_from(t.record_events)
+                                   .where(t.record_events.c.record_pk == row.id)).scalar()
+    assert row.request_pk is not None and events == 1
+
+
+def test_a_save_with_deletes_on_postgresql_commits_its_writes_together(services, database_url, monkeypatch):
+    """A delete is two statements after the request's: they run in one transaction, so a failure in
+    the last leaves nothing of the call (the add before it, the copy, the delete itself)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's autocommit reads")
+    services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    assert _soap_save(services, record("del-1", completed="2026-05-02T00:00:00"))[0].ok
+    _reviewed(services, "del-1")
+    saved = []
+    sent = _traced(services, lambda: saved.extend(_soap_save(
+        services, record("del-2", completed="2026-05-03T00:00:00"), record("del-1", action="Delete"))))
+    assert [(j.ok, j.status) for j in saved] == [(True, Status.SUBMITTED), (True, Status.DELETED)]
+    sent_by_us = [line for line in sent.splitlines() if b"\tF\t" in line]
+    assert [line.split(b"\t")[3:] for line in sent_by_us if b"BEGIN" in line or b"COMMIT" in line] == [
+        [b"Query", b' "BEGIN"'], [b"Query", b' "COMMIT"']]
+    _reviewed(services, "del-2")
+    run = Prepared.run
+
+    def failing_event(self, conn, params):
+        if self is _EVENTS and params.get("status") == Status.DELETED.value:
+            raise RuntimeError("the delete's event fails")
+        return run(self, conn, params)
+
+    monkeypatch.setattr(Prepared, "run", failing_event)
+    with pytest.raises(RuntimeError):
+        _soap_save(services, record("del-3", completed="2026-05-04T00:00:00"), record("del-2", action="Delete"),
+                   correlation_id="failed-delete")
+    lr = t.learner_records
+    with services.store.transaction(write=False) as repo:
+        left = dict(repo.conn.execute(select(lr.c.credit_id, lr.c.status)
+                                      .where(lr.c.credit_id.in_(["del-2", "del-3"]))).all())
+        copies = repo.conn.execute(select(func.count()).select_from(t.raw_requests)
+                                   .where(t.raw_requests.c.correlation_id == "failed-delete")).scalar()
+    assert left == {"del-2": Status.ACCEPTED.value} and copies == 0
+
+
+def test_a_write_after_the_declared_lone_one_is_refused(services, database_url):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's autocommit writes")
+    account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    copy = AuditCopy(b"<x/>", Source.SOAP, "lone")
+    with pytest.raises(RuntimeError, match="only one"):
+        with services.store.driver_transaction() as repo:
+            repo.conn.lone_write()
+            repo.store_raw_request(account.environment, account.provider_pk, copy, NOW)
+            repo.store_raw_request(account.environment, account.provider_pk, copy, NOW)
+
+
+def test_a_driver_connection_goes_back_to_the_pool_out_of_autocommit(database_url):
+    """The pool's other users (Core transactions) get a connection whose writes wait for COMMIT."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("PostgreSQL's autocommit")
+    services = make_services(database_url)
+    try:
+        with pytest.raises(RuntimeError):
+            with services.store.driver_transaction() as repo:
+                used = repo.conn.connection.driver_connection
+                assert used.autocommit
+                raise RuntimeError("a failed call: the connection goes back to the pool")
+        assert not used.autocommit
+        with services.store.transaction() as repo:
+            assert repo.conn.connection.driver_connection is used  # the pool's only idle connection
+            repo.conn.execute(t.change_counters.insert().values(name="pool-check", value=1))
+            repo.conn.rollback()
+        with services.store.transaction(write=False) as repo:
+            assert repo.conn.execute(select(t.change_counters).where(t.change_counters.c.name == "pool-check")).all() == []
+    finally:
+        services.engine.dispose()

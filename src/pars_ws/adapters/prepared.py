@@ -43,8 +43,9 @@ def bind_processor(type_, dialect):
 
 
 class _Compiled:
-    def __init__(self, stmt: ClauseElement, dialect, keys: Sequence[str] | None):
+    def __init__(self, stmt: ClauseElement, dialect, keys: Sequence[str] | None, writes: bool | None = None):
         compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
+        self.writes = bool(compiled.isinsert or compiled.isupdate or compiled.isdelete) if writes is None else writes
         if ("POSTCOMPILE" in compiled.string or getattr(compiled, "insert_prefetch", None)
                 or getattr(compiled, "update_prefetch", None)
                 or any(bind.callable is not None for bind in compiled.binds.values())):
@@ -90,17 +91,19 @@ class _Compiled:
 
 
 class Prepared:
-    """One statement; `keys` names the parameters an INSERT is compiled for (every column it fills)."""
+    """One statement; `keys` names the parameters an INSERT is compiled for (every column it fills);
+    `writes` says whether a text() statement writes (Core statements tell by themselves)."""
 
-    def __init__(self, stmt: ClauseElement, keys: Sequence[str] | None = None):
+    def __init__(self, stmt: ClauseElement, keys: Sequence[str] | None = None, *, writes: bool | None = None):
         self.stmt = stmt
         self.keys = keys
+        self.writes = writes
         self._by_dialect: dict[str, _Compiled] = {}
 
     def _for(self, conn: Connection) -> _Compiled:
         compiled = self._by_dialect.get(conn.dialect.name)
         if compiled is None:
-            compiled = self._by_dialect[conn.dialect.name] = _Compiled(self.stmt, conn.dialect, self.keys)
+            compiled = self._by_dialect[conn.dialect.name] = _Compiled(self.stmt, conn.dialect, self.keys, self.writes)
         return compiled
 
     def rows(self, conn: Connection, params: dict) -> list:
@@ -150,23 +153,50 @@ class DriverConnection:
     """A transaction on a pooled DBAPI connection with no SQLAlchemy Connection around it, for
     statements that are all Prepared (SaveLearnerActivity's): checking a Connection out, beginning
     and committing through SQLAlchemy's events cost about as much as that call's statements.
-    Errors come out as SQLAlchemy's, a dead connection invalidated as SQLAlchemy would."""
+    Errors come out as SQLAlchemy's, a dead connection invalidated as SQLAlchemy would.
+
+    On PostgreSQL the connection is in autocommit while it is ours: at READ COMMITTED every statement
+    reads its own snapshot inside a transaction or not, so reads need no BEGIN. The first write
+    statement sends it, unless the caller declared that write the transaction's only one (lone_write):
+    then it commits by itself, which saves the BEGIN and COMMIT round trips of a one-record save (two
+    of its five)."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
         self.dialect = engine.dialect
         self.pid = os.getpid()
+        self.autocommit = self.dialect.name == "postgresql"
+        self._begun = self._lone = self._lone_done = False
         try:
             self.connection = engine.raw_connection()  # .driver_connection, as on a Connection
+            if self.autocommit:
+                self.connection.driver_connection.autocommit = True
         except self.dialect.loaded_dbapi.Error as exc:  # as Engine.connect() raises it
             Connection._handle_dbapi_exception_noconnection(exc, self.dialect, engine)
 
     def begin(self) -> None:
+        self._begun = self._lone = self._lone_done = False
         statement = begin_statement(self.dialect.name, write=True)
         if statement is not None:
             self._call(lambda: self.connection.driver_connection.execute(statement), statement)
 
+    def lone_write(self) -> None:
+        """The next write statement is this transaction's last: it may commit by itself."""
+        self._lone = True
+
+    def before_write(self) -> None:
+        if not self.autocommit or self._begun:
+            return
+        if self._lone_done:
+            raise RuntimeError("a write after the one declared the transaction's only one")
+        if self._lone:
+            self._lone_done = True
+            return
+        self._call(lambda: self.connection.driver_connection.execute("BEGIN"), "BEGIN")
+        self._begun = True
+
     def commit(self) -> None:
+        # psycopg sends COMMIT only inside a transaction: none after reads and a lone write.
         self._call(self.connection.driver_connection.commit, "COMMIT")
 
     def rollback(self) -> None:
@@ -174,6 +204,11 @@ class DriverConnection:
             self.connection.driver_connection.rollback()
 
     def close(self) -> None:
+        if self.autocommit and self.connection.is_valid:
+            try:  # back to what the pool's other users expect
+                self.connection.driver_connection.autocommit = False
+            except self.dialect.loaded_dbapi.Error:  # still in a transaction: the pool discards it
+                self.connection.invalidate()
         self.connection.close()
 
     def _call(self, fn, statement: str):
@@ -234,7 +269,9 @@ class DriverConnections:
             self._inherited.append(conn)
 
 
-def _run(conn: Connection, c: _Compiled, params, many: bool = False):
+def _run(conn: Connection | DriverConnection, c: _Compiled, params, many: bool = False):
+    if c.writes and type(conn) is DriverConnection:
+        conn.before_write()
     # Connection.connection is the pooled DBAPI connection of the Connection's own transaction.
     cursor = conn.connection.driver_connection.cursor()
     try:

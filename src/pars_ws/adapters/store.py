@@ -28,7 +28,7 @@ from ..domain.names import name_key
 from ..domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
 from . import tables as t
 from .database import writer_lock
-from .prepared import DriverConnections, Prepared
+from .prepared import DriverConnection, DriverConnections, Prepared
 
 
 def _lines(values: Iterable[str]) -> str:
@@ -286,7 +286,7 @@ def _add_records_pg(with_request: bool, one: bool) -> Prepared:
         "ON CONFLICT DO NOTHING RETURNING id, credit_id, status), "
         "events AS (INSERT INTO record_events (record_pk, status, at) SELECT id, status, :event_at FROM added) "
         "SELECT id, credit_id FROM added"
-    ).columns(_LR.c.id, _LR.c.credit_id))
+    ).columns(_LR.c.id, _LR.c.credit_id), writes=True)
 
 
 _RAW_REQUEST = Prepared(insert(t.raw_requests).returning(t.raw_requests.c.id), _REQUEST_COLUMNS)
@@ -548,6 +548,9 @@ class Repository:
         """
         added = [j for j in judgements if j.ok and j.status in (Status.SUBMITTED, Status.ACCEPTED)]
         adds = [j.stored for j in added]
+        deletes = [j.stored for j in judgements if j.ok and j.status == Status.DELETED]
+        if self.dialect == _PG and not deletes and isinstance(self.conn, DriverConnection):
+            self.conn.lone_write()  # the request's copy and the adds are one statement (a delete is two)
         # On PostgreSQL the copy goes in with the adds, in their statement.
         copy_with_adds = copy is not None and self.dialect == _PG and bool(adds)
         request_pk = (None if copy is None or copy_with_adds
@@ -574,7 +577,6 @@ class Repository:
                           for rec in adds if (pk := inserted.get(rec.credit_id)) is not None]
                 if events:
                     _EVENTS.run_many(self.conn, events)
-        deletes = [j.stored for j in judgements if j.ok and j.status == Status.DELETED]
         for rec in deletes:
             pk = rec.id if rec.id is not None else inserted.get(rec.credit_id)
             if pk is None:

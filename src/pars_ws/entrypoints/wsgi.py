@@ -207,36 +207,38 @@ class ParsWsgi:
             raise _Refused("Client.VersionMismatch",
                            f"This endpoint speaks SOAP {'1.2' if soap12 else '1.1'}; the request is a SOAP {sent} "
                            f"envelope: post it to {path}.", "400 Bad Request", soap12=not soap12)
-        problem = _envelope_problem(root, SOAP12_ENV if soap12 else SOAP11_ENV)
-        if problem:
-            raise _Refused("Client.InvalidRequest", problem, "400 Bad Request")
-        environ["pars.document"] = root
+        header, operation = _envelope_parts(root, SOAP12_ENV if soap12 else SOAP11_ENV)
+        environ["pars.envelope"] = (root, header, operation)
         environ["pars.body"] = body
         return body
 
 
-def _envelope_problem(root, env_ns: str) -> str | None:
-    """What is wrong with the envelope's shape, if anything (spyne crashes on some shapes).
+def _envelope_parts(root, env_ns: str):
+    """(Header or None, operation element) of a well-shaped envelope, for spyne to take as found;
+    _Refused saying what is wrong with the shape otherwise (spyne crashes on some shapes).
 
     Envelope: an optional Header, then exactly one Body holding exactly one element (WS-I Basic
     Profile, document/literal). SOAP 1.1 tolerates further elements after the Body; 1.2 does not.
     """
+    def refused(text: str) -> _Refused:
+        return _Refused("Client.InvalidRequest", text, "400 Bad Request")
+
     if root.tag != f"{{{env_ns}}}Envelope":
-        return f"The request is not a SOAP envelope: the root element must be {{{env_ns}}}Envelope."
-    children = [c for c in root if isinstance(c.tag, str)]
+        raise refused(f"The request is not a SOAP envelope: the root element must be {{{env_ns}}}Envelope.")
+    children = list(root.iterchildren(etree.Element))
     tags = [c.tag for c in children]
     expected = [f"{{{env_ns}}}Header"] * (tags[:1] == [f"{{{env_ns}}}Header"]) + [f"{{{env_ns}}}Body"]
     position = len(expected) - 1
     extra = tags[len(expected):]
     if tags[:len(expected)] != expected or set(expected) & set(extra) or (env_ns == SOAP12_ENV and extra):
-        return "The SOAP envelope must hold an optional Header followed by exactly one Body."
-    content = [c for c in children[position] if isinstance(c.tag, str)]
+        raise refused("The SOAP envelope must hold an optional Header followed by exactly one Body.")
+    content = list(children[position].iterchildren(etree.Element))
     if len(content) != 1:
-        return f"The SOAP Body must hold exactly one operation element, not {len(content)}."
+        raise refused(f"The SOAP Body must hold exactly one operation element, not {len(content)}.")
     if any(name.startswith(XSI) for name in content[0].attrib):
         # spyne reads xsi:nil / xsi:type on the operation element itself and fails on them.
-        return "xsi:nil and xsi:type are not allowed on the operation element."
-    return None
+        raise refused("xsi:nil and xsi:type are not allowed on the operation element.")
+    return (children[0] if position else None), content[0]
 
 
 class _Refused(Exception):
