@@ -19,6 +19,13 @@ least noisy figure of what a call costs the service. "db CPU" is, on PostgreSQL,
 server processes spent per call (the statements' work, which SQLite does inside the workers), and
 "busy" the share of the machine's CPUs in use during the phase (all processes, /proc/stat).
 
+On PostgreSQL the bench also prints, per concurrency, the ratio's ceiling: the echo's whole CPU per
+call on the machine (every process, /proc/stat) over what a one-record save would cost it if the
+gunicorn worker spent on it only what it spends on an echo plus psycopg's own CPU for the save's
+three statements (replayed alone before the phases: save1_driver_cpu) - the database's CPU, the
+bench client's and the review's included as measured. Under 0.5, no saving in pars-ws's own code
+could meet the ratio on that machine.
+
 Targets (exit status 1 when one is missed): 1-record calls/s >= 50% of echo calls/s at every
 concurrency; 1-record p99 < 50 ms at 16 clients; zero errors anywhere.
 """
@@ -41,6 +48,8 @@ from pars_ws.settings import default_web_workers  # noqa: E402
 from tests.conftest import gunicorn_workers, proc_stat  # noqa: E402
 
 CONCURRENCY = (1, 4, 16)
+# Credential, lookups, insert (tests/unit/test_prepared.py pins it with libpq's trace).
+SAVE1_ROUND_TRIPS = 3
 SERVICE_PATH = "/services/ACCMELearnerService.svc"
 SAVE_ACTION = '"urn:pars-ws:learner:v1/SaveLearnerActivity"'
 
@@ -148,10 +157,13 @@ def phase(op: Op, clients: int, seconds: float, backend: str = "sqlite") -> dict
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds(op.workers) - cpu_before
     busy_after = machine_busy()
+    busy_cpus = (busy_after[0] - busy_before[0]) * os.cpu_count() / max(1, busy_after[1] - busy_before[1])
     db_after = postgres_cpu() if backend == "postgresql" else {}
     db = sum(v - db_before.get(pid, 0) for pid, v in db_after.items()) / os.sysconf("SC_CLK_TCK")
     busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
-    return dict(busy=busy, calls=len(latencies), seconds=elapsed, rate=len(latencies) / elapsed, latencies=latencies,
+    calls = len(latencies)
+    return dict(busy=busy, calls=calls, seconds=elapsed, rate=calls / elapsed, latencies=latencies,
+                machine_per_call=busy_cpus * elapsed / calls if calls else float("nan"),
                 errors=errors, stored=stored[0], cpu_per_call=cpu / len(latencies) if latencies else float("nan"),
                 db_per_call=db / len(latencies) if latencies and backend == "postgresql" else float("nan"))
 
@@ -189,6 +201,60 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def save1_driver_cpu(url: str, count: int = 300) -> float:
+    """psycopg's own CPU for the statements of a one-record save, as pars-ws sends them (credential,
+    lookups, insert): captured from a save made in this process (the second: the first also loads
+    the activities a worker keeps cached), then replayed `count` times, each inside a transaction
+    rolled back after it (BEGIN and ROLLBACK untimed). The least a save's statements cost its worker."""
+    import psycopg
+
+    from pars_ws.adapters import prepared
+    from pars_ws.adapters.activity_report import read_document
+    from pars_ws.domain.records import Source
+    from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
+
+    services = make_services(url)
+    run, captured = prepared._run, []
+
+    def capture(conn, c, params, many=False):
+        captured.append((c.sql, params, many))
+        return run(conn, c, params, many)
+
+    try:
+        services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)  # argon2 once; then the cached sign-in
+        for n in range(2):
+            records = read_document(common.save_envelope([common.record(10 ** 9 + n, "ceiling")]),
+                                    services.settings.limits)
+            captured.clear()
+            prepared._run = capture
+            try:
+                [judgement] = services.learners.save_signed_in(
+                    SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records, source=Source.SOAP, raw=b"<x/>",
+                    correlation_id=f"ceiling-{n}")
+            finally:
+                prepared._run = run
+            assert judgement.ok, judgement.codes
+    finally:
+        services.engine.dispose()
+    assert len(captured) == SAVE1_ROUND_TRIPS, [sql[:60] for sql, _, _ in captured]
+    runs = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.cursor()
+        for _ in range(4):  # the first run warms up
+            spent = 0.0
+            for _ in range(count):
+                cur.execute("BEGIN")
+                for sql, params, many in captured:
+                    start = time.thread_time()
+                    (cur.executemany if many else cur.execute)(sql, params)
+                    if cur.description is not None:
+                        cur.fetchall()
+                    spent += time.thread_time() - start
+                cur.execute("ROLLBACK")
+            runs.append(spent / count)
+    return common.median(runs[1:])
+
+
 def db_text(runs: list[dict], name: str) -> str:
     per_call = common.median([r["db_per_call"] for r in runs])
     return "-" if name == "echo" or per_call != per_call else f"{per_call * 1e6:.0f}"
@@ -206,6 +272,7 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                 world = common.seed_world(url)
                 # A database in use: records already stored, and statistics that know it.
                 common.prestore(url, args.stored, world["provider_pk"])
+                driver = save1_driver_cpu(url) if backend == "postgresql" else None
                 port = int(server.base_url.rsplit(":", 1)[1])
                 budget = args.rounds * args.seconds * 1.2  # seconds of load per configuration, with slack
                 n1 = int(budget * 2500 * len(args.clients))
@@ -240,8 +307,18 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                  f"gunicorn -w {workers} --preload (sync), clients on the same machine")
     lines.append(f"{'operation':<10}{'clients':>8}{'calls/s':>10}{'records/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
                  f"{'errors':>8}{'stored':>9}{'vs echo':>9}{'CPU us':>8}{'db CPU':>8}{'busy':>6}")
-    echo_rate = {}
+    echo_rate, ceilings = {}, []
     for clients in args.clients:
+        if driver is not None:
+            echo, save = results[("echo", clients)], results[("save1", clients)]
+            machine_echo = common.median([r["machine_per_call"] for r in echo])
+            worker_echo = common.median([r["cpu_per_call"] for r in echo])
+            machine_save = common.median([r["machine_per_call"] for r in save])
+            worker_save = common.median([r["cpu_per_call"] for r in save])
+            least = machine_save - worker_save + worker_echo + driver
+            ceilings.append(f"  {clients:>2} clients: {machine_echo * 1e6:.0f} / ({machine_save * 1e6:.0f} - "
+                            f"{worker_save * 1e6:.0f} + {worker_echo * 1e6:.0f} + {driver * 1e6:.0f}) "
+                            f"= {machine_echo / least:.2f}")
         for name in ("echo", "save1", "save100"):
             runs = results[(name, clients)]
             rate = common.median([r["rate"] for r in runs])
@@ -265,6 +342,10 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                 missed.append(f"{backend}: 1-record calls at {clients} clients are {ratio:.0%} of echo (< 50%)")
             if name == "save1" and clients == 16 and pct(lat, 99) >= 0.050:
                 missed.append(f"{backend}: 1-record p99 at 16 clients is {pct(lat, 99) * 1000:.1f} ms (>= 50 ms)")
+    if ceilings:
+        lines.append("ceiling of the 1-record ratio: machine CPU us per echo / (per save - the save's worker CPU + the "
+                     "echo's + psycopg's own CPU for the save's statements):")
+        lines.extend(ceilings)
     return lines, missed
 
 
