@@ -166,7 +166,7 @@ class DriverConnection:
         self.dialect = engine.dialect
         self.pid = os.getpid()
         self.autocommit = self.dialect.name == "postgresql"
-        self._begun = self._lone = self._lone_done = False
+        self._lone, self._writes = False, 0
         try:
             self.connection = engine.raw_connection()  # .driver_connection, as on a Connection
             if self.autocommit:
@@ -175,7 +175,7 @@ class DriverConnection:
             Connection._handle_dbapi_exception_noconnection(exc, self.dialect, engine)
 
     def begin(self) -> None:
-        self._begun = self._lone = self._lone_done = False
+        self._lone, self._writes = False, 0
         statement = begin_statement(self.dialect.name, write=True)
         if statement is not None:
             self._call(lambda: self.connection.driver_connection.execute(statement), statement)
@@ -185,15 +185,13 @@ class DriverConnection:
         self._lone = True
 
     def before_write(self) -> None:
-        if not self.autocommit or self._begun:
+        if not self.autocommit:
             return
-        if self._lone_done:
+        self._writes += 1
+        if self._lone and self._writes > 1:
             raise RuntimeError("a write after the one declared the transaction's only one")
-        if self._lone:
-            self._lone_done = True
-            return
-        self._call(lambda: self.connection.driver_connection.execute("BEGIN"), "BEGIN")
-        self._begun = True
+        if self._writes == 1 and not self._lone:
+            self._call(lambda: self.connection.driver_connection.execute("BEGIN"), "BEGIN")
 
     def commit(self) -> None:
         # psycopg sends COMMIT only inside a transaction: none after reads and a lone write.
