@@ -34,6 +34,13 @@ def services(database_url):
     services.engine.dispose()
 
 
+def _soap_save(services, *records_xml, correlation_id="traced", raw=b"<x/>"):
+    """SaveLearnerActivity through the service layer, as the SOAP endpoint calls it."""
+    records = read_document(xml_reports(list(records_xml)).encode(), services.settings.limits)
+    return services.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records,
+                                            source=Source.SOAP, raw=raw, correlation_id=correlation_id)
+
+
 def test_prepared_reads_give_what_core_gives(services):
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     with services.store.transaction(write=False) as repo:
@@ -86,11 +93,9 @@ def test_records_added_one_per_call_and_several_per_call_are_stored_alike(servic
     other = {"learner_id": "1000107", "first": "Test3", "last": "Account3", "dob": "1900-04-01", "points": "2.25"}
 
     def save(day: int, *credit_ids: str) -> None:  # the records named "-b" are the other learner's
-        records = read_document(xml_reports([
+        judgements = _soap_save(services, *(
             record(cid, completed=f"2026-03-{day:02d}T00:00:00", **(other if "-b" in cid else {"points": "1.25"}))
-            for cid in credit_ids]).encode(), services.settings.limits)
-        judgements = services.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records,
-                                                      source=Source.SOAP, raw=b"<x/>", correlation_id=credit_ids[0])
+            for cid in credit_ids), correlation_id=credit_ids[0])
         assert all(j.ok for j in judgements), [j.codes for j in judgements]
 
     services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
@@ -120,10 +125,8 @@ def test_a_credit_id_stored_meanwhile_is_lost_and_the_rest_of_the_request_is_sto
     """Judged as if another request had not yet stored "race-1" (its lookups miss it), the unique
     index still refuses it: 603 for that record, the other stored and linked to its request."""
     def save(*credit_ids):
-        records = read_document(xml_reports([record(cid, completed=f"2026-04-0{n + 1}T00:00:00")
-                                             for n, cid in enumerate(credit_ids)]).encode(), services.settings.limits)
-        return services.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records,
-                                                source=Source.SOAP, raw=b"<x/>", correlation_id=credit_ids[-1])
+        return _soap_save(services, *(record(cid, completed=f"2026-04-0{n + 1}T00:00:00")
+                                      for n, cid in enumerate(credit_ids)), correlation_id=credit_ids[-1])
 
     services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     assert [j.codes for j in save("race-1")] == [[]]
@@ -317,10 +320,8 @@ def test_both_sign_in_paths_keep_one_blanked_audit_copy_per_call(services, datab
     try:
         raw = f"<p:Password>{SANDBOX_PASSWORD}</p:Password>".encode()
         for n, credit_id in enumerate(("audit-full", "audit-known")):
-            records = read_document(xml_reports([record(credit_id, completed=f"2026-02-0{n + 1}T00:00:00")]).encode(),
-                                    fresh.settings.limits)
-            [judgement] = fresh.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records,
-                                                        source=Source.SOAP, raw=raw, correlation_id=credit_id)
+            [judgement] = _soap_save(fresh, record(credit_id, completed=f"2026-02-0{n + 1}T00:00:00"),
+                                     correlation_id=credit_id, raw=raw)
             assert judgement.ok, judgement.codes
         with fresh.store.transaction(write=False) as repo:
             kept = repo.conn.execute(select(t.raw_requests.c.correlation_id, t.raw_requests.c.body).where(
@@ -418,12 +419,6 @@ def _traced(services, save) -> bytes:
             pgconn.untrace()
         trace.seek(0)
         return trace.read()
-
-
-def _soap_save(services, *records_xml, correlation_id="traced"):
-    records = read_document(xml_reports(list(records_xml)).encode(), services.settings.limits)
-    return services.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records,
-                                            source=Source.SOAP, raw=b"<x/>", correlation_id=correlation_id)
 
 
 def _reviewed(services, credit_id: str) -> None:
