@@ -95,6 +95,23 @@ def run_and_report(args, run_backend) -> int:
 
 # -- databases -------------------------------------------------------------------------------------
 
+def watch_statements(seen):
+    """Call seen(compiled, params, many, seconds) after the driver call of every Prepared statement in
+    this process (adapters/prepared.py); returns what undoes it."""
+    from pars_ws.adapters import prepared
+
+    run = prepared._run
+
+    def watched(conn, c, params, many=False):
+        t0 = time.perf_counter()
+        result = run(conn, c, params, many)
+        seen(c, params, many, time.perf_counter() - t0)
+        return result
+
+    prepared._run = watched
+    return lambda: setattr(prepared, "_run", run)
+
+
 @contextlib.contextmanager
 def scratch_database(backend: str, workdir: Path, pg_url: str = PG_URL):
     """A fresh, empty database URL (a SQLite file, or a PostgreSQL database dropped afterwards)."""

@@ -112,15 +112,8 @@ def time_statements() -> dict:
     from pars_ws.adapters import prepared
 
     found: dict = {}
-    run = prepared._run
-
-    def timed_run(conn, c, params, many=False):
-        t0 = time.perf_counter()
-        result = run(conn, c, params, many)
-        found.setdefault(" ".join(c.sql.split())[:100], []).append(time.perf_counter() - t0)
-        return result
-
-    prepared._run = timed_run
+    common.watch_statements(lambda c, _params, _many, seconds: found.setdefault(
+        " ".join(c.sql.split())[:100], []).append(seconds))
     for name in ("begin", "commit"):
         method = getattr(prepared.DriverConnection, name)
 

@@ -157,15 +157,18 @@ def phase(op: Op, clients: int, seconds: float, backend: str = "sqlite") -> dict
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds(op.workers) - cpu_before
     busy_after = machine_busy()
-    busy_cpus = (busy_after[0] - busy_before[0]) * os.cpu_count() / max(1, busy_after[1] - busy_before[1])
     db_after = postgres_cpu() if backend == "postgresql" else {}
     db = sum(v - db_before.get(pid, 0) for pid, v in db_after.items()) / os.sysconf("SC_CLK_TCK")
     busy = (busy_after[0] - busy_before[0]) / max(1, busy_after[1] - busy_before[1])
     calls = len(latencies)
+
+    def per_call(seconds: float) -> float:
+        return seconds / calls if calls else float("nan")
+
     return dict(busy=busy, calls=calls, seconds=elapsed, rate=calls / elapsed, latencies=latencies,
-                machine_per_call=busy_cpus * elapsed / calls if calls else float("nan"),
-                errors=errors, stored=stored[0], cpu_per_call=cpu / len(latencies) if latencies else float("nan"),
-                db_per_call=db / len(latencies) if latencies and backend == "postgresql" else float("nan"))
+                errors=errors, stored=stored[0], cpu_per_call=per_call(cpu),
+                machine_per_call=per_call(busy * os.cpu_count() * elapsed),  # every process's CPU time
+                db_per_call=per_call(db) if backend == "postgresql" else float("nan"))
 
 
 def pct(values: list[float], p: float) -> float:
@@ -208,31 +211,25 @@ def save1_driver_cpu(url: str, count: int = 300) -> float:
     rolled back after it (BEGIN and ROLLBACK untimed). The least a save's statements cost its worker."""
     import psycopg
 
-    from pars_ws.adapters import prepared
     from pars_ws.adapters.activity_report import read_document
     from pars_ws.domain.records import Source
     from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
 
     services = make_services(url)
-    run, captured = prepared._run, []
-
-    def capture(conn, c, params, many=False):
-        captured.append((c.sql, params, many))
-        return run(conn, c, params, many)
-
+    captured = []
     try:
         services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)  # argon2 once; then the cached sign-in
         for n in range(2):
             records = read_document(common.save_envelope([common.record(10 ** 9 + n, "ceiling")]),
                                     services.settings.limits)
             captured.clear()
-            prepared._run = capture
+            undo = common.watch_statements(lambda c, params, many, _seconds: captured.append((c.sql, params, many)))
             try:
                 [judgement] = services.learners.save_signed_in(
                     SANDBOX_USER, SANDBOX_PASSWORD, None, lambda _a: records, source=Source.SOAP, raw=b"<x/>",
                     correlation_id=f"ceiling-{n}")
             finally:
-                prepared._run = run
+                undo()
             assert judgement.ok, judgement.codes
     finally:
         services.engine.dispose()
