@@ -95,21 +95,87 @@ def run_and_report(args, run_backend) -> int:
 
 # -- databases -------------------------------------------------------------------------------------
 
+class _Fetched:
+    """A cursor whose rows were fetched while the call was being timed (SQLite steps a SELECT's rows
+    in fetchall, not in execute); the rest of the cursor is the driver's own."""
+
+    def __init__(self, cursor):
+        self._cursor = cursor
+        self._rows = cursor.fetchall()
+
+    def fetchall(self):
+        return self._rows
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
 def watch_statements(seen):
-    """Call seen(compiled, params, many, seconds) after the driver call of every Prepared statement in
-    this process (adapters/prepared.py); returns what undoes it."""
+    """Call seen(compiled, params, many, seconds) after every Prepared statement in this process
+    (adapters/prepared.py), seconds running from the driver call to its last row; returns what
+    undoes it."""
     from pars_ws.adapters import prepared
 
     run = prepared._run
 
     def watched(conn, c, params, many=False):
         t0 = time.perf_counter()
-        result = run(conn, c, params, many)
+        cursor, params = run(conn, c, params, many)
+        if cursor.description is not None:
+            cursor = _Fetched(cursor)
         seen(c, params, many, time.perf_counter() - t0)
-        return result
+        return cursor, params
 
     prepared._run = watched
     return lambda: setattr(prepared, "_run", run)
+
+
+def statement_label(sql: str) -> str:
+    return " ".join(sql.split())[:100]
+
+
+def time_statements() -> dict:
+    """Time every database call of this process: Prepared statements (watch_statements), the
+    statements SQLAlchemy runs, and the commits and BEGINs of both. Returns {label: [seconds, ...]},
+    to be cleared and read by the caller; the label is the statement's text (statement_label),
+    COMMIT or BEGIN."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine, default
+
+    from pars_ws.adapters import prepared
+
+    found: dict = {}
+
+    def add(label: str, seconds: float) -> None:
+        found.setdefault(label, []).append(seconds)
+
+    watch_statements(lambda c, _params, _many, seconds: add(statement_label(c.sql), seconds))
+
+    def timed(cls, name: str, label: str) -> None:
+        method = getattr(cls, name)
+
+        def wrapper(*args):
+            t0 = time.perf_counter()
+            try:
+                return method(*args)
+            finally:
+                add(label, time.perf_counter() - t0)
+
+        setattr(cls, name, wrapper)
+
+    timed(prepared.DriverConnection, "begin", "BEGIN")
+    timed(prepared.DriverConnection, "commit", "COMMIT")
+    timed(default.DefaultDialect, "do_commit", "COMMIT")  # SQLAlchemy's transactions
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _started(conn, _cursor, _statement, _parameters, _context, _many):
+        conn.info["bench_t0"] = time.perf_counter()
+
+    @event.listens_for(Engine, "after_cursor_execute")
+    def _ended(conn, _cursor, statement, _parameters, _context, _many):
+        add(statement_label(statement), time.perf_counter() - conn.info.pop("bench_t0"))
+
+    return found
 
 
 @contextlib.contextmanager

@@ -64,7 +64,7 @@ def main() -> int:
         from pars_ws.entrypoints.wsgi import create_app
 
         app = create_app()
-        statements = time_statements() if args.statements else None
+        statements = common.time_statements() if args.statements else None
         save = caller(app, "/services/ACCMELearnerService.svc", '"urn:pars-ws:learner:v1/SaveLearnerActivity"')
         echo = caller(echo_app.application, "/", '"echo"')
         n, k = args.calls, args.records
@@ -107,28 +107,10 @@ def main() -> int:
     return 0
 
 
-def time_statements() -> dict:
-    """Wrap the driver calls of Prepared statements, BEGIN and COMMIT: {statement: [seconds, ...]}."""
-    from pars_ws.adapters import prepared
-
-    found: dict = {}
-    common.watch_statements(lambda c, _params, _many, seconds: found.setdefault(
-        " ".join(c.sql.split())[:100], []).append(seconds))
-    for name in ("begin", "commit"):
-        method = getattr(prepared.DriverConnection, name)
-
-        def timed(self, method=method, name=name):
-            t0 = time.perf_counter()
-            method(self)
-            found.setdefault(name.upper(), []).append(time.perf_counter() - t0)
-
-        setattr(prepared.DriverConnection, name, timed)
-    return found
-
-
 def print_statements(found: dict, calls: int, url: str) -> None:
     from sqlalchemy import text
 
+    found = dict(found)  # the SELECT 1s below are timed too
     engine = common.engine_for(url)
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
