@@ -13,14 +13,15 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 
 from ..domain.records import Status
 from . import tables as t
+from .prepared import Prepared
 
 ACTIVE = ("queued", "processing")
 
 
-_ADD_RESULTS_PG = text(
+_ADD_RESULTS_PG = Prepared(text(
     "INSERT INTO batch_results (batch_pk, row_index, status, codes, credit_id) "
     "SELECT :batch_pk, * FROM unnest(CAST(:row_index AS INTEGER[]), CAST(:status AS TEXT[]), "
-    "CAST(:codes AS TEXT[]), CAST(:credit_id AS TEXT[]))")
+    "CAST(:codes AS TEXT[]), CAST(:credit_id AS TEXT[]))"), writes=True)
 
 
 class BatchStore:
@@ -139,8 +140,8 @@ class BatchStore:
         if self.conn.dialect.name == "postgresql":
             # One statement of four arrays: SQLAlchemy would send many rows as long multi-VALUES statements.
             index, status, codes, credit_id = (list(column) for column in zip(*rows))
-            self.conn.execute(_ADD_RESULTS_PG, dict(batch_pk=batch_id, row_index=index, status=status, codes=codes,
-                                                    credit_id=credit_id))
+            _ADD_RESULTS_PG.run(self.conn, dict(batch_pk=batch_id, row_index=index, status=status, codes=codes,
+                                                credit_id=credit_id))
             return
         self.conn.execute(insert(t.batch_results), [
             dict(batch_pk=batch_id, row_index=i, status=s, codes=c, credit_id=cid) for i, s, c, cid in rows])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections import deque, namedtuple
 from operator import itemgetter
 from typing import Any, Sequence
@@ -42,6 +43,12 @@ def bind_processor(type_, dialect):
     return slow
 
 
+# An array parameter (`CAST(:name AS TYPE[])`, as the statements that take many rows at once write
+# them) goes to PostgreSQL in binary: in text, psycopg quotes and escapes every element in Python,
+# which cost 22 us of client CPU per row of a 250-record chunk's insert; in binary, 6.
+_ARRAY_PARAMETER = re.compile(r"CAST\(%\((\w+)\)s AS ([^()\[\]]+\[\])\)")
+
+
 class _Compiled:
     def __init__(self, stmt: ClauseElement, dialect, keys: Sequence[str] | None, writes: bool | None = None):
         compiled = stmt.compile(dialect=dialect, column_keys=list(keys) if keys is not None else None)
@@ -52,6 +59,8 @@ class _Compiled:
             raise ValueError("prepared statements take no expanding parameters, Python-side defaults "
                              "or values computed per execution")
         self.sql = compiled.string
+        if dialect.name == "postgresql":
+            self.sql = _ARRAY_PARAMETER.sub(r"CAST(%(\1)b AS \2)", self.sql)
         self.positional = dialect.paramstyle in ("qmark", "numeric", "format")
         self.names = tuple(compiled.positiontup or ()) if self.positional else None
         # Values the statement itself carries (`.values(status="Deleted")`), under the caller's.
