@@ -136,9 +136,9 @@ def statement_label(sql: str) -> str:
 
 def time_statements() -> dict:
     """Time every database call of this process: Prepared statements (watch_statements), the
-    statements SQLAlchemy runs, and the commits and BEGINs of both. Returns {label: [seconds, ...]},
-    to be cleared and read by the caller; the label is the statement's text (statement_label),
-    COMMIT or BEGIN."""
+    statements SQLAlchemy runs, and the commits and BEGINs of both, for the rest of the process.
+    Returns {label: [seconds, ...]}, to be cleared and read by the caller; the label is the
+    statement's text (statement_label), COMMIT or BEGIN."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine, default
 

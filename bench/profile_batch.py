@@ -100,9 +100,9 @@ def report(worlds: list[World], args) -> None:
                                 for w in worlds))
 
     def row(name: str, values: list[float]) -> None:
-        cells = "".join(f"{v:>18.1f}" + ("" if w is base else f"{v / values[0]:>8.2f}" if values[0] else f"{'-':>8}")
-                        for w, v in zip(worlds, values))
-        print(f"{name[:60]:<62}{cells}")
+        first, *others = values
+        growths = (f"{v / first:>8.2f}" if first else f"{'-':>8}" for v in others)
+        print(f"{name[:60]:<62}{first:>18.1f}" + "".join(f"{v:>18.1f}{g}" for v, g in zip(others, growths)))
 
     totals = [sum(w.processing) * per for w in worlds]
     db = [sum(w.database.values()) * per for w in worlds]
