@@ -730,3 +730,11 @@ def test_mutated_requests_never_escape_as_anything_but_xml_refused(pos, cut, ins
         parse_xml(data, LIMITS)
     except XmlRefused as exc:
         assert exc.limit in LIMIT_NAMES
+
+
+@pytest.mark.parametrize("declaration", xml_guard._UTF8_DECLARATIONS)
+@pytest.mark.parametrize("rest", [b"<a/>", b"\n<a>\xc3\xa9</a>", b"<a>\xff</a>", b"<?pi?><a/>", b"", b" standalone='yes'?>"])
+def test_the_usual_declarations_are_read_as_the_regular_expressions_read_them(declaration, rest, monkeypatch):
+    fast = xml_guard._normalise_encoding(declaration + rest)
+    monkeypatch.setattr(xml_guard, "_UTF8_DECLARATIONS", ())
+    assert fast == xml_guard._normalise_encoding(declaration + rest)

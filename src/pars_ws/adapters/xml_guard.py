@@ -199,12 +199,21 @@ def _refuse_encoding(name: str) -> XmlRefused:
         "encoding", f"Encoding {name!r} is not accepted; use {_ACCEPTED}", 1)
 
 
+# The declarations SOAP toolkits write, answered without the regular expressions below: what
+# they would find is a UTF-8 declaration ending there.
+_UTF8_DECLARATIONS = tuple(f"<?xml version={q}1.0{q} encoding={q}{name}{q}?>".encode()
+                           for q in "\"'" for name in ("UTF-8", "utf-8"))
+
+
 def _normalise_encoding(data: bytes) -> tuple[bytes, int]:
     """Return (ASCII-compatible bytes libxml2 may parse, offset just past the declaration).
 
     Refuses encodings outside the accepted four, declarations that contradict the bytes,
     UTF-32/UCS-4 and EBCDIC (sniffed, since they never get as far as a readable declaration).
     """
+    for declaration in _UTF8_DECLARATIONS:
+        if data.startswith(declaration):
+            return data, len(declaration)
     head = data[:4]
     if head in (b"\x00\x00\xfe\xff", b"\xff\xfe\x00\x00", b"\x00\x00\x00<", b"<\x00\x00\x00",
                 b"\x00\x00<\x00", b"\x00<\x00\x00"):
