@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from pars_ws.entrypoints.soap import TNS, P, _leaf, _node
+from pars_ws.entrypoints.soap import TNS, P, _leaf, _node, make_application
 
 DECLARATION = f' xmlns:{TNS}="{P}"'.encode()
 
@@ -44,3 +44,17 @@ def test_every_character_lxml_refuses_is_refused_and_every_other_is_written_alik
 
 def test_elements_nest_and_an_empty_one_closes_itself():
     assert _node("A", _leaf("B", 1), _node("C")) == f"<{TNS}:A><{TNS}:B>1</{TNS}:B><{TNS}:C/></{TNS}:A>"
+
+
+@pytest.mark.parametrize("soap12, prefix, namespace", [
+    (False, "soap11env", "http://schemas.xmlsoap.org/soap/envelope/"),
+    (True, "soap12env", "http://www.w3.org/2003/05/soap-envelope"),
+])
+def test_the_envelope_around_a_response_is_what_spyne_serialised(soap12, prefix, namespace):
+    """spyne's serialisation: the XML declaration, then the envelope declaring its own prefix and the
+    service's (the faults still show the envelope prefix), the response element inside Body."""
+    start, end = make_application(None, soap12=soap12).out_protocol._envelope
+    env = etree.Element(f"{{{namespace}}}Envelope", nsmap={prefix: namespace, TNS: P})
+    etree.SubElement(etree.SubElement(env, f"{{{namespace}}}Body"), f"{{{P}}}Done").text = "yes"
+    expected = etree.tostring(env, encoding="UTF-8", xml_declaration=True)
+    assert start + _leaf("Done", "yes").encode() + end == expected

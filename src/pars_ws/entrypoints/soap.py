@@ -165,7 +165,17 @@ class Operations:
         ok = sum(1 for j in judgements if j.ok)
         summary = "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success")
         return Written(_node("SaveLearnerActivityResponse", _leaf("ResultSummary", summary),
-                             _node("Results", *(_record_result(j) for j in judgements))))
+                             _node("Results", *(self._record_result(j) for j in judgements))))
+
+    @staticmethod
+    def _record_result(j) -> str:
+        parts = [_leaf("Index", j.record.index)]
+        if j.record.credit_id:
+            parts.append(_leaf("CreditID", j.record.credit_id))
+        if j.action:
+            parts.append(_leaf("Action", j.action.capitalize()))
+        parts += [_leaf("Status", j.status.value), _errors(j.codes)]
+        return _node("RecordResult", *parts)
 
     @staticmethod
     def _statuses(name: str, records: list[StoredRecord]) -> Written:
@@ -277,16 +287,6 @@ class Operations:
         return Written(_node(name, _node("Activity", *fields)))
 
 
-def _record_result(j) -> str:
-    parts = [_leaf("Index", j.record.index)]
-    if j.record.credit_id:
-        parts.append(_leaf("CreditID", j.record.credit_id))
-    if j.action:
-        parts.append(_leaf("Action", j.action.capitalize()))
-    parts += [_leaf("Status", j.status.value), _errors(j.codes)]
-    return _node("RecordResult", *parts)
-
-
 def _operation(op_name: str, handler: str):
     def call(ctx, _ignored):
         ops: Operations = ctx.app.pars_operations
@@ -316,9 +316,10 @@ class _PreParsed:
     """The guard in front of spyne already parsed the body with the hardened parser: reuse it.
     Reading the envelope and writing the response do what spyne's Soap11 does, with less work: no
     XPath compiled per call, no model built of the body (operations read the element itself), and
-    the response element Operations built goes straight into soap:Body under the two namespaces a
-    response uses (spyne declared all fifteen of the application's, wrapped the element, then
-    cleaned up). The bytes on the wire are the same."""
+    the response element Operations wrote (Written) goes between the envelope's start and end tags
+    as text (spyne built a document, declared all fifteen of the application's namespaces, wrapped
+    the element, cleaned up and serialised it). The bytes on the wire are the same. Faults go
+    through spyne's own serialisation."""
 
     def create_in_document(self, ctx, charset=None):
         parts = ctx.transport.req_env.get("pars.envelope")
@@ -367,17 +368,24 @@ class _PreParsed:
                  f"xmlns:{TNS}=\"{self.app.interface.get_tns()}\"><{env}:Body>")
         return start.encode(), f"</{env}:Body></{env}:Envelope>".encode()
 
+    @staticmethod
+    def _written(ctx) -> Written | None:
+        """The response an operation wrote, or None for what spyne serialises itself (faults)."""
+        if ctx.out_error is not None or ctx.out_header is not None or not ctx.out_object:
+            return None
+        out = ctx.out_object[0]
+        return out if isinstance(out, Written) else None
+
     def serialize(self, ctx, message):
-        if ctx.out_error is not None or message is not self.RESPONSE or not ctx.out_object \
-                or not isinstance(ctx.out_object[0], Written) or ctx.out_header is not None:
-            return super().serialize(ctx, message)  # faults
+        if message is not self.RESPONSE or self._written(ctx) is None:
+            return super().serialize(ctx, message)
         # No document to build: create_out_string writes the envelope around the operation's text.
         self.event_manager.fire_event("before_serialize", ctx)
         self.event_manager.fire_event("after_serialize", ctx)
 
     def create_out_string(self, ctx, charset=None):
-        written = ctx.out_object[0] if ctx.out_error is None and ctx.out_document is None and ctx.out_object else None
-        if not isinstance(written, Written):
+        written = self._written(ctx)
+        if written is None:
             return super().create_out_string(ctx, charset)
         start, end = self._envelope
         ctx.out_string = [start + written.encode() + end]
