@@ -6,8 +6,33 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .adapters.wakeup import wake_path
-from .adapters.xml_guard import XmlLimits
+
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class XmlLimits:
+    """Hostile-input limits (SPEC 5). All configurable.
+
+    max_attributes counts namespace declarations too: both are attributes on the wire and
+    both cost the parser memory. max_depth counts the root element as depth 1; libxml2 itself
+    never goes past 256 (huge_tree stays off), so larger values act as 256.
+    """
+
+    max_body_bytes: int = 8 * MiB
+    max_depth: int = 64
+    max_attributes: int = 50
+    max_records: int = 2500
+    max_file_bytes: int = 16 * MiB
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_depth", "max_attributes", "max_records", "max_file_bytes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"XmlLimits.{name} must be a non-negative int, not {value!r}")
+        if self.max_depth < 1:
+            raise ValueError("XmlLimits.max_depth must be at least 1")
 
 
 def data_dir() -> Path:
@@ -50,7 +75,8 @@ class Settings:
     review_interval_seconds: int = 3600  # production schedule
     batch_stale_seconds: int = 60  # a batch whose worker is silent this long is taken over
     log_level: str = "INFO"
-    wake_path: Path | None = None  # the FIFO an upload wakes a worker through (adapters/wakeup.py)
+    data_dir: Path = field(default_factory=data_dir)  # SQLite file, mail outbox, worker wake-up FIFO
+    public_url: str | None = None  # PARS_PUBLIC_URL: the service's address as users reach it (WSDL, e-mail links)
     web_workers: int = 2  # gunicorn workers of `pars-ws serve` (PARS_WORKERS, default_web_workers)
 
     @classmethod
@@ -82,6 +108,7 @@ class Settings:
             review_interval_seconds=_int("PARS_REVIEW_INTERVAL_SECONDS", 3600),
             batch_stale_seconds=_int("PARS_BATCH_STALE_SECONDS", 60),
             log_level=env.get("PARS_LOG_LEVEL", "INFO"),
-            wake_path=wake_path(url, data_dir()),
+            data_dir=data_dir(),
+            public_url=(env.get("PARS_PUBLIC_URL") or "").rstrip("/") or None,
             web_workers=_int("PARS_WORKERS", default_web_workers(url)),
         )

@@ -306,7 +306,10 @@ def test_an_upload_wakes_an_idle_worker_on_the_same_host(services, account, data
     while batches.process_next(services, "w"):  # nothing queued from earlier tests
         pass
     wake = tmp_path / "pars.wake"
-    uploader, worker = make_services(database_url, wake_path=wake), make_services(database_url, wake_path=wake)
+    from pars_ws.adapters.wakeup import Wakeup
+
+    uploader, worker = make_services(database_url), make_services(database_url)
+    uploader.wakeup, worker.wakeup = Wakeup(wake), Wakeup(wake)
     stop = threading.Event()
     thread = threading.Thread(target=run_forever, args=(worker,), kwargs=dict(poll_seconds=30, stop=stop), daemon=True)
     try:

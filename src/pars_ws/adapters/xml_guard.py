@@ -32,10 +32,11 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass
 from functools import lru_cache
 
 from lxml import etree
+
+from ..settings import XmlLimits
 
 __all__ = [
     "ACTIVITY_REPORT_TAG",
@@ -45,8 +46,6 @@ __all__ = [
     "check_content_type",
     "parse_xml",
 ]
-
-MiB = 1024 * 1024
 
 AR_NS = "http://ns.medbiq.org/activityreport/v1/"
 ACTIVITY_REPORT_TAG = f"{{{AR_NS}}}ActivityReport"
@@ -65,31 +64,6 @@ LIMIT_NAMES = (
     "multipart",
     "xinclude",
 )
-
-@dataclass(frozen=True)
-class XmlLimits:
-    """Hostile-input limits (SPEC 5). All configurable.
-
-    max_attributes counts namespace declarations too: both are attributes on the wire and
-    both cost the parser memory. max_depth counts the root element as depth 1; libxml2 itself
-    never goes past 256 (huge_tree stays off), so larger values act as 256.
-    """
-
-    max_body_bytes: int = 8 * MiB
-    max_depth: int = 64
-    max_attributes: int = 50
-    max_records: int = 2500
-    max_file_bytes: int = 16 * MiB
-
-    def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_depth", "max_attributes", "max_records",
-                     "max_file_bytes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"XmlLimits.{name} must be a non-negative int, not {value!r}")
-        if self.max_depth < 1:
-            raise ValueError("XmlLimits.max_depth must be at least 1")
-
 
 class XmlRefused(Exception):
     """A document refused by a hostile-input guard.

@@ -9,7 +9,7 @@ from ..adapters.database import make_engine
 from ..adapters.mail import Mailer
 from ..adapters.nonces import NonceCache
 from ..adapters.store import Store
-from ..adapters.wakeup import Wakeup
+from ..adapters.wakeup import Wakeup, wake_path
 from ..settings import Settings
 from .auth import Authenticator
 from .learners import ActivityService, LearnerService
@@ -30,5 +30,5 @@ class Services:
                              self.settings.outbox_dir)
         self.learners = LearnerService(self.store, self.catalogue, self.clock, self.auth)
         self.activities = ActivityService(self.store, self.catalogue, self.clock)
-        self.wakeup = Wakeup(self.settings.wake_path)
+        self.wakeup = Wakeup(wake_path(self.settings.database_url, self.settings.data_dir))
         logging.getLogger("pars_ws").setLevel(self.settings.log_level)
