@@ -95,77 +95,33 @@ def run_and_report(args, run_backend) -> int:
 
 # -- databases -------------------------------------------------------------------------------------
 
-class _Fetched:
-    """A cursor whose rows were fetched while the call was being timed (SQLite steps a SELECT's rows
-    in fetchall, not in execute); the rest of the cursor is the driver's own."""
-
-    def __init__(self, cursor):
-        self._cursor = cursor
-        self._rows = cursor.fetchall()
-
-    def fetchall(self):
-        return self._rows
-
-    def __getattr__(self, name):
-        return getattr(self._cursor, name)
-
-
-def watch_statements(seen):
-    """Call seen(compiled, params, many, seconds) after every Prepared statement in this process
-    (adapters/prepared.py), seconds running from the driver call to its last row; returns what
-    undoes it."""
-    from pars_ws.adapters import prepared
-
-    run = prepared._run
-
-    def watched(conn, c, params, many=False):
-        t0 = time.perf_counter()
-        cursor, params = run(conn, c, params, many)
-        if cursor.description is not None:
-            cursor = _Fetched(cursor)
-        seen(c, params, many, time.perf_counter() - t0)
-        return cursor, params
-
-    prepared._run = watched
-    return lambda: setattr(prepared, "_run", run)
-
-
 def statement_label(sql: str) -> str:
     return " ".join(sql.split())[:100]
 
 
 def time_statements() -> dict:
-    """Time every database call of this process: Prepared statements (watch_statements), the
-    statements SQLAlchemy runs, and the commits and BEGINs of both, for the rest of the process.
+    """Time every statement this process sends through SQLAlchemy (from the driver call to its
+    answer; rows are fetched afterwards) and every COMMIT, for the rest of the process.
     Returns {label: [seconds, ...]}, to be cleared and read by the caller; the label is the
-    statement's text (statement_label), COMMIT or BEGIN."""
+    statement's text (statement_label) or COMMIT."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine, default
-
-    from pars_ws.adapters import prepared
 
     found: dict = {}
 
     def add(label: str, seconds: float) -> None:
         found.setdefault(label, []).append(seconds)
 
-    watch_statements(lambda c, _params, _many, seconds: add(statement_label(c.sql), seconds))
+    commit = default.DefaultDialect.do_commit
 
-    def timed(cls, name: str, label: str) -> None:
-        method = getattr(cls, name)
+    def timed_commit(self, dbapi_connection):
+        t0 = time.perf_counter()
+        try:
+            return commit(self, dbapi_connection)
+        finally:
+            add("COMMIT", time.perf_counter() - t0)
 
-        def wrapper(*args):
-            t0 = time.perf_counter()
-            try:
-                return method(*args)
-            finally:
-                add(label, time.perf_counter() - t0)
-
-        setattr(cls, name, wrapper)
-
-    timed(prepared.DriverConnection, "begin", "BEGIN")
-    timed(prepared.DriverConnection, "commit", "COMMIT")
-    timed(default.DefaultDialect, "do_commit", "COMMIT")  # SQLAlchemy's transactions
+    default.DefaultDialect.do_commit = timed_commit
 
     @event.listens_for(Engine, "before_cursor_execute")
     def _started(conn, _cursor, _statement, _parameters, _context, _many):
@@ -269,20 +225,61 @@ def prestore(url: str, count: int, provider_pk: int, seed: int = 7) -> float:
 
     rng = random.Random(seed)
     started = time.perf_counter()
-    at = dt.datetime(2025, 12, 31, 12, 0, tzinfo=dt.timezone.utc)
 
     def rows():
         for k in range(count):
             bn = rng.randrange(len(BOARDS))
-            n = rng.randrange(LEARNERS_PER_BOARD)
-            first, last = learner_name(n)
-            month, day = learner_dob(n)
-            lid = learner_id(bn, n)
-            board = BOARDS[bn]
-            yield (ENV, provider_pk, f"ccid:bench.org:pre-{k}", activity_id(rng.randrange(ACTIVITIES)), board, board,
-                   lid, lid, first, last, month, day, dt.date(2025, 1, 1) + dt.timedelta(days=k % 365), "1.00",
-                   STANDARD_TYPE[board], "SOAP", "Accepted", at, at)
+            yield _stored_row(provider_pk, f"ccid:bench.org:pre-{k}", bn, rng.randrange(LEARNERS_PER_BOARD),
+                              activity_id(rng.randrange(ACTIVITIES)), dt.date(2025, 1, 1) + dt.timedelta(days=k % 365),
+                              "1.00")
 
+    _bulk_load(url, rows())
+    return time.perf_counter() - started
+
+
+# Learners with history: HISTORY_LEARNERS registry learners per board, each holding HISTORY_RECORDS
+# records of HISTORY_ACTIVITY (which the other bench records name for no learner below 100).
+HISTORY_LEARNERS = 16
+HISTORY_RECORDS = 1000
+HISTORY_ACTIVITY = ACTIVITIES - 1
+
+
+def prestore_history(url: str, provider_pk: int) -> None:
+    """The records the learners with history hold (2025 completions, a quarter point each)."""
+    _bulk_load(url, (
+        _stored_row(provider_pk, f"ccid:bench.org:hist-{bn}-{n}-{k}", bn, n, activity_id(HISTORY_ACTIVITY),
+                    dt.date(2025, 1, 1) + dt.timedelta(days=k % 365), "0.25")
+        for bn in range(len(BOARDS)) for n in range(HISTORY_LEARNERS) for k in range(HISTORY_RECORDS)))
+
+
+def history_record(i: int, tag: str) -> dict:
+    """Record number i of a run for a learner with history: a new completion day for each of a learner's records."""
+    bn = i % len(BOARDS)
+    board = BOARDS[bn]
+    k = i // len(BOARDS)
+    n = k % HISTORY_LEARNERS
+    first, last = learner_name(n)
+    month, day = learner_dob(n)
+    return dict(board=board, activity_id=activity_id(HISTORY_ACTIVITY), id_type=board, learner_id=learner_id(bn, n),
+                first=first, last=last, dob=f"1970-{month:02d}-{day:02d}",
+                completed=(JAN1 + dt.timedelta(days=(k // HISTORY_LEARNERS) % 165)).isoformat() + "T00:00:00",
+                points="0.25", credit_types=(STANDARD_TYPE[board],), action="add", credit_id=f"ccid:bench.org:{tag}-h{i}")
+
+
+def _stored_row(provider_pk: int, credit_id: str, bn: int, n: int, activity: str, completed: dt.date,
+                points: str) -> tuple:
+    """A learner record already stored and accepted, as PRESTORED_COLUMNS."""
+    at = dt.datetime(2025, 12, 31, 12, 0, tzinfo=dt.timezone.utc)
+    first, last = learner_name(n)
+    month, day = learner_dob(n)
+    lid = learner_id(bn, n)
+    board = BOARDS[bn]
+    return (ENV, provider_pk, credit_id, activity, board, board, lid, lid, first, last, month, day, completed,
+            points, STANDARD_TYPE[board], "SOAP", "Accepted", at, at)
+
+
+def _bulk_load(url: str, rows) -> None:
+    """Insert learner records (PRESTORED_COLUMNS tuples) by the fastest bulk path each database has."""
     columns = ", ".join(PRESTORED_COLUMNS)
     if url.startswith("sqlite"):
         import sqlite3
@@ -293,7 +290,7 @@ def prestore(url: str, count: int, provider_pk: int, seed: int = 7) -> float:
             conn.executemany(
                 f"INSERT INTO learner_records ({columns}) VALUES ({', '.join('?' * len(PRESTORED_COLUMNS))})",
                 # SQLAlchemy keeps SQLite datetimes as naive UTC text.
-                ((*r[:17], *(v.replace(tzinfo=None).isoformat(sep=" ") for v in r[17:])) for r in rows()))
+                ((*r[:17], *(v.replace(tzinfo=None).isoformat(sep=" ") for v in r[17:])) for r in rows))
         conn.execute("ANALYZE")
         conn.close()
     else:
@@ -301,13 +298,12 @@ def prestore(url: str, count: int, provider_pk: int, seed: int = 7) -> float:
 
         with psycopg.connect(url) as conn:
             with conn.cursor() as cur, cur.copy(f"COPY learner_records ({columns}) FROM STDIN") as copy:
-                for r in rows():
+                for r in rows:
                     copy.write_row(r)
         # As on a database in use, the rows are vacuumed (hint bits, visibility map): otherwise the
         # first calls after the load pay for that, and autovacuum competes with them.
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE learner_records")
-    return time.perf_counter() - started
 
 
 def analyze(url: str, *, statistics: bool = True) -> None:

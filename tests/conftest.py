@@ -134,8 +134,8 @@ def proc_stat(pid) -> tuple[str, list[str]]:
     return comm, rest.split()
 
 
-def gunicorn_workers(master: int) -> list[int]:
-    """The processes gunicorn forked from `pars-ws serve` (not the batch worker it starts beside them)."""
+def children(pid: int) -> list[tuple[int, list[bytes]]]:
+    """(pid, command line) of each process whose parent is `pid`."""
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -145,9 +145,25 @@ def gunicorn_workers(master: int) -> list[int]:
             args = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except (OSError, ValueError):
             continue
-        if int(fields[1]) == master and b"worker" not in args:
-            found.append(int(entry))
+        if int(fields[1]) == pid:
+            found.append((int(entry), args))
     return found
+
+
+def gunicorn_master(serve: int) -> int | None:
+    """The gunicorn master `pars-ws serve` runs (beside its batch worker)."""
+    return next((pid for pid, args in children(serve) if b"pars_ws.entrypoints.serve" in args), None)
+
+
+def batch_worker(serve: int) -> int | None:
+    """The batch worker `pars-ws serve` runs beside gunicorn."""
+    return next((pid for pid, args in children(serve) if args[-2:-1] == [b"worker"]), None)
+
+
+def gunicorn_workers(serve: int) -> list[int]:
+    """The web workers gunicorn forked for `pars-ws serve`."""
+    master = gunicorn_master(serve)
+    return [] if master is None else sorted(pid for pid, _ in children(master))
 
 
 def stop_server(server: Server) -> None:

@@ -44,10 +44,9 @@ def data_dir() -> Path:
 
 
 def default_web_workers(database_url: str) -> int:
-    """gunicorn workers when PARS_WORKERS is unset. SQLite: 2 (its writers take turns through one
-    lock, more only wait for it). A database server: 2 per CPU, so that a worker waiting on a round
-    trip leaves its CPU to another (bench/soap.py: PostgreSQL 2 workers used ~85% of the machine at
-    16 clients, 4 used 98% and answered 12-30% more saves with a lower p99)."""
+    """gunicorn workers when PARS_WORKERS is unset. SQLite: 2 (its writers take turns, more only
+    wait). A database server: 2 per CPU, so that a worker waiting on a round trip leaves its CPU to
+    another (bench/README.md has the figures)."""
     if database_url.startswith("sqlite"):
         return 2
     return max(2, 2 * (os.cpu_count() or 1))

@@ -18,7 +18,6 @@ from sqlalchemy import func, select
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.migrate import upgrade
-from pars_ws.adapters.store import AccountRepository
 from pars_ws.domain.activities import Activity, Registration, RegisteredLearner
 from pars_ws.domain.records import DOB
 from pars_ws.entrypoints.web import create_web_app
@@ -43,11 +42,11 @@ def services(database_url, tmp_path_factory):
     svc = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"pages-key",
                             outbox_dir=tmp_path_factory.mktemp("outbox")))
     seed_sandbox(svc, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
-    with svc.store.transaction() as repo:
-        accounts = AccountRepository(repo.conn)
+    with svc.store.transaction() as uow:
+        accounts = uow.accounts
         pk = accounts.provider(PROVIDER_ID).id
         accounts.add_credential(pk, "production", PROD_USER, hash_secret(PROD_PASSWORD), svc.clock.now())
-        repo.import_learners("production", [RegisteredLearner("ABO", "P1", "Prod", "Learner", DOB(2, 2))])
+        uow.learners.import_learners("production", [RegisteredLearner("ABO", "P1", "Prod", "Learner", DOB(2, 2))])
     production = svc.auth.authenticate(PROD_USER, PROD_PASSWORD)
     svc.activities.save(production, Activity(
         activity_id=PROD_ACTIVITY, title=PROD_TITLE, activity_type="Course", start_date=dt.date(2026, 1, 1),
@@ -87,8 +86,8 @@ def add_learner(client, activity_id: str, board: str, **fields) -> str:
 
 
 def records_in(services, environment: str) -> int:
-    with services.store.transaction(write=False) as repo:
-        return repo.conn.execute(select(func.count()).select_from(t.learner_records)
+    with services.engine.begin() as conn:
+        return conn.execute(select(func.count()).select_from(t.learner_records)
                                  .where(t.learner_records.c.environment == environment)).scalar_one()
 
 
@@ -188,15 +187,15 @@ def test_pages_send_security_headers(app):
 
 
 def _new_credential(services, username: str, password: str) -> None:
-    with services.store.transaction() as repo:
-        accounts = AccountRepository(repo.conn)
+    with services.store.transaction() as uow:
+        accounts = uow.accounts
         accounts.add_credential(accounts.provider(PROVIDER_ID).id, "sandbox", username, hash_secret(password),
                                 services.clock.now())
 
 
 def _set_credential(services, username: str, **values) -> None:
-    with services.store.transaction() as repo:
-        assert AccountRepository(repo.conn).set_credential(username, services.clock.now(), **values)
+    with services.store.transaction() as uow:
+        assert uow.accounts.set_credential(username, services.clock.now(), **values)
 
 
 def test_disabled_credential_is_logged_out(app, services):

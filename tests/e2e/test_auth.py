@@ -22,7 +22,6 @@ from zeep.exceptions import Fault
 from zeep.wsse.username import UsernameToken
 
 from pars_ws.adapters import tables as t
-from pars_ws.adapters.store import AccountRepository
 from pars_ws.service import auth as auth_module
 from pars_ws.service.auth import AuthenticationFailed, hash_secret
 from pars_ws.service.container import Services
@@ -54,8 +53,8 @@ def pair(database_url, tmp_path_factory):
     b = start_server(database_url, tmp_path_factory.mktemp("b"), workers=2, **THROTTLING)
     services = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k",
                                  login_max_failures=MAX_FAILURES, login_lockout_seconds=LOCKOUT_SECONDS))
-    with services.store.transaction() as repo:
-        accounts = AccountRepository(repo.conn)
+    with services.store.transaction() as uow:
+        accounts = uow.accounts
         provider_pk = accounts.provider(PROVIDER_ID).id
         for user, secret in USERS.items():
             accounts.add_credential(provider_pk, "sandbox", user, hash_secret(secret), services.clock.now())
@@ -89,8 +88,8 @@ def everywhere(pair: Pair, user: str, password: str, calls: int = 8) -> list[req
 
 def credential_state(pair: Pair, user: str):
     c = t.credentials
-    with pair.services.store.transaction(write=False) as repo:
-        return repo.conn.execute(select(c.c.failed_logins, c.c.locked_until).where(c.c.username == user)).one()
+    with pair.services.engine.begin() as conn:
+        return conn.execute(select(c.c.failed_logins, c.c.locked_until).where(c.c.username == user)).one()
 
 
 # -- constant time ---------------------------------------------------------------------------------

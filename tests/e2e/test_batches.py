@@ -20,7 +20,6 @@ from sqlalchemy import distinct, func, select, update
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.database import make_engine
-from pars_ws.adapters.store import AccountRepository
 from pars_ws.domain.activities import Activity, Registration
 from pars_ws.service import batches
 from pars_ws.service.auth import Account
@@ -318,8 +317,8 @@ def worker_env(fresh_database_url, tmp_path):
 def _wait_all_done(services, ids: list[int], timeout: float = 90) -> list:
     deadline = time.monotonic() + timeout
     while True:
-        with services.store.transaction(write=False) as repo:
-            rows = repo.conn.execute(select(t.batches.c.id, t.batches.c.status, t.batches.c.attempts,
+        with services.engine.begin() as conn:
+            rows = conn.execute(select(t.batches.c.id, t.batches.c.status, t.batches.c.attempts,
                                             t.batches.c.claimed_by, t.batches.c.records_processed)
                                      .where(t.batches.c.id.in_(ids)).order_by(t.batches.c.id)).all()
         if all(r.status == "done" for r in rows):
@@ -330,8 +329,8 @@ def _wait_all_done(services, ids: list[int], timeout: float = 90) -> list:
 
 def _provider_with_activity(services, n: int) -> tuple[Account, str]:
     """Another provider, with its own ABPATH activity."""
-    with services.store.transaction() as repo:
-        pk = AccountRepository(repo.conn).ensure_provider(f"76000{n:02d}", f"Provider {n}", f"p{n}.example",
+    with services.store.transaction() as uow:
+        pk = uow.accounts.ensure_provider(f"76000{n:02d}", f"Provider {n}", f"p{n}.example",
                                                           f"cme@p{n}.example")
     account = Account(0, f"p{n}", "sandbox", pk, f"76000{n:02d}", f"Provider {n}", f"p{n}.example", f"cme@p{n}.example")
     activity = services.activities.save(account, Activity(
@@ -371,8 +370,8 @@ def test_a_batch_whose_worker_was_killed_is_finished_by_another(worker_env, tmp_
                               data=template_file(2500, {})).id
 
     def batch():
-        with services.store.transaction(write=False) as repo:
-            return repo.conn.execute(select(t.batches).where(t.batches.c.id == batch_id)).one()
+        with services.engine.begin() as conn:
+            return conn.execute(select(t.batches).where(t.batches.c.id == batch_id)).one()
 
     [first] = _start_workers(env, tmp_path / "first.log")
     try:
@@ -388,8 +387,8 @@ def test_a_batch_whose_worker_was_killed_is_finished_by_another(worker_env, tmp_
     assert stopped.status == "processing" and 0 < stopped.rows_done < 2500, stopped
     assert batch_counts(env["PARS_DATABASE_URL"], batch_id) == (stopped.rows_done,) * 3
     # The heartbeat goes stale after Settings.batch_stale_seconds: move it back rather than wait.
-    with services.store.transaction() as repo:
-        repo.conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(
+    with services.engine.begin() as conn:
+        conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(
             heartbeat_at=stopped.heartbeat_at - dt.timedelta(seconds=Settings.batch_stale_seconds + 1)))
 
     [second] = _start_workers(env, tmp_path / "second.log")

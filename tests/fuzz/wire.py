@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 import requests
 from lxml import etree
 
+from tests.conftest import gunicorn_workers
 from tests.support import P, record, soap11_save
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -157,35 +158,11 @@ def unique_id(prefix: str) -> str:
 
 # -- the processes behind a server --------------------------------------------------------------
 
-def _children(pid: int) -> list[int]:
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-def gunicorn_workers(master_pid: int) -> list[int]:
-    """The gunicorn worker processes of a `pars-ws serve` (forked: the master's command line; the
-    background `pars-ws worker` process is left out)."""
-    master = _cmdline(master_pid)
-    return sorted(pid for pid in _children(master_pid) if _cmdline(pid) == master)
-
-
-def wait_for_workers(master_pid: int, count: int, timeout: float = 30) -> list[int]:
+def wait_for_workers(serve_pid: int, count: int, timeout: float = 30) -> list[int]:
     """The worker pids once `count` of them run (gunicorn forks them after answering starts)."""
     deadline = time.monotonic() + timeout
     while True:
-        pids = gunicorn_workers(master_pid)
+        pids = gunicorn_workers(serve_pid)
         if len(pids) == count or time.monotonic() > deadline:
             return pids
         time.sleep(0.05)

@@ -28,7 +28,6 @@ def test_a_container_locks_a_credential_after_its_configured_failures(database_u
 def test_a_web_session_ends_when_its_credential_is_rotated_or_disabled(database_url):
     import datetime as _dt
 
-    from pars_ws.adapters.store import AccountRepository
     from pars_ws.service.auth import hash_secret
 
     services = make_services(database_url)
@@ -39,14 +38,14 @@ def test_a_web_session_ends_when_its_credential_is_rotated_or_disabled(database_
         assert services.auth.resume("session-user", proof) == account
         assert services.auth.resume("session-user", "0" * len(proof)) is None
         now = _dt.datetime.now(_dt.timezone.utc)
-        with services.store.transaction() as repo:
-            AccountRepository(repo.conn).set_credential("session-user", now, disabled=True)
+        with services.store.transaction() as uow:
+            uow.accounts.set_credential("session-user", now, disabled=True)
         assert services.auth.resume("session-user", proof) is None
-        with services.store.transaction() as repo:
-            AccountRepository(repo.conn).set_credential("session-user", now, disabled=False)
+        with services.store.transaction() as uow:
+            uow.accounts.set_credential("session-user", now, disabled=False)
         assert services.auth.resume("session-user", proof) == account
-        with services.store.transaction() as repo:
-            AccountRepository(repo.conn).set_credential("session-user", now, secret_hash=hash_secret("new-secret"))
+        with services.store.transaction() as uow:
+            uow.accounts.set_credential("session-user", now, secret_hash=hash_secret("new-secret"))
         assert services.auth.resume("session-user", proof) is None
     finally:
         services.engine.dispose()

@@ -42,13 +42,13 @@ def production(account: Account) -> Account:
 
 
 def count(services, table, *where) -> int:
-    with services.store.transaction(write=False) as repo:
-        return repo.conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
+    with services.engine.begin() as conn:
+        return conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one()
 
 
 def set_batch(services, batch_id: int, **values) -> None:
-    with services.store.transaction() as repo:
-        repo.conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(**values))
+    with services.engine.begin() as conn:
+        conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(**values))
 
 
 def upload_and_process(services, account, data: bytes, name: str = "learners.txt", file_type: str = "txt",
@@ -199,8 +199,8 @@ def test_rows_with_several_codes_get_one_report_line_each_and_finish_mail_is_que
     _, report = batches.error_report(services, account, info.id)
     codes = [line[17] for line in csv.reader(io.StringIO(report.decode("utf-8-sig")))][1:]
     assert codes == ["665", "675", "675"]
-    with services.store.transaction(write=False) as repo:
-        mail = repo.conn.execute(select(t.mail_outbox).where(t.mail_outbox.c.kind == "batch-finished")
+    with services.engine.begin() as conn:
+        mail = conn.execute(select(t.mail_outbox).where(t.mail_outbox.c.kind == "batch-finished")
                                  .order_by(t.mail_outbox.c.id.desc())).first()
     assert mail.recipient == account.email
     assert mail.subject == "PARS batch upload two-codes.txt: 0 processed, 2 not processed"
@@ -211,8 +211,8 @@ def test_a_dead_workers_batch_is_reclaimed_after_its_heartbeat_goes_stale(servic
     queued = batches.upload(services, account, file_name="dead.txt", data=template_file(600, {}, start=700),
                             file_type="txt")
     now = dt.datetime.now(dt.timezone.utc)
-    with services.store.transaction() as repo:  # a worker claims it, then dies
-        assert BatchStore(repo.conn).claim("dead-worker#1", now, now - dt.timedelta(seconds=60)).id == queued.id
+    with services.engine.begin() as conn:  # a worker claims it, then dies
+        assert BatchStore(conn).claim("dead-worker#1", now, now - dt.timedelta(seconds=60)).id == queued.id
     assert batches.process_next(services, "live-worker") == 0  # heartbeat still fresh
     set_batch(services, queued.id, heartbeat_at=now - dt.timedelta(seconds=Settings.batch_stale_seconds + 1))
     assert batches.process_next(services, "live-worker") == 1
@@ -220,8 +220,8 @@ def test_a_dead_workers_batch_is_reclaimed_after_its_heartbeat_goes_stale(servic
     assert (info.status, info.rows_done, info.processed) == ("done", 600, 600)
     assert count(services, t.learner_records, t.learner_records.c.batch_pk == queued.id) == 600
     assert count(services, t.batch_results, t.batch_results.c.batch_pk == queued.id) == 600
-    with services.store.transaction(write=False) as repo:
-        assert BatchStore(repo.conn).batch(account.environment, account.provider_pk, queued.id).attempts == 2
+    with services.engine.begin() as conn:
+        assert BatchStore(conn).batch(account.environment, account.provider_pk, queued.id).attempts == 2
 
 
 def test_a_worker_presumed_dead_cannot_move_its_batch_on(services, account):
@@ -230,8 +230,8 @@ def test_a_worker_presumed_dead_cannot_move_its_batch_on(services, account):
     now = dt.datetime.now(dt.timezone.utc)
     stale = now + dt.timedelta(seconds=1)  # as seen after the slow worker's heartbeat went stale
     progress = dict(rows_from=0, rows_to=2, processed=2, failed=0, finished=True, now=now)
-    with services.store.transaction() as repo:
-        store = BatchStore(repo.conn)
+    with services.engine.begin() as conn:
+        store = BatchStore(conn)
         assert store.claim("slow-worker#1", now, now).id == queued.id
         assert store.claim("live-worker#1", now, stale).id == queued.id
         assert not store.advance(queued.id, "slow-worker#1", **progress)
@@ -261,8 +261,8 @@ def test_a_batch_that_keeps_failing_is_given_up(services, account):
     now = dt.datetime.now(dt.timezone.utc)
     long_ago = now - dt.timedelta(hours=1)
     for attempt in range(batches.MAX_ATTEMPTS):  # every claim's worker died at once
-        with services.store.transaction() as repo:
-            assert BatchStore(repo.conn).claim(f"crashing#{attempt}", long_ago, now).id == queued.id
+        with services.engine.begin() as conn:
+            assert BatchStore(conn).claim(f"crashing#{attempt}", long_ago, now).id == queued.id
     assert batches.process_next(services, "w") == 1
     info = batches.get(services, account, queued.id)
     assert info.status == "failed"
@@ -295,39 +295,3 @@ def test_an_idle_worker_takes_no_write_lock(services, database_url):
     worker.join(120)
     assert not still_waiting and answered == [0]
 
-
-def test_an_upload_wakes_an_idle_worker_on_the_same_host(services, account, database_url, tmp_path):
-    """A worker that found nothing waits for its next poll (30 s here) unless an upload wakes it."""
-    import threading
-    import time
-
-    from pars_ws.entrypoints.worker import run_forever
-
-    while batches.process_next(services, "w"):  # nothing queued from earlier tests
-        pass
-    wake = tmp_path / "pars.wake"
-    from pars_ws.adapters.wakeup import Wakeup
-
-    uploader, worker = make_services(database_url), make_services(database_url)
-    uploader.wakeup, worker.wakeup = Wakeup(wake), Wakeup(wake)
-    stop = threading.Event()
-    thread = threading.Thread(target=run_forever, args=(worker,), kwargs=dict(poll_seconds=30, stop=stop), daemon=True)
-    try:
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not wake.exists() and time.monotonic() < deadline:  # the worker is idle and waiting
-            time.sleep(0.05)
-        time.sleep(0.2)
-        t0 = time.monotonic()
-        queued = batches.upload(uploader, account, file_name="wake.txt", data=template_file(2, {}, start=1500),
-                                file_type="txt")
-        while batches.get(services, account, queued.id).status != "done" and time.monotonic() - t0 < 20:
-            time.sleep(0.05)
-        assert batches.get(services, account, queued.id).status == "done"
-        assert time.monotonic() - t0 < 10  # not the 30 s poll
-    finally:
-        stop.set()
-        thread.join(10)
-        uploader.engine.dispose()
-        worker.engine.dispose()
-    assert not thread.is_alive()

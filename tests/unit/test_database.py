@@ -1,19 +1,15 @@
-"""The engine and unit of work around each database: SQLite's writer lock file and background WAL
-checkpoints (fork-safe), PostgreSQL's connection settings and one-statement reads."""
+"""The engine and unit of work: SQLite's settings and transactions, PostgreSQL's dead connections."""
 from __future__ import annotations
 
-import os
-import signal
-import time
+import sqlite3
+import threading
 
 import pytest
 from sqlalchemy import text
 
-from pars_ws.adapters import database
-from pars_ws.adapters.database import make_engine
+from pars_ws.adapters.database import make_engine, sqlite_file
 from pars_ws.adapters.store import Store
 from tests.conftest import PG_URL
-from tests.support import lock_is_free
 
 
 @pytest.fixture()
@@ -26,82 +22,95 @@ def sqlite_store(tmp_path):
     engine.dispose()
 
 
-def test_a_write_transaction_holds_the_lock_file_and_a_read_does_not(sqlite_store):
-    path, store = sqlite_store
-    lock_file = f"{path}.write-lock"
-    with store.transaction() as repo:
-        repo.conn.exec_driver_sql("INSERT INTO t (body) VALUES ('x')")
-        assert not lock_is_free(lock_file)
-    assert lock_is_free(lock_file)
-    with store.transaction(write=False) as repo:
-        repo.conn.exec_driver_sql("SELECT count(*) FROM t")
-        assert lock_is_free(lock_file)
-
-
-def test_the_wal_is_copied_into_the_database_in_the_background(sqlite_store):
-    path, store = sqlite_store
-    with store.transaction(write=False) as repo:
-        assert repo.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == database.AUTOCHECKPOINT_PAGES
-    before = path.stat().st_size
-    with store.transaction() as repo:  # ~2 MB, far below the connections' own checkpoint threshold
-        repo.conn.exec_driver_sql("INSERT INTO t (body) VALUES " + ", ".join(["(randomblob(1000))"] * 2000))
-    # Committed to the WAL (the background thread may already be copying it: no assertion on the file).
-    assert path.with_name(path.name + "-wal").stat().st_size > 1_000_000
-    deadline = time.monotonic() + 30
-    # The copy writes the file page by page: wait for all of it, not for the first page.
-    while path.stat().st_size <= before + 1_000_000 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert path.stat().st_size > before + 1_000_000
-
-
-def test_a_child_forked_while_the_checkpointer_holds_its_lock_can_write(sqlite_store):
+def test_sqlite_runs_in_wal_mode_and_every_commit_is_durable(sqlite_store):
     _, store = sqlite_store
-    with store.transaction() as repo:  # this process's checkpointer is running
-        repo.conn.exec_driver_sql("INSERT INTO t (body) VALUES ('parent')")
-    with database._checkpointer._lock:  # as if the fork came in the middle of a checkpoint round
-        pid = os.fork()
-        if pid == 0:
-            try:
-                store.engine.dispose(close=False)  # the parent's pooled connections are not the child's
-                with store.transaction() as repo:
-                    repo.conn.exec_driver_sql("INSERT INTO t (body) VALUES ('child')")
-                os._exit(0)
-            except BaseException:
-                os._exit(1)
-    deadline = time.monotonic() + 30
-    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if done[0] == 0:  # stuck on the lock it inherited locked
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0
-    with store.transaction(write=False) as repo:
-        assert repo.conn.exec_driver_sql("SELECT body FROM t ORDER BY id").scalars().all() == ["parent", "child"]
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
 
 
-pg = pytest.mark.skipif(not PG_URL, reason="PostgreSQL runs only when PARS_TEST_DATABASE_URL is set")
+def _other_writer(path) -> sqlite3.Connection:
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    other.execute("PRAGMA journal_mode=WAL")
+    return other
 
 
-@pg
-def test_postgresql_plans_without_parallel_workers_and_keeps_the_urls_own_options():
-    separator = "&" if "?" in PG_URL else "?"
-    engine = make_engine(f"{PG_URL}{separator}options=-c%20statement_timeout%3D5000")
+def test_a_write_transaction_takes_the_write_lock_at_begin_and_a_read_does_not(sqlite_store):
+    path, store = sqlite_store
+    other = _other_writer(path)
+    try:
+        with store.transaction(write=False) as uow:
+            uow.ping()
+            other.execute("BEGIN IMMEDIATE")  # a reader does not stand in a writer's way
+            other.execute("ROLLBACK")
+        with store.transaction() as uow:
+            uow.ping()
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+    finally:
+        other.close()
+
+
+def test_a_writer_that_reads_first_is_not_refused_when_another_writes_meanwhile(sqlite_store):
+    """A deferred transaction that read before another process committed could not write after it
+    ("database is locked" at once); a unit of work that writes holds the lock from BEGIN instead."""
+    path, store = sqlite_store
+    other = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    errors = []
+
+    def write_meanwhile():
+        try:
+            other.execute("INSERT INTO t (body) VALUES ('other')")
+        except sqlite3.Error as exc:
+            errors.append(exc)
+
+    try:
+        with store.transaction() as uow:
+            conn = uow.learners.conn
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+            meanwhile = threading.Thread(target=write_meanwhile)
+            meanwhile.start()
+            meanwhile.join(0.5)
+            assert meanwhile.is_alive()  # waiting for this unit of work's lock
+            conn.exec_driver_sql("INSERT INTO t (body) VALUES ('mine')")
+        meanwhile.join(30)
+        assert not errors
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT body FROM t ORDER BY id").scalars().all() == ["mine", "other"]
+    finally:
+        other.close()
+
+
+def test_a_failed_unit_of_work_leaves_nothing(sqlite_store):
+    _, store = sqlite_store
+    with pytest.raises(RuntimeError):
+        with store.transaction() as uow:
+            uow.learners.conn.exec_driver_sql("INSERT INTO t (body) VALUES ('rolled back')")
+            raise RuntimeError("a use case failed")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+
+
+def test_the_file_an_sqlite_url_names():
+    assert sqlite_file("sqlite:////srv/pars/pars.db") == "/srv/pars/pars.db"
+    assert sqlite_file("sqlite:///relative.db") == "relative.db"
+    assert sqlite_file("sqlite://") is None
+    assert sqlite_file("sqlite:///:memory:") is None
+    assert sqlite_file("postgresql://u@h/db") is None
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL runs only when PARS_TEST_DATABASE_URL is set")
+def test_a_postgresql_connection_the_server_closed_is_replaced_on_checkout():
+    engine = make_engine(PG_URL)
+    admin = make_engine(PG_URL)
     try:
         with engine.connect() as conn:
-            assert conn.exec_driver_sql("SHOW max_parallel_workers_per_gather").scalar() == "0"
-            assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "5s"
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        with admin.connect() as conn:  # as a server restart would
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        with engine.connect() as conn:  # the pooled connection is dead: pre-ping replaces it
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
     finally:
         engine.dispose()
-
-
-@pg
-def test_postgresql_one_statement_reads_send_no_begin():
-    engine = make_engine(PG_URL)
-    try:
-        store = Store(engine)
-        for one_statement, status in ((True, "IDLE"), (False, "INTRANS")):
-            with store.transaction(write=False, one_statement=one_statement) as repo:
-                repo.conn.execute(text("SELECT 1"))
-                assert repo.conn.connection.driver_connection.info.transaction_status.name == status
-    finally:
-        engine.dispose()
+        admin.dispose()

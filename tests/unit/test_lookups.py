@@ -1,18 +1,20 @@
-"""What storage gives the rules (Repository.lookups_for, one statement beyond activities) answers every
-question the rules ask exactly as lookups holding the whole registry and every live record would:
-records kept under a registry learner's ID are found for a learner reported by NPI or matched on name."""
+"""What storage gives the rules (LearnerRepository.lookups_for: a few statements, aggregates for what
+learners hold) answers every question the rules ask exactly as lookups holding the whole registry and
+every live record would: records kept under a registry learner's ID are found for a learner reported
+by NPI or matched on name."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.data_files import learner_from_dict, sandbox_fixture
-from pars_ws.adapters.store import record_from_row
+from pars_ws.adapters.learner_store import record_from_row
 from pars_ws.domain.activities import RegisteredLearner
-from pars_ws.domain.engine import judge
+from pars_ws.domain.engine import judge, learner_key
 from pars_ws.domain.lookups import MemoryLookups
 from pars_ws.domain.records import DOB, ReportedRecord, Source, Status
 from pars_ws.service.sandbox import seed_sandbox
@@ -79,27 +81,30 @@ def _everything(services, account) -> MemoryLookups:
     """The whole registry of the environment and every live record of the provider."""
     fixture = sandbox_fixture()
     lr = t.learner_records
-    with services.store.transaction(write=False) as repo:
-        activities = repo.activities(account.environment, account.provider_pk, [a["activity_id"]
-                                                                                 for a in fixture["activities"]])
-        rows = repo.conn.execute(select(lr).where(lr.c.environment == account.environment,
-                                                  lr.c.provider_pk == account.provider_pk)).all()
+    with services.store.transaction(write=False) as uow:
+        activities = uow.learners.activities(account.environment, account.provider_pk,
+                                             [a["activity_id"] for a in fixture["activities"]])
+    with services.engine.begin() as conn:
+        rows = conn.execute(select(lr).where(lr.c.environment == account.environment,
+                                             lr.c.provider_pk == account.provider_pk)).all()
     year = dt.date.fromisoformat(TODAY).year
     return MemoryLookups(activities, [learner_from_dict(x, year) for x in fixture["registry"]],
                          [record_from_row(r) for r in rows if r.deleted_at is None])
 
 
 def _stored(services, account, records) -> MemoryLookups:
-    with services.store.transaction(write=False) as repo:
-        return repo.lookups_for(account.environment, account.provider_pk, records, services.catalogue)
+    with services.store.transaction(write=False) as uow:
+        return uow.learners.lookups_for(account.environment, account.provider_pk, records, services.catalogue)
 
 
 @pytest.mark.parametrize("key, held", sorted(HELD.items()))
-def test_records_held_are_found_however_the_learner_is_named(world, key, held):
+def test_points_held_are_found_however_the_learner_is_named(world, key, held):
     services, account = world
-    stored = _stored(services, account, PROBES)
-    assert {r.credit_id for r in stored.live_records_of(*key)} == held
-    assert {r.credit_id for r in _everything(services, account).live_records_of(*key)} == held
+    board, activity_id, learner_id = key
+    expected = sum((Decimal(r.credits) for r in STORED if r.credit_id in held), Decimal(0))
+    args = (board, activity_id, learner_key(learner_id))
+    assert _stored(services, account, PROBES).points_held(*args) == expected
+    assert _everything(services, account).points_held(*args) == expected
 
 
 @pytest.mark.parametrize("probe", PROBES, ids=lambda p: p.credit_id or "delete-by-fields")
@@ -124,8 +129,9 @@ def test_the_registry_learners_asked_for_come_with_their_completions(world):
     probe = rec("probe-done", board="ABIM", activity_id="200900001", learner_id_type="ABIM", learner_id="1000111")
     stored = _stored(services, account, [probe])
     learner = stored.registered_learner("ABIM", "ABIM", "1000111")
-    assert learner is not None and learner.completions == _everything(services, account).registered_learner(
-        "ABIM", "ABIM", "1000111").completions != frozenset()
+    everything = _everything(services, account).registered_learner("ABIM", "ABIM", "1000111").completions
+    # Only those of the activities asked about: the rest cannot matter to the request.
+    assert learner is not None and learner.completions == {c for c in everything if c[0] == "200900001"} != set()
     assert stored.registered_learner("ABIM", "ABIM", "1000106") is None  # not asked for
 
 
@@ -133,8 +139,8 @@ def test_an_npi_imported_unfolded_is_found_folded(world):
     """Import folds a registry NPI, as the lookups compare it: one sent with spaces and capitals
     still matches a learner reporting it in any case."""
     services, account = world
-    with services.store.transaction() as repo:
-        repo.import_learners(account.environment, [RegisteredLearner(
+    with services.store.transaction() as uow:
+        uow.learners.import_learners(account.environment, [RegisteredLearner(
             board="ME-MD", learner_id="MD7001", first_name="Ada", last_name="Npi", dob=DOB(5, 5), npi=" X234567893 ")])
     probe = rec("probe-folded", **ME_MD, learner_id_type="NPI", learner_id="x234567893", first_name="Ada",
                 last_name="Npi", dob="05/05")

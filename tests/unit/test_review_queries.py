@@ -43,21 +43,21 @@ def stored(services):
     last inserted first: id order is not submission order)."""
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     boards = reviewing_boards(services.catalogue)
-    with services.store.transaction() as repo:
-        repo.conn.execute(insert(t.learner_records), _rows(account.provider_pk, boards, 3000, "Accepted",
+    with services.engine.begin() as conn:
+        conn.execute(insert(t.learner_records), _rows(account.provider_pk, boards, 3000, "Accepted",
                                                            NOW - dt.timedelta(days=30), "old"))
-        repo.conn.execute(insert(t.learner_records), _rows(account.provider_pk, boards, 3000, "Submitted",
+        conn.execute(insert(t.learner_records), _rows(account.provider_pk, boards, 3000, "Submitted",
                                                            NOW - dt.timedelta(seconds=1), "fresh"))
-        repo.conn.execute(insert(t.learner_records), _rows(account.provider_pk, boards, 7, "Submitted",
+        conn.execute(insert(t.learner_records), _rows(account.provider_pk, boards, 7, "Submitted",
                                                            NOW - dt.timedelta(minutes=5), "due", step=-1))
-        repo.conn.execute(text("ANALYZE"))
+        conn.execute(text("ANALYZE"))
     return boards
 
 
 def _plan(services, query) -> str:
-    with services.store.transaction(write=False) as repo:
-        sql = str(query.compile(repo.conn, compile_kwargs={"literal_binds": True}))
-        return "\n".join(str(row[-1]) for row in repo.conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    with services.engine.begin() as conn:
+        sql = str(query.compile(conn, compile_kwargs={"literal_binds": True}))
+        return "\n".join(str(row[-1]) for row in conn.execute(text("EXPLAIN QUERY PLAN " + sql)))
 
 
 def test_the_review_reads_due_records_by_index(services, stored, database_url):
@@ -73,8 +73,8 @@ def test_the_review_reads_due_records_by_index(services, stored, database_url):
 
 def test_the_review_takes_only_due_records_oldest_first(services, stored):
     due = review_store.due("sandbox", stored, CUTOFF)
-    with services.store.transaction(write=False) as repo:
-        rows = repo.conn.execute(review_store.due_chunk(due, postgresql=False, limit=review.CHUNK)).all()
+    with services.engine.begin() as conn:
+        rows = conn.execute(review_store.due_chunk(due, postgresql=False, limit=review.CHUNK)).all()
     assert [r.credit_id for r in rows] == [f"due-{i}" for i in reversed(range(7))]
 
 
@@ -87,7 +87,7 @@ def test_the_worker_looks_again_at_once_only_while_a_full_chunk_was_due(services
     assert run_once(services, "test-worker") is True  # 5 of the 7 due records: more are waiting
     assert run_once(services, "test-worker") is False  # the last 2: caught up, wait for the next poll
     assert run_once(services, "test-worker") is False  # nothing due
-    with services.store.transaction(write=False) as repo:
-        left = repo.conn.execute(select(t.learner_records.c.credit_id).where(
+    with services.engine.begin() as conn:
+        left = conn.execute(select(t.learner_records.c.credit_id).where(
             t.learner_records.c.credit_id.like("due-%"), t.learner_records.c.status == "Submitted")).all()
     assert left == []

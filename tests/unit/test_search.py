@@ -15,7 +15,6 @@ from sqlalchemy import func, select
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.data_files import activity_from_dict, learner_from_dict, sandbox_fixture
 from pars_ws.adapters.migrate import upgrade
-from pars_ws.adapters.store import AccountRepository
 from pars_ws.domain.errors import message
 from pars_ws.domain.records import ReportedRecord, Source, Status
 from pars_ws.service import review
@@ -46,11 +45,11 @@ def services(settings):
     svc = Services(settings)
     seed_sandbox(svc, username="search-user", password="search-password")
     fixture = sandbox_fixture()
-    with svc.store.transaction() as repo:
-        accounts = AccountRepository(repo.conn)
+    with svc.store.transaction() as uow:
+        accounts = uow.accounts
         pk = accounts.provider(fixture["provider"]["provider_id"]).id
         accounts.add_credential(pk, "production", "search-prod", hash_secret("prod-password"), svc.clock.now())
-        repo.import_learners("production", (learner_from_dict(d, 2026) for d in fixture["registry"]
+        uow.learners.import_learners("production", (learner_from_dict(d, 2026) for d in fixture["registry"]
                                             if d["board"] == "ABIM"))
     production = svc.auth.authenticate("search-prod", "prod-password")
     other = next(a for a in fixture["activities"] if a["activity_id"] == "200930149")
@@ -190,8 +189,8 @@ def test_sandbox_and_production_never_see_each_others_records(services, sandbox,
 # -- board review ---------------------------------------------------------------------------------
 
 def rejection_mails(services) -> list:
-    with services.store.transaction(write=False) as repo:
-        return repo.conn.execute(select(t.mail_outbox).where(t.mail_outbox.c.kind == "rejections")
+    with services.engine.begin() as conn:
+        return conn.execute(select(t.mail_outbox).where(t.mail_outbox.c.kind == "rejections")
                                  .order_by(t.mail_outbox.c.id)).all()
 
 
@@ -270,9 +269,9 @@ def test_concurrent_workers_review_each_record_once(services, sandbox, monkeypat
     for th in threads:
         th.join()
     assert sum(counts) >= 150 and max(counts) <= 20
-    with services.store.transaction(write=False) as repo:
+    with services.engine.begin() as conn:
         lr, ev = t.learner_records, t.record_events
-        per_record = repo.conn.execute(
+        per_record = conn.execute(
             select(func.count()).select_from(ev.join(lr, lr.c.id == ev.c.record_pk))
             .where(lr.c.credit_id.like("ccid:t:race-%"), ev.c.note == "board review")
             .group_by(ev.c.record_pk)).scalars().all()
@@ -354,7 +353,7 @@ def test_the_stored_audit_copy_holds_no_password(services, sandbox):
 
     raw = soap11_save([], password="stored-secret")
     [judgement] = add(services, sandbox, reported("ccid:t:audit-secret"), raw=raw)
-    with services.store.transaction(write=False) as repo:
-        body = zlib.decompress(repo.conn.execute(select(t.raw_requests.c.body).order_by(
+    with services.engine.begin() as conn:
+        body = zlib.decompress(conn.execute(select(t.raw_requests.c.body).order_by(
             t.raw_requests.c.id.desc()).limit(1)).scalar_one())
     assert b"stored-secret" not in body and b"<p:Password>********</p:Password>" in body

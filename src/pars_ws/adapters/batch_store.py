@@ -9,19 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 
 from ..domain.records import Status
 from . import tables as t
-from .prepared import Prepared
 
 ACTIVE = ("queued", "processing")
-
-
-_ADD_RESULTS_PG = Prepared(text(
-    "INSERT INTO batch_results (batch_pk, row_index, status, codes, credit_id) "
-    "SELECT :batch_pk, * FROM unnest(CAST(:row_index AS INTEGER[]), CAST(:status AS TEXT[]), "
-    "CAST(:codes AS TEXT[]), CAST(:credit_id AS TEXT[]))"), writes=True)
 
 
 class BatchStore:
@@ -132,19 +125,18 @@ class BatchStore:
         ).values(**values))
         return result.rowcount == 1
 
+    def release(self, batch_id: int, claim: str) -> None:
+        """Hand a batch this claim holds back to the queue, to be resumed where it stopped (a worker
+        that was asked to stop): not counted as a failed attempt."""
+        b = t.batches
+        self.conn.execute(update(b).where(b.c.id == batch_id, b.c.claimed_by == claim, b.c.status == "processing")
+                          .values(status="queued", claimed_by=None, attempts=b.c.attempts - 1))
+
     def add_results(self, batch_id: int, rows: Iterable[tuple[int, str, str, str | None]]) -> None:
         """(row index, status, comma-separated codes, CreditID) per row."""
-        rows = list(rows)
-        if not rows:
-            return
-        if self.conn.dialect.name == "postgresql":
-            # One statement of four arrays: SQLAlchemy would send many rows as long multi-VALUES statements.
-            index, status, codes, credit_id = (list(column) for column in zip(*rows))
-            _ADD_RESULTS_PG.run(self.conn, dict(batch_pk=batch_id, row_index=index, status=status, codes=codes,
-                                                credit_id=credit_id))
-            return
-        self.conn.execute(insert(t.batch_results), [
-            dict(batch_pk=batch_id, row_index=i, status=s, codes=c, credit_id=cid) for i, s, c, cid in rows])
+        results = [dict(batch_pk=batch_id, row_index=i, status=s, codes=c, credit_id=cid) for i, s, c, cid in rows]
+        if results:  # an empty list would insert one row of defaults
+            self.conn.execute(insert(t.batch_results), results)
 
     def fail(self, batch_id: int, message: str, now: dt.datetime) -> None:
         self.conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(

@@ -9,10 +9,7 @@ import datetime as dt
 import hashlib
 import random
 
-from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
-
-from . import tables as t
 
 # Longer than a token stays fresh: wsu:Created may be up to the window ahead of the clock and is
 # accepted until the window past it, so a nonce must be kept for at least twice the window
@@ -31,10 +28,10 @@ class NonceCache:
         key = hashlib.sha256(f"{username}\0{nonce}".encode()).hexdigest()
         now = self.clock.now()
         try:
-            with self.store.transaction() as repo:
-                repo.conn.execute(insert(t.ws_nonces).values(nonce_hash=key, seen_at=now))
+            with self.store.transaction() as uow:
+                uow.accounts.remember_nonce(key, now)
                 if random.random() < 0.01:
-                    repo.conn.execute(delete(t.ws_nonces).where(t.ws_nonces.c.seen_at < now - keep))
+                    uow.accounts.forget_nonces(now - keep)
         except IntegrityError:
             return False
         return True

@@ -140,7 +140,13 @@ learner_records = Table(
         sqlite_where=text("deleted_at IS NULL"),
         postgresql_where=text("deleted_at IS NULL"),
     ),
-    Index("ix_learner_records_learner", "environment", "provider_pk", "board", "activity_id", "learner_key"),
+    # What a learner holds for an activity (the rules' points and same-day lookups), read from the
+    # index alone however many records the learner has.
+    Index("ix_learner_records_held", "environment", "provider_pk", "board", "activity_id", "learner_key",
+          "completion_date", "status", "credits",
+          sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+    # GetLearnerStatusByLearner (no board given), deleted records included.
+    Index("ix_learner_records_learner", "environment", "provider_pk", "activity_id", "learner_key"),
     # The board review asks for Submitted records due (submitted before a cutoff): an index range.
     Index("ix_learner_records_due", "environment", "status", "board", "submitted_at"),
     # A batch row is stored at most once, even when a crashed worker's batch is resumed.
@@ -233,13 +239,4 @@ mail_outbox = Table(
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("last_error", Text),
     Index("ix_mail_outbox_unsent", "sent_at"),
-)
-
-# Counters that triggers bump on every write to the tables they watch (migration 0004), so a
-# process can tell whether what it cached from them still holds: "activities" counts writes to
-# activities and registrations.
-change_counters = Table(
-    "change_counters", metadata,
-    Column("name", String(40), primary_key=True),
-    Column("value", BigInteger, nullable=False),
 )

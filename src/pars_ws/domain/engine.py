@@ -32,7 +32,10 @@ class Lookups(Protocol):
     def registered_learner(self, board: str, id_type: str, learner_id: str) -> RegisteredLearner | None: ...
     def learners_by_name_and_dob(self, board: str, first: str, last: str, dob: DOB) -> list[RegisteredLearner]: ...
     def live_record(self, credit_id: str) -> StoredRecord | None: ...
-    def live_records_of(self, board: str, activity_id: str, learner_id: str) -> list[StoredRecord]: ...
+    # What a learner holds for an activity, by the key its records are kept under (learner_key):
+    # the points of its live records not rejected, and its live records completed on one day.
+    def points_held(self, board: str, activity_id: str, key: str) -> Decimal: ...
+    def records_on(self, board: str, activity_id: str, key: str, day: dt.date) -> list[StoredRecord]: ...
 
 
 class cached_property:  # noqa: N801 - a drop-in for functools.cached_property
@@ -76,7 +79,9 @@ class RequestState:
 
     added: dict[str, StoredRecord] = field(default_factory=dict)  # by CreditID
     deleted: set[str] = field(default_factory=set)  # CreditIDs deleted in this request
+    # By (board, activity ID, learner key): records this request added, and stored ones it deleted.
     by_learner: dict[tuple[str, str, str], list[StoredRecord]] = field(default_factory=lambda: defaultdict(list))
+    deleted_stored: dict[tuple[str, str, str], list[StoredRecord]] = field(default_factory=lambda: defaultdict(list))
 
 
 class Case:
@@ -179,22 +184,30 @@ class Case:
 
     # -- what the learner already holds for this activity
     @cached_property
-    def records_held(self) -> list[StoredRecord]:
+    def held_key(self) -> tuple[str, str, str] | None:
         if self.learner_key is None or self.activity is None or self.board is None:
-            return []
-        key = (self.board.code, self.activity.activity_id, self.learner_key)
-        stored = [
-            rec for rec in self.lookups.live_records_of(*key) if rec.credit_id not in self.state.deleted
-        ]
-        return stored + self.state.by_learner.get(key, [])
+            return None
+        return self.board.code, self.activity.activity_id, self.learner_key
 
     @cached_property
     def points_held(self) -> Decimal:
-        return sum((rec.credits for rec in self.records_held if rec.status != Status.REJECTED), Decimal(0))
+        """Points of the learner's live records not rejected, with this request's adds and deletes."""
+        key = self.held_key
+        if key is None:
+            return Decimal(0)
+        stored = self.lookups.points_held(*key)
+        dropped = points_counted(self.state.deleted_stored.get(key, ()))
+        return stored - dropped + points_counted(self.state.by_learner.get(key, ()))
 
     @cached_property
-    def completion_dates_held(self) -> set[dt.date]:
-        return {rec.completion_date for rec in self.records_held if rec.status != Status.REJECTED}
+    def completed_same_day(self) -> bool:
+        """Whether the learner holds another live record, not rejected, completed on this record's day."""
+        key = self.held_key
+        if key is None or self.completion is None:
+            return False
+        held = [rec for rec in self.lookups.records_on(*key, self.completion) if rec.credit_id not in self.state.deleted]
+        held += [rec for rec in self.state.by_learner.get(key, ()) if rec.completion_date == self.completion]
+        return any(rec.status != Status.REJECTED for rec in held)
 
     # -- CreditIDs
     @cached_property
@@ -226,18 +239,14 @@ class Case:
         who = self.learner_key or (learner_key(self.r.learner_id) if self.r.learner_id else None)
         if who is None:
             return None
+        if self.completion is None:
+            return None
         key = (self.board.code, self.r.activity_id.strip(), who)
-        candidates = [r for r in self.lookups.live_records_of(*key) if r.credit_id not in self.state.deleted]
-        candidates += self.state.by_learner.get(key, [])
+        candidates = [r for r in self.lookups.records_on(*key, self.completion) if r.credit_id not in self.state.deleted]
+        candidates += [r for r in self.state.by_learner.get(key, []) if r.completion_date == self.completion]
         # A Submitted record cannot be deleted yet: prefer a processed one with the same fields.
         candidates.sort(key=lambda rec: rec.status == Status.SUBMITTED)
-        for rec in candidates:
-            if self.completion is not None and rec.completion_date != self.completion:
-                continue
-            if self.points is not None and rec.credits != self.points:
-                continue
-            return rec
-        return None
+        return next((rec for rec in candidates if self.points is None or rec.credits == self.points), None)
 
 
 @dataclass
@@ -286,10 +295,11 @@ def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
     if action == DELETE:
         target = c.delete_target
         state.deleted.add(target.credit_id)
-        state.added.pop(target.credit_id, None)
-        key = (target.board, target.activity_id, learner_key(target.learner_id or ""))
-        if target in state.by_learner.get(key, []):
+        key = (target.board, target.activity_id, target.learner_key)
+        if state.added.pop(target.credit_id, None) is target:
             state.by_learner[key].remove(target)
+        else:
+            state.deleted_stored[key].append(target)
         return Judgement(r, action, [], Status.DELETED, target)
     stored = StoredRecord(
         # Tab and web-form records get their CreditID from the service before judging; an
@@ -310,11 +320,17 @@ def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
         submitted_at=now,
         updated_at=now,
         npi=r.npi,
+        learner_key=c.learner_key,
     )
     if stored.credit_id:
         state.added[stored.credit_id] = stored
-    state.by_learner[(stored.board, stored.activity_id, c.learner_key)].append(stored)
+    state.by_learner[c.held_key].append(stored)
     return Judgement(r, action, [], stored.status, stored)
+
+
+def points_counted(records) -> Decimal:
+    """Points that count toward a learner's total: a rejected record's do not."""
+    return sum((rec.credits for rec in records if rec.status != Status.REJECTED), Decimal(0))
 
 
 def credit_ids_taken(judgements: list[Judgement], taken: set[str]) -> None:

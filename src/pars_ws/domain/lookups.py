@@ -1,12 +1,14 @@
 """Lookups answered from memory: the service fills one per request from storage, tests fill it by hand."""
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
+from decimal import Decimal
 from typing import Iterable
 
 from .activities import Activity, RegisteredLearner
 from .catalogue import fold
-from .engine import learner_key
+from .engine import learner_key, points_counted
 from .names import name_key
 from .records import DOB, Status, StoredRecord
 
@@ -41,11 +43,11 @@ class MemoryLookups:
         self._by_name = None
 
     def add_record(self, rec: StoredRecord) -> None:
-        """A live (not deleted) record already stored."""
+        """A record already stored."""
         if rec.status == Status.DELETED:
             return
         self._live[rec.credit_id] = rec
-        self._of_learner[(rec.board, rec.activity_id, learner_key(rec.learner_id or ""))].append(rec)
+        self._of_learner[(rec.board, rec.activity_id, rec.learner_key)].append(rec)
 
     # -- Lookups
     def activity(self, activity_id: str) -> Activity | None:
@@ -69,5 +71,8 @@ class MemoryLookups:
     def live_record(self, credit_id: str) -> StoredRecord | None:
         return self._live.get(credit_id)
 
-    def live_records_of(self, board: str, activity_id: str, learner_id: str) -> list[StoredRecord]:
-        return self._of_learner.get((board, activity_id, learner_key(learner_id)), [])
+    def points_held(self, board: str, activity_id: str, key: str) -> Decimal:
+        return points_counted(self._of_learner.get((board, activity_id, key), ()))
+
+    def records_on(self, board: str, activity_id: str, key: str, day: dt.date) -> list[StoredRecord]:
+        return [rec for rec in self._of_learner.get((board, activity_id, key), ()) if rec.completion_date == day]

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
 
+from .catalogue import fold
+
 
 class Source(str, Enum):
     SOAP = "SOAP"
@@ -90,6 +92,12 @@ class StoredRecord:
     reject_code: int | None = None
     npi: str | None = None
     id: int | None = None
+    # The folded ID of the registry learner the record is kept under; by default its own learner ID's.
+    learner_key: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.learner_key and self.learner_id:
+            self.learner_key = fold(self.learner_id)
 
     def born_on(self, dob: DOB) -> bool:
         """Whether this record may be the learner born on `dob` (a record kept without a DOB may be anyone's)."""

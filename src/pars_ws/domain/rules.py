@@ -202,7 +202,7 @@ def reported_outside_pars(c) -> bool:
 def second_completion_same_day(c) -> bool:
     if c.board is None or not c.board.one_completion_per_day or c.completion is None:
         return False
-    return c.learner_key is not None and c.completion in c.completion_dates_held
+    return c.completed_same_day
 
 
 # -- points ---------------------------------------------------------------------------------

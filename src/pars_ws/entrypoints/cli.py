@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
+import secrets
 import sys
 
 import click
@@ -19,7 +19,7 @@ def _services():
     return Services()
 
 
-def _configure_logging(level: str) -> None:
+def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     # spyne logs every client fault as an exception with a traceback; pars-ws logs its own JSON lines.
     logging.getLogger("spyne").setLevel(logging.CRITICAL)
@@ -47,6 +47,22 @@ def db_upgrade(revision: str) -> None:
     settings = Settings.from_env()
     upgrade(settings.database_url, revision)
     click.echo(f"database at {_safe_url(settings.database_url)} is at {revision}")
+
+
+@db.command("prepare", hidden=True)
+@click.option("--seed", is_flag=True, help="Seed the sandbox when the database has no credentials yet.")
+def db_prepare(seed: bool) -> None:
+    """What `serve` does first, in a process of its own: migrate and, on first start, seed."""
+    from ..adapters.migrate import upgrade
+    from ..service.accounts import has_credentials
+    from ..service.sandbox import seed_sandbox
+
+    settings = Settings.from_env()
+    upgrade(settings.database_url)
+    if seed:
+        services = _services()
+        if not has_credentials(services):
+            _print_seed(seed_sandbox(services))
 
 
 def _safe_url(url: str) -> str:
@@ -105,31 +121,29 @@ def credentials() -> None:
 def credentials_create(provider_id, environment, username, password, provider_name, provider_domain, provider_email):
     """Create a credential for a provider in one environment."""
     from ..adapters.migrate import upgrade
-    from ..adapters.store import AccountRepository
-    from ..service.auth import hash_secret, new_secret
+    from ..service import accounts
 
     if not (len(provider_id) == 7 and provider_id.isdigit()):
         raise click.BadParameter("must be 7 digits (leading zeros kept)", param_hint="--provider-id")
     services = _services()
     upgrade(services.settings.database_url)
-    secret = password or new_secret()
-    with services.store.transaction() as repo:
-        accounts = AccountRepository(repo.conn)
-        provider = accounts.provider(provider_id)
-        if provider is None:
-            if not (provider_name and provider_email):
-                raise click.UsageError("new provider: give --provider-name and --provider-email")
-            pk = accounts.ensure_provider(provider_id, provider_name, provider_domain or f"provider{provider_id}.example",
-                                          provider_email)
-        else:
-            pk = provider.id
-        if accounts.credential(username) is not None:
-            raise click.UsageError(f"credential {username!r} exists; use 'pars-ws credentials rotate'")
-        accounts.add_credential(pk, environment, username, hash_secret(secret), services.clock.now())
+    secret = _operator(lambda: accounts.create_credential(
+        services, provider_id=provider_id, environment=environment, username=username, password=password,
+        provider_name=provider_name, provider_domain=provider_domain, provider_email=provider_email))
     click.echo(f"{environment} credential for provider {provider_id}:")
     click.echo(f"  User:     {username}")
     if not password:
         click.echo(f"  Password: {secret}   (shown once; only its hash is stored)")
+
+
+def _operator(fn):
+    """Call fn; what the service refuses becomes a usage error."""
+    from ..service.accounts import AccountRefused
+
+    try:
+        return fn()
+    except AccountRefused as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @credentials.command("rotate")
@@ -137,14 +151,9 @@ def credentials_create(provider_id, environment, username, password, provider_na
 @click.option("--password", help="Default: generated and printed once.")
 def credentials_rotate(username, password):
     """Give a credential a new secret; the old one stops working at once."""
-    from ..adapters.store import AccountRepository
-    from ..service.auth import hash_secret, new_secret
+    from ..service import accounts
 
-    services = _services()
-    secret = password or new_secret()
-    with services.store.transaction() as repo:
-        if not AccountRepository(repo.conn).set_credential(username, services.clock.now(), secret_hash=hash_secret(secret)):
-            raise click.UsageError(f"no credential {username!r}")
+    secret = _operator(lambda: accounts.rotate_credential(_services(), username, password))
     click.echo(f"rotated {username}" + ("" if password else f"; new password: {secret}   (shown once)"))
 
 
@@ -153,12 +162,9 @@ def credentials_rotate(username, password):
 @click.option("--enable", is_flag=True, help="Enable it again instead.")
 def credentials_disable(username, enable):
     """Disable (or re-enable) a credential."""
-    from ..adapters.store import AccountRepository
+    from ..service import accounts
 
-    services = _services()
-    with services.store.transaction() as repo:
-        if not AccountRepository(repo.conn).set_credential(username, services.clock.now(), disabled=not enable):
-            raise click.UsageError(f"no credential {username!r}")
+    _operator(lambda: accounts.set_disabled(_services(), username, disabled=not enable))
     click.echo(f"{'enabled' if enable else 'disabled'} {username}")
 
 
@@ -176,13 +182,11 @@ def credentials_unlock(username):
 @credentials.command("list")
 def credentials_list():
     """List credentials (never their secrets)."""
-    from ..adapters.store import AccountRepository
+    from ..service import accounts
 
-    services = _services()
-    with services.store.transaction(write=False) as repo:
-        for row in AccountRepository(repo.conn).credentials():
-            state = "disabled" if row.disabled else "active"
-            click.echo(f"{row.provider_id}\t{row.environment}\t{row.username}\t{state}")
+    for row in accounts.credentials(_services()):
+        state = "disabled" if row.disabled else "active"
+        click.echo(f"{row.provider_id}\t{row.environment}\t{row.username}\t{state}")
 
 
 # -- data imports -----------------------------------------------------------------------------
@@ -196,16 +200,10 @@ def operator_account(services, provider_id: str | None, environment: str):
     """The Account an operator's command acts as: a provider (default: the sandbox test provider) in
     an environment, without a credential."""
     from ..adapters.data_files import sandbox_fixture
-    from ..adapters.store import AccountRepository
-    from ..service.auth import Account
+    from ..service.accounts import provider_account
 
-    provider_id = provider_id or sandbox_fixture()["provider"]["provider_id"]
-    with services.store.transaction(write=False) as repo:
-        provider = AccountRepository(repo.conn).provider(provider_id)
-    if provider is None:
-        raise click.UsageError(f"no provider {provider_id}; create it with 'pars-ws credentials create'")
-    return Account(0, "cli", environment, provider.id, provider.provider_id, provider.name, provider.domain,
-                   provider.email)
+    return _operator(lambda: provider_account(
+        services, provider_id or sandbox_fixture()["provider"]["provider_id"], environment))
 
 
 @activities.command("import")
@@ -246,6 +244,7 @@ def registry() -> None:
 def registry_import(file, environment):
     """Import registry learners from a JSON file (a list shaped like the sandbox fixture's registry)."""
     from ..adapters.data_files import learner_from_dict, load_json
+    from ..service.sandbox import import_registry
 
     services = _services()
     data = load_json(file)
@@ -254,8 +253,7 @@ def registry_import(file, environment):
     if unknown:
         raise click.UsageError(f"unknown boards: {', '.join(unknown)}")
     year = services.clock.today().year
-    with services.store.transaction() as repo:
-        count = repo.import_learners(environment, (learner_from_dict(d, year) for d in items))
+    count = import_registry(services, environment, [learner_from_dict(d, year) for d in items])
     click.echo(f"imported {count} registry learners into {environment}")
 
 
@@ -268,7 +266,7 @@ def worker(poll):
     from .worker import run_forever
 
     settings = Settings.from_env()
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
     run_forever(_services(), poll_seconds=poll)
 
 
@@ -280,58 +278,18 @@ def worker(poll):
 @click.option("--no-worker", is_flag=True, help="Do not run a worker process beside the web processes.")
 def serve(bind, workers, no_seed, no_worker):
     """Migrate, seed the sandbox on first start, and serve SOAP + pages under gunicorn."""
-    from ..adapters.migrate import upgrade
-    from ..adapters.store import AccountRepository
-    from ..service.sandbox import seed_sandbox
+    from . import serve as serving
 
     settings = Settings.from_env()
     workers = settings.web_workers if workers is None else workers
-    _configure_logging(settings.log_level)
-    upgrade(settings.database_url)
-    if not no_seed:
-        services = _services()
-        with services.store.transaction(write=False) as repo:
-            fresh = not AccountRepository(repo.conn).credentials()
-        if fresh:
-            _print_seed(seed_sandbox(services))
-        services.engine.dispose()
+    configure_logging(settings.log_level)
+    if serving.prepare(seed=not no_seed) != 0:
+        sys.exit(1)
+    # Every process of this service signs page sessions with one key: a random one unless set.
+    os.environ.setdefault("PARS_SECRET_KEY", secrets.token_urlsafe(32))
     click.echo(f"serving on http://{bind}/services/ACCMELearnerService.svc (WSDL: ?wsdl) "
                f"with {_safe_url(settings.database_url)} ({workers} gunicorn workers)")
-    background = None if no_worker else subprocess.Popen(
-        [sys.executable, "-m", "pars_ws.entrypoints.cli", "worker"], start_new_session=False)
-    try:
-        run_gunicorn(bind, workers)
-    finally:
-        if background is not None:
-            background.terminate()
-            try:
-                background.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                background.kill()
-
-
-def run_gunicorn(bind: str, workers: int) -> None:
-    from gunicorn.app.base import BaseApplication
-
-    class _App(BaseApplication):
-        def load_config(self):
-            options = {"bind": bind, "workers": workers, "preload_app": True, "accesslog": None,
-                       "timeout": 120, "graceful_timeout": 20, "worker_class": "sync"}
-            for key, value in options.items():
-                self.cfg.set(key, value)
-
-        def load(self):
-            import gc
-
-            from .wsgi import create_app
-
-            app = create_app()
-            # What the app built before the fork lives as long as the workers: keep the collector
-            # from scanning it on every full collection (and from touching its pages after the fork).
-            gc.freeze()
-            return app
-
-    _App().run()
+    sys.exit(serving.run(bind, workers, with_worker=not no_worker))
 
 
 # -- offline tools ----------------------------------------------------------------------------

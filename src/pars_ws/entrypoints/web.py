@@ -7,7 +7,6 @@ import hmac
 
 from flask import Flask, jsonify, request
 from flask.sessions import SecureCookieSessionInterface
-from sqlalchemy import text
 
 # Pages load only their own CSS and script: no inline code, no other origin.
 CONTENT_SECURITY_POLICY = (
@@ -28,8 +27,8 @@ class _SessionInterface(SecureCookieSessionInterface):
 def create_web_app(services) -> Flask:
     app = Flask("pars_ws")
     app.config["PARS_SERVICES"] = services
-    # The signing key is derived from PARS_SECRET_KEY (random per start when unset: every process
-    # of one `serve` shares it through gunicorn's preload; set it when several hosts serve).
+    # The signing key is derived from PARS_SECRET_KEY (`serve` makes a random one for its processes
+    # when unset; set it when several hosts serve).
     app.secret_key = hmac.new(services.settings.secret_key, b"pars-ws web session cookie", hashlib.sha256).hexdigest()
     app.config.update(
         SESSION_COOKIE_NAME="pars_session",
@@ -52,8 +51,8 @@ def create_web_app(services) -> Flask:
     @app.get("/healthz")
     def healthz():
         try:
-            with services.store.transaction(write=False) as repo:
-                repo.conn.execute(text("SELECT 1"))
+            with services.store.transaction(write=False) as uow:
+                uow.ping()
         except Exception:  # noqa: BLE001 - health reports, it does not raise
             return jsonify(status="error", database="unreachable"), 503
         return jsonify(status="ok", database="ok")

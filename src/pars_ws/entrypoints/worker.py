@@ -22,7 +22,7 @@ def worker_name() -> str:
 OUTBOX_CHUNK = 100  # mail sent per pass
 
 
-def run_once(services, name: str) -> bool:
+def run_once(services, name: str, stop: threading.Event | None = None) -> bool:
     """One pass over every job; True when work is left waiting (look again at once).
 
     A pass that found less than a full chunk of records to review (or of mail to send) has caught
@@ -31,7 +31,7 @@ def run_once(services, name: str) -> bool:
     from ..service import batches, review
 
     more = False
-    for job in (lambda: batches.process_next(services, name) > 0,
+    for job in (lambda: batches.process_next(services, name, stop) > 0,
                 lambda: review.run_due(services) >= review.CHUNK,
                 lambda: deliver_pending(services.store, services.mailer, services.clock,
                                         limit=OUTBOX_CHUNK) >= OUTBOX_CHUNK):
@@ -42,8 +42,7 @@ def run_once(services, name: str) -> bool:
     return more
 
 
-# Idle polls are reads (no write lock is taken when there is nothing to do). An upload wakes a
-# worker on its own host at once (adapters/wakeup.py); others find it within this interval.
+# Idle polls are reads (no write lock is taken when there is nothing to do).
 POLL_SECONDS = 0.25
 
 
@@ -59,5 +58,5 @@ def run_forever(services, poll_seconds: float = POLL_SECONDS, stop: threading.Ev
         signal.signal(signal.SIGINT, _stop)
     log.info('{"event": "worker_started", "worker": "%s"}', name)
     while not stop.is_set():
-        if not run_once(services, name):
-            services.wakeup.wait(poll_seconds, stop)
+        if not run_once(services, name, stop):
+            stop.wait(poll_seconds)

@@ -3,7 +3,7 @@ failed-login throttling per credential.
 
 Verifying argon2 costs tens of milliseconds by design; PARS sends the credential with every call,
 so a verified (credential, secret) pair is remembered for a few minutes as an HMAC of the
-presented secret, compared in constant time. The credential row is read on every call, so
+presented secret (never the secret itself), compared in constant time. The credential row is read on every call, so
 disabling or rotating takes effect at once in every process (the HMAC covers the stored hash).
 
 Throttling: after `max_failures` failed logins in a row a credential is refused for
@@ -26,11 +26,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import case, or_, update
-
-from ..adapters import tables as t
 from ..adapters.clock import as_utc
-from ..adapters.store import AccountRepository
 
 ENVIRONMENTS = ("sandbox", "production")
 
@@ -66,8 +62,8 @@ def new_secret() -> str:
 
 def unlock(store, username: str) -> bool:
     """Lift a throttling lock and forget failed logins (an administrator's `credentials unlock`)."""
-    with store.transaction() as repo:
-        return AccountRepository(repo.conn).reset_failures(username)
+    with store.transaction() as uow:
+        return uow.accounts.reset_failures(username)
 
 
 def _account(row) -> Account:
@@ -90,10 +86,6 @@ class Authenticator:
                  max_failures: int = 10, lockout_seconds: int = 300):
         self.store = store
         self.key = secret_key
-        # The verified-secret cache's digests are keyed BLAKE2b, one call into CPython's own code: 4 us
-        # in a SOAP call, where an HMAC-SHA256 state copied from OpenSSL's took 10. BLAKE2b takes a
-        # key of at most 64 bytes, so the secret key is hashed down to one.
-        self._cache_key = hashlib.blake2b(b"pars-ws verified secrets\0" + secret_key).digest()
         self.cache_seconds = cache_seconds
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
@@ -103,8 +95,8 @@ class Authenticator:
 
     def _digest(self, row, password: str) -> bytes:
         # Bound to the stored hash: a rotated secret no longer matches.
-        return hashlib.blake2b(f"{row.id}\0{row.secret_hash}\0{password}".encode(), key=self._cache_key,
-                               digest_size=32).digest()
+        return hmac.digest(self.key, f"pars-ws verified secret\0{row.id}\0{row.secret_hash}\0{password}".encode(),
+                           "sha256")
 
     def _cached(self, row, digest: bytes) -> bool:
         with self._lock:
@@ -117,16 +109,6 @@ class Authenticator:
             if len(self._verified) >= _CACHE_BOUND:
                 self._verified.clear()
             self._verified[row.id] = (digest, time.monotonic() + self.cache_seconds)
-
-    def known(self, repo, username: str | None, password: str | None, provider_id: str | None = None) -> Account | None:
-        """The account, read in the caller's transaction, when authenticate() would succeed from the
-        cache alone with nothing to write (no failed logins to forget); None: call authenticate()."""
-        username = (username or "").strip()
-        row = repo.signed_in_credential(username) if username else None
-        if (row is None or _barred(row, provider_id) or _failures_to_forget(row)
-                or not self._cached(row, self._digest(row, password or ""))):
-            return None
-        return _account(row)
 
     def authenticate(self, username: str | None, password: str | None, provider_id: str | None = None) -> Account:
         username = (username or "").strip()
@@ -177,31 +159,19 @@ class Authenticator:
         return _account(row)
 
     def _credential(self, username: str):
-        with self.store.transaction(write=False, one_statement=True) as repo:
-            return AccountRepository(repo.conn).credential(username)
+        with self.store.transaction(write=False) as uow:
+            return uow.accounts.credential(username)
 
     def _failed(self, username: str, now: dt.datetime) -> None:
-        """Count a failure; the max_failures-th in a row locks the credential.
-
-        One statement, whatever happened: it matches no row for an unknown user or a locked
-        credential (so a lock is not extended by further tries), and concurrent failures in
-        other processes are counted exactly (the database applies them one after another).
-        """
+        """Count a failure; the max_failures-th in a row locks the credential (see count_failure)."""
         if self.max_failures <= 0 or not username:
             return
-        c = t.credentials
-        reached = c.c.failed_logins + 1 >= self.max_failures
-        until = now + dt.timedelta(seconds=self.lockout_seconds)
-        with self.store.transaction() as repo:
-            repo.conn.execute(
-                update(c)
-                .where(c.c.username == username, or_(c.c.locked_until.is_(None), c.c.locked_until <= now))
-                .values(failed_logins=case((reached, 0), else_=c.c.failed_logins + 1),
-                        locked_until=case((reached, until), else_=None)))
+        with self.store.transaction() as uow:
+            uow.accounts.count_failure(username, now, self.max_failures, dt.timedelta(seconds=self.lockout_seconds))
 
     def _succeeded(self, username: str) -> None:
-        with self.store.transaction() as repo:
-            AccountRepository(repo.conn).reset_failures(username)
+        with self.store.transaction() as uow:
+            uow.accounts.reset_failures(username)
 
     @staticmethod
     def _verify(secret_hash: str, password: str) -> bool:

@@ -11,19 +11,18 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import PurePath
 from decimal import Decimal
 
 from sqlalchemy.exc import IntegrityError
 
-from ..adapters.batch_store import BatchStore
 from ..adapters.clock import as_utc, when_text
 from ..adapters.template_b import write_error_report
 from ..domain.errors import message
 from ..domain.records import Source
 from .auth import Account
-from .outbox import queue_mail
 from .validate import UNREADABLE, count_records, read_records
 
 log = logging.getLogger(__name__)
@@ -134,8 +133,8 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
     sha = hashlib.sha256(data).hexdigest()
     now = services.clock.now()
     try:
-        with services.store.transaction() as repo:
-            store = BatchStore(repo.conn)
+        with services.store.transaction() as uow:
+            store = uow.batches
             earlier = None if force else store.same_content_since(
                 account.environment, account.provider_pk, sha, now - DUPLICATE_WINDOW)
             if earlier is not None:
@@ -154,13 +153,12 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
         raise UploadRefused(MSG_ACTIVE, "active") from None
     log.info('{"event": "batch_uploaded", "batch": %d, "provider_id": "%s", "records": %d}',
              batch_id, account.provider_id, total)
-    services.wakeup.notify()  # committed: a worker waiting on this host starts on it now
     return BatchInfo.from_row(row)
 
 
 def _has_active(services, account: Account) -> bool:
-    with services.store.transaction(write=False) as repo:
-        return BatchStore(repo.conn).active(account.environment, account.provider_pk) is not None
+    with services.store.transaction(write=False) as uow:
+        return uow.batches.active(account.environment, account.provider_pk) is not None
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -168,21 +166,21 @@ def _has_active(services, account: Account) -> bool:
 def history(services, account: Account) -> list[BatchInfo]:
     """The provider's uploads of the last 30 days, newest first."""
     since = services.clock.now() - HISTORY
-    with services.store.transaction(write=False) as repo:
-        rows = BatchStore(repo.conn).history(account.environment, account.provider_pk, since)
+    with services.store.transaction(write=False) as uow:
+        rows = uow.batches.history(account.environment, account.provider_pk, since)
     return [BatchInfo.from_row(r) for r in rows]
 
 
 def get(services, account: Account, batch_id: int) -> BatchInfo | None:
-    with services.store.transaction(write=False) as repo:
-        row = BatchStore(repo.conn).batch(account.environment, account.provider_pk, batch_id)
+    with services.store.transaction(write=False) as uow:
+        row = uow.batches.batch(account.environment, account.provider_pk, batch_id)
     return None if row is None else BatchInfo.from_row(row)
 
 
 def error_report(services, account: Account, batch_id: int) -> tuple[str, bytes] | None:
     """(file name, CSV of the rows not processed: original columns + Error Code + Error Message, one line per code)."""
-    with services.store.transaction(write=False) as repo:
-        store = BatchStore(repo.conn)
+    with services.store.transaction(write=False) as uow:
+        store = uow.batches
         batch = store.batch(account.environment, account.provider_pk, batch_id, with_content=True)
         if batch is None:
             return None
@@ -204,8 +202,8 @@ def error_report_download_name(file_name: str) -> str:
 
 
 def processed_records(services, account: Account, batch_id: int) -> list[ProcessedRecord] | None:
-    with services.store.transaction(write=False) as repo:
-        store = BatchStore(repo.conn)
+    with services.store.transaction(write=False) as uow:
+        store = uow.batches
         if store.batch(account.environment, account.provider_pk, batch_id) is None:
             return None
         rows = store.processed(batch_id)
@@ -231,24 +229,25 @@ class _ClaimLost(Exception):
     """Another worker took the batch over (this one was thought dead): stop without storing."""
 
 
-def process_next(services, worker: str) -> int:
-    """Claim one batch (queued, or abandoned by a dead worker) and process it to the end. 1 if any."""
+def process_next(services, worker: str, stop: threading.Event | None = None) -> int:
+    """Claim one batch (queued, or abandoned by a dead worker) and process it to the end, or until
+    `stop` is set: then it is handed back, to be resumed where it stopped. 1 if any."""
     now = services.clock.now()
     stale = dt.timedelta(seconds=services.settings.batch_stale_seconds)
     # A claim names this worker and this attempt, so a worker that was presumed dead but wakes up
     # can never advance a batch another worker has taken over.
     claim = f"{worker}#{secrets.token_hex(4)}"[-100:]
-    with services.store.transaction(write=False) as repo:
-        if not BatchStore(repo.conn).any_claimable(now - stale):
+    with services.store.transaction(write=False) as uow:
+        if not uow.batches.any_claimable(now - stale):
             return 0
-    with services.store.transaction() as repo:
-        store = BatchStore(repo.conn)
+    with services.store.transaction() as uow:
+        store = uow.batches
         batch = store.claim(claim, now, now - stale)
         if batch is None:
             return 0
         uploader = store.uploader(batch)
         if batch.attempts > MAX_ATTEMPTS:
-            _give_up(store, batch, uploader, "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.", now)
+            _give_up(uow, batch, uploader, "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.", now)
             return 1
         content = store.content(batch.id)
     account = Account(batch.credential_pk or 0, uploader.username or "", batch.environment, batch.provider_pk,
@@ -259,11 +258,17 @@ def process_next(services, worker: str) -> int:
         records = _records(services, batch, content)
     except UNREADABLE as exc:
         # Checked at upload; only a lowered limit gets here.
-        with services.store.transaction() as repo:
-            _give_up(BatchStore(repo.conn), batch, uploader, str(exc), services.clock.now())
+        with services.store.transaction() as uow:
+            _give_up(uow, batch, uploader, str(exc), services.clock.now())
         return 1
     try:
         for start in range(batch.rows_done, len(records), CHUNK_ROWS):
+            if stop is not None and stop.is_set():
+                with services.store.transaction() as uow:
+                    uow.batches.release(batch.id, claim)
+                log.info('{"event": "batch_released", "batch": %d, "worker": "%s", "resume_at": %d}',
+                         batch.id, claim, start)
+                break
             _process_chunk(services, account, batch, uploader, claim, records, start)
     except _ClaimLost:
         log.warning('{"event": "batch_claim_lost", "batch": %d, "worker": "%s"}', batch.id, claim)
@@ -275,8 +280,8 @@ def _process_chunk(services, account: Account, batch, uploader, claim: str, reco
     end = start + len(chunk)
     finished = end == len(records)
 
-    def record_progress(repo, judgements) -> None:
-        store = BatchStore(repo.conn)
+    def record_progress(uow, judgements) -> None:
+        store = uow.batches
         ok = sum(1 for j in judgements if j.ok)
         now = services.clock.now()
         if not store.advance(batch.id, claim, rows_from=start, rows_to=end, processed=ok,
@@ -287,14 +292,14 @@ def _process_chunk(services, account: Account, batch, uploader, claim: str, reco
              j.stored.credit_id if j.stored is not None else j.record.credit_id)
             for j in judgements))
         if finished:
-            _queue_finished_mail(store, batch, uploader, now)
+            _queue_finished_mail(uow, batch, uploader, now)
 
     services.learners.save(account, chunk, source=SOURCES[batch.file_type], raw=None,
                            correlation_id=f"batch-{batch.id}", batch_pk=batch.id, in_same_transaction=record_progress)
 
 
-def _queue_finished_mail(store: BatchStore, batch, uploader, now: dt.datetime) -> None:
-    total, processed, failed = store.counts(batch.id)
+def _queue_finished_mail(uow, batch, uploader, now: dt.datetime) -> None:
+    total, processed, failed = uow.batches.counts(batch.id)
     lines = [
         f"Your batch upload {batch.file_name} (batch {batch.id}, uploaded {when_text(batch.uploaded_at)}) "
         "has finished processing.",
@@ -306,16 +311,16 @@ def _queue_finished_mail(store: BatchStore, batch, uploader, now: dt.datetime) -
     if failed:
         lines += ["", "Download the records that were not processed, with their errors, from the upload history "
                   f"(/api/batches/{batch.id}/errors.csv). Correct them and upload the file again."]
-    queue_mail(store.conn, environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
-               recipient=uploader.email,
-               subject=f"PARS batch upload {batch.file_name}: {processed} processed, {failed} not processed",
-               body="\n".join(lines), now=now)
+    uow.outbox.queue(environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
+                     recipient=uploader.email,
+                     subject=f"PARS batch upload {batch.file_name}: {processed} processed, {failed} not processed",
+                     body="\n".join(lines), now=now)
 
 
-def _give_up(store: BatchStore, batch, uploader, reason: str, now: dt.datetime) -> None:
-    store.fail(batch.id, reason, now)
-    queue_mail(store.conn, environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
-               recipient=uploader.email, subject=f"PARS batch upload {batch.file_name}: not processed",
-               body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}",
-               now=now)
+def _give_up(uow, batch, uploader, reason: str, now: dt.datetime) -> None:
+    uow.batches.fail(batch.id, reason, now)
+    uow.outbox.queue(environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
+                     recipient=uploader.email, subject=f"PARS batch upload {batch.file_name}: not processed",
+                     body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}",
+                     now=now)
     log.error('{"event": "batch_failed", "batch": %d, "reason": "%s"}', batch.id, reason)

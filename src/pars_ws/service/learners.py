@@ -7,7 +7,8 @@ from dataclasses import replace
 from typing import Callable, Sequence
 
 from ..adapters.clock import Clock
-from ..adapters.store import AuditCopy, Repository, Store
+from ..adapters.audit import AuditCopy
+from ..adapters.store import Store, UnitOfWork
 from ..domain.activities import Activity, ActivityRefused
 from ..domain.catalogue import Catalogue
 from ..domain.engine import Judgement, credit_ids_taken, judge, match
@@ -15,6 +16,7 @@ from ..domain.records import ReportedRecord, Source, StoredRecord
 from ..domain.errors import message
 from ..domain.rules import ADD
 from .auth import Account, Authenticator
+
 
 def new_credit_id(account: Account) -> str:
     return f"ccid:{account.domain}:{secrets.token_hex(8)}"
@@ -29,66 +31,54 @@ class LearnerService:
 
     def save(self, account: Account, records: Sequence[ReportedRecord], *, source: Source, raw: bytes | None,
              correlation_id: str, batch_pk: int | None = None,
-             in_same_transaction: Callable[[Repository, list[Judgement]], None] | None = None) -> list[Judgement]:
+             in_same_transaction: Callable[[UnitOfWork, list[Judgement]], None] | None = None) -> list[Judgement]:
         """Judge and store one request or batch chunk in one transaction.
 
         `raw` is kept for audit (None when the caller keeps the original, as batches do);
         `in_same_transaction` lets a caller record its own progress atomically with the records.
         """
         copy = None if raw is None else AuditCopy(raw, source, correlation_id)
-        with self.store.transaction() as repo:
-            judgements = self._save_in(repo, account, records, source, copy, batch_pk)
-            if in_same_transaction is not None:
-                in_same_transaction(repo, judgements)
-        return judgements
-
-    def save_signed_in(self, username: str | None, password: str | None, provider_id: str | None,
-                       read_records: Callable[[Account], Sequence[ReportedRecord]], *, source: Source, raw: bytes,
-                       correlation_id: str) -> list[Judgement]:
-        """Sign in and save (SaveLearnerActivity). A credential verified within the last minutes, an
-        LMS's usual call, is read in the save's own transaction (Authenticator.known); otherwise the
-        full sign-in (AuthenticationFailed) runs first, so argon2 never holds the writer lock.
-        `read_records(account)` runs once signed in: an unknown caller learns nothing about its document."""
-        copy = AuditCopy(raw, source, correlation_id)
-        with self.store.driver_transaction() as repo:
-            account = self.auth.known(repo, username, password, provider_id)
-            if account is not None:
-                return self._save_in(repo, account, read_records(account), source, copy)
-        account = self.auth.authenticate(username, password, provider_id)
-        with self.store.transaction() as repo:
-            return self._save_in(repo, account, read_records(account), source, copy)
-
-    def _save_in(self, repo: Repository, account: Account, records: Sequence[ReportedRecord], source: Source,
-                 copy: AuditCopy | None, batch_pk: int | None = None) -> list[Judgement]:
         if not source.carries_credit_id:
             records = [
                 replace(r, credit_id=new_credit_id(account))
                 if (r.action or "").strip().lower() == ADD and not r.credit_id else r
                 for r in records
             ]
-        today, now = self.clock.today(), self.clock.now()
-        lookups = repo.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
-        judgements = judge(records, today=today, now=now, catalogue=self.catalogue, lookups=lookups, source=source)
-        taken = repo.apply(account.environment, account.provider_pk, judgements, now, copy, batch_pk)
-        credit_ids_taken(judgements, taken)
+        with self.store.transaction() as uow:
+            today, now = self.clock.today(), self.clock.now()
+            lookups = uow.learners.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
+            judgements = judge(records, today=today, now=now, catalogue=self.catalogue, lookups=lookups,
+                               source=source)
+            taken = uow.learners.apply(account.environment, account.provider_pk, judgements, now, copy, batch_pk)
+            credit_ids_taken(judgements, taken)
+            if in_same_transaction is not None:
+                in_same_transaction(uow, judgements)
         return judgements
 
+    def save_signed_in(self, username: str | None, password: str | None, provider_id: str | None,
+                       read_records: Callable[[Account], Sequence[ReportedRecord]], *, source: Source, raw: bytes,
+                       correlation_id: str) -> list[Judgement]:
+        """Sign in, then save (SaveLearnerActivity). `read_records(account)` runs once signed in: an
+        unknown caller learns nothing about its document (AuthenticationFailed)."""
+        account = self.auth.authenticate(username, password, provider_id)
+        return self.save(account, read_records(account), source=source, raw=raw, correlation_id=correlation_id)
+
     def status_by_credit_id(self, account: Account, credit_id: str) -> list[StoredRecord]:
-        with self.store.transaction(write=False) as repo:
-            return repo.records_by_credit_id(account.environment, account.provider_pk, credit_id.strip())
+        with self.store.transaction(write=False) as uow:
+            return uow.learners.records_by_credit_id(account.environment, account.provider_pk, credit_id.strip())
 
     def status_by_learner(self, account: Account, activity_id: str, learner_id: str, completion_date: dt.date,
                           dob=None) -> list[StoredRecord]:
-        with self.store.transaction(write=False) as repo:
-            found = repo.records_by_learner(account.environment, account.provider_pk, activity_id.strip(),
-                                            learner_id, completion_date)
+        with self.store.transaction(write=False) as uow:
+            found = uow.learners.records_by_learner(account.environment, account.provider_pk, activity_id.strip(),
+                                                    learner_id, completion_date)
         if dob is not None:
             found = [r for r in found if r.born_on(dob)]
         return found
 
     def match_learner(self, account: Account, record: ReportedRecord) -> list[int]:
-        with self.store.transaction(write=False) as repo:
-            lookups = repo.lookups_for(account.environment, account.provider_pk, [record], self.catalogue)
+        with self.store.transaction(write=False) as uow:
+            lookups = uow.learners.lookups_for(account.environment, account.provider_pk, [record], self.catalogue)
         return match(record, today=self.clock.today(), catalogue=self.catalogue, lookups=lookups)
 
 
@@ -101,16 +91,16 @@ class ActivityService:
     def save(self, account: Account, activity: Activity) -> Activity:
         """Store an activity (ActivityRefused: see Activity.registered_with; 690 for another provider's)."""
         activity = activity.registered_with(self.catalogue)
-        with self.store.transaction() as repo:
-            activity_id = activity.activity_id or repo.next_activity_id(account.environment)
-            owner = repo.activity_owner(account.environment, activity_id)
+        with self.store.transaction() as uow:
+            activity_id = activity.activity_id or uow.learners.next_activity_id(account.environment)
+            owner = uow.learners.activity_owner(account.environment, activity_id)
             if owner is not None and owner != account.provider_pk:
                 raise ActivityRefused(690, message(690))
             saved = replace(activity, activity_id=activity_id)
-            repo.save_activity(account.environment, account.provider_pk, saved, self.clock.now())
+            uow.learners.save_activity(account.environment, account.provider_pk, saved, self.clock.now())
         return saved
 
     def get(self, account: Account, activity_id: str) -> Activity | None:
-        with self.store.transaction(write=False) as repo:
-            found = repo.activities(account.environment, account.provider_pk, [activity_id.strip()])
+        with self.store.transaction(write=False) as uow:
+            found = uow.learners.activities(account.environment, account.provider_pk, [activity_id.strip()])
         return found[0] if found else None

@@ -18,13 +18,11 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from ..adapters.review_store import ReviewStore, due
-from ..adapters.store import AccountRepository
+from ..adapters.review_store import due
 from ..domain.errors import message
 from ..domain.records import Status
 from ..domain.review import outcome, reviewing_boards
 from .auth import ENVIRONMENTS, Account
-from .outbox import queue_mail
 from .sandbox import SANDBOX
 
 CHUNK = 1000  # records per run (and so at most per rejection e-mail)
@@ -94,13 +92,12 @@ def review(services, environment: str, *, submitted_before: dt.datetime,
     """Review one chunk of Submitted records in one transaction."""
     condition = due(environment, reviewing_boards(services.catalogue), submitted_before, provider_pk)
     # Look before taking the write lock: an idle worker asks every poll and usually finds nothing.
-    with services.store.transaction(write=False) as repo:
-        if not ReviewStore(repo.conn).any_due(condition):
+    with services.store.transaction(write=False) as uow:
+        if not uow.review.any_due(condition):
             return ReviewSummary(environment)
-    with services.store.transaction() as repo:
+    with services.store.transaction() as uow:
         now = services.clock.now()  # after the lock is ours, so status times follow commit order
-        store = ReviewStore(repo.conn)
-        rows = store.take_due(condition, CHUNK)
+        rows = uow.review.take_due(condition, CHUNK)
         if not rows:
             return ReviewSummary(environment)
         by_outcome: dict[tuple[Status, int | None], list[int]] = defaultdict(list)
@@ -111,13 +108,12 @@ def review(services, environment: str, *, submitted_before: dt.datetime,
             if status == Status.REJECTED:
                 rejected_by_provider[row.provider_pk].append((row, code))
         for (status, code), ids in by_outcome.items():
-            store.set_status(ids, status, code, now)
-        accounts = AccountRepository(repo.conn)
+            uow.review.set_status(ids, status, code, now)
         for pk, rejected in rejected_by_provider.items():
-            provider = accounts.provider_by_pk(pk)
+            provider = uow.accounts.provider_by_pk(pk)
             subject, body = rejection_mail(environment, provider, rejected)
-            queue_mail(repo.conn, environment=environment, provider_pk=pk, kind="rejections",
-                       recipient=provider.email, subject=subject, body=body, now=now)
+            uow.outbox.queue(environment=environment, provider_pk=pk, kind="rejections",
+                             recipient=provider.email, subject=subject, body=body, now=now)
     rejected_count = sum(len(v) for v in rejected_by_provider.values())
     return ReviewSummary(environment, len(rows), len(rows) - rejected_count, rejected_count, len(rejected_by_provider))
 

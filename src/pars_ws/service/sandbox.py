@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..adapters.data_files import activity_from_dict, learner_from_dict, sandbox_fixture
-from ..adapters.store import AccountRepository
 from .auth import hash_secret, new_secret
 
 SANDBOX = "sandbox"
@@ -25,8 +24,8 @@ def seed_sandbox(services, *, username: str | None = None, password: str | None 
     year = services.clock.today().year
     p = fixture["provider"]
     now = services.clock.now()
-    with services.store.transaction() as repo:
-        accounts = AccountRepository(repo.conn)
+    with services.store.transaction() as uow:
+        accounts = uow.accounts
         provider_pk = accounts.ensure_provider(p["provider_id"], p["name"], p["domain"], p["email"], p.get("contact"))
         made_user = made_password = None
         if create_credential:
@@ -38,6 +37,12 @@ def seed_sandbox(services, *, username: str | None = None, password: str | None 
                 accounts.set_credential(made_user, now, secret_hash=hash_secret(made_password), disabled=False)
         activities = [activity_from_dict(a, year) for a in fixture["activities"]]
         for activity in activities:
-            repo.save_activity(SANDBOX, provider_pk, activity, now)
-        learners = repo.import_learners(SANDBOX, (learner_from_dict(d, year) for d in fixture["registry"]))
+            uow.learners.save_activity(SANDBOX, provider_pk, activity, now)
+        learners = uow.learners.import_learners(SANDBOX, (learner_from_dict(d, year) for d in fixture["registry"]))
     return SeedResult(p["provider_id"], made_user, made_password, len(activities), learners)
+
+
+def import_registry(services, environment: str, learners) -> int:
+    """Add or replace board registry learners (keyed by board + learner ID)."""
+    with services.store.transaction() as uow:
+        return uow.learners.import_learners(environment, learners)

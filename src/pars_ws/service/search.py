@@ -10,21 +10,17 @@ import csv
 import datetime as dt
 import io
 import json
-import zlib
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from sqlalchemy import Select, and_, case, exists, func, or_, select
-
-from ..adapters import tables as t
 from ..adapters.clock import as_utc
-from ..adapters.store import record_from_row, redact_passwords
 from ..domain.catalogue import Catalogue
 from ..domain.dates import parse_completion_date
-from ..domain.engine import Judgement, learner_key
+from ..domain.engine import Judgement
 from ..domain.errors import message
-from ..domain.records import ReportedRecord, Source, Status, StoredRecord
+from ..domain.records import ReportedRecord, Source, Status
+from ..domain.search import LearnerResult, RecordHistory, SearchFilter, SummaryFilter
 from .auth import Account
 
 DEFAULT_PER_PAGE = 20
@@ -89,24 +85,6 @@ def paging(params: Mapping[str, Any]) -> tuple[int, int]:
     return page, per_page
 
 
-@dataclass(frozen=True)
-class SearchFilter:
-    """Learner search, as in the seed: at least one of title keyword, last name, submission dates."""
-
-    title: str | None = None
-    last_name: str | None = None
-    submitted_from: dt.date | None = None
-    submitted_to: dt.date | None = None
-    board: str | None = None
-    activity_id: str | None = None
-    provider_activity_id: str | None = None
-    learner_id: str | None = None
-    id_type: str | None = None
-    status: Status | None = None  # None: every live record (Deleted only when asked for)
-    completed_from: dt.date | None = None
-    completed_to: dt.date | None = None
-
-
 def search_filter(params: Mapping[str, Any], catalogue: Catalogue) -> SearchFilter:
     submitted = _date_range(params, "submitted_from", "submitted_to")
     completed = _date_range(params, "completed_from", "completed_to")
@@ -126,14 +104,6 @@ def search_filter(params: Mapping[str, Any], catalogue: Catalogue) -> SearchFilt
     if not (f.title or f.last_name or f.submitted_from or f.submitted_to):
         raise SearchRefused("Give at least one of: activity title keyword, learner last name, submission date range.")
     return f
-
-
-@dataclass(frozen=True)
-class SummaryFilter:
-    reporting_year: int
-    title: str | None = None
-    provider_activity_id: str | None = None
-    board: str | None = None
 
 
 def summary_filter(params: Mapping[str, Any], catalogue: Catalogue, today: dt.date) -> SummaryFilter:
@@ -170,13 +140,6 @@ class Column:
     get: Callable[[Any], Any]
 
 
-@dataclass(frozen=True)
-class LearnerResult:
-    record: StoredRecord
-    activity_title: str | None
-    provider_activity_id: str | None
-
-
 def _code(r: LearnerResult) -> int | None:
     return r.record.reject_code
 
@@ -203,19 +166,6 @@ LEARNER_COLUMNS = (
     Column("submitted_at", "Date Submitted (UTC)", lambda r: r.record.submitted_at),
     Column("updated_at", "Last Updated (UTC)", lambda r: r.record.updated_at),
 )
-
-
-@dataclass(frozen=True)
-class ActivitySummary:
-    activity_id: str
-    provider_activity_id: str | None
-    title: str
-    activity_type: str
-    boards: tuple[str, ...]
-    last_updated: dt.datetime | None  # of the activity's learner records
-    submitted: int
-    accepted: int
-    rejected: int
 
 
 SUMMARY_COLUMNS = (
@@ -285,133 +235,34 @@ def write_csv(columns: Sequence[Column], items: Iterable) -> Iterator[str]:
 
 # -- learner search -------------------------------------------------------------------------------
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
-
-
-def _search_query(account: Account, f: SearchFilter) -> Select:
-    lr, a = t.learner_records, t.activities
-    q = (
-        select(lr, a.c.title.label("activity_title"), a.c.provider_activity_id.label("provider_activity_id"))
-        .select_from(lr.outerjoin(a, and_(a.c.environment == lr.c.environment, a.c.activity_id == lr.c.activity_id)))
-        .where(lr.c.environment == account.environment, lr.c.provider_pk == account.provider_pk)
-    )
-    q = q.where(lr.c.deleted_at.is_(None) if f.status is None else lr.c.status == f.status.value)
-    if f.title:
-        q = q.where(a.c.title.icontains(f.title, autoescape=True))
-    if f.last_name:
-        q = q.where(lr.c.last_name.icontains(f.last_name, autoescape=True))
-    if f.submitted_from:
-        q = q.where(lr.c.submitted_at >= _day_start(f.submitted_from))
-    if f.submitted_to:  # the whole last day (UTC)
-        q = q.where(lr.c.submitted_at < _day_start(f.submitted_to + dt.timedelta(days=1)))
-    if f.completed_from:
-        q = q.where(lr.c.completion_date >= f.completed_from)
-    if f.completed_to:
-        q = q.where(lr.c.completion_date <= f.completed_to)
-    if f.board:
-        q = q.where(lr.c.board == f.board)
-    if f.activity_id:
-        q = q.where(lr.c.activity_id == f.activity_id)
-    if f.provider_activity_id:
-        q = q.where(func.lower(a.c.provider_activity_id) == f.provider_activity_id.lower())
-    if f.learner_id:
-        # Records are kept under the board's learner ID; a learner reported by NPI is found by either.
-        q = q.where(or_(lr.c.learner_key == learner_key(f.learner_id), lr.c.npi == f.learner_id))
-    if f.id_type:
-        q = q.where(func.lower(lr.c.learner_id_type) == f.id_type.lower())
-    return q
-
-
-def _learner_result(row) -> LearnerResult:
-    return LearnerResult(record_from_row(row), row.activity_title, row.provider_activity_id)
-
-
-def _newest_first(q: Select) -> Select:
-    lr = t.learner_records
-    return q.order_by(lr.c.submitted_at.desc(), lr.c.id.desc())
-
-
-def _count(conn, q: Select) -> int:
-    return conn.execute(select(func.count()).select_from(q.order_by(None).subquery())).scalar_one()
-
-
 def search(services, account: Account, f: SearchFilter, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> Page:
-    q = _search_query(account, f)
-    with services.store.transaction(write=False) as repo:
-        total = _count(repo.conn, q)
-        rows = repo.conn.execute(_newest_first(q).limit(per_page).offset((page - 1) * per_page)).all()
-    return Page([_learner_result(r) for r in rows], total, page, per_page)
+    with services.store.transaction(write=False) as uow:
+        total, items = uow.search.learners(account.environment, account.provider_pk, f, limit=per_page,
+                                           offset=(page - 1) * per_page)
+    return Page(items, total, page, per_page)
 
 
 def export_csv(services, account: Account, f: SearchFilter) -> Iterator[str]:
     """Every record the filter finds, as CSV text chunks (stream them; the first carries the BOM)."""
-    with services.store.transaction(write=False) as repo:
-        rows = repo.conn.execute(_newest_first(_search_query(account, f)).execution_options(yield_per=_CSV_CHUNK_ROWS))
-        yield from write_csv(LEARNER_COLUMNS, map(_learner_result, rows))
+    with services.store.transaction(write=False) as uow:
+        yield from write_csv(LEARNER_COLUMNS, uow.search.all_learners(account.environment, account.provider_pk, f,
+                                                                      _CSV_CHUNK_ROWS))
 
 
 # -- activity learner summary ---------------------------------------------------------------------
 
-def _summary_query(account: Account, f: SummaryFilter) -> Select:
-    a, lr, reg = t.activities, t.learner_records, t.registrations
-
-    def count(status: Status):
-        return func.coalesce(func.sum(case((lr.c.status == status.value, 1), else_=0)), 0)
-
-    counts = (
-        select(lr.c.activity_id, count(Status.SUBMITTED).label("submitted"), count(Status.ACCEPTED).label("accepted"),
-               count(Status.REJECTED).label("rejected"), func.max(lr.c.updated_at).label("last_updated"))
-        .where(lr.c.environment == account.environment, lr.c.provider_pk == account.provider_pk)
-        .group_by(lr.c.activity_id).subquery()
-    )
-    q = (
-        select(a.c.id, a.c.activity_id, a.c.provider_activity_id, a.c.title, a.c.activity_type,
-               counts.c.submitted, counts.c.accepted, counts.c.rejected, counts.c.last_updated)
-        .select_from(a.outerjoin(counts, counts.c.activity_id == a.c.activity_id))
-        .where(a.c.environment == account.environment, a.c.provider_pk == account.provider_pk,
-               a.c.reporting_year == f.reporting_year)
-    )
-    if f.title:
-        q = q.where(a.c.title.icontains(f.title, autoescape=True))
-    if f.provider_activity_id:
-        q = q.where(func.lower(a.c.provider_activity_id) == f.provider_activity_id.lower())
-    if f.board:
-        q = q.where(exists().where(reg.c.activity_pk == a.c.id, reg.c.board == f.board))
-    return q.order_by(a.c.activity_id)
-
-
-def _summaries(conn, rows) -> list[ActivitySummary]:
-    reg = t.registrations
-    boards: dict[int, list[str]] = {}
-    if rows:
-        for r in conn.execute(select(reg.c.activity_pk, reg.c.board)
-                              .where(reg.c.activity_pk.in_([row.id for row in rows])).order_by(reg.c.board)):
-            boards.setdefault(r.activity_pk, []).append(r.board)
-    return [
-        ActivitySummary(
-            activity_id=row.activity_id, provider_activity_id=row.provider_activity_id, title=row.title,
-            activity_type=row.activity_type, boards=tuple(boards.get(row.id, ())), last_updated=row.last_updated,
-            submitted=int(row.submitted or 0), accepted=int(row.accepted or 0), rejected=int(row.rejected or 0),
-        )
-        for row in rows
-    ]
-
-
 def activity_summary(services, account: Account, f: SummaryFilter, page: int = 1,
                      per_page: int = DEFAULT_PER_PAGE) -> Page:
     """Per activity of the reporting year: live learner records by status and their last update."""
-    q = _summary_query(account, f)
-    with services.store.transaction(write=False) as repo:
-        total = _count(repo.conn, q)
-        rows = repo.conn.execute(q.limit(per_page).offset((page - 1) * per_page)).all()
-        items = _summaries(repo.conn, rows)
+    with services.store.transaction(write=False) as uow:
+        total, items = uow.search.summaries(account.environment, account.provider_pk, f, limit=per_page,
+                                            offset=(page - 1) * per_page)
     return Page(items, total, page, per_page)
 
 
 def export_summary_csv(services, account: Account, f: SummaryFilter) -> Iterator[str]:
-    with services.store.transaction(write=False) as repo:
-        items = _summaries(repo.conn, repo.conn.execute(_summary_query(account, f)).all())
+    with services.store.transaction(write=False) as uow:
+        _, items = uow.search.summaries(account.environment, account.provider_pk, f)
     yield from write_csv(SUMMARY_COLUMNS, items)
 
 
@@ -437,61 +288,10 @@ ACTIVITY_SUMMARY = Listing(
 
 # -- record history -------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Event:
-    status: str
-    at: dt.datetime
-    code: int | None
-    note: str | None
-
-
-@dataclass(frozen=True)
-class RawRequest:
-    source: str
-    received_at: dt.datetime
-    correlation_id: str
-    body: str  # passwords blanked
-
-
-@dataclass(frozen=True)
-class BatchOrigin:
-    batch_id: int
-    file_name: str | None
-    row: int | None
-
-
-@dataclass(frozen=True)
-class RecordHistory:
-    record: StoredRecord
-    deleted_at: dt.datetime | None
-    events: list[Event]
-    request: RawRequest | None  # SOAP and web-form submissions
-    batch: BatchOrigin | None  # batch uploads keep the file itself
-
-
 def record_history(services, account: Account, credit_id: str) -> list[RecordHistory]:
     """Every record (live or deleted) of this provider with that CreditID, oldest first."""
-    lr, ev, raw, b = t.learner_records, t.record_events, t.raw_requests, t.batches
-    with services.store.transaction(write=False) as repo:
-        conn = repo.conn
-        rows = conn.execute(select(lr).where(
-            lr.c.environment == account.environment, lr.c.provider_pk == account.provider_pk,
-            lr.c.credit_id == credit_id.strip()).order_by(lr.c.id)).all()
-        history = []
-        for row in rows:
-            events = [Event(e.status, e.at, e.code, e.note) for e in conn.execute(
-                select(ev).where(ev.c.record_pk == row.id).order_by(ev.c.at, ev.c.id))]
-            request = batch = None
-            if row.request_pk is not None:
-                r = conn.execute(select(raw).where(raw.c.id == row.request_pk)).one()
-                request = RawRequest(r.source, r.received_at, r.correlation_id,
-                                     # Copies stored before passwords were blanked at storage, too.
-                                     redact_passwords(zlib.decompress(r.body)).decode("utf-8", errors="replace"))
-            if row.batch_pk is not None:
-                batch = BatchOrigin(row.batch_pk, conn.execute(select(b.c.file_name).where(b.c.id == row.batch_pk))
-                                    .scalar(), row.batch_row)
-            history.append(RecordHistory(record_from_row(row), row.deleted_at, events, request, batch))
-    return history
+    with services.store.transaction(write=False) as uow:
+        return uow.search.histories(account.environment, account.provider_pk, credit_id.strip())
 
 
 def history_json(h: RecordHistory) -> dict:

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from ..adapters.activity_report import InvalidDocument, count_document, read_document
 from ..adapters.data_files import sandbox_fixture
-from ..adapters.store import AccountRepository
 from ..adapters.template_b import FileRefused, read_template_b
 from ..adapters.xml_guard import XmlRefused
 from ..domain.engine import Judgement, judge
@@ -80,11 +79,11 @@ def validate_file(services, path, *, provider_id: str | None, environment: str) 
     except UNREADABLE as exc:
         return ValidationReport(name, None, [], refused=str(exc))
     provider_id = provider_id or sandbox_fixture()["provider"]["provider_id"]
-    with services.store.transaction(write=False) as repo:
-        provider = AccountRepository(repo.conn).provider(provider_id)
+    with services.store.transaction(write=False) as uow:
+        provider = uow.accounts.provider(provider_id)
         if provider is None:
             return ValidationReport(name, source, [], refused=f"no provider {provider_id} in the database")
-        lookups = repo.lookups_for(environment, provider.id, records, services.catalogue)
+        lookups = uow.learners.lookups_for(environment, provider.id, records, services.catalogue)
     judgements = judge(records, today=services.clock.today(), now=services.clock.now(),
                        catalogue=services.catalogue, lookups=lookups, source=source)
     return ValidationReport(name, source, judgements)

@@ -1,0 +1,332 @@
+"""Activities, board registries and learner records (SQLAlchemy 2 Core), inside a unit of work.
+
+Every query is scoped to one environment; what the rules ask about a request's records is read
+with a few statements per request (lookups_for), whatever the number of records.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from decimal import Decimal
+from typing import Iterable, Sequence
+
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..domain.activities import Activity, RegisteredLearner, Registration
+from ..domain.catalogue import Catalogue, fold
+from ..domain.dates import parse_completion_date
+from ..domain.engine import Judgement, learner_key
+from ..domain.lookups import NPI, MemoryLookups
+from ..domain.names import name_key
+from ..domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
+from . import tables as t
+from .audit import AuditCopy
+
+_A, _REG, _RL, _RC, _LR = t.activities, t.registrations, t.registry_learners, t.registry_completions, t.learner_records
+
+
+def _lines(values: Iterable[str]) -> str:
+    return "\n".join(values)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(v for v in text.split("\n") if v)
+
+
+def _dob(month, day) -> DOB | None:
+    return DOB(month, day) if month else None
+
+
+def record_from_row(row) -> StoredRecord:
+    return StoredRecord(
+        id=row.id, credit_id=row.credit_id, activity_id=row.activity_id, board=row.board,
+        learner_id_type=row.learner_id_type, learner_id=row.learner_id, first_name=row.first_name,
+        last_name=row.last_name, dob=_dob(row.dob_month, row.dob_day), completion_date=row.completion_date,
+        credits=Decimal(row.credits), credit_types=_split(row.credit_types), status=Status(row.status),
+        source=Source(row.source), submitted_at=row.submitted_at, updated_at=row.updated_at,
+        reject_code=row.reject_code, npi=row.npi, learner_key=row.learner_key,
+    )
+
+
+# -- statements the rules' lookups run (built once, with expanding parameters) ---------------------
+
+_ACTIVITIES = (
+    select(_A.c.provider_pk, _A.c.activity_id, _A.c.provider_activity_id, _A.c.title, _A.c.activity_type,
+           _A.c.start_date, _A.c.end_date, _A.c.reporting_year, _A.c.credits,
+           _REG.c.board, _REG.c.max_points, _REG.c.credit_types.label("registered_types"))
+    .select_from(_A.outerjoin(_REG, _REG.c.activity_pk == _A.c.id))
+    .where(_A.c.environment == bindparam("environment"), _A.c.activity_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_A.c.id, _REG.c.board)
+)
+
+# A board's registry learners by learner ID, NPI or last name (each an indexed column), with the
+# completions the board has from outside PARS for the request's activities (709).
+_REGISTRY = (
+    select(_RL, _RC.c.activity_id.label("done_activity"), _RC.c.completion_date.label("done_date"))
+    .select_from(_RL.outerjoin(_RC, and_(_RC.c.learner_pk == _RL.c.id,
+                                         _RC.c.activity_id.in_(bindparam("activity_ids", expanding=True)))))
+    .where(_RL.c.environment == bindparam("environment"), _RL.c.board == bindparam("board"),
+           or_(_RL.c.learner_key.in_(bindparam("keys", expanding=True)),
+               _RL.c.npi.in_(bindparam("npis", expanding=True)),
+               _RL.c.last_name_key.in_(bindparam("names", expanding=True))))
+)
+
+_MINE = and_(_LR.c.environment == bindparam("environment"), _LR.c.provider_pk == bindparam("provider_pk"),
+             _LR.c.deleted_at.is_(None))
+
+_LIVE_BY_CREDIT_ID = select(_LR).where(_MINE, _LR.c.credit_id.in_(bindparam("credit_ids", expanding=True)))
+
+_ONE_ACTIVITY = and_(_MINE, _LR.c.board == bindparam("board"), _LR.c.activity_id == bindparam("activity_id"),
+                     _LR.c.learner_key.in_(bindparam("keys", expanding=True)))
+
+# Per learner: points of the live records not rejected, and how many live records there are at all.
+_HELD = (
+    select(_LR.c.learner_key,
+           func.sum(case((_LR.c.status != Status.REJECTED.value, _LR.c.credits), else_=0)).label("points"),
+           func.count().label("records"))
+    .where(_ONE_ACTIVITY).group_by(_LR.c.learner_key)
+)
+
+_HELD_ON_DAYS = select(_LR).where(_ONE_ACTIVITY, _LR.c.completion_date.in_(bindparam("days", expanding=True)))
+
+
+class StoredLookups(MemoryLookups):
+    """What storage answered for one request: activities, registry learners and live records by
+    CreditID as MemoryLookups holds them, and what learners hold as aggregates."""
+
+    def __init__(self, activities, learners, records, points: dict, days: dict):
+        super().__init__(activities, learners, records)
+        self._points = points  # (board, activity ID, key) -> points
+        self._days = days  # (board, activity ID, key, day) -> [StoredRecord]
+
+    def points_held(self, board: str, activity_id: str, key: str) -> Decimal:
+        return self._points.get((board, activity_id, key), Decimal(0))
+
+    def records_on(self, board: str, activity_id: str, key: str, day: dt.date) -> list[StoredRecord]:
+        return self._days.get((board, activity_id, key, day), [])
+
+
+class LearnerRepository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    # -- activities ---------------------------------------------------------------------------
+    def activities(self, environment: str, provider_pk: int | None, activity_ids: Iterable[str]) -> list[Activity]:
+        """The activities of these IDs (of this provider unless provider_pk is None)."""
+        ids = sorted(set(activity_ids))
+        if not ids:
+            return []
+        found: dict[str, tuple] = {}
+        for row in self.conn.execute(_ACTIVITIES, {"environment": environment, "ids": ids}):
+            _, regs = found.setdefault(row.activity_id, (row, []))
+            if row.board is not None:
+                regs.append(Registration(row.board, Decimal(row.max_points), _split(row.registered_types)))
+        return [
+            Activity(activity_id=r.activity_id, title=r.title, activity_type=r.activity_type, start_date=r.start_date,
+                     end_date=r.end_date, reporting_year=r.reporting_year, credits=Decimal(r.credits),
+                     registrations=tuple(regs), provider_activity_id=r.provider_activity_id)
+            for r, regs in found.values() if provider_pk is None or r.provider_pk == provider_pk
+        ]
+
+    def save_activity(self, environment: str, provider_pk: int, activity: Activity, now: dt.datetime) -> None:
+        """Insert or replace an activity and its registrations."""
+        values = dict(
+            provider_activity_id=activity.provider_activity_id, title=activity.title,
+            activity_type=activity.activity_type, start_date=activity.start_date, end_date=activity.end_date,
+            reporting_year=activity.reporting_year, credits=activity.credits, updated_at=now,
+        )
+        pk = self.conn.execute(
+            select(_A.c.id).where(_A.c.environment == environment, _A.c.activity_id == activity.activity_id)
+        ).scalar()
+        if pk is None:
+            pk = self.conn.execute(insert(_A).values(
+                environment=environment, provider_pk=provider_pk, activity_id=activity.activity_id, **values
+            ).returning(_A.c.id)).scalar_one()
+        else:
+            self.conn.execute(update(_A).where(_A.c.id == pk).values(**values))
+            self.conn.execute(_REG.delete().where(_REG.c.activity_pk == pk))
+        if activity.registrations:
+            self.conn.execute(insert(_REG), [
+                dict(activity_pk=pk, board=reg.board, max_points=reg.max_points, credit_types=_lines(reg.credit_types))
+                for reg in activity.registrations
+            ])
+
+    def activity_owner(self, environment: str, activity_id: str) -> int | None:
+        return self.conn.execute(select(_A.c.provider_pk).where(
+            _A.c.environment == environment, _A.c.activity_id == activity_id)).scalar()
+
+    def next_activity_id(self, environment: str) -> str:
+        top = self.conn.execute(select(func.max(_A.c.activity_id)).where(_A.c.environment == environment)).scalar()
+        return f"{max(int(top or 0) + 1, 201000000):09d}"
+
+    # -- board registry -----------------------------------------------------------------------
+    def import_learners(self, environment: str, learners: Iterable[RegisteredLearner]) -> int:
+        """Add or replace registry learners (keyed by board + learner ID)."""
+        count = 0
+        for learner in learners:
+            key = fold(learner.learner_id)
+            self.conn.execute(_RL.delete().where(_RL.c.environment == environment, _RL.c.board == learner.board,
+                                                 _RL.c.learner_key == key))
+            pk = self.conn.execute(insert(_RL).values(
+                environment=environment, board=learner.board, learner_id=learner.learner_id, learner_key=key,
+                npi=fold(learner.npi) if learner.npi else None,  # compared with folded IDs
+                first_name=learner.first_name, last_name=learner.last_name,
+                last_name_key=name_key(learner.last_name),
+                dob_month=learner.dob.month if learner.dob else None,
+                dob_day=learner.dob.day if learner.dob else None,
+                review_reject_code=learner.review_reject_code,
+            ).returning(_RL.c.id)).scalar_one()
+            if learner.completions:
+                self.conn.execute(insert(_RC), [
+                    dict(learner_pk=pk, activity_id=a, completion_date=d) for a, d in sorted(learner.completions)
+                ])
+            count += 1
+        return count
+
+    # -- what the rules ask of storage --------------------------------------------------------
+    def lookups_for(self, environment: str, provider_pk: int, records: Sequence[ReportedRecord],
+                    catalogue: Catalogue) -> StoredLookups:
+        """Everything the rules may ask about these records, read with a few statements."""
+        activity_ids = {r.activity_id.strip() for r in records if r.activity_id and r.activity_id.strip()}
+        activities = self.activities(environment, provider_pk, activity_ids)
+        learners = self._registry(environment, records, catalogue, sorted(activity_ids))
+        credit_ids = sorted({cid for r in records if r.credit_id and (cid := r.credit_id.strip())})
+        live = [record_from_row(row) for row in self.conn.execute(
+            _LIVE_BY_CREDIT_ID, {"environment": environment, "provider_pk": provider_pk, "credit_ids": credit_ids})
+        ] if credit_ids else []
+        points, days = self._held(environment, provider_pk, records, catalogue, learners)
+        return StoredLookups(activities, learners, live, points, days)
+
+    def _registry(self, environment: str, records: Sequence[ReportedRecord], catalogue: Catalogue,
+                  activity_ids: list[str]) -> list[RegisteredLearner]:
+        """The registry learners a record may name: by learner ID, by NPI, or by last name."""
+        wanted: dict[str, tuple[set, set, set]] = defaultdict(lambda: (set(), set(), set()))
+        for r in records:
+            board = catalogue.by_registration(r.board)
+            if board is None:
+                continue
+            keys, npis, names = wanted[board.code]
+            if r.learner_id:
+                id_type = board.id_type(r.learner_id_type) if r.learner_id_type else None
+                (npis if id_type and fold(id_type) == NPI else keys).add(fold(r.learner_id))
+            elif r.last_name:
+                names.add(name_key(r.last_name))
+        found: dict[int, tuple] = {}
+        for board, (keys, npis, names) in wanted.items():
+            params = dict(environment=environment, board=board, keys=sorted(keys), npis=sorted(npis),
+                          names=sorted(names), activity_ids=activity_ids)
+            for row in self.conn.execute(_REGISTRY, params):
+                _, done = found.setdefault(row.id, (row, set()))
+                if row.done_activity is not None:
+                    done.add((row.done_activity, row.done_date))
+        return [
+            RegisteredLearner(board=row.board, learner_id=row.learner_id, first_name=row.first_name,
+                              last_name=row.last_name, dob=_dob(row.dob_month, row.dob_day), npi=row.npi,
+                              review_reject_code=row.review_reject_code, completions=frozenset(done))
+            for row, done in found.values()
+        ]
+
+    def _held(self, environment: str, provider_pk: int, records: Sequence[ReportedRecord], catalogue: Catalogue,
+              learners: list[RegisteredLearner]) -> tuple[dict, dict]:
+        """Points each learner holds per activity and, where a rule compares days (717, a delete named
+        by its fields) and the learner holds records at all, its live records on the days asked about."""
+        registry_keys: dict[str, set[str]] = defaultdict(set)
+        for learner in learners:
+            registry_keys[learner.board].add(learner_key(learner.learner_id))
+        asked: dict[tuple[str, str], tuple[set, set]] = defaultdict(lambda: (set(), set()))  # keys, days
+        for r in records:
+            board = catalogue.by_registration(r.board)
+            activity_id = r.activity_id.strip() if r.activity_id else ""
+            if board is None or not activity_id:
+                continue
+            keys, days = asked[(board.code, activity_id)]
+            keys.update(registry_keys[board.code])
+            if r.learner_id:
+                keys.add(learner_key(r.learner_id))
+            day = parse_completion_date(r.completion_date)
+            by_fields = (r.action or "").strip().lower() == "delete" and not r.credit_id
+            if day is not None and (board.one_completion_per_day or by_fields):
+                days.add(day)
+        points, on_days = {}, defaultdict(list)
+        base = {"environment": environment, "provider_pk": provider_pk}
+        for (board, activity_id), (keys, days) in asked.items():
+            params = {**base, "board": board, "activity_id": activity_id, "keys": sorted(keys)}
+            with_records = []
+            for row in self.conn.execute(_HELD, params):
+                points[(board, activity_id, row.learner_key)] = Decimal(row.points)
+                with_records.append(row.learner_key)
+            if days and with_records:
+                for row in self.conn.execute(_HELD_ON_DAYS, {**params, "keys": with_records, "days": sorted(days)}):
+                    rec = record_from_row(row)
+                    on_days[(board, activity_id, rec.learner_key, rec.completion_date)].append(rec)
+        return points, on_days
+
+    # -- storing judged records ---------------------------------------------------------------
+    def store_raw_request(self, environment: str, provider_pk: int, copy: AuditCopy, now: dt.datetime) -> int:
+        """Keep a request's audit copy (see AuditCopy)."""
+        return self.conn.execute(insert(t.raw_requests).values(
+            environment=environment, provider_pk=provider_pk, source=copy.source.value,
+            correlation_id=copy.correlation_id, received_at=now, body=copy.compressed,
+        ).returning(t.raw_requests.c.id)).scalar_one()
+
+    def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,
+              copy: AuditCopy | None = None, batch_pk: int | None = None) -> set[str]:
+        """Keep the request's audit copy, if given, and store the adds and deletes that passed every
+        rule, each with its first event.
+
+        Returns the CreditIDs the database refused as already live (a concurrent request won).
+        """
+        added = [j for j in judgements if j.ok and j.status in (Status.SUBMITTED, Status.ACCEPTED)]
+        deletes = [j.stored for j in judgements if j.ok and j.status == Status.DELETED]
+        request_pk = None if copy is None else self.store_raw_request(environment, provider_pk, copy, now)
+        inserted: dict[str, int] = {}
+        if added:
+            rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
+                              j.record.index if batch_pk is not None else None) for j in added]
+            # No conflict target: a live CreditID taken by a concurrent request, or a batch row
+            # already stored, are both skipped; the caller reports the first as 603.
+            insert_ = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(_LR)
+            result = self.conn.execute(insert_.on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id), rows)
+            inserted = {row.credit_id: row.id for row in result}
+            events = [dict(record_pk=inserted[j.stored.credit_id], status=j.stored.status.value, at=now)
+                      for j in added if j.stored.credit_id in inserted]
+            if events:  # an empty list would insert one row of defaults
+                self.conn.execute(insert(t.record_events), events)
+        for rec in deletes:
+            pk = rec.id if rec.id is not None else inserted.get(rec.credit_id)
+            if pk is None:
+                continue
+            self.conn.execute(update(_LR).where(_LR.c.id == pk).values(
+                status=Status.DELETED.value, deleted_at=now, updated_at=now))
+            self.conn.execute(insert(t.record_events).values(record_pk=pk, status=Status.DELETED.value, at=now))
+        return {j.stored.credit_id for j in added} - set(inserted)
+
+    @staticmethod
+    def _row(environment, provider_pk, rec: StoredRecord, request_pk, batch_pk, batch_row) -> dict:
+        return dict(
+            environment=environment, provider_pk=provider_pk, credit_id=rec.credit_id,
+            activity_id=rec.activity_id, board=rec.board, learner_id_type=rec.learner_id_type,
+            learner_id=rec.learner_id, learner_key=rec.learner_key, npi=rec.npi,
+            first_name=rec.first_name, last_name=rec.last_name,
+            dob_month=rec.dob.month if rec.dob else None, dob_day=rec.dob.day if rec.dob else None,
+            completion_date=rec.completion_date, credits=rec.credits, credit_types=_lines(rec.credit_types),
+            source=rec.source.value, status=rec.status.value, submitted_at=rec.submitted_at,
+            updated_at=rec.updated_at, request_pk=request_pk, batch_pk=batch_pk, batch_row=batch_row,
+        )
+
+    # -- status -------------------------------------------------------------------------------
+    def records_by_credit_id(self, environment: str, provider_pk: int, credit_id: str) -> list[StoredRecord]:
+        rows = self.conn.execute(select(_LR).where(
+            _LR.c.environment == environment, _LR.c.provider_pk == provider_pk, _LR.c.credit_id == credit_id,
+        ).order_by(_LR.c.deleted_at.is_not(None), _LR.c.id.desc())).all()
+        return [record_from_row(r) for r in rows]
+
+    def records_by_learner(self, environment: str, provider_pk: int, activity_id: str, learner_id: str,
+                           completion_date: dt.date) -> list[StoredRecord]:
+        rows = self.conn.execute(select(_LR).where(
+            _LR.c.environment == environment, _LR.c.provider_pk == provider_pk, _LR.c.activity_id == activity_id,
+            _LR.c.learner_key == learner_key(learner_id), _LR.c.completion_date == completion_date,
+        ).order_by(_LR.c.deleted_at.is_not(None), _LR.c.id)).all()
+        return [record_from_row(r) for r in rows]

@@ -1,0 +1,56 @@
+"""Storing judged records (LearnerRepository.apply): what a concurrent request stored first is
+refused by the database, not by a read-then-write check, and nothing else is written for it."""
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import func, select
+
+from pars_ws.adapters import tables as t
+from pars_ws.domain.engine import credit_ids_taken, judge
+from pars_ws.domain.records import ReportedRecord, Source, Status
+from pars_ws.service.sandbox import seed_sandbox
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY, make_services
+
+NOW = dt.datetime(2026, 6, 15, 9, tzinfo=dt.timezone.utc)
+
+
+def abo(credit_id: str) -> ReportedRecord:
+    return ReportedRecord(index=1, action="Add", credit_id=credit_id, board="ABO", activity_id="200931446",
+                          learner_id_type="ABO", learner_id="98989", first_name="Vincent", last_name="Van Gogh",
+                          dob="03/30", completion_date="02/10/2026", credits="0.25",
+                          credit_types=("ABO MOC Part II",))
+
+
+@pytest.fixture(scope="module")
+def world(database_url):
+    services = make_services(database_url)
+    seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
+    yield services, services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    services.engine.dispose()
+
+
+def _events(services, credit_id: str) -> int:
+    lr, ev = t.learner_records, t.record_events
+    with services.engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(ev.join(lr, lr.c.id == ev.c.record_pk))
+                            .where(lr.c.credit_id == credit_id)).scalar()
+
+
+def test_adds_a_concurrent_request_stored_first_are_answered_603_and_write_nothing(world):
+    services, account = world
+    records = [abo("ccid:store.test:race-1"), abo("ccid:store.test:race-2")]
+    # The second request was judged before the first committed: its lookups saw neither record.
+    with services.store.transaction(write=False) as uow:
+        blind = uow.learners.lookups_for(account.environment, account.provider_pk, records, services.catalogue)
+    late = judge(records, today=dt.date.fromisoformat(TODAY), now=NOW, catalogue=services.catalogue,
+                 lookups=blind, source=Source.SOAP)
+    first = services.learners.save(account, records, source=Source.SOAP, raw=None, correlation_id="first")
+    assert [j.status for j in first] == [Status.ACCEPTED, Status.ACCEPTED]
+    with services.store.transaction() as uow:
+        taken = uow.learners.apply(account.environment, account.provider_pk, late, NOW)
+    credit_ids_taken(late, taken)
+    assert taken == {"ccid:store.test:race-1", "ccid:store.test:race-2"}
+    assert [(j.status, j.codes) for j in late] == [(Status.NOT_PROCESSED, [603])] * 2
+    assert [_events(services, r.credit_id) for r in records] == [1, 1]
