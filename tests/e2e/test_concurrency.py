@@ -320,7 +320,7 @@ def test_killing_the_worker_mid_call_stores_all_of_it_or_nothing(crash_server, d
     assert "database is locked" not in server_log(server)
 
 
-def test_calls_after_postgresql_closed_every_connection_are_run_again(server, database_url):
+def test_calls_after_postgresql_closed_every_connection_are_answered(server, database_url):
     """A connection the server closed (a restart, a failover) is found dead when it is checked out
     of the pool and replaced: the calls after it are answered, none with a fault."""
     if database_url.startswith("sqlite"):
