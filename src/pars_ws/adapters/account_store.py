@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Connection, case, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, case, delete, insert, or_, select, update
 
 from . import tables as t
 
@@ -16,7 +16,7 @@ _CREDENTIAL = (
     select(_C.c.id, _C.c.environment, _C.c.username, _C.c.secret_hash, _C.c.disabled, _C.c.failed_logins,
            _C.c.locked_until, _P.c.id.label("provider_pk"), _P.c.provider_id, _P.c.name.label("provider_name"),
            _P.c.domain, _P.c.email)
-    .join(_P, _P.c.id == _C.c.provider_pk)
+    .join(_P, _P.c.id == _C.c.provider_pk).where(_C.c.username == bindparam("username"))
 )
 
 
@@ -42,7 +42,7 @@ class AccountRepository:
     # -- credentials ----------------------------------------------------------------------------
     def credential(self, username: str):
         """The credential row (with its throttling state) joined with its provider, or None."""
-        return self.conn.execute(_CREDENTIAL.where(_C.c.username == username)).first()
+        return self.conn.execute(_CREDENTIAL, {"username": username}).first()
 
     def credentials(self):
         return self.conn.execute(

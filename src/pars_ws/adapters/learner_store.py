@@ -60,17 +60,20 @@ _ACTIVITIES = (
     .order_by(_A.c.id, _REG.c.board)
 )
 
-# A board's registry learners by learner ID, NPI or last name (each an indexed column), with the
+# A board's registry learners by one indexed column (learner ID, NPI or last name key), with the
 # completions the board has from outside PARS for the request's activities (709).
-_REGISTRY = (
-    select(_RL, _RC.c.activity_id.label("done_activity"), _RC.c.completion_date.label("done_date"))
-    .select_from(_RL.outerjoin(_RC, and_(_RC.c.learner_pk == _RL.c.id,
-                                         _RC.c.activity_id.in_(bindparam("activity_ids", expanding=True)))))
-    .where(_RL.c.environment == bindparam("environment"), _RL.c.board == bindparam("board"),
-           or_(_RL.c.learner_key.in_(bindparam("keys", expanding=True)),
-               _RL.c.npi.in_(bindparam("npis", expanding=True)),
-               _RL.c.last_name_key.in_(bindparam("names", expanding=True))))
-)
+def _registry_by(column):
+    return (
+        select(_RL, _RC.c.activity_id.label("done_activity"), _RC.c.completion_date.label("done_date"))
+        .select_from(_RL.outerjoin(_RC, and_(_RC.c.learner_pk == _RL.c.id,
+                                             _RC.c.activity_id.in_(bindparam("activity_ids", expanding=True)))))
+        .where(_RL.c.environment == bindparam("environment"), _RL.c.board == bindparam("board"),
+               column.in_(bindparam("keys", expanding=True)))
+    )
+
+
+_REGISTRY = {"keys": _registry_by(_RL.c.learner_key), "npis": _registry_by(_RL.c.npi),
+             "names": _registry_by(_RL.c.last_name_key)}
 
 _MINE = and_(_LR.c.environment == bindparam("environment"), _LR.c.provider_pk == bindparam("provider_pk"),
              _LR.c.deleted_at.is_(None))
@@ -89,6 +92,13 @@ _HELD = (
 )
 
 _HELD_ON_DAYS = select(_LR).where(_ONE_ACTIVITY, _LR.c.completion_date.in_(bindparam("days", expanding=True)))
+
+
+# Records a request adds, with no conflict target: a live CreditID taken by a concurrent request, or
+# a batch row already stored, are both skipped (the caller reports the first as 603).
+_ADD_RECORDS = {name: dialect.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id)
+                for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+_ADD_REQUEST = insert(t.raw_requests).returning(t.raw_requests.c.id)
 
 
 class StoredLookups(MemoryLookups):
@@ -214,13 +224,15 @@ class LearnerRepository:
             elif r.last_name:
                 names.add(name_key(r.last_name))
         found: dict[int, tuple] = {}
-        for board, (keys, npis, names) in wanted.items():
-            params = dict(environment=environment, board=board, keys=sorted(keys), npis=sorted(npis),
-                          names=sorted(names), activity_ids=activity_ids)
-            for row in self.conn.execute(_REGISTRY, params):
-                _, done = found.setdefault(row.id, (row, set()))
-                if row.done_activity is not None:
-                    done.add((row.done_activity, row.done_date))
+        for board, asked in wanted.items():
+            for kind, keys in zip(("keys", "npis", "names"), asked):
+                if not keys:
+                    continue
+                params = dict(environment=environment, board=board, keys=sorted(keys), activity_ids=activity_ids)
+                for row in self.conn.execute(_REGISTRY[kind], params):
+                    _, done = found.setdefault(row.id, (row, set()))
+                    if row.done_activity is not None:
+                        done.add((row.done_activity, row.done_date))
         return [
             RegisteredLearner(board=row.board, learner_id=row.learner_id, first_name=row.first_name,
                               last_name=row.last_name, dob=_dob(row.dob_month, row.dob_day), npi=row.npi,
@@ -266,10 +278,10 @@ class LearnerRepository:
     # -- storing judged records ---------------------------------------------------------------
     def store_raw_request(self, environment: str, provider_pk: int, copy: AuditCopy, now: dt.datetime) -> int:
         """Keep a request's audit copy (see AuditCopy)."""
-        return self.conn.execute(insert(t.raw_requests).values(
+        return self.conn.execute(_ADD_REQUEST, dict(
             environment=environment, provider_pk=provider_pk, source=copy.source.value,
             correlation_id=copy.correlation_id, received_at=now, body=copy.compressed,
-        ).returning(t.raw_requests.c.id)).scalar_one()
+        )).scalar_one()
 
     def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,
               copy: AuditCopy | None = None, batch_pk: int | None = None) -> set[str]:
@@ -285,11 +297,7 @@ class LearnerRepository:
         if added:
             rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
                               j.record.index if batch_pk is not None else None) for j in added]
-            # No conflict target: a live CreditID taken by a concurrent request, or a batch row
-            # already stored, are both skipped; the caller reports the first as 603.
-            insert_ = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(_LR)
-            result = self.conn.execute(insert_.on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id), rows)
-            inserted = {row.credit_id: row.id for row in result}
+            inserted = {row.credit_id: row.id for row in self.conn.execute(_ADD_RECORDS[self.dialect], rows)}
             events = [dict(record_pk=inserted[j.stored.credit_id], status=j.stored.status.value, at=now)
                       for j in added if j.stored.credit_id in inserted]
             if events:  # an empty list would insert one row of defaults
