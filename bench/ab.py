@@ -1,6 +1,6 @@
-"""Two versions of pars-ws side by side in one run: this checkout (A) and another source tree (B).
+"""Two versions of pars-ws side by side in one run: this checkout, or --base, (A) and another source tree (B).
 
-    .venv/bin/python bench/ab.py --other /path/to/checkout [--backend sqlite] [--clients 1,4,16]
+    .venv/bin/python bench/ab.py --other /path/to/checkout [--base /path/to/checkout] [--backend sqlite] [--clients 1,4,16]
                                  [--seconds 3] [--rounds 3] [--stored 100000] [--batch]
 
 How a speed mechanism is judged (bench/README.md): B is the same code with the mechanism taken out
@@ -102,6 +102,7 @@ def main() -> int:
 
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--other", required=True, type=Path, help="the source tree of B (a checkout of pars-ws)")
+    p.add_argument("--base", type=Path, default=None, help="the source tree of A (default: this checkout)")
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--stored", type=int, default=100_000)
@@ -111,9 +112,10 @@ def main() -> int:
     args = p.parse_args()
     args.backend = "sqlite" if args.backend == "both" else args.backend
     with common.workdir("pars-bench-ab-") as tmp, contextlib.ExitStack() as stack:
-        sides = {"A": start("A", None, args.backend, args, Path(tmp), stack),
+        base = args.base.resolve() if args.base else None
+        sides = {"A": start("A", base, args.backend, args, Path(tmp), stack),
                  "B": start("B", args.other.resolve(), args.backend, args, Path(tmp), stack)}
-        print(f"== A: {common.ROOT}   B: {args.other.resolve()}   ({args.backend}, {args.rounds} rounds)")
+        print(f"== A: {base or common.ROOT}   B: {args.other.resolve()}   ({args.backend}, {args.rounds} rounds)")
         lines = batch_rounds(args, sides) if args.batch else soap_rounds(args, sides)
     print("\n".join(lines))
     return 0

@@ -35,7 +35,7 @@ def serve(bind: str, workers: int) -> None:
 
     class _App(BaseApplication):
         def load_config(self):
-            # The options pars_ws.entrypoints.cli.run_gunicorn uses.
+            # The options pars_ws.entrypoints.serve.run_gunicorn uses.
             options = {"bind": bind, "workers": workers, "preload_app": True, "accesslog": None,
                        "timeout": 120, "graceful_timeout": 20, "worker_class": "sync"}
             for key, value in options.items():

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 import echo_app  # noqa: E402
 from pars_ws.settings import default_web_workers  # noqa: E402
-from tests.conftest import gunicorn_workers, proc_stat  # noqa: E402
+from tests.conftest import children, gunicorn_workers, proc_stat  # noqa: E402
 
 CONCURRENCY = (1, 4, 16)
 RATIO_TARGET = {"sqlite": 0.40, "postgresql": 0.30}  # 1-record calls/s over echo calls/s
@@ -233,8 +233,9 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                     "history": Op("history", port, SERVICE_PATH, SAVE_ACTION, history, 1, b"ResultSummary"),
                     "save100": Op("save100", port, SERVICE_PATH, SAVE_ACTION, hundred, 100, b"ResultSummary"),
                 }
-                for op in ops.values():
-                    op.workers = gunicorn_workers(echo_proc.pid if op.name == "echo" else server.proc.pid)
+                for op in ops.values():  # the echo's process is its gunicorn master; pars-ws's is serve
+                    op.workers = ([pid for pid, _ in children(echo_proc.pid)] if op.name == "echo"
+                                  else gunicorn_workers(server.proc.pid))
                 # Warm up: every gunicorn worker verifies the credential once (argon2) and fills its caches.
                 for op in ops.values():
                     phase(op, 4, 0.5)
