@@ -76,10 +76,10 @@ P = "urn:pars-ws:learner:v1"
 SOAP_ACTION = '"urn:pars-ws:learner:v1/SaveLearnerActivity"'
 
 # Sandbox activities (sandbox.json, year 2026). support.record() defaults to 200930149: ABIM (Part II only)
-# and ABPATH, 2019-01-01 .. 2026-12-31, learner Test2 Account2 (ABIM 1000106, 03/01).
-ALL_BOARDS = "200900001"  # every board, every credit type, 100 points; 2026-01-01 .. 2026-12-31
-SMALL = "200900002"  # ABIM and ABO, 2 points; 2026-01-01 .. 2026-12-31
-ABO_ROUNDS = "200931446"  # ABO, 25 points; 2026-01-01 .. 2026-12-31
+# and ABPATH, 2025-01-01 .. 2026-12-31, learner Test2 Account2 (ABIM 1000106, 03/01).
+ALL_BOARDS = "200900001"  # every board, every credit type, 100 points; 2025-01-01 .. 2026-12-31
+SMALL = "200900002"  # ABIM and ABO, 2 points; 2025-01-01 .. 2026-12-31
+ABO_ROUNDS = "200931446"  # ABO, 25 points; 2025-01-01 .. 2026-12-31
 
 
 def cid(name: str) -> str:
@@ -177,8 +177,6 @@ CASES = [
     Case(670, "ABO record for an activity registered for ABIM and ABPATH only",
          record(cid("670"), board="ABO", id_type="ABO", credit_types=("ABO MOC Part II",))),
     Case(671, "completion tomorrow", record(cid("671"), completed="2026-06-16T00:00:00")),
-    Case(672, "completion the day before the activity starts",
-         record(cid("672"), **learner(3), activity_id=ALL_BOARDS, completed="2025-12-31T00:00:00")),
     Case(673, "negative points", record(cid("673"), points="-1")),
     Case(674, "2.25 points on a 2-point activity", record(cid("674"), **learner(4), activity_id=SMALL, points="2.25")),
     Case(675, "1.3 points", record(cid("675"), points="1.3")),
@@ -291,6 +289,28 @@ def test_671_after_the_end_of_the_activity_certifying_boards_only(client, creden
     one, two, three = save(client, credentials, [abim, nc, last_day]).Results.RecordResult
     assert_only(one, 671)
     assert (two.Status, errors(two)) == ("Accepted", [])
+    assert (three.Status, errors(three)) == ("Submitted", [])
+
+
+def test_672_completion_before_the_activity_starts(client, credentials):
+    """672 on the day before the start, for every board; the start date itself passes. (The sandbox's
+    own activities start on 1 January of the previous year, the first day 705 allows.)"""
+    activity = {"ProviderActivityID": "CODES-672", "Title": "Starts in March", "ActivityType": "Course",
+                "StartDate": dt.date(2026, 3, 1), "EndDate": dt.date(2026, 12, 31), "Credits": Decimal("10"),
+                "Registrations": {"Registration": [
+                    {"Board": "ABIM", "MaxPoints": Decimal("10"), "CreditTypes": {"CreditType": ["ABIM MOC Part II"]}},
+                    {"Board": "NC", "MaxPoints": Decimal("10"), "CreditTypes": {"CreditType": ["AMA PRA Category 1"]}},
+                ]}}
+    activity_id = client.service.SaveActivity(**credentials, Activity=activity).ActivityID
+    abim = record(cid("672"), **learner(3), activity_id=activity_id, completed="2026-02-28T00:00:00")
+    nc = record(cid("672-nc"), board="NC", id_type="License", learner_id="MD9966", first="Traci", last="Tester",
+                dob="1900-11-10", activity_id=activity_id, completed="2026-02-28T00:00:00", points="1",
+                credit_types=("AMA PRA Category 1",))
+    first_day = record(cid("672-first-day"), **learner(3), activity_id=activity_id, completed="2026-03-01T00:00:00")
+    response = save(client, credentials, [abim, nc, first_day])
+    one, two, three = response.Results.RecordResult
+    assert_only(one, 672)
+    assert_only(two, 672)
     assert (three.Status, errors(three)) == ("Submitted", [])
 
 
@@ -417,5 +437,5 @@ def test_998_unexpected_failure_of_one_record(fresh_database_url, tmp_path, cred
 
 
 def test_every_code_has_a_test_here():
-    covered = {c.code for c in CASES} | {706, 998}
+    covered = {c.code for c in CASES} | {672, 706, 998}
     assert covered == set(ALL_CODES)

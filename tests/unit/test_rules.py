@@ -592,6 +592,11 @@ def sandbox_rec(**changes) -> ReportedRecord:
     (dict(learner_id="1000111", first_name="Test7", last_name="Account7", dob="08/01", completion_date="02/01/2026"),
      [709]),
     (dict(activity_id="200900002", credits="2.25"), [674]),
+    # Activities span the previous and the current year: December's completions in January, 705's first day.
+    (dict(board="ABPATH", learner_id_type="ABPATH", activity_id="200608132", completion_date="01/01/2025",
+          credit_types=("ABPath MOC Part II",)), []),
+    (dict(board="ABO", learner_id_type="ABO", activity_id="200931446", completion_date="12/31/2024",
+          credit_types=("ABO MOC Part II",)), [672, 705]),
     (dict(board="ME-MD", activity_id="200930135", learner_id_type="License", learner_id="MD9966", first_name="Traci",
           last_name="Tester", dob="11/10", completion_date="06/10/2026", credit_types=("AMA PRA Category 1",)), []),
 ])
