@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.batch_store import BatchStore
 from pars_ws.adapters.template_b import (
-    MSG_ENCODING, MSG_NOT_TEMPLATE, TEMPLATE_NAME, write_error_report,
+    MSG_ENCODING, MSG_NOT_TEMPLATE, TEMPLATE_NAME, write_error_report, write_template_b,
 )
 from pars_ws.service import batches
 from pars_ws.service.auth import Account
@@ -205,6 +205,15 @@ def test_rows_with_several_codes_get_one_report_line_each_and_finish_mail_is_que
     assert mail.recipient == account.email
     assert mail.subject == "PARS batch upload two-codes.txt: 0 processed, 2 not processed"
     assert f"/api/batches/{info.id}/errors.csv" in mail.body
+
+
+def test_the_error_report_names_the_certification_of_678(services, account):
+    row = good_row(700) + ["abpath moc part II"]
+    info = upload_and_process(services, account, write_template_b([row]), name="twice.txt")
+    _, report = batches.error_report(services, account, info.id)
+    [line] = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))[1:]
+    assert line[17:] == ["678", "Invalid activity credit certificate. Activity certificate ABPath MOC Part II "
+                                "allowed once per learner submission record."]
 
 
 def test_a_dead_workers_batch_is_reclaimed_after_its_heartbeat_goes_stale(services, account):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -16,6 +17,7 @@ from pars_ws.adapters.data_files import activity_from_dict, learner_from_dict, l
 from pars_ws.domain.activities import Activity, RegisteredLearner, Registration
 from pars_ws.domain.catalogue import PATIENT_SAFETY, PRACTICE_ASSESSMENT
 from pars_ws.domain.engine import judge, match
+from pars_ws.domain.errors import message
 from pars_ws.domain.lookups import MemoryLookups
 from pars_ws.domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
 
@@ -444,6 +446,24 @@ def test_all_codes_found_are_returned_in_ascending_order():
     (j,) = run([bad])
     assert j.codes == [622, 623, 664, 671, 674, 675, 678]
     assert j.status == Status.NOT_PROCESSED and j.stored is None
+
+
+def test_678_names_the_certification_the_record_repeats():
+    (j,) = run([rec(credit_types=("ABIM MOC Part II", "ABIM Patient Safety", " abim  moc part II"))])
+    assert j.codes == [678]
+    assert [message(code) for code in j.codes] == [
+        "Invalid activity credit certificate. Activity certificate ABIM MOC Part II allowed once per learner "
+        "submission record."]
+    assert json.loads(json.dumps(j.as_dict()))["errors"][0]["code"] == 678  # the code stays a number
+    assert ",".join(map(str, j.codes)) == "678"
+
+
+def test_every_other_message_is_the_lists_verbatim():
+    with SPEC_CODES.open(encoding="utf-8") as f:
+        listed = {int(r["code"]): r["message"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)}
+    assert {code: message(code) for code in listed} == listed
+    (j,) = run([rec(first_name=None, credits="x", credit_types=("ABIM MOC Part IX",))])
+    assert [message(code) for code in j.codes] == [listed[622], listed[673], listed[676]]
 
 
 def test_reader_codes_are_merged_in_order():

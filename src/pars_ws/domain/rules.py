@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .catalogue import PATIENT_SAFETY, PRACTICE_ASSESSMENT, fold
+from .errors import Code
 from .names import same_name
-from .records import Status
+from .records import ReportedRecord, Status
 
 ADD = "add"
 DELETE = "delete"
@@ -256,10 +257,26 @@ def credit_type_not_offered(c) -> bool:
     return False
 
 
+def repeated_credit_type(credit_types: tuple[str, ...]) -> str | None:
+    """The first credit type a record names a second time (case and spacing aside), as first written."""
+    seen: dict[str, str] = {}
+    for name in credit_types:
+        if (key := fold(name)) in seen:
+            return seen[key]
+        seen[key] = " ".join(name.split())
+    return None
+
+
 @rule(678)
 def credit_type_repeated(c) -> bool:
-    keys = [fold(t) for t in c.r.credit_types]
-    return len(keys) != len(set(keys))
+    return repeated_credit_type(c.r.credit_types) is not None
+
+
+def as_found(code: int, r: ReportedRecord) -> int:
+    """A code as reported for this record: 678's message names the certification it repeats."""
+    if code == credit_type_repeated.code and (name := repeated_credit_type(r.credit_types)):
+        return Code(code, name)
+    return code
 
 
 def _unregistered_kind(c, kind: str) -> bool:

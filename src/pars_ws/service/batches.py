@@ -22,6 +22,7 @@ from ..adapters.clock import as_utc, when_text
 from ..adapters.template_b import write_error_report
 from ..domain.errors import message
 from ..domain.records import Source
+from ..domain.rules import as_found
 from .auth import Account
 from .outbox import queue_mail
 from .validate import UNREADABLE, count_records, read_records
@@ -194,7 +195,8 @@ def error_report(services, account: Account, batch_id: int) -> tuple[str, bytes]
         record = by_row[result.row_index]
         # Tab rows are written back exactly as uploaded; XML records as Template B columns.
         columns = record.original or record
-        rows.append((columns, [(int(c), message(int(c))) for c in result.codes.split(",")]))
+        codes = [as_found(int(c), record) for c in result.codes.split(",")]
+        rows.append((columns, [(code, message(code)) for code in codes]))
     return batch.file_name, write_error_report(rows)
 
 
