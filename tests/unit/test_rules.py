@@ -20,6 +20,7 @@ from pars_ws.domain.engine import judge, match
 from pars_ws.domain.errors import message
 from pars_ws.domain.lookups import MemoryLookups
 from pars_ws.domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
+from pars_ws.domain.rules import naming_its_board
 
 D = dt.date
 TODAY = D(2026, 6, 15)
@@ -287,9 +288,23 @@ ROWS = [
     Row(712, "ID type, other case", dict(learner_id_type="abim"), []),
     Row(712, "state board, NPI", dict(board="ME-DO", learner_id_type="npi", learner_id=NPI_1001), []),
     Row(712, "state board, board ID type", dict(board="ME-DO", learner_id_type="ABIM"), [712]),
+    Row(712, "state board, the domain names its state: a licence number", dict(board="ME-DO", learner_id_type="ME"),
+        []),
+    Row(712, "state board, the domain names the board: a licence number", dict(board="NC", learner_id_type="nc"), []),
+    Row(712, "state board, another state", dict(board="NC", learner_id_type="TN"), [712]),
     Row(713, "unknown registration", dict(board="XYZ"), [713]),
-    Row(713, "registration missing", dict(board=None), [713]),
     Row(713, "registration, other case and blanks", dict(board=" abim "), []),
+    # Without a registration (the tutorial's XML has no hx:accreditingBody): the domain, else the credit type.
+    Row(713, "no registration, the domain names the board", dict(board=None, learner_id_type="ABIM"), []),
+    Row(713, "no registration, the domain names no board, the credit type one", dict(
+        board=None, learner_id_type="NPI", learner_id=NPI_1001, credit_types=("Controlled Substance",)), []),
+    Row(713, "no registration, the credit type of every state board", dict(
+        board=None, learner_id_type="NPI", learner_id=NPI_1001, credit_types=("AMA PRA Category 1",)), [713]),
+    Row(713, "no registration, domain and credit type name two boards", dict(
+        board=None, learner_id_type="ABO", credit_types=("ABIM MOC Part II",)), [713]),
+    Row(713, "no registration, unknown domain and credit type", dict(
+        board=None, learner_id_type="XYZ", credit_types=("XYZ Part II",)), [713]),
+    Row(713, "the registration decides: another board's domain is 712", dict(learner_id_type="ABO"), [712]),
     # 671/672 completion date
     Row(671, "unreadable date", dict(completion_date="13/45/2026"), [671]),
     Row(671, "two-digit year", dict(completion_date="05/01/26"), [671]),
@@ -466,6 +481,16 @@ def test_every_other_message_is_the_lists_verbatim():
     assert [message(code) for code in j.codes] == [listed[622], listed[673], listed[676]]
 
 
+@pytest.mark.parametrize("changes, board", [
+    (dict(board=None, learner_id_type="ABO", credit_types=("ABO MOC Part II",)), "ABO"),
+    (dict(board=None, learner_id_type="NPI", credit_types=("Controlled Substance",)), "NC"),
+    (dict(board=None, learner_id_type="ABO", credit_types=("ABIM MOC Part II",)), None),
+    (dict(board="abim", learner_id_type="ABO"), "abim"),  # as written: the registration decides
+])
+def test_readers_write_in_the_board_a_record_reports_to(changes, board):
+    assert naming_its_board(CATALOGUE, rec(**changes)).board == board
+
+
 def test_reader_codes_are_merged_in_order():
     """Codes a reader found (e.g. a field too long) join the rules' codes, once each, in order."""
     (j,) = run([rec(credits="x", first_name=None, reader_codes=(673, 621))])
@@ -584,7 +609,7 @@ def test_match(changes, expected):
     assert _match(**changes) == expected
 
 
-# -- the sandbox fixture (year 2026) ------------------------------------------------------------
+# -- the sandbox fixture (year 2026: activities from 2025-01-01) ------------------------------
 
 @pytest.fixture(scope="module")
 def sandbox():

@@ -12,7 +12,9 @@ from functools import lru_cache
 from lxml import etree
 
 from ..domain.records import ReportedRecord
+from ..domain.rules import naming_its_board
 from ..resources import schema_dir
+from .data_files import catalogue
 from .xml_guard import AR_NS as AR, parse_xml
 M = "http://ns.medbiq.org/member/v1/"
 N = "http://ns.medbiq.org/name/v1/"
@@ -58,10 +60,13 @@ def validate(element: etree._Element, schema: etree.XMLSchema | None = None) -> 
 
 
 def read_activity_reports(reports: etree._Element) -> list[ReportedRecord]:
-    """Records of a validated ar:ActivityReports element, in document order (Index is 1-based)."""
+    """Records of a validated ar:ActivityReports element, in document order (Index is 1-based), each
+    naming the board it reports to (see rules.naming_its_board)."""
     if reports.tag != f"{{{AR}}}ActivityReports":
         raise InvalidDocument(f"line {reports.sourceline}: expected ar:ActivityReports, found {reports.tag}")
-    return [_record(i, el) for i, el in enumerate(reports.iterchildren(f"{{{AR}}}ActivityReport"), start=1)]
+    boards = catalogue()
+    return [naming_its_board(boards, _record(i, el))
+            for i, el in enumerate(reports.iterchildren(f"{{{AR}}}ActivityReport"), start=1)]
 
 
 _UNIQUE_ID, _BIRTH_DATE = f"{{{M}}}UniqueID", f"{{{M}}}BirthDate"

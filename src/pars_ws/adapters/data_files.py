@@ -5,6 +5,7 @@ import datetime as dt
 import json
 import os
 from decimal import Decimal
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,12 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     path = path or os.environ.get("PARS_CATALOGUE")
     data = json.loads(Path(path).read_text(encoding="utf-8")) if path else _package_json("boards.json")
     return Catalogue.from_dict(data)
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> Catalogue:
+    """This process's board catalogue (PARS_CATALOGUE or the packaged one), for readers: loaded once."""
+    return load_catalogue()
 
 
 def _with_year(value: str, year: int) -> str:

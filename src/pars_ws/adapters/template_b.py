@@ -13,6 +13,9 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 
 from pars_ws.domain.records import ReportedRecord
+from pars_ws.domain.rules import naming_its_board
+
+from .data_files import catalogue
 
 __all__ = [
     "ERROR_HEADER",
@@ -182,6 +185,7 @@ def read_template_b(
 
 def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord]:
     records: list[ReportedRecord] = []
+    boards = catalogue()
     previous_key: tuple[str | None, ...] | None = None
     previous_codes: set[str] = set()
     seen_first = False
@@ -227,8 +231,7 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
                 f"BATCH UPLOADS MAY NOT EXCEED {max_records:,} RECORDS.",
                 f"row {row_no}",
             )
-        records.append(
-            ReportedRecord(
+        records.append(naming_its_board(boards, ReportedRecord(
                 index=len(records) + 1,
                 action=values[9],
                 credit_id=None,
@@ -243,8 +246,7 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
                 credits=values[10],
                 credit_types=tuple([v for v in values[11:] if v is not None]),
                 original=original,
-            )
-        )
+            )))
     if not records:
         raise FileRefused(MSG_NOT_TEMPLATE, "no records")
     return records

@@ -16,7 +16,7 @@ from .catalogue import Board, Catalogue, fold
 from .dates import parse_completion_date, parse_dob
 from .errors import message
 from .records import DOB, ReportedRecord, Source, Status, StoredRecord
-from .rules import ADD, DELETE, RULES, as_found, credit_id_already_used
+from .rules import ADD, DELETE, RULES, as_found, board_of, credit_id_already_used
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Case:
 
     @cached_property
     def board(self) -> Board | None:
-        return self.catalogue.by_registration(self.r.board)
+        return board_of(self.catalogue, self.r)
 
     @cached_property
     def completion(self) -> dt.date | None:

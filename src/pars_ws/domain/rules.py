@@ -7,10 +7,10 @@ silent, so each problem is reported once, under its own code.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
-from .catalogue import PATIENT_SAFETY, PRACTICE_ASSESSMENT, fold
+from .catalogue import PATIENT_SAFETY, PRACTICE_ASSESSMENT, Board, Catalogue, fold
 from .errors import Code
 from .names import same_name
 from .records import ReportedRecord, Status
@@ -146,9 +146,33 @@ def activity_unknown(c) -> bool:
 
 @rule(712)
 def learner_id_type_invalid(c) -> bool:
-    if c.board is None or c.r.learner_id is None:
-        return False
-    return c.r.learner_id_type is None or c.board.id_type(c.r.learner_id_type) is None
+    return c.board is not None and c.r.learner_id is not None and c.id_type is None
+
+
+def board_of(catalogue: Catalogue, r: ReportedRecord) -> Board | None:
+    """The board (activity registration) a record reports to.
+
+    hx:accreditingBody (Template B: Activity Registration) decides when present: a learner ID domain
+    or a credit type of another board is then judged like any other (712, 676). Without it, the
+    learner ID's domain when it names a board (the tutorial's XML: domain="ABO"), else the credit
+    types when exactly one board offers them. A domain and credit types naming two boards leave the
+    record without one (713): PARS does not guess.
+    """
+    if r.board is not None:
+        return catalogue.by_registration(r.board)
+    by_domain = catalogue.by_registration(r.learner_id_type)
+    by_credit = catalogue.offering(r.credit_types)
+    if by_domain is not None and by_credit is not None and by_domain is not by_credit:
+        return None
+    return by_domain or by_credit
+
+
+def naming_its_board(catalogue: Catalogue, r: ReportedRecord) -> ReportedRecord:
+    """The record with the board it reports to written in, when it named none itself: readers hand
+    records on like this, so that everything keyed on the board (storage's registry lookups) sees it."""
+    if r.board is not None or (board := board_of(catalogue, r)) is None:
+        return r
+    return replace(r, board=board.code)
 
 
 @rule(713)
