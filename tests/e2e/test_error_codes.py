@@ -191,8 +191,6 @@ CASES = [
     Case(681, "practice assessment on an activity registered for Part II only",
          record(cid("681"), credit_types=("ABIM MOC Part IV",))),
     Case(690, "no such activity", record(cid("690"), activity_id="999999999")),
-    Case(705, "completed 31 December 2024 (before 1 January of the previous year)",
-         record(cid("705"), completed="2024-12-31T00:00:00")),
     Case(709, "ABIM already holds Test7's completion of 200900001 on 2026-02-01",
          record(cid("709"), **learner(7), activity_id=ALL_BOARDS, completed="2026-02-01T00:00:00")),
     Case(710, "Test4 already holds the 2 ABO points of 200900002",
@@ -274,19 +272,49 @@ def test_raw_soap_forms_zeep_cannot_send(server):
                    ("Not processed", [(650, MESSAGES[650])]), ("Not processed", [(664, MESSAGES[664])])]
 
 
-def test_671_after_the_end_of_the_activity_certifying_boards_only(client, credentials):
-    """671 for a certifying board's completion after the activity's end date; a state board accepts it."""
-    activity = {"ProviderActivityID": "CODES-671", "Title": "Ended in March", "ActivityType": "Course",
-                "StartDate": dt.date(2026, 1, 1), "EndDate": dt.date(2026, 3, 31), "Credits": Decimal("10"),
+def test_without_accreditingbody_the_board_is_the_learner_ids_domain_and_713_when_the_credit_type_disagrees(server):
+    """No hx:accreditingBody (the tutorial's XML): the domain (ABO) names the board; a credit type of
+    another board leaves the record without one (713), never a guess."""
+    body = soap11_save([abo(cid("713-domain"), completed="2026-03-09T00:00:00"),
+                        abo(cid("713-conflict"), credit_types=("ABIM MOC Part II",))])
+    got = _post(server, body.replace(b"<hx:accreditingBody>ABO</hx:accreditingBody>", b""))
+    assert got == [("Accepted", []), ("Not processed", [(713, MESSAGES[713])])]
+
+
+def own_activity(client, credentials, title: str, start: dt.date, end: dt.date) -> str:
+    """An activity registered for ABIM and NC through SaveActivity, for dates the sandbox's own
+    activities (1 January of the previous year to 31 December of this one) cannot give."""
+    activity = {"ProviderActivityID": f"CODES-{title}", "Title": title, "ActivityType": "Course",
+                "StartDate": start, "EndDate": end, "Credits": Decimal("10"),
                 "Registrations": {"Registration": [
                     {"Board": "ABIM", "MaxPoints": Decimal("10"), "CreditTypes": {"CreditType": ["ABIM MOC Part II"]}},
                     {"Board": "NC", "MaxPoints": Decimal("10"), "CreditTypes": {"CreditType": ["AMA PRA Category 1"]}},
                 ]}}
-    activity_id = client.service.SaveActivity(**credentials, Activity=activity).ActivityID
+    return client.service.SaveActivity(**credentials, Activity=activity).ActivityID
+
+
+def traci_nc(credit_id: str, **changes) -> dict:
+    """Traci Tester (NC licence MD9966): NC accepts at once."""
+    return record(credit_id, board="NC", id_type="License", learner_id="MD9966", first="Traci", last="Tester",
+                  dob="1900-11-10", points="1", credit_types=("AMA PRA Category 1",), **changes)
+
+
+def test_705_completed_before_1_january_of_the_previous_year(client, credentials):
+    activity_id = own_activity(client, credentials, "Since 2024", dt.date(2024, 1, 1), dt.date(2026, 12, 31))
+    late = record(cid("705"), activity_id=activity_id, completed="2024-12-31T00:00:00")
+    nc = traci_nc(cid("705-nc"), activity_id=activity_id, completed="2024-12-31T00:00:00")
+    in_time = record(cid("705-in-time"), **learner(2), activity_id=activity_id, completed="2025-01-01T00:00:00")
+    one, two, three = save(client, credentials, [late, nc, in_time]).Results.RecordResult
+    assert_only(one, 705)
+    assert_only(two, 705)
+    assert (three.Status, errors(three)) == ("Submitted", [])
+
+
+def test_671_after_the_end_of_the_activity_certifying_boards_only(client, credentials):
+    """671 for a certifying board's completion after the activity's end date; a state board accepts it."""
+    activity_id = own_activity(client, credentials, "Ended in March", dt.date(2026, 1, 1), dt.date(2026, 3, 31))
     abim = record(cid("671-after-end"), activity_id=activity_id, completed="2026-04-01T00:00:00", points="1")
-    nc = record(cid("671-nc-after-end"), board="NC", id_type="License", learner_id="MD9966", first="Traci",
-                last="Tester", dob="1900-11-10", activity_id=activity_id, completed="2026-04-01T00:00:00", points="1",
-                credit_types=("AMA PRA Category 1",))
+    nc = traci_nc(cid("671-nc-after-end"), activity_id=activity_id, completed="2026-04-01T00:00:00")
     last_day = record(cid("671-last-day"), **learner(10), activity_id=activity_id, completed="2026-03-31T00:00:00",
                       points="1")
     one, two, three = save(client, credentials, [abim, nc, last_day]).Results.RecordResult
@@ -296,22 +324,12 @@ def test_671_after_the_end_of_the_activity_certifying_boards_only(client, creden
 
 
 def test_672_completion_before_the_activity_starts(client, credentials):
-    """672 on the day before the start, for every board; the start date itself passes. (The sandbox's
-    own activities start on 1 January of the previous year, the first day 705 allows.)"""
-    activity = {"ProviderActivityID": "CODES-672", "Title": "Starts in March", "ActivityType": "Course",
-                "StartDate": dt.date(2026, 3, 1), "EndDate": dt.date(2026, 12, 31), "Credits": Decimal("10"),
-                "Registrations": {"Registration": [
-                    {"Board": "ABIM", "MaxPoints": Decimal("10"), "CreditTypes": {"CreditType": ["ABIM MOC Part II"]}},
-                    {"Board": "NC", "MaxPoints": Decimal("10"), "CreditTypes": {"CreditType": ["AMA PRA Category 1"]}},
-                ]}}
-    activity_id = client.service.SaveActivity(**credentials, Activity=activity).ActivityID
+    """672 on the day before the start, for every board; the start date itself passes."""
+    activity_id = own_activity(client, credentials, "Starts in March", dt.date(2026, 3, 1), dt.date(2026, 12, 31))
     abim = record(cid("672"), **learner(3), activity_id=activity_id, completed="2026-02-28T00:00:00")
-    nc = record(cid("672-nc"), board="NC", id_type="License", learner_id="MD9966", first="Traci", last="Tester",
-                dob="1900-11-10", activity_id=activity_id, completed="2026-02-28T00:00:00", points="1",
-                credit_types=("AMA PRA Category 1",))
+    nc = traci_nc(cid("672-nc"), activity_id=activity_id, completed="2026-02-28T00:00:00")
     first_day = record(cid("672-first-day"), **learner(3), activity_id=activity_id, completed="2026-03-01T00:00:00")
-    response = save(client, credentials, [abim, nc, first_day])
-    one, two, three = response.Results.RecordResult
+    one, two, three = save(client, credentials, [abim, nc, first_day]).Results.RecordResult
     assert_only(one, 672)
     assert_only(two, 672)
     assert (three.Status, errors(three)) == ("Submitted", [])
@@ -440,5 +458,5 @@ def test_998_unexpected_failure_of_one_record(fresh_database_url, tmp_path, cred
 
 
 def test_every_code_has_a_test_here():
-    covered = {c.code for c in CASES} | {672, 706, 998}
+    covered = {c.code for c in CASES} | {672, 705, 706, 998}
     assert covered == set(ALL_CODES)
