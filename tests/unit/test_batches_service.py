@@ -19,7 +19,7 @@ from pars_ws.service import batches
 from pars_ws.service.auth import Account
 from pars_ws.service.sandbox import seed_sandbox
 from pars_ws.settings import Settings
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
+from tests.conftest import ROOT, SANDBOX_PASSWORD, SANDBOX_USER, make_services
 from tests.support import good_row, record, template_file, xml_reports
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -189,6 +189,18 @@ def test_xml_batch_and_its_error_report(services, account):
                         "2026-02-03T00:00:00", "add", "1.1", "ABIM MOC Part II", "", "", "", "", "",
                         "675", "MOC points not in increment of .25"]
     assert len(lines) == 2
+
+
+def test_a_v2_xml_batch(services, account):
+    """MedBiquitous Activity Report v2 (member v2, idd: domains) is read like v1; its first record has no
+    hx:accreditingBody and reports to the board its learner ID's domain names."""
+    data = (ROOT / "sample_requests" / "batch" / "activityreports-v2-sample.xml").read_bytes()
+    info = upload_and_process(services, account, data, name="v2.xml", file_type="xml")
+    assert (info.status, info.records, info.processed, info.not_processed) == ("done", 2, 2, 0)
+    stored = batches.processed_records(services, account, info.id)
+    assert [(r.credit_id, r.board, r.learner_id_type, r.learner_id, r.result) for r in stored] == [
+        ("ccid:testprovider.org:2001", "ABO", "ABO", "97979", "Accepted"),
+        ("ccid:testprovider.org:2002", "ABIM", "ABIM", "1000107", "Submitted")]
 
 
 def test_rows_with_several_codes_get_one_report_line_each_and_finish_mail_is_queued(services, account):
