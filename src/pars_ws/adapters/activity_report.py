@@ -95,11 +95,14 @@ class _Tags:
         uid, birth, given, family = f"{{{m}}}UniqueID", f"{{{m}}}BirthDate", f"{{{n}}}GivenName", f"{{{n}}}FamilyName"
         module_name, completed = f"{{{ar}}}ModuleName", f"{{{ar}}}CompletedDateTime"
         certificate, credit_id, xtensible = f"{{{ar}}}CreditCertificate", f"{{{ar}}}CreditID", f"{{{ar}}}XtensibleInfo"
+        read = (uid, given, family, birth, module_name, completed, certificate, credit_id, _BODY, _CERTIFICATION,
+                _CREDITS, xtensible)
         return cls(f"{{{ar}}}ActivityReport", uid, birth, given, family, module_name, completed, certificate,
-                   credit_id, xtensible, (uid, given, family, birth, module_name, completed, certificate, credit_id, _BODY,
-                               _CERTIFICATION, _CREDITS, xtensible))
+                   credit_id, xtensible, read)
 
-_BODY, _CERTIFICATION, _CREDITS = f"{{{HX}}}accreditingBody", f"{{{HX}}}activityCertification", f"{{{HX}}}numberOfCredits"
+
+_BODY, _CERTIFICATION = f"{{{HX}}}accreditingBody", f"{{{HX}}}activityCertification"
+_CREDITS = f"{{{HX}}}numberOfCredits"
 _TAGS = {REPORTS_TAGS[0]: _Tags.of(AR, M, N), REPORTS_TAGS[1]: _Tags.of(AR2, M2, N2)}
 
 
