@@ -2,7 +2,9 @@
 
 Columns are always read by template position: a header that went through a spreadsheet may be
 garbled (the seed's error report lists Learner ID before Learner ID Type while the values follow
-the template), so the header is only recognised and counted, never used to map columns.
+the template), so the header is only checked for the columns a record needs (1 to 12: a file may
+end at the 1st certification, as the tutorial's delete file does), never used to map them. After
+the template's 17 columns come the error report's own: Error Code and Error Message, ignored.
 """
 from __future__ import annotations
 
@@ -54,9 +56,17 @@ HEADER: tuple[str, ...] = (
 ERROR_HEADER: tuple[str, ...] = HEADER + ("18. Error Code", "19. Error Message")
 
 _COLUMNS = len(HEADER)  # 17 template columns
+_REQUIRED = 12  # through "12. Activity Certification (1st)"
 _MAX_COLUMNS = len(ERROR_HEADER)  # plus Error Code and Error Message, ignored on read
 _CODE = _COLUMNS  # position of the Error Code column
 _PADDING = ("",) * _COLUMNS
+# What a header cell names when it has no number: the column's name as the template prints it,
+# longest first (Learner ID Type before Learner ID), compared folded and without a trailing note.
+_NAMES = sorted(
+    ((re.sub(r"^\d+\.\s*", "", h).split(" (")[0].casefold(), n) for n, h in enumerate(HEADER, 1) if n < 12),
+    key=lambda item: -len(item[0]),
+)
+_NUMBERED = re.compile(r"^\s*(\d{1,2})\s*\.")
 _TEMPLATE_KEY = TEMPLATE_NAME.casefold()
 # A real row is well under 1 KB, plus at most 16,383 empty cells Excel may keep.
 _MAX_LINE = 65536
@@ -155,6 +165,28 @@ def _is_header(first_cell: str) -> bool:
     return key.startswith("1. template") or key.startswith("template")
 
 
+def _header_column(cell: str, position: int) -> int | None:
+    """The template column (1-based) a header cell names: by its number ("8. Date of Birth"), else by
+    its name, else (a name no template prints) the column at its position; None for a blank cell."""
+    text = cell.strip()
+    if not text:
+        return None
+    if m := _NUMBERED.match(text):
+        return int(m[1])
+    key = text.casefold()
+    return next((n for name, n in _NAMES if key.startswith(name)), position)
+
+
+def _check_header(row: list[str]) -> None:
+    """Refuse a header that lacks a column a record needs, naming it."""
+    named = {_header_column(cell, i) for i, cell in enumerate(row, 1)}
+    missing = [n for n in range(1, _REQUIRED + 1) if n not in named]
+    if missing:
+        column = HEADER[missing[0] - 1]
+        raise FileRefused(f"{MSG_NOT_TEMPLATE} THE FILE HAS NO COLUMN {column.upper()}.",
+                          f"header lacks column {missing[0]}")
+
+
 def read_template_b(
     data: bytes, *, max_records: int = 2500, max_bytes: int = 16 * 1024 * 1024
 ) -> list[ReportedRecord]:
@@ -186,25 +218,24 @@ def read_template_b(
 def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord]:
     records: list[ReportedRecord] = []
     boards = catalogue()
-    previous_key: tuple[str | None, ...] | None = None
+    previous_key: list[str | None] | None = None
     previous_codes: set[str] = set()
     seen_first = False
+    width = _MAX_COLUMNS  # columns a row may fill
     for row_no, row in enumerate(rows, start=1):
         first = row[0].strip() if row else ""
         if not first and not "".join(row).strip():
             continue  # blank line, or a row of empty cells Excel kept
-        if len(row) > _MAX_COLUMNS and "".join(row[_MAX_COLUMNS:]).strip():
-            detail = f"row {row_no} has more than {_MAX_COLUMNS} columns"
-            raise FileRefused(MSG_NOT_TEMPLATE, detail)
         if not seen_first:
             seen_first = True
             if _is_header(first):
-                width = len(row)
-                while width and not row[width - 1].strip():
-                    width -= 1
-                if width < _COLUMNS:
-                    raise FileRefused(MSG_NOT_TEMPLATE, f"header has {width} columns")
+                _check_header(row)
+                if len(row) > width and "".join(row[width:]).strip():
+                    raise FileRefused(MSG_NOT_TEMPLATE, f"header has more than {width} columns")
                 continue
+        if len(row) > width and "".join(row[width:]).strip():
+            detail = f"row {row_no} has more than {width} columns"
+            raise FileRefused(MSG_NOT_TEMPLATE, detail)
         if first.casefold() != _TEMPLATE_KEY:
             detail = f"row {row_no}: first column is not {TEMPLATE_NAME}"
             raise FileRefused(MSG_NOT_TEMPLATE, detail)
@@ -244,7 +275,7 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
                 dob=values[7],
                 completion_date=values[8],
                 credits=values[10],
-                credit_types=tuple([v for v in values[11:] if v is not None]),
+                credit_types=tuple([v for v in values[11:_COLUMNS] if v is not None]),
                 original=original,
             )))
     if not records:
@@ -253,7 +284,7 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
 
 
 def record_columns(record: ReportedRecord) -> tuple[str, ...]:
-    """The 17 template columns of a record, for writing it back into a file."""
+    """The 17 template columns of a record, its fields as they are, for writing it into a file."""
     types = tuple(record.credit_types[:6]) + ("",) * (6 - min(len(record.credit_types), 6))
     fields = (
         record.board, record.activity_id, record.learner_id_type, record.learner_id,
