@@ -202,9 +202,11 @@ def test_xml_batch(server):
         ("ccid:testprovider.org:e2e-xml-batch-1", "Accepted", "ABO", "2.00")
     errors = api_get(server, batch["links"]["errors"])
     assert errors.headers["Content-Disposition"] == 'attachment; filename="activity-reports_errors.csv"'
-    [_, line] = report_lines(errors.content)
+    [header, line] = report_lines(errors.content)
     assert line[1:5] == ["ABO", "200900001", "ABO", "0000000"]
-    assert line[17:] == ["661", "Diplomate ID not found in Board records."]
+    assert line[7:9] == ["03/01", "03/01/2026"]  # as Template B rows show them, not 1900-03-01 and 2026-03-01T00:00:00
+    assert (header[19], line[17:]) == ("20. CreditID", ["661", "Diplomate ID not found in Board records.",
+                                                        "ccid:testprovider.org:e2e-xml-batch-2"])
 
 
 def test_duplicate_file_refused_unless_forced(server):

@@ -15,7 +15,7 @@ from pars_ws.adapters.batch_store import BatchStore
 from pars_ws.adapters.template_b import (
     MSG_ENCODING, MSG_NOT_TEMPLATE, TEMPLATE_NAME, write_error_report, write_template_b,
 )
-from pars_ws.service import batches
+from pars_ws.service import batches, review
 from pars_ws.service.auth import Account
 from pars_ws.service.sandbox import seed_sandbox
 from pars_ws.settings import Settings
@@ -185,10 +185,40 @@ def test_xml_batch_and_its_error_report(services, account):
     name, report = batches.error_report(services, account, info.id)
     assert name == "learners.xml"
     lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
-    assert lines[1] == [TEMPLATE_NAME, "ABIM", "200930149", "ABIM", "1000106", "Test2", "Account2", "1900-03-01",
-                        "2026-02-03T00:00:00", "add", "1.1", "ABIM MOC Part II", "", "", "", "", "",
-                        "675", "MOC points not in increment of .25"]
+    # Dates as a provider reads them in Template B, and the record's CreditID.
+    assert lines[1] == [TEMPLATE_NAME, "ABIM", "200930149", "ABIM", "1000106", "Test2", "Account2", "03/01",
+                        "02/03/2026", "add", "1.1", "ABIM MOC Part II", "", "", "", "", "",
+                        "675", "MOC points not in increment of .25", "ccid:testprovider.org:xml-batch-2"]
     assert len(lines) == 2
+
+
+def test_an_xml_error_report_fixed_goes_back_in_as_template_b_with_its_credit_ids(services, account):
+    """The XML batch's report is Template B with a CreditID column: fixed and uploaded as a tab file, its
+    records keep the CreditIDs the LMS gave them (so it can delete them by CreditID later)."""
+    add = record("ccid:testprovider.org:xml-fix-1", completed="2026-02-04T00:00:00", learner_id="0000000")
+    delete = record("ccid:testprovider.org:xml-fix-2", completed="2026-02-05T00:00:00", action="delete")
+    info = upload_and_process(services, account, xml_reports([add, delete]).encode(), name="fix.xml", file_type="xml")
+    assert (info.processed, info.not_processed) == (0, 2)
+    _, report = batches.error_report(services, account, info.id)
+    lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
+    assert [line[17] for line in lines[1:]] == ["661", "605"]
+    lines[1][4] = "1000106"  # the right learner ID
+    del lines[2]  # the delete of a record never stored
+    out = io.StringIO()
+    csv.writer(out).writerows(lines)
+    fixed = upload_and_process(services, account, out.getvalue().encode("utf-8-sig"), name="fix_errors.csv")
+    assert (fixed.processed, fixed.not_processed) == (1, 0)
+    [stored] = batches.processed_records(services, account, fixed.id)
+    assert (stored.credit_id, stored.learner_id, stored.completion_date) == \
+        ("ccid:testprovider.org:xml-fix-1", "1000106", dt.date(2026, 2, 4))
+    # And the same CreditID deletes it (ABIM: once the board has processed it).
+    delete_row = lines[1][:9] + ["Delete"] + lines[1][10:17] + ["", "", "ccid:testprovider.org:xml-fix-1"]
+    out = io.StringIO()
+    csv.writer(out).writerows([lines[0], delete_row])
+    review.run_now(services, account)
+    deleted = upload_and_process(services, account, out.getvalue().encode(), name="fix_delete.csv")
+    assert [(r.credit_id, r.result) for r in batches.processed_records(services, account, deleted.id)] == [
+        ("ccid:testprovider.org:xml-fix-1", "Deleted")]
 
 
 def test_a_v2_xml_batch(services, account):

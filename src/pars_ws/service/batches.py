@@ -192,11 +192,10 @@ def error_report(services, account: Account, batch_id: int) -> tuple[str, bytes]
     by_row = {r.index: r for r in records}
     rows = []
     for result in failed:
+        # Tab rows are written back exactly as uploaded; XML records as Template B with their CreditIDs.
         record = by_row[result.row_index]
-        # Tab rows are written back exactly as uploaded; XML records as Template B columns.
-        columns = record.original or record
         codes = [as_found(int(c), record) for c in result.codes.split(",")]
-        rows.append((columns, [(code, message(code)) for code in codes]))
+        rows.append((record, [(code, message(code)) for code in codes]))
     return batch.file_name, write_error_report(rows)
 
 
