@@ -246,7 +246,23 @@ def test_rows_with_several_codes_get_one_report_line_each_and_finish_mail_is_que
                                  .order_by(t.mail_outbox.c.id.desc())).first()
     assert mail.recipient == account.email
     assert mail.subject == "PARS batch upload two-codes.txt: 0 processed, 2 not processed"
-    assert f"/api/batches/{info.id}/errors.csv" in mail.body
+    # The batch's page, where the provider logs in, at the address `pars-ws serve` binds by default.
+    assert f"from the batch's page: http://127.0.0.1:8000/batches?batch={info.id}\n" in mail.body
+    assert "/api/" not in mail.body
+
+
+@pytest.mark.parametrize("public_url, bind, expected", [
+    ("https://pars.example.org", "0.0.0.0:9000", "https://pars.example.org/batches?batch=7"),
+    ("https://example.org/pars/", None, "https://example.org/pars/batches?batch=7"),
+    (None, "10.0.0.5:9000", "http://10.0.0.5:9000/batches?batch=7"),
+    (None, None, "http://127.0.0.1:8000/batches?batch=7"),
+])
+def test_mail_links_to_the_batch_page_at_the_public_url(public_url, bind, expected, monkeypatch):
+    if bind:
+        monkeypatch.setenv("PARS_BIND", bind)
+    else:
+        monkeypatch.delenv("PARS_BIND", raising=False)
+    assert batches.batch_page_url(Settings(database_url="sqlite://", public_url=public_url), 7) == expected
 
 
 def test_the_error_report_names_the_certification_of_678(services, account):

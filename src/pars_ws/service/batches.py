@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -249,7 +250,8 @@ def process_next(services, worker: str) -> int:
             return 0
         uploader = store.uploader(batch)
         if batch.attempts > MAX_ATTEMPTS:
-            _give_up(store, batch, uploader, "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.", now)
+            _give_up(store, batch, uploader, "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.", now,
+                     batch_page_url(services.settings, batch.id))
             return 1
         content = store.content(batch.id)
     account = Account(batch.credential_pk or 0, uploader.username or "", batch.environment, batch.provider_pk,
@@ -261,7 +263,8 @@ def process_next(services, worker: str) -> int:
     except UNREADABLE as exc:
         # Checked at upload; only a lowered limit gets here.
         with services.store.transaction() as repo:
-            _give_up(BatchStore(repo.conn), batch, uploader, str(exc), services.clock.now())
+            _give_up(BatchStore(repo.conn), batch, uploader, str(exc), services.clock.now(),
+                     batch_page_url(services.settings, batch.id))
         return 1
     try:
         for start in range(batch.rows_done, len(records), CHUNK_ROWS):
@@ -288,13 +291,20 @@ def _process_chunk(services, account: Account, batch, uploader, claim: str, reco
              j.stored.credit_id if j.stored is not None else j.record.credit_id)
             for j in judgements))
         if finished:
-            _queue_finished_mail(store, batch, uploader, now)
+            _queue_finished_mail(store, batch, uploader, now, batch_page_url(services.settings, batch.id))
 
     services.learners.save(account, chunk, source=SOURCES[batch.file_type], raw=None,
                            correlation_id=f"batch-{batch.id}", batch_pk=batch.id, in_same_transaction=record_progress)
 
 
-def _queue_finished_mail(store: BatchStore, batch, uploader, now: dt.datetime) -> None:
+def batch_page_url(settings, batch_id: int) -> str:
+    """The batch's page on the web pages (they ask the provider to log in), as an absolute URL for
+    mail: PARS_PUBLIC_URL, else the address `pars-ws serve` binds (PARS_BIND, 127.0.0.1:8000)."""
+    base = settings.public_url or f"http://{os.environ.get('PARS_BIND') or '127.0.0.1:8000'}"
+    return f"{base.rstrip('/')}/batches?batch={batch_id}"
+
+
+def _queue_finished_mail(store: BatchStore, batch, uploader, now: dt.datetime, page: str) -> None:
     total, processed, failed = store.counts(batch.id)
     lines = [
         f"Your batch upload {batch.file_name} (batch {batch.id}, uploaded {when_text(batch.uploaded_at)}) "
@@ -303,20 +313,24 @@ def _queue_finished_mail(store: BatchStore, batch, uploader, now: dt.datetime) -
         f"Records: {total}",
         f"Records processed: {processed}",
         f"Records not processed: {failed}",
+        "",
     ]
     if failed:
-        lines += ["", "Download the records that were not processed, with their errors, from the upload history "
-                  f"(/api/batches/{batch.id}/errors.csv). Correct them and upload the file again."]
+        lines += [f"Download the records that were not processed, with their errors, from the batch's page: {page}",
+                  "Correct them and upload the file again."]
+    else:
+        lines += [f"The batch's page: {page}"]
     queue_mail(store.conn, environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
                recipient=uploader.email,
                subject=f"PARS batch upload {batch.file_name}: {processed} processed, {failed} not processed",
                body="\n".join(lines), now=now)
 
 
-def _give_up(store: BatchStore, batch, uploader, reason: str, now: dt.datetime) -> None:
+def _give_up(store: BatchStore, batch, uploader, reason: str, now: dt.datetime, page: str) -> None:
     store.fail(batch.id, reason, now)
     queue_mail(store.conn, environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
                recipient=uploader.email, subject=f"PARS batch upload {batch.file_name}: not processed",
-               body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}",
+               body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}\n\n"
+                    f"The batch's page: {page}",
                now=now)
     log.error('{"event": "batch_failed", "batch": %d, "reason": "%s"}', batch.id, reason)
