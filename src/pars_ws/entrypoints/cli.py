@@ -338,15 +338,13 @@ def run_gunicorn(bind: str, workers: int) -> None:
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--provider-id", default=None, help="Judge against this provider's activities (default: the sandbox provider).")
-@click.option("--environment", type=click.Choice(["sandbox", "production"]), default="sandbox", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def validate(file, provider_id, environment, as_json):
-    """Check an ActivityReports XML, SOAP body or Template B file offline: no database writes."""
+def validate(file, as_json):
+    """Check an ActivityReports XML, SOAP body or Template B file offline, against the board catalogue and
+    the sandbox fixture (PARS_TODAY applies): no database, nothing written."""
     from ..service.validate import validate_file
 
-    services = _services()
-    report = validate_file(services, file, provider_id=provider_id, environment=environment)
+    report = validate_file(file)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:
