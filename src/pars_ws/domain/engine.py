@@ -280,8 +280,8 @@ _RULES_FOR = {action: [(rule.code, rule.check) for rule in RULES if rule.action 
 def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
     c = Case(r, today=today, catalogue=catalogue, lookups=lookups, state=state, source=source)
     action = c.action
-    codes = [as_found(code, r) for code in sorted(set(r.reader_codes) | {code for code, check in _RULES_FOR[action]
-                                                                          if check(c)})]
+    found = set(r.reader_codes) | {code for code, check in _RULES_FOR[action] if check(c)}
+    codes = [as_found(code, r) for code in sorted(found)]
     if codes:
         return Judgement(r, action, codes, Status.NOT_PROCESSED)
     if action == DELETE:
