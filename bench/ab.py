@@ -24,7 +24,7 @@ import common  # noqa: E402
 from soap import SAVE_ACTION, SERVICE_PATH, Op, pct, phase  # noqa: E402
 
 from pars_ws.settings import default_web_workers  # noqa: E402
-from tests.conftest import gunicorn_workers  # noqa: E402
+from tests.conftest import children, gunicorn_workers  # noqa: E402
 
 
 def start(name: str, tree: Path | None, backend: str, args, tmp: Path, stack):
@@ -52,7 +52,8 @@ def soap_rounds(args, sides: dict) -> list[str]:
         bodies = [common.save_envelope([common.record(i, tag)]) for i in range(n)]
         port = int(server.base_url.rsplit(":", 1)[1])
         op = Op(name, port, SERVICE_PATH, SAVE_ACTION, bodies, 1, b"ResultSummary")
-        op.workers = gunicorn_workers(server.proc.pid)
+        # An older serve is gunicorn's master itself; this one runs it as a child.
+        op.workers = gunicorn_workers(server.proc.pid) or [pid for pid, _ in children(server.proc.pid)]
         phase(op, 4, 0.5)  # warm up: argon2 once per worker
         common.wait_reviewed(url)
         ops[name] = op

@@ -76,6 +76,7 @@ class Settings:
     log_level: str = "INFO"
     data_dir: Path = field(default_factory=data_dir)  # SQLite file, mail outbox, worker wake-up FIFO
     public_url: str | None = None  # PARS_PUBLIC_URL: the service's address as users reach it (WSDL, e-mail links)
+    bind: str = "127.0.0.1:8000"  # PARS_BIND: where `pars-ws serve` listens
     web_workers: int = 2  # gunicorn workers of `pars-ws serve` (PARS_WORKERS, default_web_workers)
 
     @classmethod
@@ -109,5 +110,6 @@ class Settings:
             log_level=env.get("PARS_LOG_LEVEL", "INFO"),
             data_dir=data_dir(),
             public_url=(env.get("PARS_PUBLIC_URL") or "").rstrip("/") or None,
+            bind=env.get("PARS_BIND") or "127.0.0.1:8000",
             web_workers=_int("PARS_WORKERS", default_web_workers(url)),
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import email
+import email.policy
 import io
 import re
 import signal
@@ -201,9 +203,11 @@ def test_xml_batch(server):
         ("ccid:testprovider.org:e2e-xml-batch-1", "Accepted", "ABO", "2.00")
     errors = api_get(server, batch["links"]["errors"])
     assert errors.headers["Content-Disposition"] == 'attachment; filename="activity-reports_errors.csv"'
-    [_, line] = report_lines(errors.content)
+    [header, line] = report_lines(errors.content)
     assert line[1:5] == ["ABO", "200900001", "ABO", "0000000"]
-    assert line[17:] == ["661", "Diplomate ID not found in Board records."]
+    assert line[7:9] == ["03/01", "03/01/2026"]  # as Template B rows show them, not 1900-03-01 and 2026-03-01T00:00:00
+    assert (header[19], line[17:]) == ("20. CreditID", ["661", "Diplomate ID not found in Board records.",
+                                                        "ccid:testprovider.org:e2e-xml-batch-2"])
 
 
 def test_duplicate_file_refused_unless_forced(server):
@@ -258,10 +262,13 @@ class _Inbox:
 
 
 def test_finished_batch_mailed_over_smtp(fresh_database_url, tmp_path):
+    """The mail links to the batch's page at PARS_PUBLIC_URL; the page asks the provider to log in and
+    then shows the batch, with its error download."""
     inbox = _Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    server = start_server(fresh_database_url, tmp_path, PARS_SMTP_HOST="127.0.0.1", PARS_SMTP_PORT=smtp.port)
+    server = start_server(fresh_database_url, tmp_path, PARS_SMTP_HOST="127.0.0.1", PARS_SMTP_PORT=smtp.port,
+                          PARS_PUBLIC_URL="https://pars.example.org/")
     try:
         batch = post_file(server, "mailed.txt", template_file(3, {1: BAD_ROWS[7]}), "txt").json()
         wait_finished(server, batch["id"])
@@ -269,13 +276,24 @@ def test_finished_batch_mailed_over_smtp(fresh_database_url, tmp_path):
         while not inbox.messages:
             assert time.monotonic() < deadline, "no mail arrived"
             time.sleep(0.1)
+        [envelope] = inbox.messages
+        mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        link = f"https://pars.example.org/batches?batch={batch['id']}"
+        assert f"from the batch's page: {link}\n" in mail.get_content().replace("\r\n", "\n")
+        page = requests.Session()
+        login = page.get(server.base_url + link.removeprefix("https://pars.example.org"), timeout=30)
+        assert "/login?next=" in login.url
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
+        shown = page.post(login.url, timeout=30, data={"csrf_token": token, "user": SANDBOX_USER,
+                                                       "password": SANDBOX_PASSWORD})
+        assert shown.url == f"{server.base_url}/batches?batch={batch['id']}"
+        assert "YOUR FILE (MAILED.TXT) HAS FINISHED PROCESSING" in shown.text
+        assert f"/batches/{batch['id']}/errors.csv" in shown.text
     finally:
         stop_server(server)
         smtp.stop()
-    [envelope] = inbox.messages
     assert envelope.rcpt_tos == ["cme-office@testprovider.org"]
-    text = envelope.content.decode()
-    assert "Subject: PARS batch upload mailed.txt: 2 processed, 1 not processed" in text
+    assert mail["Subject"] == "PARS batch upload mailed.txt: 2 processed, 1 not processed"
     assert not list((tmp_path / "outbox").glob("*.eml"))
 
 

@@ -61,12 +61,17 @@ UNKNOWN_ID = record(cid("unknown-id"), learner_id="0000000")
 NO_FIRST_NAME = record(cid("no-first"), first=None)
 
 
+OFFLINE = ("Judged offline against the board catalogue and the sandbox fixture (its activities and test learners; "
+           "today 2026-06-15). Records already stored are not known here: 603, 605, 706, 710, 711, 717 count this "
+           "file's own records only, and a Delete of a record not in the file is not judged.")
+
+
 def _expect_text(out: str) -> None:
     lines = out.strip().splitlines()
     assert f"record 1 ({GOOD['credit_id']}): Submitted" in lines
     assert f"record 2 ({UNKNOWN_ID['credit_id']}): 661 {MSG_661}" in lines
     assert f"record 3 ({NO_FIRST_NAME['credit_id']}): 622 {MSG_622}" in lines
-    assert lines[-1] == "3 records, 1 pass, 2 with errors"
+    assert lines[-2:] == ["3 records, 1 pass, 2 with errors", OFFLINE]
 
 
 @pytest.mark.parametrize("form", ["activity-reports", "soap-envelope"])
@@ -92,15 +97,16 @@ def test_validate_exit_zero_when_every_record_passes(server, database_url, clien
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.strip().splitlines()
     assert lines == [f"record 1 ({cid('ok-1')}): Submitted", f"record 2 ({cid('ok-2')}): Submitted",
-                     "2 records, 2 pass, 0 with errors"]
+                     "2 records, 2 pass, 0 with errors", OFFLINE]
     assert row_counts(database_url) == before
     # Nothing was stored: the same CreditIDs are still free for the service.
     response = save(client, credentials, ok)
     assert [(r.Status, codes(r)) for r in response.Results.RecordResult] == [("Submitted", []), ("Submitted", [])]
 
 
-def test_validate_reads_the_database_it_does_not_write(server, client, credentials, tmp_path):
-    """Records already stored and duplicates inside the file count, as they would through SOAP."""
+def test_validate_counts_the_files_own_records_not_the_stored_ones(server, client, credentials, tmp_path):
+    """Offline, records already stored are unknown: a CreditID taken in the database passes, one used
+    twice in the file is 603, and a Delete of a record not in the file is not judged (and says so)."""
     stored = record(cid("stored"), activity_id="200900001", completed="2026-05-07T00:00:00", points="1",
                     learner_id="1000108", first="Test4", last="Account4", dob="1900-05-01")
     assert save(client, credentials, [stored]).Results.RecordResult[0].Status == "Submitted"
@@ -108,12 +114,33 @@ def test_validate_reads_the_database_it_does_not_write(server, client, credentia
                    first="Georgia", last="O'Keeffe", dob="1900-11-15", credit_types=("ABO MOC Part II",), points="1")
     path = tmp_path / "dups.xml"
     path.write_text(xml_reports([dict(stored, completed="2026-05-08T00:00:00"), twice,
-                                 dict(twice, completed="2026-03-01T00:00:00")]), encoding="utf-8")
+                                 dict(twice, completed="2026-03-01T00:00:00"), dict(stored, action="delete"),
+                                 dict(twice, action="delete")]), encoding="utf-8")
     run = validate(server, path, "--json")
     assert run.returncode != 0
     report = json.loads(run.stdout)
     assert [(r["index"], r["status"], [e["code"] for e in r["errors"]]) for r in report["records"]] == [
-        (1, "Not processed", [603]), (2, "Accepted", []), (3, "Not processed", [603])]
+        (1, "Submitted", []), (2, "Accepted", []), (3, "Not processed", [603]), (4, "Not judged offline", []),
+        (5, "Deleted", [])]
+    assert report["records"][3]["needs_stored_data"] == [605, 706] and report["offline"] == OFFLINE
+    lines = validate(server, path).stdout.strip().splitlines()
+    assert f"record 4 ({cid('stored')}): Not judged offline: the record it deletes is stored data" in lines
+    assert lines[-2] == "5 records, 3 pass, 1 with errors, 1 not judged offline"
+
+
+def test_validate_without_a_data_folder_creates_nothing(tmp_path):
+    """No PARS_DATA_DIR or database: judged against the catalogue and the sandbox fixture in memory; the
+    user's data folder is left as it was (it used to crash on "no such table" and leave a database)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PARS_")}
+    env.update(HOME=str(home), XDG_DATA_HOME=str(home / ".local" / "share"), PARS_TODAY="2026-06-15")
+    path = tmp_path / "report.xml"
+    path.write_text(xml_reports([GOOD, UNKNOWN_ID, NO_FIRST_NAME]), encoding="utf-8")
+    run = run_cli(env, "validate", str(path), check=False)
+    assert run.returncode == 1, run.stderr
+    _expect_text(run.stdout)
+    assert list(home.rglob("*")) == []
 
 
 def test_validate_json(server, database_url, tmp_path):
@@ -161,6 +188,7 @@ def test_validate_template_b(server, database_url, tmp_path):
         f"record 3 (Test5 Account5): 661 {MSG_661}",
         f"record 4 (Test5 Account5): 690 {MSG_690}",
         "4 records, 2 pass, 2 with errors",
+        OFFLINE,
     ]
     as_json = json.loads(validate(server, path, "--json").stdout)
     assert [(r["index"], r["credit_id"], [e["code"] for e in r["errors"]]) for r in as_json["records"]] == [
@@ -173,7 +201,8 @@ def test_validate_template_b_all_pass(server, tmp_path):
     path.write_bytes(write_template_b([_template_row(completion_date="05/12/2026")]))
     run = validate(server, path)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.strip().splitlines() == ["record 1 (Test5 Account5): Submitted", "1 records, 1 pass, 0 with errors"]
+    assert run.stdout.strip().splitlines() == ["record 1 (Test5 Account5): Submitted", "1 records, 1 pass, 0 with errors",
+                                               OFFLINE]
 
 
 def test_validate_refuses_a_file_that_is_not_a_batch(server, database_url, tmp_path):

@@ -76,10 +76,10 @@ P = "urn:pars-ws:learner:v1"
 SOAP_ACTION = '"urn:pars-ws:learner:v1/SaveLearnerActivity"'
 
 # Sandbox activities (sandbox.json, year 2026). support.record() defaults to 200930149: ABIM (Part II only)
-# and ABPATH, 2019-01-01 .. 2026-12-31, learner Test2 Account2 (ABIM 1000106, 03/01).
-ALL_BOARDS = "200900001"  # every board, every credit type, 100 points; 2026-01-01 .. 2026-12-31
-SMALL = "200900002"  # ABIM and ABO, 2 points; 2026-01-01 .. 2026-12-31
-ABO_ROUNDS = "200931446"  # ABO, 25 points; 2026-01-01 .. 2026-12-31
+# and ABPATH, 2025-01-01 .. 2026-12-31, learner Test2 Account2 (ABIM 1000106, 03/01).
+ALL_BOARDS = "200900001"  # every board, every credit type, 100 points; 2025-01-01 .. 2026-12-31
+SMALL = "200900002"  # ABIM and ABO, 2 points; 2025-01-01 .. 2026-12-31
+ABO_ROUNDS = "200931446"  # ABO, 25 points; 2025-01-01 .. 2026-12-31
 
 
 def cid(name: str) -> str:
@@ -119,9 +119,9 @@ def errors(result) -> list[tuple[int, str]]:
     return [(int(e.Code), e.Message) for e in errs or []]
 
 
-def assert_only(result, code: int) -> None:
-    """The record was refused with exactly this code and its verbatim message."""
-    assert errors(result) == [(code, MESSAGES[code])]
+def assert_only(result, code: int, message: str | None = None) -> None:
+    """The record was refused with exactly this code and its verbatim message (or `message`)."""
+    assert errors(result) == [(code, message or MESSAGES[code])]
     assert result.Status == "Not processed"
 
 
@@ -155,6 +155,7 @@ class Case:
     record: dict  # the record that must get `code` (sent last)
     setup: tuple[dict, ...] = ()  # sent first, in a request of their own; each must pass
     edit: Callable[[dict], None] | None = None  # changes the zeep ActivityReports of the last request
+    message: str | None = None  # the message, when it names something of the record (678)
 
 
 CASES = [
@@ -177,21 +178,19 @@ CASES = [
     Case(670, "ABO record for an activity registered for ABIM and ABPATH only",
          record(cid("670"), board="ABO", id_type="ABO", credit_types=("ABO MOC Part II",))),
     Case(671, "completion tomorrow", record(cid("671"), completed="2026-06-16T00:00:00")),
-    Case(672, "completion the day before the activity starts",
-         record(cid("672"), **learner(3), activity_id=ALL_BOARDS, completed="2025-12-31T00:00:00")),
     Case(673, "negative points", record(cid("673"), points="-1")),
     Case(674, "2.25 points on a 2-point activity", record(cid("674"), **learner(4), activity_id=SMALL, points="2.25")),
     Case(675, "1.3 points", record(cid("675"), points="1.3")),
     Case(676, "credit type ABIM does not have", record(cid("676"), credit_types=("ABIM MOC Part IX",))),
     Case(677, "CreditCertificate without activityCertification", record(cid("677")), edit=_drop_credit_type),
-    Case(678, "the same credit type twice", record(cid("678"), credit_types=("ABIM MOC Part II", "ABIM MOC Part II"))),
+    Case(678, "the same credit type twice", record(cid("678"), credit_types=("ABIM MOC Part II", "abim moc part II")),
+         message="Invalid activity credit certificate. Activity certificate ABIM MOC Part II allowed once per learner "
+                 "submission record."),
     Case(680, "patient safety on an activity registered for Part II only",
          record(cid("680"), credit_types=("ABIM Patient Safety",))),
     Case(681, "practice assessment on an activity registered for Part II only",
          record(cid("681"), credit_types=("ABIM MOC Part IV",))),
     Case(690, "no such activity", record(cid("690"), activity_id="999999999")),
-    Case(705, "completed 31 December 2024 (before 1 January of the previous year)",
-         record(cid("705"), completed="2024-12-31T00:00:00")),
     Case(709, "ABIM already holds Test7's completion of 200900001 on 2026-02-01",
          record(cid("709"), **learner(7), activity_id=ALL_BOARDS, completed="2026-02-01T00:00:00")),
     Case(710, "Test4 already holds the 2 ABO points of 200900002",
@@ -223,7 +222,7 @@ def test_error_code(client, credentials, case: Case):
     assert response.ResultSummary == "Failure"
     (result,) = response.Results.RecordResult
     assert result.Index == 1
-    assert_only(result, case.code)
+    assert_only(result, case.code, case.message)
 
 
 def test_603_second_add_in_the_same_request(client, credentials):
@@ -273,24 +272,66 @@ def test_raw_soap_forms_zeep_cannot_send(server):
                    ("Not processed", [(650, MESSAGES[650])]), ("Not processed", [(664, MESSAGES[664])])]
 
 
-def test_671_after_the_end_of_the_activity_certifying_boards_only(client, credentials):
-    """671 for a certifying board's completion after the activity's end date; a state board accepts it."""
-    activity = {"ProviderActivityID": "CODES-671", "Title": "Ended in March", "ActivityType": "Course",
-                "StartDate": dt.date(2026, 1, 1), "EndDate": dt.date(2026, 3, 31), "Credits": Decimal("10"),
+def test_without_accreditingbody_the_board_is_the_learner_ids_domain_and_713_when_the_credit_type_disagrees(server):
+    """No hx:accreditingBody (the tutorial's XML): the domain (ABO) names the board; a credit type of
+    another board leaves the record without one (713), never a guess."""
+    body = soap11_save([abo(cid("713-domain"), completed="2026-03-09T00:00:00"),
+                        abo(cid("713-conflict"), credit_types=("ABIM MOC Part II",))])
+    got = _post(server, body.replace(b"<hx:accreditingBody>ABO</hx:accreditingBody>", b""))
+    assert got == [("Accepted", []), ("Not processed", [(713, MESSAGES[713])])]
+
+
+def own_activity(client, credentials, title: str, start: dt.date, end: dt.date) -> str:
+    """An activity registered for ABIM and NC through SaveActivity, for dates the sandbox's own
+    activities (1 January of the previous year to 31 December of this one) cannot give."""
+    activity = {"ProviderActivityID": f"CODES-{title}", "Title": title, "ActivityType": "Course",
+                "StartDate": start, "EndDate": end, "Credits": Decimal("10"),
                 "Registrations": {"Registration": [
                     {"Board": "ABIM", "MaxPoints": Decimal("10"), "CreditTypes": {"CreditType": ["ABIM MOC Part II"]}},
                     {"Board": "NC", "MaxPoints": Decimal("10"), "CreditTypes": {"CreditType": ["AMA PRA Category 1"]}},
                 ]}}
-    activity_id = client.service.SaveActivity(**credentials, Activity=activity).ActivityID
+    return client.service.SaveActivity(**credentials, Activity=activity).ActivityID
+
+
+def traci_nc(credit_id: str, **changes) -> dict:
+    """Traci Tester (NC licence MD9966): NC accepts at once."""
+    return record(credit_id, board="NC", id_type="License", learner_id="MD9966", first="Traci", last="Tester",
+                  dob="1900-11-10", points="1", credit_types=("AMA PRA Category 1",), **changes)
+
+
+def test_705_completed_before_1_january_of_the_previous_year(client, credentials):
+    activity_id = own_activity(client, credentials, "Since 2024", dt.date(2024, 1, 1), dt.date(2026, 12, 31))
+    late = record(cid("705"), activity_id=activity_id, completed="2024-12-31T00:00:00")
+    nc = traci_nc(cid("705-nc"), activity_id=activity_id, completed="2024-12-31T00:00:00")
+    in_time = record(cid("705-in-time"), **learner(2), activity_id=activity_id, completed="2025-01-01T00:00:00")
+    one, two, three = save(client, credentials, [late, nc, in_time]).Results.RecordResult
+    assert_only(one, 705)
+    assert_only(two, 705)
+    assert (three.Status, errors(three)) == ("Submitted", [])
+
+
+def test_671_after_the_end_of_the_activity_certifying_boards_only(client, credentials):
+    """671 for a certifying board's completion after the activity's end date; a state board accepts it."""
+    activity_id = own_activity(client, credentials, "Ended in March", dt.date(2026, 1, 1), dt.date(2026, 3, 31))
     abim = record(cid("671-after-end"), activity_id=activity_id, completed="2026-04-01T00:00:00", points="1")
-    nc = record(cid("671-nc-after-end"), board="NC", id_type="License", learner_id="MD9966", first="Traci",
-                last="Tester", dob="1900-11-10", activity_id=activity_id, completed="2026-04-01T00:00:00", points="1",
-                credit_types=("AMA PRA Category 1",))
+    nc = traci_nc(cid("671-nc-after-end"), activity_id=activity_id, completed="2026-04-01T00:00:00")
     last_day = record(cid("671-last-day"), **learner(10), activity_id=activity_id, completed="2026-03-31T00:00:00",
                       points="1")
     one, two, three = save(client, credentials, [abim, nc, last_day]).Results.RecordResult
     assert_only(one, 671)
     assert (two.Status, errors(two)) == ("Accepted", [])
+    assert (three.Status, errors(three)) == ("Submitted", [])
+
+
+def test_672_completion_before_the_activity_starts(client, credentials):
+    """672 on the day before the start, for every board; the start date itself passes."""
+    activity_id = own_activity(client, credentials, "Starts in March", dt.date(2026, 3, 1), dt.date(2026, 12, 31))
+    abim = record(cid("672"), **learner(3), activity_id=activity_id, completed="2026-02-28T00:00:00")
+    nc = traci_nc(cid("672-nc"), activity_id=activity_id, completed="2026-02-28T00:00:00")
+    first_day = record(cid("672-first-day"), **learner(3), activity_id=activity_id, completed="2026-03-01T00:00:00")
+    one, two, three = save(client, credentials, [abim, nc, first_day]).Results.RecordResult
+    assert_only(one, 672)
+    assert_only(two, 672)
     assert (three.Status, errors(three)) == ("Submitted", [])
 
 
@@ -417,5 +458,5 @@ def test_998_unexpected_failure_of_one_record(fresh_database_url, tmp_path, cred
 
 
 def test_every_code_has_a_test_here():
-    covered = {c.code for c in CASES} | {706, 998}
+    covered = {c.code for c in CASES} | {672, 705, 706, 998}
     assert covered == set(ALL_CODES)

@@ -102,7 +102,7 @@ def run_template(database_url: str, cases: int, seed: int, out: Path) -> tuple[T
             tally.ops.update(ops)
             path.write_bytes(data)
             try:
-                check_template_report(validate_file(services, path, provider_id=None, environment="sandbox"), tally)
+                check_template_report(validate_file(path, services.settings), tally)
             except Exception as exc:  # noqa: BLE001
                 tally.cases += 1
                 _record_failure(out, "template", n, data, f"{exc!r}\n{traceback.format_exc()}", failures)

@@ -78,8 +78,7 @@ def test_mutated_template_b_files(services, tmp_path):
         content, ops = template_case(DrawChooser(data))
         TALLY["template"].ops.update(ops)
         path.write_bytes(content)
-        check_template_report(validate_file(services, path, provider_id=None, environment="sandbox"),
-                              TALLY["template"])
+        check_template_report(validate_file(path, services.settings), TALLY["template"])
 
     run()
 

@@ -13,13 +13,13 @@ from sqlalchemy import func, select, update
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.batch_store import BatchStore
 from pars_ws.adapters.template_b import (
-    MSG_ENCODING, MSG_NOT_TEMPLATE, TEMPLATE_NAME, write_error_report,
+    MSG_ENCODING, MSG_NOT_TEMPLATE, TEMPLATE_NAME, write_error_report, write_template_b,
 )
-from pars_ws.service import batches
+from pars_ws.service import batches, review
 from pars_ws.service.auth import Account
 from pars_ws.service.sandbox import seed_sandbox
 from pars_ws.settings import Settings
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
+from tests.conftest import ROOT, SANDBOX_PASSWORD, SANDBOX_USER, make_services
 from tests.support import good_row, record, template_file, xml_reports
 
 # -- fixtures -------------------------------------------------------------------------------------
@@ -185,10 +185,52 @@ def test_xml_batch_and_its_error_report(services, account):
     name, report = batches.error_report(services, account, info.id)
     assert name == "learners.xml"
     lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
-    assert lines[1] == [TEMPLATE_NAME, "ABIM", "200930149", "ABIM", "1000106", "Test2", "Account2", "1900-03-01",
-                        "2026-02-03T00:00:00", "add", "1.1", "ABIM MOC Part II", "", "", "", "", "",
-                        "675", "MOC points not in increment of .25"]
+    # Dates as a provider reads them in Template B, and the record's CreditID.
+    assert lines[1] == [TEMPLATE_NAME, "ABIM", "200930149", "ABIM", "1000106", "Test2", "Account2", "03/01",
+                        "02/03/2026", "add", "1.1", "ABIM MOC Part II", "", "", "", "", "",
+                        "675", "MOC points not in increment of .25", "ccid:testprovider.org:xml-batch-2"]
     assert len(lines) == 2
+
+
+def test_an_xml_error_report_fixed_goes_back_in_as_template_b_with_its_credit_ids(services, account):
+    """The XML batch's report is Template B with a CreditID column: fixed and uploaded as a tab file, its
+    records keep the CreditIDs the LMS gave them (so it can delete them by CreditID later)."""
+    add = record("ccid:testprovider.org:xml-fix-1", completed="2026-02-04T00:00:00", learner_id="0000000")
+    delete = record("ccid:testprovider.org:xml-fix-2", completed="2026-02-05T00:00:00", action="delete")
+    info = upload_and_process(services, account, xml_reports([add, delete]).encode(), name="fix.xml", file_type="xml")
+    assert (info.processed, info.not_processed) == (0, 2)
+    _, report = batches.error_report(services, account, info.id)
+    lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
+    assert [line[17] for line in lines[1:]] == ["661", "605"]
+    lines[1][4] = "1000106"  # the right learner ID
+    del lines[2]  # the delete of a record never stored
+    out = io.StringIO()
+    csv.writer(out).writerows(lines)
+    fixed = upload_and_process(services, account, out.getvalue().encode("utf-8-sig"), name="fix_errors.csv")
+    assert (fixed.processed, fixed.not_processed) == (1, 0)
+    [stored] = batches.processed_records(services, account, fixed.id)
+    assert (stored.credit_id, stored.learner_id, stored.completion_date) == \
+        ("ccid:testprovider.org:xml-fix-1", "1000106", dt.date(2026, 2, 4))
+    # And the same CreditID deletes it (ABIM: once the board has processed it).
+    delete_row = lines[1][:9] + ["Delete"] + lines[1][10:17] + ["", "", "ccid:testprovider.org:xml-fix-1"]
+    out = io.StringIO()
+    csv.writer(out).writerows([lines[0], delete_row])
+    review.run_now(services, account)
+    deleted = upload_and_process(services, account, out.getvalue().encode(), name="fix_delete.csv")
+    assert [(r.credit_id, r.result) for r in batches.processed_records(services, account, deleted.id)] == [
+        ("ccid:testprovider.org:xml-fix-1", "Deleted")]
+
+
+def test_a_v2_xml_batch(services, account):
+    """MedBiquitous Activity Report v2 (member v2, idd: domains) is read like v1; its first record has no
+    hx:accreditingBody and reports to the board its learner ID's domain names."""
+    data = (ROOT / "sample_requests" / "batch" / "activityreports-v2-sample.xml").read_bytes()
+    info = upload_and_process(services, account, data, name="v2.xml", file_type="xml")
+    assert (info.status, info.records, info.processed, info.not_processed) == ("done", 2, 2, 0)
+    stored = batches.processed_records(services, account, info.id)
+    assert [(r.credit_id, r.board, r.learner_id_type, r.learner_id, r.result) for r in stored] == [
+        ("ccid:testprovider.org:2001", "ABO", "ABO", "97979", "Accepted"),
+        ("ccid:testprovider.org:2002", "ABIM", "ABIM", "1000107", "Submitted")]
 
 
 def test_rows_with_several_codes_get_one_report_line_each_and_finish_mail_is_queued(services, account):
@@ -204,7 +246,33 @@ def test_rows_with_several_codes_get_one_report_line_each_and_finish_mail_is_que
                                  .order_by(t.mail_outbox.c.id.desc())).first()
     assert mail.recipient == account.email
     assert mail.subject == "PARS batch upload two-codes.txt: 0 processed, 2 not processed"
-    assert f"/api/batches/{info.id}/errors.csv" in mail.body
+    # The batch's page, where the provider logs in, at the address `pars-ws serve` binds by default.
+    assert f"from the batch's page: http://127.0.0.1:8000/batches?batch={info.id}\n" in mail.body
+    assert "/api/" not in mail.body
+
+
+@pytest.mark.parametrize("public_url, bind, expected", [
+    ("https://pars.example.org", "0.0.0.0:9000", "https://pars.example.org/batches?batch=7"),
+    ("https://example.org/pars/", None, "https://example.org/pars/batches?batch=7"),
+    (None, "10.0.0.5:9000", "http://10.0.0.5:9000/batches?batch=7"),
+    (None, None, "http://127.0.0.1:8000/batches?batch=7"),
+])
+def test_mail_links_to_the_batch_page_at_the_public_url(public_url, bind, expected, monkeypatch):
+    for name, value in (("PARS_PUBLIC_URL", public_url), ("PARS_BIND", bind)):
+        if value:
+            monkeypatch.setenv(name, value)
+        else:
+            monkeypatch.delenv(name, raising=False)
+    assert batches.batch_page_url(Settings.from_env(), 7) == expected
+
+
+def test_the_error_report_names_the_certification_of_678(services, account):
+    row = good_row(700) + ["abpath moc part II"]
+    info = upload_and_process(services, account, write_template_b([row]), name="twice.txt")
+    _, report = batches.error_report(services, account, info.id)
+    [line] = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))[1:]
+    assert line[17:] == ["678", "Invalid activity credit certificate. Activity certificate ABPath MOC Part II "
+                                "allowed once per learner submission record."]
 
 
 def test_a_dead_workers_batch_is_reclaimed_after_its_heartbeat_goes_stale(services, account):

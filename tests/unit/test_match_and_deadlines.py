@@ -29,8 +29,19 @@ def test_a_learner_id_without_its_type_is_matched_as_the_boards_first_type(board
     assert match(record, today=TODAY, catalogue=CATALOGUE, lookups=MemoryLookups(learners=[known])) == []
 
 
-def test_a_state_board_learner_id_sent_with_the_board_as_its_type_is_still_712():
-    record = ReportedRecord(index=1, board="NC", learner_id_type="NC", learner_id="NC-12345", first_name="Ada",
+@pytest.mark.parametrize("id_type", ["NC", "License", "license"])
+def test_a_state_board_learner_id_whose_type_names_the_board_is_its_licence_number(id_type):
+    """The learner ID's domain names its issuer: NC's own ID is the licence number it issued."""
+    known = RegisteredLearner(board="NC", learner_id="NC-12345", first_name="Ada", last_name="Lovelace",
+                              dob=DOB(12, 10))
+    record = ReportedRecord(index=1, board="NC", learner_id_type=id_type, learner_id="NC-12345", first_name="Ada",
+                            last_name="Lovelace", dob="12/10")
+    assert match(record, today=TODAY, catalogue=CATALOGUE, lookups=MemoryLookups(learners=[known])) == []
+
+
+@pytest.mark.parametrize("id_type", ["TN", "ABIM", "Licence number"])
+def test_a_state_board_learner_id_of_another_issuer_is_712(id_type):
+    record = ReportedRecord(index=1, board="NC", learner_id_type=id_type, learner_id="NC-12345", first_name="Ada",
                             last_name="Lovelace")
     assert 712 in match(record, today=TODAY, catalogue=CATALOGUE, lookups=MemoryLookups())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import logging
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -16,8 +17,10 @@ from pars_ws.adapters.data_files import activity_from_dict, learner_from_dict, l
 from pars_ws.domain.activities import Activity, RegisteredLearner, Registration
 from pars_ws.domain.catalogue import PATIENT_SAFETY, PRACTICE_ASSESSMENT
 from pars_ws.domain.engine import judge, match
+from pars_ws.domain.errors import message
 from pars_ws.domain.lookups import MemoryLookups
 from pars_ws.domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
+from pars_ws.domain.rules import board_of
 
 D = dt.date
 TODAY = D(2026, 6, 15)
@@ -285,9 +288,23 @@ ROWS = [
     Row(712, "ID type, other case", dict(learner_id_type="abim"), []),
     Row(712, "state board, NPI", dict(board="ME-DO", learner_id_type="npi", learner_id=NPI_1001), []),
     Row(712, "state board, board ID type", dict(board="ME-DO", learner_id_type="ABIM"), [712]),
+    Row(712, "state board, the domain names its state: a licence number", dict(board="ME-DO", learner_id_type="ME"),
+        []),
+    Row(712, "state board, the domain names the board: a licence number", dict(board="NC", learner_id_type="nc"), []),
+    Row(712, "state board, another state", dict(board="NC", learner_id_type="TN"), [712]),
     Row(713, "unknown registration", dict(board="XYZ"), [713]),
-    Row(713, "registration missing", dict(board=None), [713]),
     Row(713, "registration, other case and blanks", dict(board=" abim "), []),
+    # Without a registration (the tutorial's XML has no hx:accreditingBody): the domain, else the credit type.
+    Row(713, "no registration, the domain names the board", dict(board=None, learner_id_type="ABIM"), []),
+    Row(713, "no registration, the domain names no board, the credit type one", dict(
+        board=None, learner_id_type="NPI", learner_id=NPI_1001, credit_types=("Controlled Substance",)), []),
+    Row(713, "no registration, the credit type of every state board", dict(
+        board=None, learner_id_type="NPI", learner_id=NPI_1001, credit_types=("AMA PRA Category 1",)), [713]),
+    Row(713, "no registration, domain and credit type name two boards", dict(
+        board=None, learner_id_type="ABO", credit_types=("ABIM MOC Part II",)), [713]),
+    Row(713, "no registration, unknown domain and credit type", dict(
+        board=None, learner_id_type="XYZ", credit_types=("XYZ Part II",)), [713]),
+    Row(713, "the registration decides: another board's domain is 712", dict(learner_id_type="ABO"), [712]),
     # 671/672 completion date
     Row(671, "unreadable date", dict(completion_date="13/45/2026"), [671]),
     Row(671, "two-digit year", dict(completion_date="05/01/26"), [671]),
@@ -446,6 +463,35 @@ def test_all_codes_found_are_returned_in_ascending_order():
     assert j.status == Status.NOT_PROCESSED and j.stored is None
 
 
+def test_678_names_the_certification_the_record_repeats():
+    (j,) = run([rec(credit_types=("ABIM MOC Part II", "ABIM Patient Safety", " abim  moc part II"))])
+    assert j.codes == [678]
+    assert [message(code) for code in j.codes] == [
+        "Invalid activity credit certificate. Activity certificate ABIM MOC Part II allowed once per learner "
+        "submission record."]
+    assert json.loads(json.dumps(j.as_dict()))["errors"][0]["code"] == 678  # the code stays a number
+    assert ",".join(map(str, j.codes)) == "678"
+
+
+def test_every_other_message_is_the_lists_verbatim():
+    with SPEC_CODES.open(encoding="utf-8") as f:
+        listed = {int(r["code"]): r["message"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)}
+    assert {code: message(code) for code in listed} == listed
+    (j,) = run([rec(first_name=None, credits="x", credit_types=("ABIM MOC Part IX",))])
+    assert [message(code) for code in j.codes] == [listed[622], listed[673], listed[676]]
+
+
+@pytest.mark.parametrize("changes, board", [
+    (dict(board=None, learner_id_type="ABO", credit_types=("ABO MOC Part II",)), "ABO"),
+    (dict(board=None, learner_id_type="NPI", credit_types=("Controlled Substance",)), "NC"),
+    (dict(board=None, learner_id_type="ABO", credit_types=("ABIM MOC Part II",)), None),
+    (dict(board="abim", learner_id_type="ABO"), "ABIM"),  # the registration decides
+])
+def test_the_board_a_record_reports_to(changes, board):
+    found = board_of(CATALOGUE, rec(**changes))
+    assert (found.code if found else None) == board
+
+
 def test_reader_codes_are_merged_in_order():
     """Codes a reader found (e.g. a field too long) join the rules' codes, once each, in order."""
     (j,) = run([rec(credits="x", first_name=None, reader_codes=(673, 621))])
@@ -564,7 +610,7 @@ def test_match(changes, expected):
     assert _match(**changes) == expected
 
 
-# -- the sandbox fixture (year 2026) ------------------------------------------------------------
+# -- the sandbox fixture (year 2026: activities from 2025-01-01) ------------------------------
 
 @pytest.fixture(scope="module")
 def sandbox():
@@ -592,6 +638,11 @@ def sandbox_rec(**changes) -> ReportedRecord:
     (dict(learner_id="1000111", first_name="Test7", last_name="Account7", dob="08/01", completion_date="02/01/2026"),
      [709]),
     (dict(activity_id="200900002", credits="2.25"), [674]),
+    # Activities span the previous and the current year: December's completions in January, 705's first day.
+    (dict(board="ABPATH", learner_id_type="ABPATH", activity_id="200608132", completion_date="01/01/2025",
+          credit_types=("ABPath MOC Part II",)), []),
+    (dict(board="ABO", learner_id_type="ABO", activity_id="200931446", completion_date="12/31/2024",
+          credit_types=("ABO MOC Part II",)), [672, 705]),
     (dict(board="ME-MD", activity_id="200930135", learner_id_type="License", learner_id="MD9966", first_name="Traci",
           last_name="Tester", dob="11/10", completion_date="06/10/2026", credit_types=("AMA PRA Category 1",)), []),
 ])

@@ -26,6 +26,9 @@ P = "urn:pars-ws:learner:v1"
 AR = "http://ns.medbiq.org/activityreport/v1/"
 M = "http://ns.medbiq.org/member/v1/"
 N = "http://ns.medbiq.org/name/v1/"
+AR2 = "http://ns.medbiq.org/activityreport/v2/"
+M2 = "http://ns.medbiq.org/member/v2/"
+N2 = "http://ns.medbiq.org/name/v2/"
 HX = "http://ns.medbiq.org/lom/extend/v1/"
 EX = "urn:pars-ws:activityreport-extension:v1"
 LOM = "http://ltsc.ieee.org/xsd/LOM"
@@ -100,6 +103,49 @@ def reference_schema() -> etree.XMLSchema:
     return _schema(xsd)
 
 
+@pytest.fixture(scope="module")
+def ar_v2_schema() -> etree.XMLSchema:
+    return _schema(SCHEMAS / "pars-activityreport-v2.xsd")
+
+
+# Stand-ins for the three W3C / Dublin Core schemas common/v2 imports by absolute URL (see the
+# reference's NOTE.md): only what the v2 schemas refer to.
+_V2_STAND_INS = {
+    "http://www.w3.org/2004/08/xop/include": (
+        "xop.xsd", '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+        'targetNamespace="http://www.w3.org/2004/08/xop/include"><xs:element name="Include"><xs:complexType>'
+        '<xs:sequence><xs:any namespace="##other" minOccurs="0" maxOccurs="unbounded"/></xs:sequence>'
+        '<xs:attribute name="href" type="xs:anyURI" use="required"/></xs:complexType></xs:element></xs:schema>'),
+    "http://www.dublincore.org/schemas/xmls/qdc/dcterms.xsd": (
+        "dcterms.xsd", '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+        'targetNamespace="http://purl.org/dc/terms/"><xs:element name="format" type="xs:string"/></xs:schema>'),
+    "http://www.w3.org/2001/xml.xsd ": (
+        "xml.xsd", '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+        'targetNamespace="http://www.w3.org/XML/1998/namespace"><xs:attribute name="lang" type="xs:language"/>'
+        '</xs:schema>'),
+}
+
+
+@pytest.fixture(scope="module")
+def reference_v2_schema(tmp_path_factory) -> etree.XMLSchema:
+    """The MedBiquitous Activity Report v2 schema, compiled offline from a copy of the reference whose
+    three absolute imports point at local stand-ins."""
+    source = reference_dir()
+    if not (source / "activityreport" / "v2" / "activityreport.xsd").is_file():
+        pytest.skip(f"MedBiquitous v2 reference schema not found under {source}")
+    copy_dir = tmp_path_factory.mktemp("medbiq")
+    for path in source.rglob("*.xsd"):
+        target = copy_dir / path.relative_to(source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = path.read_text(encoding="utf-8")
+        for url, (name, stand_in) in _V2_STAND_INS.items():
+            if f'schemaLocation="{url}"' in text:
+                text = text.replace(f'schemaLocation="{url}"', f'schemaLocation="{name}"')
+                (target.parent / name).write_text(stand_in, encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
+    return etree.XMLSchema(etree.parse(str(copy_dir / "activityreport" / "v2" / "activityreport.xsd")))
+
+
 def valid(schema: etree.XMLSchema, element: etree._Element) -> bool:
     # A fresh document: the element is validated as a root, whatever surrounds it.
     return schema.validate(etree.ElementTree(copy.deepcopy(element)))
@@ -146,7 +192,8 @@ def test_profile_text_is_always_bounded():
     """Every text type of the ActivityReports profile has a maxLength, enumeration or is a
     date/decimal: no element or attribute is a bare xs:string/xs:anyURI."""
     for name in ("pars-activityreport.xsd", "pars-member.xsd", "pars-name.xsd",
-                 "pars-healthcare.xsd", "pars-extension.xsd"):
+                 "pars-healthcare.xsd", "pars-extension.xsd",
+                 "pars-activityreport-v2.xsd", "pars-member-v2.xsd", "pars-name-v2.xsd"):
         doc = etree.parse(str(SCHEMAS / name))
         for decl in doc.iter(q(XS, "element"), q(XS, "attribute")):
             assert decl.get("type") not in ("xs:string", "xs:anyURI", "xs:token"), (name, decl.get("name"))
@@ -191,7 +238,7 @@ def test_soap_body_validates_against_wrapper_schema(path, service_schema):
 
 def _activity_reports(path: Path) -> list[etree._Element]:
     root = parse(path).getroot()
-    if root.tag == q(AR, "ActivityReports"):
+    if root.tag in (q(AR, "ActivityReports"), q(AR2, "ActivityReports")):
         return [root]
     return root.findall(f".//{q(P, 'SaveLearnerActivity')}/{q(AR, 'ActivityReports')}")
 
@@ -206,10 +253,16 @@ def test_every_save_learner_activity_sample_carries_activity_reports():
 
 
 @pytest.mark.parametrize("path", AR_FILES, ids=_ids(AR_FILES))
-def test_activity_reports_valid_under_project_and_reference(path, ar_schema, reference_schema):
+def test_activity_reports_valid_under_project_and_reference(path, request):
     for element in _activity_reports(path):
-        assert_valid(ar_schema, element, f"{path.name} ActivityReports (project)")
-        assert_valid(reference_schema, element, f"{path.name} ActivityReports (reference)")
+        v2 = element.tag == q(AR2, "ActivityReports")
+        project, reference = (("ar_v2_schema", "reference_v2_schema") if v2 else ("ar_schema", "reference_schema"))
+        assert_valid(request.getfixturevalue(project), element, f"{path.name} ActivityReports (project)")
+        assert_valid(request.getfixturevalue(reference), element, f"{path.name} ActivityReports (reference)")
+
+
+def test_there_is_a_v2_batch_sample():
+    assert any(_activity_reports(p)[0].tag == q(AR2, "ActivityReports") for p in BATCH_FILES)
 
 
 def test_sample_data_is_the_sandbox_data():
@@ -510,10 +563,13 @@ NEGATIVE = {
 
 @pytest.mark.parametrize("name", sorted(NEGATIVE))
 def test_profile_rejects(name, ar_schema):
-    root = _base_reports()
-    assert valid(ar_schema, root)
-    NEGATIVE[name](root)
-    assert not valid(ar_schema, root), f"{name} should fail the project schema"
+    _assert_rejects(ar_schema, _base_reports(), NEGATIVE[name], name)
+
+
+def _assert_rejects(schema: etree.XMLSchema, root: etree._Element, mutate, name: str) -> None:
+    assert valid(schema, root)
+    mutate(root)
+    assert not valid(schema, root), f"{name} should fail the project schema"
 
 
 POSITIVE_BOUNDARIES = {
@@ -529,10 +585,14 @@ POSITIVE_BOUNDARIES = {
 
 @pytest.mark.parametrize("name", sorted(POSITIVE_BOUNDARIES))
 def test_profile_accepts_boundaries(name, ar_schema, reference_schema):
-    root = _base_reports()
-    POSITIVE_BOUNDARIES[name](root)
-    assert_valid(ar_schema, root, name)
-    assert_valid(reference_schema, root, name)
+    _assert_accepted_by_both(ar_schema, reference_schema, _base_reports(), POSITIVE_BOUNDARIES[name], name)
+
+
+def _assert_accepted_by_both(project: etree.XMLSchema, reference: etree.XMLSchema, root: etree._Element, mutate,
+                             name: str) -> None:
+    mutate(root)
+    assert_valid(project, root, name)
+    assert_valid(reference, root, name)
 
 
 def _save_body():
@@ -562,6 +622,95 @@ def test_wrapper_rejects_over_long_credentials_and_bad_dob(service_schema):
                     ("03/32", False), ("1900-03-01", False)):
         match.find(q(P, "DOB")).text = dob
         assert valid(service_schema, match) is ok, dob
+
+
+# ---------------------------------------------------------------- (c2) Activity Report v2
+
+
+def _as_v2(root: etree._Element) -> etree._Element:
+    """A v1 ActivityReports document written in v2: its namespaces, the reporting period v2 requires
+    and learner ID domains in v2's idd:<host>:<issuer> form."""
+    text = etree.tostring(root).decode()
+    for v1, v2 in ((AR, AR2), (M, M2), (N, N2)):
+        text = text.replace(f'"{v1}"', f'"{v2}"')
+    doc = etree.fromstring(text, PARSER)
+    created = doc.find(q(AR2, "DateTimeCreated"))
+    for name, day in (("ReportingEndDate", "2026-12-31"), ("ReportingStartDate", "2026-01-01")):
+        created.addnext(etree.Element(q(AR2, name)))
+        created.getnext().text = day
+    for uid in doc.iter(q(M2, "UniqueID")):
+        uid.set("domain", f"idd:accme.org:{uid.get('domain')}")
+    return etree.fromstring(etree.tostring(doc), PARSER)
+
+
+def _v2_base() -> etree._Element:
+    return _as_v2(_base_reports())
+
+
+def _v2_first(root, path):
+    return root.find(path, {"ar": AR2, "m": M2, "n": N2, "hx": HX, "ex": EX})
+
+
+def _v2_drop(path):
+    def mutate(root):
+        el = _v2_first(root, path)
+        el.getparent().remove(el)
+    return mutate
+
+
+def _v2_set(path, value=None, **attrib):
+    def mutate(root):
+        el = _v2_first(root, path)
+        if value is not None:
+            el.text = value
+        el.attrib.update(attrib)
+    return mutate
+
+
+def _v2_xtensible(child_xml):
+    def mutate(root):
+        _v2_first(root, ".//ar:XtensibleInfo").append(etree.fromstring(child_xml))
+    return mutate
+
+
+V2_NEGATIVE = {
+    "no-reporting-start-date": _v2_drop("ar:ReportingStartDate"),
+    "no-reporting-end-date": _v2_drop("ar:ReportingEndDate"),
+    "v1-domain": _v2_set(".//m:UniqueID", domain="ABIM"),
+    "domain-without-host": _v2_set(".//m:UniqueID", domain="idd:ABIM"),
+    "blank-learner-id": _v2_set(".//m:UniqueID", "   "),
+    "foreign-extension": _v2_xtensible('<foo:learnerRecordAction xmlns:foo="urn:other-pars-tool">add</foo:learnerRecordAction>'),
+    "hx-element-in-xtensible-info": _v2_xtensible(f'<hx:numberOfCredits xmlns:hx="{HX}">1</hx:numberOfCredits>'),
+    "v1-member": lambda root: _v2_first(root, ".//ar:Member").insert(
+        0, etree.fromstring(f'<m:UniqueID xmlns:m="{M}" domain="ABIM">1</m:UniqueID>')),
+    "given-name-101": _v2_set(".//n:GivenName", "x" * 101),
+}
+
+
+@pytest.mark.parametrize("name", sorted(V2_NEGATIVE))
+def test_v2_profile_rejects(name, ar_v2_schema):
+    _assert_rejects(ar_v2_schema, _v2_base(), V2_NEGATIVE[name], name)
+
+
+V2_POSITIVE = {
+    "as-is": lambda root: None,
+    "no-status": _v2_drop(".//ar:Module/ar:Status"),
+    "npi-domain": _v2_set(".//m:UniqueID", domain="idd:cms.gov:NPI"),
+    "blank-action": _v2_set(".//ex:learnerRecordAction", ""),
+}
+
+
+@pytest.mark.parametrize("name", sorted(V2_POSITIVE))
+def test_v2_profile_accepts_and_the_standard_agrees(name, ar_v2_schema, reference_v2_schema):
+    _assert_accepted_by_both(ar_v2_schema, reference_v2_schema, _v2_base(), V2_POSITIVE[name], name)
+
+
+def test_every_v1_sample_stays_valid_and_v1_is_not_v2(ar_schema, ar_v2_schema):
+    """The v1 profile is unchanged by v2: each schema takes its own version only."""
+    for path in AR_FILES:
+        for element in _activity_reports(path):
+            if element.tag == q(AR, "ActivityReports"):
+                assert valid(ar_schema, element) and not valid(ar_v2_schema, element), path.name
 
 
 # ---------------------------------------------------------------- (d) profile ⊆ reference
@@ -737,6 +886,13 @@ if given is not None:
         doc = _build(reports)
         if valid(ar_schema, doc):
             assert_valid(reference_schema, doc, "profile-valid document under the reference")
+
+    @_SETTINGS
+    @given(reports=st.lists(_any_report(), min_size=1, max_size=3))
+    def test_v2_profile_valid_implies_v2_reference_valid(reports, ar_v2_schema, reference_v2_schema):
+        doc = _as_v2(_build(reports))
+        if valid(ar_v2_schema, doc):
+            assert_valid(reference_v2_schema, doc, "v2 profile-valid document under the v2 reference")
 
 else:  # pragma: no cover
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pars_ws.adapters.template_b import (
+    CREDIT_ID_HEADER,
     ERROR_HEADER,
     HEADER,
     MSG_NOT_TEMPLATE,
@@ -129,6 +130,58 @@ def test_header_optional_and_any_line_end(newline, header):
 def test_header_recognised_by_first_cell(first_cell):
     data = ("\t".join((first_cell,) + HEADER[1:]) + "\n" + "\t".join(row())).encode()
     assert read_template_b(data) == [VAN_GOGH]
+
+
+# The tutorial's delete file: columns A to L, its header ending at the 1st certification.
+TWELVE_COLUMNS = "\t".join(HEADER[:7] + ("8. Date of Birth (MM/DD) -",) + HEADER[8:12])
+
+
+@pytest.mark.parametrize("width", range(12, 18))
+def test_header_down_to_the_first_certification_is_read(width):
+    data = ("\t".join(HEADER[:width]) + "\n" + "\t".join(row()[:width])).encode()
+    assert read_template_b(data) == [VAN_GOGH]
+
+
+def test_the_tutorials_twelve_column_delete_file():
+    lines = [TWELVE_COLUMNS] + ["\t".join(row(action="Delete")[:12]),
+                                "\t".join(record_columns(OKEEFFE)[:9] + ("Delete",) + record_columns(OKEEFFE)[10:12])]
+    records = read_template_b("\r\n".join(lines).encode())
+    assert [(r.first_name, r.action, r.credit_types) for r in records] == [
+        ("Vincent", "Delete", ("ABO MOC Part II",)), ("Georgia", "Delete", ("ABO MOC Part II",))]
+
+
+@pytest.mark.parametrize("header", [
+    pytest.param("\t".join(h.split(". ", 1)[1] for h in HEADER), id="names-without-numbers"),
+    pytest.param("\t".join(h.split(". ", 1)[1].upper() for h in HEADER[:12]), id="upper-case-names"),
+    pytest.param(SEED_ERROR_REPORT.split("\n")[0], id="learner-id-before-its-type"),
+    pytest.param(TWELVE_COLUMNS, id="date-of-birth-with-a-dash"),
+    pytest.param("\t".join(["Template"] + [f"Column {n}" for n in range(2, 18)]), id="unknown-names-in-place"),
+])
+def test_header_variants_read_by_template_position(header):
+    data = (header + "\n" + "\t".join(row())).encode()
+    assert read_template_b(data) == [VAN_GOGH]
+
+
+@pytest.mark.parametrize("header, missing", [
+    (HEADER[:11], "12. ACTIVITY CERTIFICATION (1ST)"),
+    (HEADER[:10], "11. NUMBER OF CREDITS"),
+    (HEADER[:7] + HEADER[8:], "8. DATE OF BIRTH (MM/DD)"),  # a column deleted: the rest shifted left
+    (HEADER[:3] + HEADER[4:], "4. LEARNER ID TYPE"),
+    (("Template", "Activity Registration", "Learner ID Type", "Learner ID") + HEADER[5:], "3. ACCME ACTIVITY ID"),
+])
+def test_a_header_without_a_column_a_record_needs_is_refused_naming_it(header, missing):
+    error = refused(("\t".join(header) + "\n" + "\t".join(row())).encode())
+    assert error.message == f"{NOT_FORMATTED} THE FILE HAS NO COLUMN {missing}."
+
+
+def test_credit_id_column_read_when_the_header_names_it():
+    header = "\t".join(ERROR_HEADER + (CREDIT_ID_HEADER,))
+    lines = [header, "\t".join(row() + ["661", "m", " ccid:testprovider.org:7 "]), "\t".join(row(id="2") + ["", "", ""])]
+    first, second = read_template_b("\n".join(lines).encode())
+    assert (first.credit_id, second.credit_id) == ("ccid:testprovider.org:7", None)
+    assert first.original == tuple(row())
+    # Without the header's CreditID a 20th column is not the template's.
+    assert "MORE THAN 19" in refused(tsv(row() + ["661", "m", "ccid:x:1"])).detail.upper()
 
 
 def test_blank_lines_and_rows_of_empty_cells_are_skipped():
@@ -272,10 +325,11 @@ def refused(data: bytes, **kw) -> FileRefused:
         pytest.param(tsv(row(template="")), id="no-template-cell"),
         pytest.param(tsv(row(), row(template="ABO")), id="second-row-wrong"),
         pytest.param(tsv(row()[1:]), id="template-column-deleted"),
-        pytest.param(("\t".join(HEADER[:16]) + "\n" + "\t".join(row())).encode(), id="header-16-columns"),
         pytest.param(("\t".join(ERROR_HEADER + ("20. Note",)) + "\n" + "\t".join(row())).encode(),
                      id="header-20-columns"),
         pytest.param(tsv(row() + ["664", "msg", "extra"]), id="row-20-columns"),
+        pytest.param(("\t".join(ERROR_HEADER + (CREDIT_ID_HEADER,)) + "\n" + "\t".join(row() + ["", "", "c", "x"])).encode(),
+                     id="row-21-columns"),
         pytest.param(tsv(row(), header=False).replace(b"\t", b";"), id="semicolons"),
         pytest.param(b"<?xml version='1.0'?><ActivityReports/>", id="xml"),
         pytest.param(tsv(row(), row()) + tsv(row()), id="second-header-mid-file"),
@@ -414,6 +468,34 @@ def test_round_trip_error_report_to_records():
     csv.writer(out, dialect="excel-tab").writerows(rows)
     assert read_template_b(out.getvalue().encode("utf-16")) == expected
     assert read_template_b(out.getvalue().encode("utf-8")) == expected
+
+
+def test_xml_records_in_the_error_report_read_as_a_provider_reads_them_with_their_credit_id():
+    """An XML record: DOB MM/DD, completion date MM/DD/YYYY, its CreditID in a 20th column; dates PARS
+    cannot read stay as written. The report goes back in as Template B, CreditIDs and all."""
+    xml = ReportedRecord(index=1, action="delete", credit_id="ccid:testProvider.org:123488", board="ABO",
+                         activity_id="200608492", learner_id_type="ABO", learner_id="98989", first_name="Vincent",
+                         last_name="Van Gogh", dob="1900-03-30", completion_date="2020-01-02T16:15:00", credits="4",
+                         credit_types=("ABO MOC Part II",))
+    unreadable = ReportedRecord(**{**xml.__dict__, "index": 2, "credit_id": None, "dob": "1900-02-30",
+                                   "completion_date": "2020-13-01T00:00:00"})
+    data = write_error_report([(xml, [(605, "m")]), (unreadable, [(650, "n"), (664, "o")]), (row(), [(690, "p")])])
+    header, *lines = list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+    assert header == list(ERROR_HEADER) + [CREDIT_ID_HEADER]
+    assert lines[0] == ["Learner Template B", "ABO", "200608492", "ABO", "98989", "Vincent", "Van Gogh", "03/30",
+                        "01/02/2020", "delete", "4", "ABO MOC Part II", "", "", "", "", "", "605", "m",
+                        "ccid:testProvider.org:123488"]
+    assert lines[1][7:9] == ["1900-02-30", "2020-13-01T00:00:00"] and lines[1][19] == ""
+    assert lines[3] == row() + ["690", "p", ""]
+    back = read_template_b(data)
+    assert [(r.credit_id, r.dob, r.completion_date, r.action) for r in back] == [
+        ("ccid:testProvider.org:123488", "03/30", "01/02/2020", "delete"),
+        (None, "1900-02-30", "2020-13-01T00:00:00", "delete"), (None, "03/30", "2/10/2019", "Add")]
+
+
+def test_a_report_of_template_b_rows_has_no_credit_id_column():
+    header = list(csv.reader(io.StringIO(write_error_report([(VAN_GOGH, [(690, "m")])])[3:].decode())))[0]
+    assert header == list(ERROR_HEADER)
 
 
 def test_identical_records_with_the_same_code_stay_two_records():

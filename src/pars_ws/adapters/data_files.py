@@ -25,7 +25,8 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
 
 
 def _with_year(value: str, year: int) -> str:
-    return str(value).replace("{year}", str(year))
+    """A fixture value with '{year}' (the clock's year at seeding) and '{previous_year}' filled in."""
+    return str(value).replace("{previous_year}", str(year - 1)).replace("{year}", str(year))
 
 
 def activity_from_dict(d: dict, year: int) -> Activity:

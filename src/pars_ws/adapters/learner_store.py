@@ -20,6 +20,7 @@ from ..domain.engine import Judgement, learner_key
 from ..domain.lookups import NPI, MemoryLookups
 from ..domain.names import name_key
 from ..domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
+from ..domain.rules import board_of
 from . import tables as t
 from .audit import AuditCopy
 
@@ -214,7 +215,7 @@ class LearnerRepository:
         """The registry learners a record may name: by learner ID, by NPI, or by last name."""
         wanted: dict[str, tuple[set, set, set]] = defaultdict(lambda: (set(), set(), set()))
         for r in records:
-            board = catalogue.by_registration(r.board)
+            board = board_of(catalogue, r)
             if board is None:
                 continue
             keys, npis, names = wanted[board.code]
@@ -249,7 +250,7 @@ class LearnerRepository:
             registry_keys[learner.board].add(learner_key(learner.learner_id))
         asked: dict[tuple[str, str], tuple[set, set]] = defaultdict(lambda: (set(), set()))  # keys, days
         for r in records:
-            board = catalogue.by_registration(r.board)
+            board = board_of(catalogue, r)
             activity_id = r.activity_id.strip() if r.activity_id else ""
             if board is None or not activity_id:
                 continue

@@ -2,7 +2,10 @@
 
 Columns are always read by template position: a header that went through a spreadsheet may be
 garbled (the seed's error report lists Learner ID before Learner ID Type while the values follow
-the template), so the header is only recognised and counted, never used to map columns.
+the template), so the header is only checked for the columns a record needs (1 to 12: a file may
+end at the 1st certification, as the tutorial's delete file does), never used to map them. After
+the template's 17 columns come the error report's own: Error Code and Error Message (ignored), and
+CreditID where the records had one (XML records), read back when the header names it.
 """
 from __future__ import annotations
 
@@ -11,10 +14,14 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
+from pars_ws.domain.dates import parse_completion_date, parse_dob
 from pars_ws.domain.records import ReportedRecord
 
+
 __all__ = [
+    "CREDIT_ID_HEADER",
     "ERROR_HEADER",
     "FileRefused",
     "HEADER",
@@ -23,6 +30,7 @@ __all__ = [
     "TEMPLATE_NAME",
     "read_template_b",
     "record_columns",
+    "report_columns",
     "write_error_report",
     "write_template_b",
 ]
@@ -49,11 +57,21 @@ HEADER: tuple[str, ...] = (
     "17. Activity Certification (6th)",
 )
 ERROR_HEADER: tuple[str, ...] = HEADER + ("18. Error Code", "19. Error Message")
+CREDIT_ID_HEADER = "20. CreditID"  # after the error columns, in reports of records that had one
 
 _COLUMNS = len(HEADER)  # 17 template columns
+_REQUIRED = 12  # through "12. Activity Certification (1st)"
 _MAX_COLUMNS = len(ERROR_HEADER)  # plus Error Code and Error Message, ignored on read
 _CODE = _COLUMNS  # position of the Error Code column
+_CREDIT_ID = _MAX_COLUMNS  # position of the CreditID column
 _PADDING = ("",) * _COLUMNS
+# What a header cell names when it has no number: the column's name as the template prints it,
+# longest first (Learner ID Type before Learner ID), compared folded and without a trailing note.
+_NAMES = sorted(
+    ((re.sub(r"^\d+\.\s*", "", h).split(" (")[0].casefold(), n) for n, h in enumerate(HEADER, 1) if n < 12),
+    key=lambda item: -len(item[0]),
+)
+_NUMBERED = re.compile(r"^\s*(\d{1,2})\s*\.")
 _TEMPLATE_KEY = TEMPLATE_NAME.casefold()
 # A real row is well under 1 KB, plus at most 16,383 empty cells Excel may keep.
 _MAX_LINE = 65536
@@ -152,6 +170,29 @@ def _is_header(first_cell: str) -> bool:
     return key.startswith("1. template") or key.startswith("template")
 
 
+def _header_column(cell: str, position: int) -> int | None:
+    """The template column (1-based) a header cell names: by its number ("8. Date of Birth"), else by
+    its name, else (a name no template prints) the column at its position; None for a blank cell."""
+    text = cell.strip()
+    if not text:
+        return None
+    if m := _NUMBERED.match(text):
+        return int(m[1])
+    key = text.casefold()
+    return next((n for name, n in _NAMES if key.startswith(name)), position)
+
+
+def _check_header(row: list[str]) -> bool:
+    """Refuse a header that lacks a column a record needs, naming it; whether it has the CreditID column."""
+    named = {_header_column(cell, i) for i, cell in enumerate(row, 1)}
+    missing = [n for n in range(1, _REQUIRED + 1) if n not in named]
+    if missing:
+        column = HEADER[missing[0] - 1]
+        raise FileRefused(f"{MSG_NOT_TEMPLATE} THE FILE HAS NO COLUMN {column.upper()}.",
+                          f"header lacks column {missing[0]}")
+    return len(row) > _CREDIT_ID and _NUMBERED.sub("", row[_CREDIT_ID]).replace(" ", "").casefold() == "creditid"
+
+
 def read_template_b(
     data: bytes, *, max_records: int = 2500, max_bytes: int = 16 * 1024 * 1024
 ) -> list[ReportedRecord]:
@@ -182,25 +223,24 @@ def read_template_b(
 
 def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord]:
     records: list[ReportedRecord] = []
-    previous_key: tuple[str | None, ...] | None = None
+    previous_key: list[str | None] | None = None
     previous_codes: set[str] = set()
     seen_first = False
+    width = _MAX_COLUMNS  # columns a row may fill: one more when the header names CreditID
     for row_no, row in enumerate(rows, start=1):
         first = row[0].strip() if row else ""
         if not first and not "".join(row).strip():
             continue  # blank line, or a row of empty cells Excel kept
-        if len(row) > _MAX_COLUMNS and "".join(row[_MAX_COLUMNS:]).strip():
-            detail = f"row {row_no} has more than {_MAX_COLUMNS} columns"
-            raise FileRefused(MSG_NOT_TEMPLATE, detail)
         if not seen_first:
             seen_first = True
             if _is_header(first):
-                width = len(row)
-                while width and not row[width - 1].strip():
-                    width -= 1
-                if width < _COLUMNS:
-                    raise FileRefused(MSG_NOT_TEMPLATE, f"header has {width} columns")
+                width += _check_header(row)
+                if len(row) > width and "".join(row[width:]).strip():
+                    raise FileRefused(MSG_NOT_TEMPLATE, f"header has more than {width} columns")
                 continue
+        if len(row) > width and "".join(row[width:]).strip():
+            detail = f"row {row_no} has more than {width} columns"
+            raise FileRefused(MSG_NOT_TEMPLATE, detail)
         if first.casefold() != _TEMPLATE_KEY:
             detail = f"row {row_no}: first column is not {TEMPLATE_NAME}"
             raise FileRefused(MSG_NOT_TEMPLATE, detail)
@@ -210,6 +250,9 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
         else:
             original = tuple(row[:_COLUMNS])
         values = [cell.strip() or None for cell in original]
+        # The CreditID column: part of the record, as the template's columns are.
+        if width > _CREDIT_ID:
+            values.append(row[_CREDIT_ID].strip() or None if len(row) > _CREDIT_ID else None)
         code = row[_CODE].strip() if len(row) > _CODE else ""
         # The error report repeats a record once per error code: those lines are one record.
         # A code seen again means a second, identical record that had the same error.
@@ -227,11 +270,10 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
                 f"BATCH UPLOADS MAY NOT EXCEED {max_records:,} RECORDS.",
                 f"row {row_no}",
             )
-        records.append(
-            ReportedRecord(
+        records.append(ReportedRecord(
                 index=len(records) + 1,
                 action=values[9],
-                credit_id=None,
+                credit_id=values[_COLUMNS] if width > _CREDIT_ID else None,
                 board=values[1],
                 activity_id=values[2],
                 learner_id_type=values[3],
@@ -241,17 +283,16 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
                 dob=values[7],
                 completion_date=values[8],
                 credits=values[10],
-                credit_types=tuple([v for v in values[11:] if v is not None]),
+                credit_types=tuple([v for v in values[11:_COLUMNS] if v is not None]),
                 original=original,
-            )
-        )
+            ))
     if not records:
         raise FileRefused(MSG_NOT_TEMPLATE, "no records")
     return records
 
 
 def record_columns(record: ReportedRecord) -> tuple[str, ...]:
-    """The 17 template columns of a record, for writing it back into a file."""
+    """The 17 template columns of a record, its fields as they are, for writing it into a file."""
     types = tuple(record.credit_types[:6]) + ("",) * (6 - min(len(record.credit_types), 6))
     fields = (
         record.board, record.activity_id, record.learner_id_type, record.learner_id,
@@ -261,6 +302,19 @@ def record_columns(record: ReportedRecord) -> tuple[str, ...]:
     return (TEMPLATE_NAME, *(f or "" for f in fields), *types)
 
 
+def report_columns(record: ReportedRecord) -> tuple[str, ...]:
+    """A record's template columns in its error report: a Template B row exactly as the provider
+    wrote it; an XML record's fields with dates as a provider reads them in the template (DOB
+    MM/DD, completion date MM/DD/YYYY), so the report can be fixed and uploaded as Template B.
+    A date PARS cannot read stays as written."""
+    if record.original:
+        return record.original
+    dob, completed = parse_dob(record.dob), parse_completion_date(record.completion_date)
+    return record_columns(replace(
+        record, dob=str(dob) if dob is not None and dob.day else record.dob,
+        completion_date=completed.strftime("%m/%d/%Y") if completed is not None else record.completion_date))
+
+
 def _template_cells(row: Sequence[str | None] | ReportedRecord) -> list[str]:
     cells = record_columns(row) if isinstance(row, ReportedRecord) else row
     cells = ["" if c is None else str(c) for c in cells[:_COLUMNS]]
@@ -268,20 +322,24 @@ def _template_cells(row: Sequence[str | None] | ReportedRecord) -> list[str]:
 
 
 def write_error_report(
-    rows: Iterable[tuple[Sequence[str], list[tuple[int, str]]]], *, dialect: str = "excel"
+    rows: Iterable[tuple[Sequence[str] | ReportedRecord, list[tuple[int, str]]]], *, dialect: str = "excel"
 ) -> bytes:
-    """The CSV error report: HEADER + Error Code + Error Message, one line per error code.
+    """The CSV error report: HEADER + Error Code + Error Message, one line per error code, and
+    CreditID when a record had one (XML records: the report goes back in as Template B with them).
 
-    UTF-8 with BOM (so Excel shows accents), RFC 4180 quoting, CRLF. A row given no errors still
-    gets one line, so no record silently drops out of the report.
+    A row is a record (see report_columns) or its cells. UTF-8 with BOM (so Excel shows accents),
+    RFC 4180 quoting, CRLF. A row given no errors still gets one line, so no record silently drops
+    out of the report.
     """
+    rows = [(_template_cells(report_columns(r) if isinstance(r, ReportedRecord) else r),
+             r.credit_id if isinstance(r, ReportedRecord) else None, errors) for r, errors in rows]
+    with_credit_ids = any(credit_id for _, credit_id, _ in rows)
     out = io.StringIO(newline="")
     writer = csv.writer(out, dialect=dialect)
-    writer.writerow(ERROR_HEADER)
-    for original, errors in rows:
-        cells = _template_cells(original)
+    writer.writerow(ERROR_HEADER + ((CREDIT_ID_HEADER,) if with_credit_ids else ()))
+    for cells, credit_id, errors in rows:
         for code, message in errors or [("", "")]:
-            writer.writerow([*cells, str(code), message])
+            writer.writerow([*cells, str(code), message, *([credit_id or ""] if with_credit_ids else [])])
     return codecs.BOM_UTF8 + out.getvalue().encode("utf-8")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 PATIENT_SAFETY = "patient-safety"
 PRACTICE_ASSESSMENT = "practice-assessment"
@@ -42,6 +42,7 @@ class Board:
     credit_types: tuple[CreditType, ...]
     reporting_years_back: int
     deletion_deadline: str
+    state: str | None = None  # state boards: the licensing state (ME, NC, TN)
     # Folded name -> entry, for the lookups every record makes (the first of equal names wins).
     _credit_types: dict = field(init=False, repr=False, compare=False)
     _id_types: dict = field(init=False, repr=False, compare=False)
@@ -53,6 +54,9 @@ class Board:
             self._credit_types.setdefault(fold(t.name), t)
         for t in self.learner_id_types:
             self._id_types.setdefault(fold(t), t)
+        # The board itself or its state names the board's own ID: its board ID, or its licence number.
+        for name in (self.code, *self.registration_codes, *filter(None, [self.state])):
+            self._id_types.setdefault(fold(name), self.learner_id_types[0])
         if self.deletion_deadline not in DELETION_DEADLINES:
             raise ValueError(f"{self.code}: unknown deletion_deadline {self.deletion_deadline!r} "
                              f"(known: {', '.join(DELETION_DEADLINES)})")
@@ -65,6 +69,9 @@ class Board:
         return self._credit_types.get(fold(name))
 
     def id_type(self, name: str) -> str | None:
+        """The learner ID type a learner ID's domain (Template B: Learner ID Type) names for this board:
+        one of its types (ABIM, License, NPI), or the board or its state for the board's own ID
+        (NC and ME-MD name a licence number)."""
         return self._id_types.get(fold(name))
 
     def last_deletion_day(self, completed: dt.date) -> dt.date:
@@ -77,6 +84,10 @@ class Catalogue:
         self._by_registration = {
             fold(code): board for board in boards.values() for code in board.registration_codes
         }
+        self._offering: dict[str, set[str]] = {}  # folded credit type -> codes of the boards offering it
+        for board in boards.values():
+            for t in board.credit_types:
+                self._offering.setdefault(fold(t.name), set()).add(board.code)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "Catalogue":
@@ -96,6 +107,7 @@ class Catalogue:
                 credit_types=tuple(CreditType(t["name"], t["kind"]) for t in b["credit_types"]),
                 reporting_years_back=int(b["reporting_deadline"]["years_back"]),
                 deletion_deadline=b["deletion_deadline"],
+                state=b.get("state"),
             )
         return cls(boards)
 
@@ -104,6 +116,13 @@ class Catalogue:
         if not code:
             return None
         return self._by_registration.get(fold(code))
+
+    def offering(self, credit_types: Iterable[str]) -> Board | None:
+        """The one board that offers every one of these credit types the catalogue knows; None when
+        none is known or several boards offer them all (AMA PRA Category 1: every state board)."""
+        known = [self._offering[key] for name in credit_types if (key := fold(name)) in self._offering]
+        boards = set.intersection(*known) if known else set()
+        return self.boards[boards.pop()] if len(boards) == 1 else None
 
     def __getitem__(self, code: str) -> Board:
         return self.boards[code]

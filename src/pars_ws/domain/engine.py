@@ -16,7 +16,7 @@ from .catalogue import Board, Catalogue, fold
 from .dates import parse_completion_date, parse_dob
 from .errors import message
 from .records import DOB, ReportedRecord, Source, Status, StoredRecord
-from .rules import ADD, DELETE, RULES, credit_id_already_used
+from .rules import ADD, DELETE, RULES, as_found, board_of, credit_id_already_used
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Case:
 
     @cached_property
     def board(self) -> Board | None:
-        return self.catalogue.by_registration(self.r.board)
+        return board_of(self.catalogue, self.r)
 
     @cached_property
     def completion(self) -> dt.date | None:
@@ -289,7 +289,8 @@ _RULES_FOR = {action: [(rule.code, rule.check) for rule in RULES if rule.action 
 def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
     c = Case(r, today=today, catalogue=catalogue, lookups=lookups, state=state, source=source)
     action = c.action
-    codes = sorted(set(r.reader_codes) | {code for code, check in _RULES_FOR[action] if check(c)})
+    found = set(r.reader_codes) | {code for code, check in _RULES_FOR[action] if check(c)}
+    codes = [as_found(code, r) for code in sorted(found)]
     if codes:
         return Judgement(r, action, codes, Status.NOT_PROCESSED)
     if action == DELETE:

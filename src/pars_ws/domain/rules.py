@@ -10,9 +10,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Callable
 
-from .catalogue import PATIENT_SAFETY, PRACTICE_ASSESSMENT, fold
+from .catalogue import PATIENT_SAFETY, PRACTICE_ASSESSMENT, Board, Catalogue, fold
+from .errors import Code
 from .names import same_name
-from .records import Status
+from .records import ReportedRecord, Status
 
 ADD = "add"
 DELETE = "delete"
@@ -145,9 +146,25 @@ def activity_unknown(c) -> bool:
 
 @rule(712)
 def learner_id_type_invalid(c) -> bool:
-    if c.board is None or c.r.learner_id is None:
-        return False
-    return c.r.learner_id_type is None or c.board.id_type(c.r.learner_id_type) is None
+    return c.board is not None and c.r.learner_id is not None and c.id_type is None
+
+
+def board_of(catalogue: Catalogue, r: ReportedRecord) -> Board | None:
+    """The board (activity registration) a record reports to.
+
+    hx:accreditingBody (Template B: Activity Registration) decides when present: a learner ID domain
+    or a credit type of another board is then judged like any other (712, 676). Without it, the
+    learner ID's domain when it names a board (the tutorial's XML: domain="ABO"), else the credit
+    types when exactly one board offers them. A domain and credit types naming two boards leave the
+    record without one (713): PARS does not guess.
+    """
+    if r.board is not None:
+        return catalogue.by_registration(r.board)
+    by_domain = catalogue.by_registration(r.learner_id_type)
+    by_credit = catalogue.offering(r.credit_types)
+    if by_domain is not None and by_credit is not None and by_domain is not by_credit:
+        return None
+    return by_domain or by_credit
 
 
 @rule(713)
@@ -256,10 +273,26 @@ def credit_type_not_offered(c) -> bool:
     return False
 
 
+def repeated_credit_type(credit_types: tuple[str, ...]) -> str | None:
+    """The first credit type a record names a second time (case and spacing aside), as first written."""
+    seen: dict[str, str] = {}
+    for name in credit_types:
+        if (key := fold(name)) in seen:
+            return seen[key]
+        seen[key] = " ".join(name.split())
+    return None
+
+
 @rule(678)
 def credit_type_repeated(c) -> bool:
-    keys = [fold(t) for t in c.r.credit_types]
-    return len(keys) != len(set(keys))
+    return repeated_credit_type(c.r.credit_types) is not None
+
+
+def as_found(code: int, r: ReportedRecord) -> int:
+    """A code as reported for this record: 678's message names the certification it repeats."""
+    if code == credit_type_repeated.code and (name := repeated_credit_type(r.credit_types)):
+        return Code(code, name)
+    return code
 
 
 def _unregistered_kind(c, kind: str) -> bool:

@@ -285,8 +285,10 @@ def serve(bind, workers, no_seed, no_worker):
     configure_logging(settings.log_level)
     if serving.prepare(seed=not no_seed) != 0:
         sys.exit(1)
-    # Every process of this service signs page sessions with one key: a random one unless set.
+    # Every process of this service signs page sessions with one key (a random one unless set), and
+    # knows the address it answers on (links in mail).
     os.environ.setdefault("PARS_SECRET_KEY", secrets.token_urlsafe(32))
+    os.environ["PARS_BIND"] = bind
     click.echo(f"serving on http://{bind}/services/ACCMELearnerService.svc (WSDL: ?wsdl) "
                f"with {_safe_url(settings.database_url)} ({workers} gunicorn workers)")
     sys.exit(serving.run(bind, workers, with_worker=not no_worker))
@@ -296,15 +298,13 @@ def serve(bind, workers, no_seed, no_worker):
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--provider-id", default=None, help="Judge against this provider's activities (default: the sandbox provider).")
-@click.option("--environment", type=click.Choice(["sandbox", "production"]), default="sandbox", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-def validate(file, provider_id, environment, as_json):
-    """Check an ActivityReports XML, SOAP body or Template B file offline: no database writes."""
+def validate(file, as_json):
+    """Check an ActivityReports XML, SOAP body or Template B file offline, against the board catalogue and
+    the sandbox fixture (PARS_TODAY applies): no database, nothing written."""
     from ..service.validate import validate_file
 
-    services = _services()
-    report = validate_file(services, file, provider_id=provider_id, environment=environment)
+    report = validate_file(file)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

@@ -26,7 +26,7 @@ from ..adapters.clock import when_text
 from ..adapters.template_b import write_template_b
 from ..domain.catalogue import fold
 from ..domain.errors import message
-from ..domain.records import ReportedRecord, Source
+from ..domain.records import ReportedRecord, Source, Status
 from ..service import batches, search
 from ..service.auth import Account, AuthenticationFailed
 from .http_auth import MULTIPART_SLACK, correlation_id, csv_download, services
@@ -491,8 +491,11 @@ def record_details():
     found = search.search(svc, g.account, f, _page(), search.MAX_PER_PAGE)
     lines, total = _record_lines(found.items)
     first = found.items[0].record if found.items else None
+    # A Submitted record cannot be deleted until the board has processed it: no checkbox, and why.
+    awaiting = sum(1 for line in lines if line.result.record.status == Status.SUBMITTED)
     return render_template("record.html", activity=activity, registration=registration, learner_id=learner_id,
                            found=found, lines=lines, total=total, first=first, has=_has_type,
+                           awaiting=awaiting, deletable=len(lines) > awaiting,
                            board_name=svc.catalogue[registration.board].name,
                            query=_query(activity_id=activity.activity_id, board=registration.board,
                                         learner_id=learner_id))

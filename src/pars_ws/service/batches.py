@@ -22,6 +22,7 @@ from ..adapters.clock import as_utc, when_text
 from ..adapters.template_b import write_error_report
 from ..domain.errors import message
 from ..domain.records import Source
+from ..domain.rules import as_found
 from .auth import Account
 from .validate import UNREADABLE, count_records, read_records
 
@@ -189,10 +190,10 @@ def error_report(services, account: Account, batch_id: int) -> tuple[str, bytes]
     by_row = {r.index: r for r in records}
     rows = []
     for result in failed:
+        # Tab rows are written back exactly as uploaded; XML records as Template B with their CreditIDs.
         record = by_row[result.row_index]
-        # Tab rows are written back exactly as uploaded; XML records as Template B columns.
-        columns = record.original or record
-        rows.append((columns, [(int(c), message(int(c))) for c in result.codes.split(",")]))
+        codes = [as_found(int(c), record) for c in result.codes.split(",")]
+        rows.append((record, [(code, message(code)) for code in codes]))
     return batch.file_name, write_error_report(rows)
 
 
@@ -247,7 +248,8 @@ def process_next(services, worker: str, stop: threading.Event | None = None) -> 
             return 0
         uploader = store.uploader(batch)
         if batch.attempts > MAX_ATTEMPTS:
-            _give_up(uow, batch, uploader, "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.", now)
+            _give_up(uow, batch, uploader, "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.", now,
+                     batch_page_url(services.settings, batch.id))
             return 1
         content = store.content(batch.id)
     account = Account(batch.credential_pk or 0, uploader.username or "", batch.environment, batch.provider_pk,
@@ -259,7 +261,7 @@ def process_next(services, worker: str, stop: threading.Event | None = None) -> 
     except UNREADABLE as exc:
         # Checked at upload; only a lowered limit gets here.
         with services.store.transaction() as uow:
-            _give_up(uow, batch, uploader, str(exc), services.clock.now())
+            _give_up(uow, batch, uploader, str(exc), services.clock.now(), batch_page_url(services.settings, batch.id))
         return 1
     try:
         for start in range(batch.rows_done, len(records), CHUNK_ROWS):
@@ -292,13 +294,19 @@ def _process_chunk(services, account: Account, batch, uploader, claim: str, reco
              j.stored.credit_id if j.stored is not None else j.record.credit_id)
             for j in judgements))
         if finished:
-            _queue_finished_mail(uow, batch, uploader, now)
+            _queue_finished_mail(uow, batch, uploader, now, batch_page_url(services.settings, batch.id))
 
     services.learners.save(account, chunk, source=SOURCES[batch.file_type], raw=None,
                            correlation_id=f"batch-{batch.id}", batch_pk=batch.id, in_same_transaction=record_progress)
 
 
-def _queue_finished_mail(uow, batch, uploader, now: dt.datetime) -> None:
+def batch_page_url(settings, batch_id: int) -> str:
+    """The batch's page on the web pages (they ask the provider to log in), as an absolute URL for
+    mail: PARS_PUBLIC_URL, else the address `pars-ws serve` binds (PARS_BIND, 127.0.0.1:8000)."""
+    return f"{settings.public_url or 'http://' + settings.bind}/batches?batch={batch_id}"
+
+
+def _queue_finished_mail(uow, batch, uploader, now: dt.datetime, page: str) -> None:
     total, processed, failed = uow.batches.counts(batch.id)
     lines = [
         f"Your batch upload {batch.file_name} (batch {batch.id}, uploaded {when_text(batch.uploaded_at)}) "
@@ -307,20 +315,24 @@ def _queue_finished_mail(uow, batch, uploader, now: dt.datetime) -> None:
         f"Records: {total}",
         f"Records processed: {processed}",
         f"Records not processed: {failed}",
+        "",
     ]
     if failed:
-        lines += ["", "Download the records that were not processed, with their errors, from the upload history "
-                  f"(/api/batches/{batch.id}/errors.csv). Correct them and upload the file again."]
+        lines += [f"Download the records that were not processed, with their errors, from the batch's page: {page}",
+                  "Correct them and upload the file again."]
+    else:
+        lines += [f"The batch's page: {page}"]
     uow.outbox.queue(environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
                      recipient=uploader.email,
                      subject=f"PARS batch upload {batch.file_name}: {processed} processed, {failed} not processed",
                      body="\n".join(lines), now=now)
 
 
-def _give_up(uow, batch, uploader, reason: str, now: dt.datetime) -> None:
+def _give_up(uow, batch, uploader, reason: str, now: dt.datetime, page: str) -> None:
     uow.batches.fail(batch.id, reason, now)
     uow.outbox.queue(environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
                      recipient=uploader.email, subject=f"PARS batch upload {batch.file_name}: not processed",
-                     body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}",
+                     body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}\n\n"
+                          f"The batch's page: {page}",
                      now=now)
     log.error('{"event": "batch_failed", "batch": %d, "reason": "%s"}', batch.id, reason)

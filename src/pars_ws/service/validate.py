@@ -1,16 +1,42 @@
-"""`pars-ws validate`: judge a file's records offline, against stored activities and registries, writing nothing."""
+"""`pars-ws validate`: judge a file's records offline, against the board catalogue and the sandbox
+fixture held in memory. Nothing is read from or written to a database, and no data folder is made.
+
+Records already stored are stored data it does not have: the rules that ask for them (a CreditID
+taken, 603; the record a Delete removes, 605 and 706; points and completions held, 710, 711, 717)
+see only this file's own records, and a Delete of a record not in the file is not judged at all.
+"""
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..adapters.activity_report import InvalidDocument, count_document, read_document
-from ..adapters.data_files import sandbox_fixture
+from ..adapters.clock import Clock
+from ..adapters.data_files import activity_from_dict, learner_from_dict, load_catalogue, sandbox_fixture
 from ..adapters.template_b import FileRefused, read_template_b
 from ..adapters.xml_guard import XmlRefused
 from ..domain.engine import Judgement, judge
 from ..domain.errors import message
+from ..domain.lookups import MemoryLookups
 from ..domain.records import Source
+from ..domain.rules import (
+    DELETE, credit_id_already_used, deletion_deadline_passed, delete_target_not_found, maximum_already_granted,
+    points_push_past_maximum, second_completion_same_day,
+)
+from ..settings import Settings
+
+# The rules that ask for records already stored: offline they see this file's records only.
+NEEDS_STORED_RECORDS = tuple(sorted(rule.code for rule in (
+    credit_id_already_used, delete_target_not_found, deletion_deadline_passed, maximum_already_granted,
+    points_push_past_maximum, second_completion_same_day)))
+NOT_JUDGED = "Not judged offline"
+DELETE_NEEDS = (delete_target_not_found.code, deletion_deadline_passed.code)
+
+
+def not_judged_offline(j: Judgement) -> bool:
+    """A Delete whose record is not in the file: whether it exists, and its year, are stored data."""
+    return j.action == DELETE and j.codes == [delete_target_not_found.code]
 
 
 @dataclass
@@ -19,10 +45,18 @@ class ValidationReport:
     source: Source | None
     judgements: list[Judgement]
     refused: str | None = None
+    today: dt.date | None = None
 
     @property
     def ok(self) -> bool:
-        return self.refused is None and all(j.ok for j in self.judgements)
+        return self.refused is None and all(j.ok or not_judged_offline(j) for j in self.judgements)
+
+    @property
+    def offline(self) -> str:
+        codes = ", ".join(map(str, NEEDS_STORED_RECORDS))
+        return (f"Judged offline against the board catalogue and the sandbox fixture (its activities and test "
+                f"learners; today {self.today}). Records already stored are not known here: {codes} count this "
+                f"file's own records only, and a Delete of a record not in the file is not judged.")
 
     def lines(self) -> list[str]:
         if self.refused:
@@ -30,20 +64,29 @@ class ValidationReport:
         out = []
         for j in self.judgements:
             who = j.record.credit_id or " ".join(filter(None, (j.record.first_name, j.record.last_name))) or "-"
-            if j.ok:
+            if not_judged_offline(j):
+                out.append(f"record {j.record.index} ({who}): {NOT_JUDGED}: the record it deletes is stored data")
+            elif j.ok:
                 out.append(f"record {j.record.index} ({who}): {j.status.value}")
             else:
                 for code in j.codes:
                     out.append(f"record {j.record.index} ({who}): {code} {message(code)}")
-        bad = sum(1 for j in self.judgements if not j.ok)
-        out.append(f"{len(self.judgements)} records, {len(self.judgements) - bad} pass, {bad} with errors")
+        unknown = sum(1 for j in self.judgements if not_judged_offline(j))
+        bad = sum(1 for j in self.judgements if not j.ok) - unknown
+        summary = f"{len(self.judgements)} records, {len(self.judgements) - bad - unknown} pass, {bad} with errors"
+        out.append(summary + (f", {unknown} not judged offline" if unknown else ""))
+        out.append(self.offline)
         return out
 
     def as_dict(self) -> dict:
-        return {
-            "file": self.file, "ok": self.ok, "refused": self.refused,
-            "records": [j.as_dict() for j in self.judgements],
-        }
+        records = []
+        for j in self.judgements:
+            found = j.as_dict()
+            if not_judged_offline(j):
+                found.update(status=NOT_JUDGED, errors=[], needs_stored_data=list(DELETE_NEEDS))
+            records.append(found)
+        return {"file": self.file, "ok": self.ok, "refused": self.refused, "records": records,
+                "offline": None if self.refused else self.offline}
 
 
 # Whatever makes a file unreadable as a whole; each carries the message shown to the provider.
@@ -71,19 +114,21 @@ def count_records(data: bytes, limits, kind: str) -> int:
     return len(read_template_b(data, max_records=limits.max_records, max_bytes=limits.max_file_bytes))
 
 
-def validate_file(services, path, *, provider_id: str | None, environment: str) -> ValidationReport:
-    name = str(path)
-    data = Path(path).read_bytes()
+def sandbox_lookups(year: int) -> MemoryLookups:
+    """The sandbox fixture's activities and test learners, as seeding on `year` would store them."""
+    fixture = sandbox_fixture()
+    return MemoryLookups([activity_from_dict(a, year) for a in fixture["activities"]],
+                         [learner_from_dict(d, year) for d in fixture["registry"]])
+
+
+def validate_file(path, settings: Settings | None = None) -> ValidationReport:
+    settings = settings or Settings.from_env()
+    clock = Clock(settings.today)
+    name, today = str(path), clock.today()
     try:
-        source, records = read_records(data, name, services.settings.limits)
+        source, records = read_records(Path(path).read_bytes(), name, settings.limits)
     except UNREADABLE as exc:
-        return ValidationReport(name, None, [], refused=str(exc))
-    provider_id = provider_id or sandbox_fixture()["provider"]["provider_id"]
-    with services.store.transaction(write=False) as uow:
-        provider = uow.accounts.provider(provider_id)
-        if provider is None:
-            return ValidationReport(name, source, [], refused=f"no provider {provider_id} in the database")
-        lookups = uow.learners.lookups_for(environment, provider.id, records, services.catalogue)
-    judgements = judge(records, today=services.clock.today(), now=services.clock.now(),
-                       catalogue=services.catalogue, lookups=lookups, source=source)
-    return ValidationReport(name, source, judgements)
+        return ValidationReport(name, None, [], refused=str(exc), today=today)
+    judgements = judge(records, today=today, now=clock.now(), catalogue=load_catalogue(),
+                       lookups=sandbox_lookups(today.year), source=source)
+    return ValidationReport(name, source, judgements, today=today)
