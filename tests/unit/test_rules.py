@@ -557,8 +557,9 @@ def test_stored_record_of_an_add():
                     credit_types=("ama pra category 1",))])
     s = j.stored
     assert j.codes == [] and s is not None
-    # Kept under the registry's licence number, with the catalogue's spelling of the credit type.
-    assert (s.board, s.learner_id, s.learner_id_type, s.first_name) == ("NC", "1001", "NPI", "Ann")
+    # The NPI as reported, held under the registry learner it matched; the catalogue's spellings.
+    assert (s.board, s.learner_id, s.learner_id_type, s.first_name) == ("NC", NPI_1001, "NPI", "Ann")
+    assert (s.npi, s.matched_learner_id, s.learner_key) == (NPI_1001, "1001", "1001")
     assert (s.completion_date, s.credits, s.credit_types) == (D(2026, 5, 1), Decimal("2.50"), ("AMA PRA Category 1",))
 
 

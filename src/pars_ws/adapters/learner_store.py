@@ -14,10 +14,10 @@ from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, sel
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.activities import Activity, RegisteredLearner, Registration
-from ..domain.catalogue import Catalogue, fold
+from ..domain.catalogue import NPI, Catalogue, fold
 from ..domain.dates import parse_completion_date
 from ..domain.engine import Judgement, learner_key
-from ..domain.lookups import NPI, MemoryLookups
+from ..domain.lookups import MemoryLookups
 from ..domain.names import name_key
 from ..domain.records import DOB, ReportedRecord, Source, Status, StoredRecord
 from ..domain.rules import board_of
@@ -47,6 +47,7 @@ def record_from_row(row) -> StoredRecord:
         credits=Decimal(row.credits), credit_types=_split(row.credit_types), status=Status(row.status),
         source=Source(row.source), submitted_at=row.submitted_at, updated_at=row.updated_at,
         reject_code=row.reject_code, npi=row.npi, learner_key=row.learner_key,
+        matched_learner_id=row.matched_learner_id,
     )
 
 
@@ -317,7 +318,8 @@ class LearnerRepository:
         return dict(
             environment=environment, provider_pk=provider_pk, credit_id=rec.credit_id,
             activity_id=rec.activity_id, board=rec.board, learner_id_type=rec.learner_id_type,
-            learner_id=rec.learner_id, learner_key=rec.learner_key, npi=rec.npi,
+            learner_id=rec.learner_id, learner_key=rec.learner_key, matched_learner_id=rec.matched_learner_id,
+            npi=rec.npi,
             first_name=rec.first_name, last_name=rec.last_name,
             dob_month=rec.dob.month if rec.dob else None, dob_day=rec.dob.day if rec.dob else None,
             completion_date=rec.completion_date, credits=rec.credits, credit_types=_lines(rec.credit_types),
@@ -336,6 +338,7 @@ class LearnerRepository:
                            completion_date: dt.date) -> list[StoredRecord]:
         rows = self.conn.execute(select(_LR).where(
             _LR.c.environment == environment, _LR.c.provider_pk == provider_pk, _LR.c.activity_id == activity_id,
-            _LR.c.learner_key == learner_key(learner_id), _LR.c.completion_date == completion_date,
+            or_(_LR.c.learner_key == learner_key(learner_id), _LR.c.npi == learner_id.strip()),
+            _LR.c.completion_date == completion_date,
         ).order_by(_LR.c.deleted_at.is_not(None), _LR.c.id)).all()
         return [record_from_row(r) for r in rows]

@@ -51,7 +51,7 @@ def _search_query(environment: str, provider_pk: int, f: SearchFilter) -> Select
         q = q.where(func.lower(_A.c.provider_activity_id) == f.provider_activity_id.lower())
     if f.learner_id:
         # A learner reported by NPI is found by the NPI and by the registry learner's ID.
-        q = q.where(or_(_LR.c.learner_key == learner_key(f.learner_id), _LR.c.npi == f.learner_id))
+        q = q.where(or_(_LR.c.learner_key == learner_key(f.learner_id), _LR.c.npi == f.learner_id.strip()))
     if f.id_type:
         q = q.where(func.lower(_LR.c.learner_id_type) == f.id_type.lower())
     return q.order_by(_LR.c.submitted_at.desc(), _LR.c.id.desc())

@@ -115,7 +115,8 @@ learner_records = Table(
     Column("board", String(10), nullable=False),
     Column("learner_id_type", String(50)),
     Column("learner_id", String(50)),
-    Column("learner_key", String(50), nullable=False),
+    Column("learner_key", String(50), nullable=False),  # folded ID of the registry learner it matched
+    Column("matched_learner_id", String(50)),  # that registry learner's ID, as the board keeps it
     Column("npi", String(10)),
     Column("first_name", String(100), nullable=False),
     Column("last_name", String(100), nullable=False),

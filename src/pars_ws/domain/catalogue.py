@@ -15,6 +15,9 @@ DELETION_DEADLINES: dict[str, Callable[[dt.date], dt.date]] = {
 }
 
 
+NPI = "npi"  # the learner ID type of a National Provider Identifier, folded
+
+
 @lru_cache(maxsize=8192)  # the same codes, names and learner IDs are folded many times per record
 def fold(text: str) -> str:
     """Key for case-insensitive comparison of codes and vocabulary names."""

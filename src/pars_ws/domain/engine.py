@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Iterable, Protocol
 
 from .activities import Activity, RegisteredLearner, Registration
-from .catalogue import Board, Catalogue, fold
+from .catalogue import NPI, Board, Catalogue, fold
 from .dates import parse_completion_date, parse_dob
 from .errors import message
 from .records import DOB, ReportedRecord, Source, Status, StoredRecord
@@ -302,6 +302,10 @@ def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
         else:
             state.deleted_stored[key].append(target)
         return Judgement(r, action, [], Status.DELETED, target)
+    # A learner reported by NPI is kept under that NPI as reported; the others under the board's own
+    # spelling of their ID. Either way the record is held under the registry learner it matched.
+    by_npi = c.id_type is not None and fold(c.id_type) == NPI
+    reported_npi = r.learner_id.strip() if by_npi else None
     stored = StoredRecord(
         # Tab and web-form records get their CreditID from the service before judging; an
         # offline check (`pars-ws validate`) judges them without one.
@@ -309,7 +313,7 @@ def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
         activity_id=c.activity.activity_id,
         board=c.board.code,
         learner_id_type=c.id_type or c.board.learner_id_types[0],
-        learner_id=c.learner.learner_id,
+        learner_id=reported_npi or c.learner.learner_id,
         first_name=r.first_name.strip(),
         last_name=r.last_name.strip(),
         dob=c.dob,
@@ -320,8 +324,9 @@ def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:
         source=source,
         submitted_at=now,
         updated_at=now,
-        npi=r.npi,
+        npi=reported_npi or r.npi,
         learner_key=c.learner_key,
+        matched_learner_id=c.learner.learner_id,
     )
     if stored.credit_id:
         state.added[stored.credit_id] = stored

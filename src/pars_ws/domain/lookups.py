@@ -7,12 +7,11 @@ from decimal import Decimal
 from typing import Iterable
 
 from .activities import Activity, RegisteredLearner
-from .catalogue import fold
+from .catalogue import NPI, fold
 from .engine import learner_key, points_counted
 from .names import name_key
 from .records import DOB, Status, StoredRecord
 
-NPI = "npi"
 
 
 class MemoryLookups:

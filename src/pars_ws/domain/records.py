@@ -94,6 +94,7 @@ class StoredRecord:
     id: int | None = None
     # The folded ID of the registry learner the record is kept under; by default its own learner ID's.
     learner_key: str = ""
+    matched_learner_id: str | None = None  # the registry learner's ID as the board keeps it
 
     def __post_init__(self) -> None:
         if not self.learner_key and self.learner_id:

@@ -156,6 +156,7 @@ LEARNER_COLUMNS = (
     Column("learner_id_type", "Learner ID Type", lambda r: r.record.learner_id_type),
     Column("learner_id", "Learner ID", lambda r: r.record.learner_id),
     Column("npi", "NPI", lambda r: r.record.npi),
+    Column("matched_learner_id", "Board Learner ID", lambda r: r.record.matched_learner_id),
     Column("completion_date", "Date Completed", lambda r: r.record.completion_date),
     Column("credits", "Credits/Points", lambda r: r.record.credits),
     Column("credit_types", "Credit Types", lambda r: r.record.credit_types),
