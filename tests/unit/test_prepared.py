@@ -293,7 +293,7 @@ def test_a_failed_rollback_leaves_the_first_error_to_the_caller(services, monkey
 @pytest.mark.parametrize("password, fails_after_sign_in, status, logged_provider", [
     (SANDBOX_PASSWORD, False, "200", True),
     (SANDBOX_PASSWORD, True, "500", True),  # signed in, then a server error: the log still names the provider
-    ("wrong", False, "400", False),
+    ("wrong", False, "500", False),
 ])
 def test_the_call_log_names_the_provider_once_signed_in(services, monkeypatch, caplog, password,
                                                         fails_after_sign_in, status, logged_provider):
