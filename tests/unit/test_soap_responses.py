@@ -141,6 +141,9 @@ def test_each_endpoint_s_wsdl_has_its_own_binding_and_port_alone(app, soap12):
     doc = wsdl_of(app, soap12, host="pars.example.org:8443")
     bindings = doc.xpath("/w:definitions/w:binding/@name", namespaces={"w": WSDL})
     assert bindings == ["ACCMELearnerServiceSoap12" if soap12 else "ACCMELearnerServiceSoap"]
+    # wsdl2h took a declaration of the SOAP 1.2 binding namespace alone for SOAP 1.2 throughout.
+    other = "http://schemas.xmlsoap.org/wsdl/soap/" if soap12 else "http://schemas.xmlsoap.org/wsdl/soap12/"
+    assert not any(other in el.nsmap.values() for el in doc.iter())
     path = SOAP12_PATH if soap12 else SERVICE_PATH
     assert addresses(doc) == [f"http://pars.example.org:8443{path}"]
     imports = doc.xpath("//xs:import/@schemaLocation", namespaces={"xs": "http://www.w3.org/2001/XMLSchema"})

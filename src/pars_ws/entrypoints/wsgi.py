@@ -54,12 +54,14 @@ def fault_document(soap12: bool, text: str, correlation_id: str) -> bytes:
 
 def endpoint_wsdl(source: etree._ElementTree, soap12: bool) -> etree._ElementTree:
     """The WSDL of one endpoint: its binding and port alone (clients that use the first or the last
-    port of a service, as gSOAP and node-soap do, then speak the endpoint's SOAP version)."""
+    port of a service, as node-soap and gSOAP do, then speak the endpoint's SOAP version), and no
+    declaration of the other SOAP binding's namespace (wsdl2h took one for SOAP 1.2 throughout)."""
     tree = copy.deepcopy(source)
     other = "ACCMELearnerServiceSoap" if soap12 else "ACCMELearnerServiceSoap12"
     for node in tree.xpath(f"/w:definitions/w:binding[@name='{other}'] | //w:port[@binding='tns:{other}']",
                            namespaces=WSDL_NS):
         node.getparent().remove(node)
+    etree.cleanup_namespaces(tree, keep_ns_prefixes=("tns", "xs"))  # these two are used in attribute values
     return tree
 
 
