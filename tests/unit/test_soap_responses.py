@@ -96,6 +96,19 @@ def test_a_server_fault_hides_its_cause_and_is_a_receiver_fault(app, services, m
 
 
 @pytest.mark.parametrize("soap12", [False, True])
+def test_an_error_that_escapes_spyne_is_still_a_server_fault(app, monkeypatch, soap12):
+    def broken(environ, start_response):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app, "soap12" if soap12 else "soap11", broken)
+    body = soap11_save([record("ccid:t:escaped")])
+    answer = call(app, to_soap12(body) if soap12 else body, SOAP12_PATH if soap12 else SERVICE_PATH)
+    fault = fault_of(answer)
+    assert answer.status_code == 500 and fault.code == "Server" and fault.soap12 == soap12
+    assert "a bug" not in fault.text and fault.correlation_id in fault.text
+
+
+@pytest.mark.parametrize("soap12", [False, True])
 def test_a_request_in_the_other_soap_version_is_answered_in_its_own(app, soap12):
     body = soap11_save([record("ccid:t:version")])
     answer = call(app, body if soap12 else to_soap12(body), SOAP12_PATH if soap12 else SERVICE_PATH)

@@ -22,7 +22,7 @@ from functools import lru_cache
 
 from lxml import etree
 from lxml.builder import E
-from spyne import AnyXml, Application, ServiceBase, const as spyne_const, rpc
+from spyne import AnyXml, Application, ServiceBase, rpc
 from spyne.const.xml import NS_XML
 from spyne.error import RequestTooLongError
 from spyne.model.fault import Fault
@@ -360,9 +360,9 @@ def _envelope_parts(root, env_ns: str):
 
 
 class _Guarded:
-    """What pars-ws changes in spyne's SOAP protocols: the request is read by the hardened parser,
-    operations take and give their body element as it stands (BodyElement), and the HTTP status of
-    a fault is the one SOAP clients read a fault from."""
+    """What pars-ws changes in both of spyne's SOAP protocols: the request is read by the hardened
+    parser, its envelope's shape is checked, a request in the other SOAP version is answered in its
+    own, and operations take and give their body element as it stands (BodyElement)."""
 
     other_version: type  # the SOAP protocol a request in the other version is answered in
 
@@ -413,6 +413,9 @@ class ParsSoap11(_Guarded, Soap11):
     # only status on which JAX-WS, WCF and suds read the fault instead of an HTTP error.
 
 
+_SOAP12_CODES = {"Client": "Sender", "Server": "Receiver"}
+
+
 class ParsSoap12(_Guarded, Soap12):
     version = "1.2"
 
@@ -444,7 +447,6 @@ class ParsSoap12(_Guarded, Soap12):
         parent.append(fault)
 
 
-_SOAP12_CODES = {"Client": "Sender", "Server": "Receiver"}
 ParsSoap11.other_version, ParsSoap12.other_version = ParsSoap12, ParsSoap11
 
 
@@ -518,10 +520,6 @@ def _log_call(ctx):
 def make_wsgi_application(services, soap12: bool = False) -> WsgiApplication:
     """One SOAP endpoint: the application and spyne's WSGI server around it. The body it is given
     must hold at most max_body_bytes + 1 bytes (wsgi.py reads it)."""
-    # spyne runs a full gc.collect() after a call once a second, to close uploaded files early; in a
-    # process this size that took 50-150 ms, paid by whichever call came next. spyne reads no files
-    # here: leave collection to Python's own thresholds.
-    spyne_const.MIN_GC_INTERVAL = float("inf")
     app = ParsApplication(services, ParsSoap12 if soap12 else ParsSoap11)
     wsgi = WsgiApplication(app, max_content_length=services.settings.limits.max_body_bytes)
     wsgi.event_manager.add_listener("wsgi_call", _new_call)
