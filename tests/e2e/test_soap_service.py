@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 from decimal import Decimal
 from pathlib import Path
 
@@ -186,6 +187,22 @@ def test_each_endpoint_serves_a_wsdl_with_its_port_alone_that_zeep_loads_strictl
     for location in imports:
         assert requests.get(location, timeout=30).status_code == 200
     assert requests.get(server.base_url + "/schemas/../pyproject.toml").status_code == 404
+
+
+def test_a_hostile_host_header_never_breaks_the_wsdl_gunicorn_serves(server):
+    """gunicorn hands the Host header over as sent: the WSDL must stay well-formed and not use it."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b'GET /services/ACCMELearnerService.svc/soap12?wsdl HTTP/1.1\r\nHost: evil"/><x:y a="\r\n'
+                     b"Connection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    doc = etree.fromstring(body)
+    [address] = doc.xpath("//*[local-name()='address']/@location")
+    assert address == server.service_url + "/soap12"  # gunicorn names the address it listens on
 
 
 def test_sandbox_credentials_never_see_production(server, client, credentials):
