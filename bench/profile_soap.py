@@ -13,6 +13,7 @@ with --statements, the time each SQL statement of a call took from the driver's 
 """
 from __future__ import annotations
 
+import gc
 import io
 import sys
 import time
@@ -67,6 +68,7 @@ def main() -> int:
         from pars_ws.entrypoints.wsgi import create_app
 
         app = create_app()
+        gc.freeze()  # as `pars-ws serve` does after preloading: spyne's once-a-second gc.collect() stays cheap
         statements = common.time_statements() if args.statements else None
         save = caller(app, "/services/ACCMELearnerService.svc", '"urn:pars-ws:learner:v1/SaveLearnerActivity"')
         echo = caller(echo_app.application, "/", '"echo"')

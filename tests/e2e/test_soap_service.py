@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from lxml import etree
 from zeep.exceptions import Fault
 from zeep.wsse.username import UsernameToken
 
-from tests.conftest import PROVIDER_ID, ROOT, SANDBOX_PASSWORD, SANDBOX_USER, run_cli
+from tests.conftest import PROVIDER_ID, SANDBOX_PASSWORD, SANDBOX_USER, run_cli
 from tests.support import codes, record, soap11_save, zeep_reports
 
 pytestmark = pytest.mark.e2e
@@ -97,11 +98,13 @@ def test_bad_field_types_are_per_record_errors(server, credentials):
 def test_non_conforming_document_is_a_client_fault_naming_line_and_path(server):
     body = soap11_save([record("ccid:testprovider.org:bad")]).replace(b"<ar:Status>", b"<ar:Bogus/><ar:Status>")
     r = requests.post(server.service_url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"})
-    assert r.status_code == 400
+    assert r.status_code == 500  # WS-I Basic Profile R1126: a SOAP 1.1 fault travels on HTTP 500
     fault = etree.fromstring(r.content).find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
     assert fault.findtext("faultcode").endswith("Client.InvalidRequest")
     text = fault.findtext("faultstring")
     assert re.search(r"line \d+", text) and "ActivityReport" in text and "Bogus" in text
+    correlation_id = fault.findtext("detail/{urn:pars-ws:learner:v1}CorrelationID")
+    assert correlation_id and text.endswith(f"(correlation ID {correlation_id})")
 
 
 def test_bad_credentials_fault_says_nothing_specific(client, credentials):
@@ -111,6 +114,7 @@ def test_bad_credentials_fault_says_nothing_specific(client, credentials):
             client.service.GetLearnerStatusByCreditId(**creds, CreditID="x")
         assert exc.value.code.endswith("Client.Authentication")
         assert exc.value.message.startswith("Authentication failed.")
+        assert exc.value.detail.findtext("{urn:pars-ws:learner:v1}CorrelationID") in exc.value.message
 
 
 def test_ws_security_username_token(server, credentials):
@@ -152,21 +156,53 @@ def test_save_and_get_activity(client, credentials):
     assert result.Status == "Submitted", codes(result)
 
 
-def test_soap12_endpoint(server, credentials):
-    client12 = zeep.Client(server.wsdl_url, service_name="ACCMELearnerService", port_name="ACCMELearnerServiceSoap12")
+def test_soap12_endpoint_with_its_own_wsdl(server, credentials):
+    """The 1.2 endpoint's WSDL names its port alone: a client that does not name a port speaks 1.2.
+    Faults per the SOAP 1.2 HTTP binding, the subcode a QName in the service namespace."""
+    client12 = zeep.Client(server.service_url + "/soap12?wsdl")
     got = client12.service.GetActivity(**credentials, ActivityID="200930149")
     assert got.ActivityID == "200930149"
-    with pytest.raises(Fault):
+    with pytest.raises(Fault) as exc:
         client12.service.GetActivity(**{**credentials, "Password": "nope"}, ActivityID="200930149")
+    assert exc.value.code.endswith(":Sender")
+    assert exc.value.subcodes == [etree.QName("urn:pars-ws:learner:v1", "Authentication")]
+    assert exc.value.message.startswith("Authentication failed.")
+    response = requests.post(server.service_url + "/soap12", data=b"<not-xml", timeout=30,
+                             headers={"Content-Type": "application/soap+xml; charset=utf-8"})
+    assert response.status_code == 400 and b"Sender" in response.content
 
 
-def test_served_wsdl_matches_the_file(server):
-    served = requests.get(server.wsdl_url).text
-    on_disk = (ROOT / "wsdl" / "ACCMELearnerService.wsdl").read_text(encoding="utf-8")
-    assert served == on_disk.replace("http://localhost:8000", server.base_url)
-    schema = requests.get(server.base_url + "/schemas/pars-activityreport.xsd")
-    assert schema.status_code == 200 and b"ActivityReports" in schema.content
+@pytest.mark.parametrize("path, binding", [("", "soap"), ("/soap12", "soap12")])
+def test_each_endpoint_serves_a_wsdl_with_its_port_alone_that_zeep_loads_strictly(server, path, binding):
+    url = server.service_url + path
+    client = zeep.Client(url + "?wsdl", settings=zeep.Settings(strict=True))
+    (service,) = client.wsdl.services.values()
+    (port,) = service.ports.values()
+    assert port.binding_options["address"] == url
+    assert type(port.binding).__name__ == ("Soap11Binding" if binding == "soap" else "Soap12Binding")
+    assert "ActivityReports: " in port.binding._operations["SaveLearnerActivity"].input.signature()
+    served = etree.fromstring(requests.get(url + "?wsdl", timeout=30).content)
+    imports = served.xpath("//xs:import/@schemaLocation", namespaces={"xs": "http://www.w3.org/2001/XMLSchema"})
+    assert imports and all(location.startswith(server.base_url + "/schemas/") for location in imports)
+    for location in imports:
+        assert requests.get(location, timeout=30).status_code == 200
     assert requests.get(server.base_url + "/schemas/../pyproject.toml").status_code == 404
+
+
+def test_a_hostile_host_header_never_breaks_the_wsdl_gunicorn_serves(server):
+    """gunicorn hands the Host header over as sent: the WSDL must stay well-formed and not use it."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(b'GET /services/ACCMELearnerService.svc/soap12?wsdl HTTP/1.1\r\nHost: evil"/><x:y a="\r\n'
+                     b"Connection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    doc = etree.fromstring(body)
+    [address] = doc.xpath("//*[local-name()='address']/@location")
+    assert address == server.service_url + "/soap12"  # gunicorn names the address it listens on
 
 
 def test_sandbox_credentials_never_see_production(server, client, credentials):
@@ -214,7 +250,7 @@ def test_a_fault_sent_as_a_request_is_a_client_fault(server):
     body = (b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>'
             b'<faultcode>soap:Server</faultcode><faultstring>x</faultstring></soap:Fault></soap:Body></soap:Envelope>')
     r = requests.post(server.service_url, data=body, headers={"Content-Type": "text/xml; charset=utf-8"})
-    assert r.status_code == 400
+    assert r.status_code == 500
     fault = etree.fromstring(r.content).find(".//{http://schemas.xmlsoap.org/soap/envelope/}Fault")
     assert fault.findtext("faultcode").endswith("Client.InvalidRequest")
     assert fault.findtext("faultstring").startswith("A SOAP Fault is not a request.")

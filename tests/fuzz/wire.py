@@ -65,6 +65,7 @@ class FaultInfo:
     text: str
     limit: str | None
     soap12: bool
+    correlation_id: str | None = None
 
     @property
     def client(self) -> bool:
@@ -87,16 +88,20 @@ def fault_of(response: requests.Response) -> FaultInfo | None:
     except etree.XMLSyntaxError:
         return None
     limit = doc.findtext(f".//{{{P}}}Limit")
+    cid = doc.findtext(f".//{{{P}}}CorrelationID")
     fault = doc.find(f".//{{{SOAP11}}}Fault")
     if fault is not None:
-        return FaultInfo(_local(fault.findtext("faultcode") or ""), fault.findtext("faultstring") or "", limit, False)
+        return FaultInfo(_local(fault.findtext("faultcode") or ""), fault.findtext("faultstring") or "", limit, False, cid)
     fault = doc.find(f".//{{{SOAP12}}}Fault")
     if fault is None:
         return None
     value = _local(fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Value") or "")
-    sub = _local(fault.findtext(f"{{{SOAP12}}}Code/{{{SOAP12}}}Subcode/{{{SOAP12}}}Value") or "")
-    code = ("Client" if value == "Sender" else "Server" if value == "Receiver" else value) + (f".{sub}" if sub else "")
-    return FaultInfo(code, fault.findtext(f".//{{{SOAP12}}}Text") or "", limit, True)
+    sub = fault.find(f"{{{SOAP12}}}Code/{{{SOAP12}}}Subcode/{{{SOAP12}}}Value")
+    if sub is not None:  # a QName in the service namespace (SAAJ refuses an unqualified one)
+        assert sub.nsmap.get(sub.text.partition(":")[0]) == P, sub.text
+    code = ("Client" if value == "Sender" else "Server" if value == "Receiver" else value) + (
+        f".{_local(sub.text)}" if sub is not None else "")
+    return FaultInfo(code, fault.findtext(f".//{{{SOAP12}}}Text") or "", limit, True, cid)
 
 
 @dataclass

@@ -6,7 +6,7 @@ import builtins
 import http.server
 import io
 import os
-import re
+
 import sys
 import threading
 import time
@@ -232,38 +232,14 @@ def test_oversize_body_is_refused_before_parsing(monkeypatch):
     assert refused(b"<a>" + b"x" * LIMITS.max_body_bytes + b"</a>").limit == "body-size"
 
 
-@pytest.fixture(params=["wrapped", "checked-after"])
-def parse_way(request, monkeypatch):
-    """Files are parsed inside depth wrappers, SOAP-sized requests checked after a plain parse:
-    both must refuse, and say so, alike."""
-    if request.param == "wrapped":
-        monkeypatch.setattr(xml_guard, "_WRAP_FROM_BYTES", 0)
-    return request.param
-
-
-def test_small_documents_skip_the_wrappers_and_files_use_them(monkeypatch):
-    used = []
-    real = xml_guard._splice_points
-    monkeypatch.setattr(xml_guard, "_splice_points", lambda *a: used.append(1) or real(*a))
-    parse_xml(nested(10), LIMITS)
-    assert not used
-    big = b"<r><!--" + b"x" * xml_guard._WRAP_FROM_BYTES + b"-->" + b"<e>" * 64 + b"</e>" * 64 + b"</r>"
-    exc = refused(big)
-    assert used and exc.limit == "depth"
-
-
-@pytest.mark.parametrize("path", ["wrapped", "checked-after", "libxml2-own-limit", "xpath-fallback"])
-def test_depth_at_limit_accepted_and_one_more_refused_with_line(path, monkeypatch):
+@pytest.mark.parametrize("path", ["walk", "libxml2-own-limit"])
+def test_depth_at_limit_accepted_and_one_more_refused_with_line(path):
     limits = LIMITS
-    if path == "wrapped":
-        monkeypatch.setattr(xml_guard, "_WRAP_FROM_BYTES", 0)
     if path == "libxml2-own-limit":
         limits = XmlLimits(max_depth=300)  # above libxml2's 256: its own limit is what holds
         assert parse_xml(nested(256), limits) is not None
         assert refused(nested(257), limits).limit == "depth"
         return
-    if path == "xpath-fallback":
-        monkeypatch.setattr(xml_guard, "_LIBXML_MAX_DEPTH", None)
     assert parse_xml(nested(64), limits).getroot().tag == "e"
     exc = refused(nested(65), limits)
     assert exc.limit == "depth"
@@ -272,14 +248,14 @@ def test_depth_at_limit_accepted_and_one_more_refused_with_line(path, monkeypatc
 
 
 @pytest.mark.parametrize("shape", ["default-namespace", "comment-after-root", "empty-root"])
-def test_depth_limit_holds_whatever_the_document_shape(shape, parse_way):
+def test_depth_limit_holds_whatever_the_document_shape(shape):
     def doc(depth: int) -> bytes:
         if shape == "empty-root":
             return b"<r/>" if depth == 1 else nested(depth)
         inner = "<e>" * (depth - 1) + "</e>" * (depth - 1)
-        if shape == "default-namespace":  # the wrappers inherit the default namespace
+        if shape == "default-namespace":
             return f'<r xmlns="urn:d" xmlns:p="urn:p">{inner}</r>'.encode()
-        return f"<r>{inner}</r>\n<!-- after -->\n".encode()  # no splice point: XPath check
+        return f"<r>{inner}</r>\n<!-- after -->\n".encode()
 
     assert parse_xml(doc(64), LIMITS) is not None
     assert parse_xml(doc(1), LIMITS) is not None
@@ -288,13 +264,13 @@ def test_depth_limit_holds_whatever_the_document_shape(shape, parse_way):
 
 
 @pytest.mark.parametrize("max_depth", [1, 10, 200])
-def test_depth_limit_is_configurable(max_depth, parse_way):
+def test_depth_limit_is_configurable(max_depth):
     limits = XmlLimits(max_depth=max_depth)
     assert parse_xml(nested(max_depth), limits) is not None
     assert refused(nested(max_depth + 1), limits).limit == "depth"
 
 
-def test_depth_counts_the_envelope(parse_way):
+def test_depth_counts_the_envelope():
     # Envelope, Body, SaveLearnerActivity, ActivityReports = 4 levels; a record is level 5.
     inner = "<ar:ActivityReport>" + "<x>" * 59 + "</x>" * 59 + "</ar:ActivityReport>\n"
     assert parse_xml(envelope(inner), LIMITS) is not None  # 5 + 59 = 64
@@ -375,20 +351,15 @@ def test_attacks_read_no_file_and_no_url(name, http_server, secret_file, monkeyp
     url, requests = http_server
     path, old_atime = secret_file
     data = load_attack(name, url, path.as_uri())
-    opened, resolved = [], []
+    opened = []
     real_open = builtins.open
 
     def spy_open(file, *args, **kwargs):
         opened.append(str(file))
         return real_open(file, *args, **kwargs)
 
-    def spy_resolve(self, system_url, public_id, context):
-        resolved.append(system_url)
-        raise XmlRefused("entity", "External resources are not loaded")
-
     monkeypatch.setattr(builtins, "open", spy_open)
     monkeypatch.setattr(io, "open", spy_open)
-    monkeypatch.setattr(xml_guard._RefusingResolver, "resolve", spy_resolve)
     before = len(requests)
     with pytest.raises(XmlRefused) as info:
         parse_xml(data, LIMITS)
@@ -397,7 +368,6 @@ def test_attacks_read_no_file_and_no_url(name, http_server, secret_file, monkeyp
     assert info.value.limit == ATTACKS[name]
     assert SECRET not in str(info.value)
     assert not [f for f in opened if "secret" in f]
-    assert resolved == []  # the pre-parse checks stopped it: lxml was never asked
     assert len(requests) == before
     assert path.stat().st_atime_ns == old_atime
 
@@ -405,30 +375,32 @@ def test_attacks_read_no_file_and_no_url(name, http_server, secret_file, monkeyp
 @pytest.mark.parametrize("name", ["xxe-local-file.xml", "xxe-url.xml", "external-dtd.xml",
                                   "parameter-entities.xml", "xinclude.xml"])
 def test_the_parser_alone_reads_nothing_either(name, http_server, secret_file):
-    """Defence in depth: skip every pre-parse check and hand the attack to the same lxml
+    """Defence in depth: skip every check after parsing and hand the attack to the same lxml
     parser parse_xml uses. It may fail or leave entity nodes unexpanded; it must not fetch."""
     url, requests = http_server
     path, old_atime = secret_file
     before = len(requests)
     try:
-        out = etree.tostring(etree.fromstring(load_attack(name, url, path.as_uri()),
-                                              xml_guard._new_parser()))
-    except (etree.XMLSyntaxError, XmlRefused):
+        out = etree.tostring(etree.fromstring(load_attack(name, url, path.as_uri()), xml_guard.new_parser()))
+    except etree.XMLSyntaxError:
         out = b""
     assert SECRET.encode() not in out
     assert len(requests) == before
     assert path.stat().st_atime_ns == old_atime
 
 
-def test_refusing_resolver_blocks_even_a_misconfigured_parser(http_server, secret_file):
+def test_the_resolver_blocks_even_a_misconfigured_parser(http_server, secret_file):
     url, requests = http_server
     path, old_atime = secret_file
     parser = etree.XMLParser(load_dtd=True, resolve_entities=True, no_network=False)
-    parser.resolvers.add(xml_guard._RefusingResolver())
+    parser.resolvers.add(xml_guard._NothingResolver())
     before = len(requests)
-    for name in ("xxe-local-file.xml", "xxe-url.xml", "external-dtd.xml"):
-        with pytest.raises((XmlRefused, etree.XMLSyntaxError)):
-            etree.fromstring(load_attack(name, url, path.as_uri()), parser)
+    for name in ("xxe-local-file.xml", "xxe-url.xml", "external-dtd.xml", "parameter-entities.xml"):
+        try:
+            out = etree.tostring(etree.fromstring(load_attack(name, url, path.as_uri()), parser))
+        except etree.XMLSyntaxError:
+            out = b""
+        assert SECRET.encode() not in out
     assert len(requests) == before
     assert path.stat().st_atime_ns == old_atime
 
@@ -505,23 +477,18 @@ def test_a_million_comments_before_the_root_are_handled():
     assert refused(b"<!---->" * 1_000_000 + b"<!DOCTYPE a><a/>").limit == "doctype"
 
 
-def test_dense_equals_signs_stay_linear():
-    # 8 MB of tags with 49 '=' each, never 51: the pre-parse scan must stay linear (a regex
-    # tried first took about 4 s on this).
-    data = (b"<a " + b"=" * 49 + b">\n") * 150_000
+def test_elements_at_the_attribute_limit_are_accepted_in_bulk():
+    doc = b"<r>" + (b"<a " + b" ".join(b'b%d="="' % i for i in range(50)) + b"/>\n") * 20_000 + b"</r>"
     start = time.perf_counter()
-    xml_guard._check_attributes(data, LIMITS)
-    assert time.perf_counter() - start < 1
-    doc = b"<r>" + (b"<a " + b" ".join(b'b%d="="' % i for i in range(24)) + b"/>\n") * 5_000 \
-        + b"</r>"
-    assert parse_xml(doc, LIMITS) is not None
+    assert len(parse_xml(doc, LIMITS).getroot()) == 20_000
+    assert time.perf_counter() - start < 5
 
 
 # --------------------------------------------------------------------------- other refusals
 
 @pytest.mark.parametrize("doc, limit", [
     (b'<?xml version="1.0"?>\n<!DOCTYPE a>\n<a/>', "doctype"),
-    (b"<!ENTITY x 'y'><a/>", "entity"),
+    (b"<!ENTITY x 'y'><a/>", "malformed"),
     (b"<a>&ext;</a>", "entity"),
     (b'<a b="&ext;"/>', "entity"),
     (b"<?pi?><a/>", "processing-instruction"),
@@ -541,14 +508,19 @@ def test_dense_equals_signs_stay_linear():
     (b"<a>&#0;</a>", "malformed"),
     (b"<?xml version='1.0' encoding='UTF-7'?><a/>", "encoding"),
     (b"<?xml version='1.0' encoding='windows-1252'?><a/>", "encoding"),
-    (b"<?xml version='1.0' encoding=utf-8?><a/>", "encoding"),
+    (b"<?xml version='1.0' encoding=utf-8?><a/>", "malformed"),
     (b"\xef\xbb\xbf<?xml version='1.0' encoding='ISO-8859-1'?><a/>", "encoding"),
     ('<?xml version="1.0" encoding="UTF-8"?><a/>'.encode("utf-16"), "encoding"),
     ("<a>x</a>".encode("utf-32-le"), "encoding"),
     ('<?xml version="1.0" encoding="IBM037"?><a/>'.encode("cp037"), "encoding"),
     (b"<a>\xff</a>", "encoding"),
+    ("<a>x</a>".encode("utf-16-le"), "malformed"),  # UTF-16 must start with a BOM or a declaration
     (b'<?xml version="1.0"' + b" " * 10_000 + b"<a/>", "malformed"),
-    (b'<?xml version="1.0" encoding="UTF-7" x="?"?><a/>', "malformed"),
+    (b'<?xml version="1.0" encoding="UTF-7" x="?"?><a/>', "encoding"),
+    (b'<?xml version="1.0" encoding="Shift_JIS"?><a/>', "encoding"),
+    (b'<!DOCTYPE a SYSTEM "file:///etc/passwd"><a/>', "doctype"),
+    (b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>', "doctype"),
+    (b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><b><xi:include href="x"/></b></a>', "xinclude"),
 ])
 def test_other_refusals(doc, limit):
     assert refused(doc).limit == limit
@@ -558,24 +530,20 @@ def test_messages_name_the_limit_and_line():
     exc = refused(b"<a>\n<b>\n<?pi?>\n</b></a>")
     assert str(exc) == "Processing instructions are not allowed (line 3)."
     exc = refused(b"<a>\n\n&xxe;</a>")
-    assert str(exc) == "Entity reference &xxe; is not allowed (line 3)."
+    assert exc.limit == "entity" and str(exc) == "Refused XML: Entity 'xxe' not defined (line 3)."
     exc = refused(b'<?xml version="1.0"?>\n<!-- hi -->\n<!DOCTYPE a [<!ENTITY x "y">]><a/>')
-    assert exc.limit == "doctype" and exc.line == 3
+    assert str(exc) == "DOCTYPE declarations are not allowed: SOAP forbids DTDs."
     exc = refused(b"<a>\n<b>\n")
     assert exc.limit == "malformed" and "(line" in str(exc)
 
 
 @pytest.mark.parametrize("doc, says", [
-    (b"<a>\n<b></a>", "element <b> opened on line 2 is not closed (line 2)."),
-    (b"<a>\n</b></a>", "unexpected end tag </b> (line 2)."),
-    (b"<a><b>\n<c></b></a>", "Opening and ending tag mismatch: c line 2 and b (line 2)."),
-    (b"<a>\n<b>\n", "Premature end of data"),
+    (b"<a>\n<b></a>", "Malformed XML: Opening and ending tag mismatch: b line 2 and a (line 2)."),
+    (b"<a>\n</b></a>", "Malformed XML: Opening and ending tag mismatch: a line 1 and b (line 2)."),
+    (b"<a>\n<b>\n", "Malformed XML: Premature end of data in tag b line 2 (line 3)."),
 ])
-def test_depth_wrappers_never_show_in_messages(doc, says, parse_way):
-    message = str(refused(doc))
-    assert message.startswith("Malformed XML: ")
-    assert says in message
-    assert not re.search(r"w[0-9a-f]{16}", message)
+def test_malformed_documents_are_told_in_lxml_s_words_with_the_line(doc, says):
+    assert str(refused(doc)) == says
 
 
 # --------------------------------------------------------------------------- accepted input
@@ -657,7 +625,6 @@ def test_comments_around_the_root_are_allowed():
     '<a>caf\u00e9 \u20ac</a>'.encode("utf-8"),
     '<?xml version="1.0" encoding="UTF-16"?>\n<a>caf\u00e9 \u20ac</a>'.encode("utf-16"),
     '<?xml version="1.0" encoding="UTF-16"?>\n<a>caf\u00e9 \u20ac</a>'.encode("utf-16-be"),
-    '<a>caf\u00e9 \u20ac</a>'.encode("utf-16-le"),
 ])
 def test_unicode_encodings_accepted(doc):
     assert parse_xml(doc, LIMITS).getroot().text == "caf\u00e9 \u20ac"
@@ -730,11 +697,3 @@ def test_mutated_requests_never_escape_as_anything_but_xml_refused(pos, cut, ins
         parse_xml(data, LIMITS)
     except XmlRefused as exc:
         assert exc.limit in LIMIT_NAMES
-
-
-@pytest.mark.parametrize("declaration", xml_guard._UTF8_DECLARATIONS)
-@pytest.mark.parametrize("rest", [b"<a/>", b"\n<a>\xc3\xa9</a>", b"<a>\xff</a>", b"<?pi?><a/>", b"", b" standalone='yes'?>"])
-def test_the_usual_declarations_are_read_as_the_regular_expressions_read_them(declaration, rest, monkeypatch):
-    fast = xml_guard._normalise_encoding(declaration + rest)
-    monkeypatch.setattr(xml_guard, "_UTF8_DECLARATIONS", ())
-    assert fast == xml_guard._normalise_encoding(declaration + rest)

@@ -1,27 +1,39 @@
 """The spyne SOAP application: SOAP 1.1 and 1.2 endpoints for the six PARS operations.
 
-spyne handles the envelope, dispatch and faults. Each operation receives its body element
-untouched (`AnyXml`, bare) because `ar:ActivityReports` must sit directly inside
-SaveLearnerActivity in its own namespace, which spyne's own models cannot express; the element is
-validated against the project's XSD and the response element is written here, so the wire shape is
-exactly the one in wsdl/ (which is what clients download, not a spyne-generated WSDL).
+spyne reads the envelope, dispatches, and writes responses and faults, used through its public API:
+the protocols read the request with the hardened parser (adapters/xml_guard) and write SOAP 1.2
+subcodes as QNames, Application.call_wrapper runs a call again after a transient database
+conflict, and event listeners put the correlation ID in every fault and log each call.
+
+Each operation receives its body element untouched (BodyElement) because ar:ActivityReports must
+sit directly inside SaveLearnerActivity in its own namespace, which spyne's own models cannot
+express; the element is validated against the project's XSD and the response element is built
+here, so the wire shape is exactly the one in wsdl/ (which is what clients download, not a
+spyne-generated WSDL).
 """
 from __future__ import annotations
 
 import datetime as dt
-import re
+import json
+import logging
+import time
 from decimal import Decimal
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 from lxml import etree
-from spyne import AnyXml, Application, ServiceBase, const as spyne_const, rpc
-from spyne.evmgr import EventManager
+from lxml.builder import E
+from spyne import AnyXml, Application, ServiceBase, rpc
+from spyne.const.xml import NS_XML
+from spyne.error import RequestTooLongError
 from spyne.model.fault import Fault
 from spyne.protocol.soap import Soap11, Soap12
 from spyne.protocol.xml import XmlDocument
+from spyne.server.wsgi import WsgiApplication
+from sqlalchemy.exc import DBAPIError
 
 from ..adapters.activity_report import AR, InvalidDocument, read_activity_reports, validate
 from ..adapters.clock import as_utc
+from ..adapters.xml_guard import XmlRefused, check_content_type, parse_xml
 from ..domain.activities import Activity, ActivityRefused, Registration
 from ..domain.dates import parse_dob
 from ..domain.errors import message
@@ -29,12 +41,29 @@ from ..domain.records import ReportedRecord, Source, Status, StoredRecord
 from ..resources import schema_dir
 from ..service.auth import AuthenticationFailed
 from . import wssecurity
+from .http_auth import new_correlation_id
 
 P = "urn:pars-ws:learner:v1"
+XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
+# A call that lost a deadlock (or a serialization check) is run again, at most this many times.
+TRANSIENT_RETRIES = 3
+
+log = logging.getLogger("pars_ws.calls")
+errors_log = logging.getLogger("pars_ws.errors")
 
 
 def q(name: str) -> str:
     return f"{{{P}}}{name}"
+
+
+class CallContext:
+    """Per-call facts spyne carries in ctx.udc."""
+
+    def __init__(self, correlation_id: str):
+        self.correlation_id = correlation_id
+        self.account = None
+        self.records = None
+        self.nonce = None  # the WS-Security nonce this call has used (a call run again is no replay)
 
 
 @lru_cache(maxsize=None)
@@ -46,8 +75,14 @@ def _authentication_failed() -> Fault:
     return Fault(faultcode="Client.Authentication", faultstring="Authentication failed.")
 
 
-def client_fault(kind: str, text: str) -> Fault:
-    return Fault(faultcode=f"Client.{kind}", faultstring=text)
+def client_fault(kind: str, text: str, limit: str | None = None) -> Fault:
+    """A Client fault; `limit` (one of xml_guard.LIMIT_NAMES) goes in the detail as p:Limit."""
+    return Fault(faultcode=f"Client.{kind}", faultstring=text, detail={q("Limit"): limit} if limit else None)
+
+
+def _refused(exc: XmlRefused) -> Fault:
+    kind = "InvalidRequest" if exc.limit in ("malformed", "encoding") else "Limit"
+    return client_fault(kind, str(exc), exc.limit)
 
 
 def _child(el, tag: str):
@@ -63,45 +98,19 @@ def _text(el, name: str) -> str | None:
     return child.text.strip() or None
 
 
-# A response holds only elements and text, so it is written as text: an lxml tree built and then
-# serialised cost ~30 times as much (18 us against 0.6 for a one-record save's, hot). The text is
-# what lxml wrote: &, <, > and CR escaped, and the characters XML cannot carry refused as lxml
-# refuses them (ValueError, a server fault). Elements are in the service namespace under the prefix
-# the envelope declares for it (_PreParsed.create_out_string).
-_NOT_XML_CHARS = "\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff"
-_NOT_XML = re.compile(f"[{_NOT_XML_CHARS}]")
-_SPECIAL = re.compile(f"[&<>\r{_NOT_XML_CHARS}]")
-TNS = "tns"
+def _sub(parent, name: str, text=None):
+    el = etree.SubElement(parent, q(name))
+    if text is not None:
+        el.text = str(text)
+    return el
 
 
-class Written(str):
-    """An operation's response element, as XML text (see _leaf and _node)."""
-
-
-def _escaped(value) -> str:
-    text = str(value)
-    if _SPECIAL.search(text) is None:
-        return text
-    if _NOT_XML.search(text):
-        raise ValueError(f"All strings must be XML compatible: {text!r}")
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-
-
-def _leaf(name: str, text) -> str:
-    """An element holding text; with None, an empty one."""
-    if text is None:
-        return f"<{TNS}:{name}/>"
-    return f"<{TNS}:{name}>{_escaped(text)}</{TNS}:{name}>"
-
-
-def _node(name: str, *children: str) -> str:
-    if not children:
-        return f"<{TNS}:{name}/>"
-    return f"<{TNS}:{name}>{''.join(children)}</{TNS}:{name}>"
-
-
-def _errors(codes) -> str:
-    return _node("Errors", *(_node("Error", _leaf("Code", code), _leaf("Message", message(code))) for code in codes))
+def _errors(parent, codes) -> None:
+    errors = _sub(parent, "Errors")
+    for code in codes:
+        error = _sub(errors, "Error")
+        _sub(error, "Code", code)
+        _sub(error, "Message", message(code))
 
 
 def _iso(value: dt.datetime) -> str:
@@ -119,7 +128,7 @@ class Operations:
         self.services = services
 
     # -- shared steps
-    def check(self, ctx, el) -> None:
+    def check(self, el) -> None:
         try:
             validate(el, service_schema())
         except InvalidDocument as exc:
@@ -127,7 +136,7 @@ class Operations:
 
     def login(self, ctx, el) -> tuple[str | None, str | None, str | None]:
         """(user, password, provider ID): WS-Security's UsernameToken, else the body's elements."""
-        token = wssecurity.username_token(ctx.in_header_doc, self.services, ctx)
+        token = wssecurity.username_token(ctx.in_header_doc, self.services, ctx.udc)
         user, password = (token.username, token.password) if token else (_text(el, "User"), _text(el, "Password"))
         return user, password, _text(el, "ProviderId")
 
@@ -141,9 +150,9 @@ class Operations:
 
     # -- operations
     def save_learner_activity(self, ctx, el):
-        self.check(ctx, el)
-        # Read before the save's transaction (the writer lock is not held for it); what is wrong
-        # with the document is told only to a caller who signs in.
+        self.check(el)
+        # Read before the save's transaction; what is wrong with the document is told only to a
+        # caller who signs in.
         try:
             parsed, problem = read_activity_reports(_child(el, f"{{{AR}}}ActivityReports")), None
         except InvalidDocument as exc:
@@ -155,52 +164,53 @@ class Operations:
                 raise client_fault("InvalidRequest", str(problem))
             return parsed
 
-        raw = ctx.transport.req_env.get("pars.body", b"")
         try:
             judgements = self.services.learners.save_signed_in(
-                *self.login(ctx, el), records, source=Source.SOAP, raw=raw, correlation_id=ctx.udc.correlation_id)
+                *self.login(ctx, el), records, source=Source.SOAP, raw=b"".join(ctx.in_string),
+                correlation_id=ctx.udc.correlation_id)
         except AuthenticationFailed:
             raise _authentication_failed()
         ctx.udc.records = judgements
         ok = sum(1 for j in judgements if j.ok)
-        summary = "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success")
-        return Written(_node("SaveLearnerActivityResponse", _leaf("ResultSummary", summary),
-                             _node("Results", *(self._record_result(j) for j in judgements))))
+        response = etree.Element(q("SaveLearnerActivityResponse"))
+        _sub(response, "ResultSummary", "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success"))
+        results = _sub(response, "Results")
+        for j in judgements:
+            result = _sub(results, "RecordResult")
+            _sub(result, "Index", j.record.index)
+            if j.record.credit_id:
+                _sub(result, "CreditID", j.record.credit_id)
+            if j.action:
+                _sub(result, "Action", j.action.capitalize())
+            _sub(result, "Status", j.status.value)
+            _errors(result, j.codes)
+        return response
 
     @staticmethod
-    def _record_result(j) -> str:
-        parts = [_leaf("Index", j.record.index)]
-        if j.record.credit_id:
-            parts.append(_leaf("CreditID", j.record.credit_id))
-        if j.action:
-            parts.append(_leaf("Action", j.action.capitalize()))
-        parts += [_leaf("Status", j.status.value), _errors(j.codes)]
-        return _node("RecordResult", *parts)
-
-    @staticmethod
-    def _statuses(name: str, records: list[StoredRecord]) -> Written:
-        return Written(_node(name, *(_node(
-            "LearnerStatus",
-            _leaf("CreditID", rec.credit_id),
-            _leaf("ActivityID", rec.activity_id),
-            _leaf("Board", rec.board),
-            _leaf("LearnerID", rec.learner_id or ""),
-            _leaf("CompletionDate", rec.completion_date.isoformat()),
-            _leaf("Credits", _decimal(rec.credits)),
-            _leaf("Status", rec.status.value),
-            _errors([rec.reject_code] if rec.status == Status.REJECTED and rec.reject_code else []),
-            _leaf("Submitted", _iso(rec.submitted_at)),
-            _leaf("Updated", _iso(rec.updated_at)),
-        ) for rec in records)))
+    def _statuses(name: str, records: list[StoredRecord]):
+        response = etree.Element(q(name))
+        for rec in records:
+            st = _sub(response, "LearnerStatus")
+            _sub(st, "CreditID", rec.credit_id)
+            _sub(st, "ActivityID", rec.activity_id)
+            _sub(st, "Board", rec.board)
+            _sub(st, "LearnerID", rec.learner_id or "")
+            _sub(st, "CompletionDate", rec.completion_date.isoformat())
+            _sub(st, "Credits", _decimal(rec.credits))
+            _sub(st, "Status", rec.status.value)
+            _errors(st, [rec.reject_code] if rec.status == Status.REJECTED and rec.reject_code else [])
+            _sub(st, "Submitted", _iso(rec.submitted_at))
+            _sub(st, "Updated", _iso(rec.updated_at))
+        return response
 
     def status_by_credit_id(self, ctx, el):
-        self.check(ctx, el)
+        self.check(el)
         account = self.account(ctx, el)
         found = self.services.learners.status_by_credit_id(account, _text(el, "CreditID") or "")
         return self._statuses("GetLearnerStatusByCreditIdResponse", found)
 
     def status_by_learner(self, ctx, el):
-        self.check(ctx, el)
+        self.check(el)
         account = self.account(ctx, el)
         dob_text = _text(el, "DOB")
         dob = parse_dob(dob_text) if dob_text else None
@@ -212,19 +222,21 @@ class Operations:
         return self._statuses("GetLearnerStatusByLearnerResponse", found)
 
     def learner_match(self, ctx, el):
-        self.check(ctx, el)
+        self.check(el)
         account = self.account(ctx, el)
-        board = _text(el, "Board")
         record = ReportedRecord(
-            index=1, board=board, learner_id_type=_text(el, "LearnerIDType"),
+            index=1, board=_text(el, "Board"), learner_id_type=_text(el, "LearnerIDType"),
             learner_id=_text(el, "LearnerID"), first_name=_text(el, "FirstName"), last_name=_text(el, "LastName"),
             dob=_text(el, "DOB"),
         )
         codes = self.services.learners.match_learner(account, record)
-        return Written(_node("GetLearnerMatchResponse", _leaf("Matched", "false" if codes else "true"), _errors(codes)))
+        response = etree.Element(q("GetLearnerMatchResponse"))
+        _sub(response, "Matched", "false" if codes else "true")
+        _errors(response, codes)
+        return response
 
     def save_activity(self, ctx, el):
-        self.check(ctx, el)
+        self.check(el)
         account = self.account(ctx, el)
         activity = self._activity_from(_child(el, q("Activity")))
         try:
@@ -234,10 +246,9 @@ class Operations:
         return self._activity_response("SaveActivityResponse", saved)
 
     def get_activity(self, ctx, el):
-        self.check(ctx, el)
+        self.check(el)
         account = self.account(ctx, el)
-        activity_id = _text(el, "ActivityID") or ""
-        found = self.services.activities.get(account, activity_id)
+        found = self.services.activities.get(account, _text(el, "ActivityID") or "")
         if found is None:
             raise client_fault("NotFound", f"690 {message(690)}")
         return self._activity_response("GetActivityResponse", found)
@@ -266,36 +277,41 @@ class Operations:
         )
 
     @staticmethod
-    def _activity_response(name: str, activity: Activity) -> Written:
-        fields = [_leaf("ActivityID", activity.activity_id)]
+    def _activity_response(name: str, activity: Activity):
+        response = etree.Element(q(name))
+        a = _sub(response, "Activity")
+        _sub(a, "ActivityID", activity.activity_id)
         if activity.provider_activity_id:
-            fields.append(_leaf("ProviderActivityID", activity.provider_activity_id))
-        fields += [
-            _leaf("Title", activity.title),
-            _leaf("ActivityType", activity.activity_type),
-            _leaf("StartDate", activity.start_date.isoformat()),
-            _leaf("EndDate", activity.end_date.isoformat()),
-            _leaf("ReportingYear", activity.reporting_year),
-            _leaf("Credits", _decimal(activity.credits)),
-            _node("Registrations", *(_node(
-                "Registration",
-                _leaf("Board", reg.board),
-                _leaf("MaxPoints", _decimal(reg.max_points)),
-                _node("CreditTypes", *(_leaf("CreditType", t) for t in reg.credit_types)),
-            ) for reg in activity.registrations)),
-        ]
-        return Written(_node(name, _node("Activity", *fields)))
+            _sub(a, "ProviderActivityID", activity.provider_activity_id)
+        _sub(a, "Title", activity.title)
+        _sub(a, "ActivityType", activity.activity_type)
+        _sub(a, "StartDate", activity.start_date.isoformat())
+        _sub(a, "EndDate", activity.end_date.isoformat())
+        _sub(a, "ReportingYear", activity.reporting_year)
+        _sub(a, "Credits", _decimal(activity.credits))
+        regs = _sub(a, "Registrations")
+        for reg in activity.registrations:
+            r = _sub(regs, "Registration")
+            _sub(r, "Board", reg.board)
+            _sub(r, "MaxPoints", _decimal(reg.max_points))
+            types = _sub(r, "CreditTypes")
+            for credit_type in reg.credit_types:
+                _sub(types, "CreditType", credit_type)
+        return response
+
+
+class BodyElement(AnyXml):
+    """An operation's element in soap:Body as it stands, in and out (spyne's AnyXml hands over the
+    element's first child and wraps a response in another element)."""
 
 
 def _operation(op_name: str, handler: str):
-    def call(ctx, _ignored):
-        ops: Operations = ctx.app.pars_operations
-        return getattr(ops, handler)(ctx, ctx.in_body_doc)
+    def call(ctx, body):
+        return getattr(ctx.app.operations, handler)(ctx, body)
 
     call.__name__ = op_name
-    return rpc(AnyXml, _returns=AnyXml, _body_style="bare", _in_message_name=op_name,
-               _out_message_name=f"{op_name}Response", _soap_body_style="document",
-               _operation_name=op_name)(call)
+    return rpc(BodyElement, _returns=BodyElement, _body_style="bare", _in_message_name=op_name,
+               _out_message_name=f"{op_name}Response", _operation_name=op_name)(call)
 
 
 OPERATIONS = {
@@ -312,139 +328,201 @@ LearnerService = type("ACCMELearnerService", (ServiceBase,), {
 })
 
 
-class _PreParsed:
-    """The guard in front of spyne already parsed the body with the hardened parser: reuse it.
-    Reading the envelope and writing the response do what spyne's Soap11 does, with less work: no
-    XPath compiled per call, no model built of the body (operations read the element itself), and
-    the response element Operations wrote (Written) goes between the envelope's start and end tags
-    as text (spyne built a document, declared all fifteen of the application's namespaces, wrapped
-    the element, cleaned up and serialised it). The bytes on the wire are the same. Faults go
-    through spyne's own serialisation."""
+def _envelope_parts(root, env_ns: str):
+    """(Header or None, operation element) of a well-shaped envelope; a Client fault saying what is
+    wrong with the shape otherwise.
 
-    def create_in_document(self, ctx, charset=None):
-        parts = ctx.transport.req_env.get("pars.envelope")
-        if parts is None:
-            raise Fault("Client.InvalidRequest", "Empty request.")
-        ctx.in_document = parts
+    Envelope: an optional Header, then exactly one Body holding exactly one element (WS-I Basic
+    Profile, document/literal); comments around it are ignored. SOAP 1.1 tolerates further elements
+    after the Body; 1.2 does not.
+    """
+    def refused(text: str) -> Fault:
+        return client_fault("InvalidRequest", text)
 
-    def decompose_incoming_envelope(self, ctx, message=XmlDocument.REQUEST):
-        # The guard has checked the envelope's shape (wsgi._envelope_parts) and found its parts; the
-        # operation is the Body's element child (spyne took its first node, a comment included).
-        envelope, header, body_doc = ctx.in_document
-        ns = self.ns_soap_env
-        if body_doc.tag == f"{{{ns}}}Fault":
-            raise Fault("Client.InvalidRequest", "A SOAP Fault is not a request.")
-        ctx.in_document = envelope
-        ctx.in_header_doc = None if header is None else list(header)
-        ctx.in_body_doc = body_doc
-        ctx.method_request_string = body_doc.tag
-        self.validate_body(ctx, message)
+    if root.tag != f"{{{env_ns}}}Envelope":
+        raise refused(f"The request is not a SOAP envelope: the root element must be {{{env_ns}}}Envelope.")
+    children = list(root.iterchildren(etree.Element))
+    tags = [c.tag for c in children]
+    expected = [f"{{{env_ns}}}Header"] * (tags[:1] == [f"{{{env_ns}}}Header"]) + [f"{{{env_ns}}}Body"]
+    position = len(expected) - 1
+    extra = tags[len(expected):]
+    if tags[:len(expected)] != expected or set(expected) & set(extra) or (env_ns == Soap12.ns_soap_env and extra):
+        raise refused("The SOAP envelope must hold an optional Header followed by exactly one Body.")
+    content = list(children[position].iterchildren(etree.Element))
+    if len(content) != 1:
+        raise refused(f"The SOAP Body must hold exactly one operation element, not {len(content)}.")
+    if any(name.startswith(XSI) for name in content[0].attrib):
+        # spyne reads xsi:nil / xsi:type on the operation element itself and fails on them.
+        raise refused("xsi:nil and xsi:type are not allowed on the operation element.")
+    if content[0].tag == f"{{{env_ns}}}Fault":
+        raise refused("A SOAP Fault is not a request.")
+    return (children[0] if position else None), content[0]
 
-    def generate_method_contexts(self, ctx):
-        handles = self.get_call_handles(ctx)
-        if len(handles) != 1:
-            return super().generate_method_contexts(ctx)
-        # One operation and no auxiliary ones: the call's context serves as is (spyne copied it and
-        # pointed its parts at the copy; the original was then dropped).
-        ctx.descriptor = handles[0]
-        return [ctx]
 
-    def deserialize(self, ctx, message):
-        if message is not self.REQUEST:
-            return super().deserialize(ctx, message)
-        self.event_manager.fire_event("before_deserialize", ctx)
-        # Operations read the body element itself (AnyXml, bare): spyne's model of it would go unused.
-        ctx.in_object = (ctx.in_body_doc,)
-        self.event_manager.fire_event("after_deserialize", ctx)
+class _Guarded:
+    """What pars-ws changes in both of spyne's SOAP protocols: the request is read by the hardened
+    parser, its envelope's shape is checked, a request in the other SOAP version is answered in its
+    own, and operations take and give their body element as it stands (BodyElement)."""
 
-    @cached_property
-    def _envelope(self) -> tuple[bytes, bytes]:
-        """What an operation's response element is written between: the XML declaration, the
-        Envelope and Body start tags (spyne's prefix for the envelope namespace, TNS for the
-        service's), and their end tags; the bytes spyne's serialisation gave."""
-        ns = self.ns_soap_env
-        env = next(prefix for prefix, uri in self.app.interface.nsmap.items() if uri == ns)
-        start = (f"<?xml version='1.0' encoding='UTF-8'?>\n<{env}:Envelope xmlns:{env}=\"{ns}\" "
-                 f"xmlns:{TNS}=\"{self.app.interface.get_tns()}\"><{env}:Body>")
-        return start.encode(), f"</{env}:Body></{env}:Envelope>".encode()
+    other_version: type  # the SOAP protocol a request in the other version is answered in
+
+    def __init__(self, limits, **kwargs):
+        super().__init__(**kwargs)
+        self.limits = limits
+        self.deserialization_handlers[BodyElement] = lambda ctx, cls, element: element
+        self.serialization_handlers[BodyElement] = self._body_element_to_parent
 
     @staticmethod
-    def _written(ctx) -> Written | None:
-        """The response an operation wrote, or None for what spyne serialises itself (faults)."""
-        if ctx.out_error is not None or ctx.out_header is not None or not ctx.out_object:
-            return None
-        out = ctx.out_object[0]
-        return out if isinstance(out, Written) else None
+    def _body_element_to_parent(ctx, cls, inst, parent, ns, name=None, **_):
+        parent.append(inst)
 
-    def serialize(self, ctx, message):
-        if message is not self.RESPONSE or self._written(ctx) is None:
-            return super().serialize(ctx, message)
-        # No document to build: create_out_string writes the envelope around the operation's text.
-        self.event_manager.fire_event("before_serialize", ctx)
-        self.event_manager.fire_event("after_serialize", ctx)
+    def create_in_document(self, ctx, charset=None):
+        try:
+            check_content_type(ctx.transport.get_request_content_type())
+            body = b"".join(ctx.in_string)
+        except XmlRefused as exc:  # the HTTP request is refused whatever the document says
+            raise client_fault("Limit", str(exc), exc.limit)
+        except RequestTooLongError:
+            raise client_fault("Limit", f"The request body exceeds the limit of {self.limits.max_body_bytes} bytes.",
+                               "body-size")
+        ctx.in_string = [body]  # kept for the audit copy (SaveLearnerActivity)
+        try:
+            ctx.in_document = parse_xml(body, self.limits).getroot()
+        except XmlRefused as exc:
+            raise _refused(exc)
 
-    def create_out_string(self, ctx, charset=None):
-        written = self._written(ctx)
-        if written is None:
-            return super().create_out_string(ctx, charset)
-        start, end = self._envelope
-        ctx.out_string = [start + written.encode() + end]
+    def decompose_incoming_envelope(self, ctx, message=XmlDocument.REQUEST):
+        envelope = ctx.in_document
+        other = self.other_version
+        if envelope.tag == f"{{{other.ns_soap_env}}}Envelope":
+            # Answered in the client's own SOAP version, so its toolkit can read the fault.
+            ctx.out_protocol = other(limits=self.limits)
+            ctx.transport.resp_headers["Content-Type"] = other.mime_type
+            raise Fault("VersionMismatch", f"This endpoint speaks SOAP {self.version}; the request is a SOAP "
+                                           f"{other.version} envelope: post it to the SOAP {other.version} endpoint.")
+        ctx.in_header_doc, ctx.in_body_doc = _envelope_parts(envelope, self.ns_soap_env)
+        if ctx.in_header_doc is not None:
+            ctx.in_header_doc = list(ctx.in_header_doc)
+        ctx.method_request_string = ctx.in_body_doc.tag
+        self.validate_body(ctx, message)
+
+
+class ParsSoap11(_Guarded, Soap11):
+    version = "1.1"
+    # WS-I Basic Profile R1126: every SOAP 1.1 fault goes on HTTP 500 (spyne's Soap11 does so), the
+    # only status on which JAX-WS, WCF and suds read the fault instead of an HTTP error.
+
+
+_SOAP12_CODES = {"Client": "Sender", "Server": "Receiver"}
+
+
+class ParsSoap12(_Guarded, Soap12):
+    version = "1.2"
 
     def fault_to_http_response_code(self, fault):
-        code = getattr(fault, "faultcode", "") or ""
-        return "400 Bad Request" if code.startswith("Client") else "500 Internal Server Error"
+        # SOAP 1.2 HTTP binding: a Sender fault on 400, every other on 500.
+        return "400 Bad Request" if fault.faultcode.split(".")[0] == "Client" else "500 Internal Server Error"
+
+    def fault_to_parent(self, ctx, cls, inst, parent, ns, **_):
+        """A SOAP 1.2 fault whose subcodes are QNames in the service namespace (SAAJ, and so JAX-WS,
+        refuses an unqualified one); its prefix is declared on the envelope, which every fault's
+        detail keeps (p:CorrelationID). spyne's own wrote the subcode unqualified and an empty Role."""
+        env = self.ns_soap_env
+        top, *subcodes = inst.faultcode.split(".")
+        code = E(f"{{{env}}}Code", E(f"{{{env}}}Value", f"{self.soap_env}:{_SOAP12_CODES.get(top, top)}"))
+        parent_code = code
+        for subcode in subcodes:
+            node = E(f"{{{env}}}Subcode", E(f"{{{env}}}Value", f"{self.app.interface.get_namespace_prefix(P)}:{subcode}"))
+            parent_code.append(node)
+            parent_code = node
+        fault = E(f"{{{env}}}Fault", code,
+                  E(f"{{{env}}}Reason", E(f"{{{env}}}Text", inst.faultstring, **{f"{{{NS_XML}}}lang": inst.lang})))
+        if inst.faultactor:
+            fault.append(E(f"{{{env}}}Role", inst.faultactor))
+        if inst.detail:
+            detail = E(f"{{{env}}}Detail")
+            for tag, value in inst.detail.items():
+                etree.SubElement(detail, tag).text = value
+            fault.append(detail)
+        parent.append(fault)
 
 
-class ParsSoap11(_PreParsed, Soap11):
-    pass
+ParsSoap11.other_version, ParsSoap12.other_version = ParsSoap12, ParsSoap11
 
 
-class ParsSoap12(_PreParsed, Soap12):
-    pass
+def _transient(exc: BaseException | None) -> bool:
+    """A database conflict that a second run of the same call resolves: deadlock or serialization
+    failure (PostgreSQL), a lock wait that timed out (SQLite), or a pooled connection the server
+    closed (restarted): the pool has been replaced since."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return code in ("40P01", "40001") or "database is locked" in str(exc.orig)
 
 
-class _Events(EventManager):
-    """spyne's event manager, without the empty ordered set it built for every event fired with no
-    handler: ~17 a call, each a self-referencing list left to the cyclic garbage collector."""
+class ParsApplication(Application):
+    def __init__(self, services, protocol: type[_Guarded]):
+        limits = services.settings.limits
+        super().__init__([LearnerService], tns=P, name="ACCMELearnerService",
+                         in_protocol=protocol(limits=limits), out_protocol=protocol(limits=limits))
+        self.operations = Operations(services)
+        self.event_manager.add_listener("method_exception_object", _label_fault)
 
-    def fire_event(self, event_name, ctx, *args, **kwargs):
-        for handler in self.handlers.get(event_name, ()):
-            handler(ctx, *args, **kwargs)
-
-
-def _lean_events(*owners) -> None:
-    """Give these spyne objects (application, protocols, services, server) _Events."""
-    for owner in owners:
-        owner.event_manager.__class__ = _Events
-
-
-def _release(ctx) -> None:
-    """Unlink a finished call's contexts from each other. spyne's point back at the call's context
-    (`parent`, and the protocol contexts' sub-context factories close over it), so the call's whole
-    object graph, both XML documents included, was left to the cyclic garbage collector: ~65
-    objects a call, ~30 µs of collecting per call."""
-    for part in (ctx.transport, ctx.inprot_ctx, ctx.outprot_ctx, ctx.event, ctx.aux):
-        if part is not None:
-            part.parent = None
-            subcontexts = getattr(part, "_subctx", None)
-            if subcontexts is not None:
-                subcontexts.default_factory = None
+    def call_wrapper(self, ctx):
+        for attempt in range(TRANSIENT_RETRIES + 1):
+            try:
+                return super().call_wrapper(ctx)
+            except DBAPIError as exc:
+                if attempt == TRANSIENT_RETRIES or not _transient(exc):
+                    raise
+                # The call's one transaction was rolled back whole: running it again is safe.
+                errors_log.warning("transient database conflict %s: retrying", ctx.udc.correlation_id)
 
 
-def free_each_call(wsgi) -> None:
-    """The spyne WSGI server frees what a call made as soon as it ends (see _Events, _release)."""
-    _lean_events(wsgi)
-    wsgi.event_manager.add_listener("wsgi_close", _release)
+def _label_fault(ctx):
+    """Put the correlation ID in every fault; never show an internal error's text to the client."""
+    err = ctx.out_error
+    cid = ctx.udc.correlation_id
+    if not err.faultcode.startswith(("Client", "VersionMismatch")):
+        errors_log.error("server fault %s: %s", cid, err.faultstring)
+        ctx.out_error = err = Fault("Server", "Internal error while processing the request.")
+    err.faultstring = f"{err.faultstring} (correlation ID {cid})"
+    err.detail = {q("CorrelationID"): cid, **(err.detail or {})}
 
 
-def make_application(services, soap12: bool = False) -> Application:
-    # spyne runs a full gc.collect() after a call once a second, to close uploaded files early; in a
-    # process this size that took 50-150 ms, paid by whichever call came next. spyne reads no files
-    # here (the guard buffers the body): leave collection to Python's own thresholds.
-    spyne_const.MIN_GC_INTERVAL = float("inf")
-    proto = ParsSoap12 if soap12 else ParsSoap11
-    app = Application([LearnerService], tns=P, name="ACCMELearnerService",
-                      in_protocol=proto(validator=None), out_protocol=proto())
-    app.pars_operations = Operations(services)
-    _lean_events(app, app.in_protocol, app.out_protocol, LearnerService)
-    return app
+def _new_call(ctx):
+    ctx.udc = CallContext(new_correlation_id())
+
+
+def _log_call(ctx):
+    if not log.isEnabledFor(logging.INFO):
+        return
+    udc, operation = ctx.udc, ctx.method_request_string
+    entry = {
+        "event": "soap_call", "correlation_id": udc.correlation_id,
+        "operation": operation.rsplit("}", 1)[-1] if operation else None,
+        "outcome": ctx.transport.resp_code[:3], "soap": ctx.app.in_protocol.version,
+        "ms": round((time.time() - ctx.call_start) * 1000, 2),
+    }
+    if ctx.out_error is not None:
+        entry["fault"] = ctx.out_error.faultcode
+    if udc.account is not None:
+        entry["provider_id"] = udc.account.provider_id
+        entry["environment"] = udc.account.environment
+    if udc.records is not None:
+        entry["records"] = len(udc.records)
+        entry["records_ok"] = sum(1 for j in udc.records if j.ok)
+    log.info(json.dumps(entry))
+
+
+def make_wsgi_application(services, soap12: bool = False) -> WsgiApplication:
+    """One SOAP endpoint: the application and spyne's WSGI server around it. The body it is given
+    must hold at most max_body_bytes + 1 bytes (wsgi.py reads it)."""
+    app = ParsApplication(services, ParsSoap12 if soap12 else ParsSoap11)
+    wsgi = WsgiApplication(app, max_content_length=services.settings.limits.max_body_bytes)
+    wsgi.event_manager.add_listener("wsgi_call", _new_call)
+    wsgi.event_manager.add_listener("wsgi_return", _log_call)
+    wsgi.event_manager.add_listener("wsgi_exception", _log_call)
+    return wsgi

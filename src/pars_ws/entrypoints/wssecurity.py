@@ -40,8 +40,11 @@ def _minutes(window: dt.timedelta) -> str:
     return f"{seconds // 60}-minute" if seconds % 60 == 0 else f"{seconds}-second"
 
 
-def username_token(header_elements, services, ctx) -> UsernameToken | None:
-    """The UsernameToken of a wsse:Security header, checked for freshness and replay; None without one."""
+def username_token(header_elements, services, call) -> UsernameToken | None:
+    """The UsernameToken of a wsse:Security header, checked for freshness and replay; None without one.
+
+    `call` is the call's soap.CallContext: a call run again after a transient database conflict
+    has already used its nonce."""
     window = dt.timedelta(seconds=services.settings.ws_freshness_seconds or FRESHNESS.total_seconds())
     for header in header_elements or ():
         if header.tag != f"{{{WSSE}}}Security":
@@ -70,14 +73,11 @@ def username_token(header_elements, services, ctx) -> UsernameToken | None:
                                       f"{_minutes(window)} window.")
         if nonce is not None:
             keep = max(KEEP, 2 * window + dt.timedelta(minutes=1))
-            env = getattr(ctx.transport, "req_env", None)
-            env = env if isinstance(env, dict) else {}
             seen = (username, nonce.strip())
-            # A call run again after a transient database conflict (wsgi.py) is not a replay.
-            if env.get("pars.nonce") != seen:
+            if call.nonce != seen:
                 if not services.nonces.first_use(nonce.strip(), username, keep):
                     raise _security_fault("The UsernameToken nonce was already used.")
-                env["pars.nonce"] = seen
+                call.nonce = seen
         password = (password_el.text or "") if password_el is not None else ""
         return UsernameToken(username, password)
     return None
