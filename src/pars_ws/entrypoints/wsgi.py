@@ -86,6 +86,7 @@ def valid_host(value: str | None) -> bool:
 
 class ParsWsgi:
     def __init__(self, services: Services, web_app=None):
+        self.services = services
         self.settings = services.settings
         self.limits = services.settings.limits
         self.soap11 = make_wsgi_application(services)
