@@ -31,12 +31,19 @@ from sqlalchemy import create_engine, insert, select, text  # noqa: E402
 
 from pars_ws.adapters import tables as t  # noqa: E402
 from pars_ws.adapters.template_b import write_template_b  # noqa: E402
-from pars_ws.entrypoints.cli_batches import multipart_form  # noqa: E402
 from pars_ws.domain.catalogue import fold  # noqa: E402
 from pars_ws.domain.names import name_key  # noqa: E402
 from pars_ws.domain.records import ReportedRecord  # noqa: E402
+from pars_ws.entrypoints.cli_batches import multipart_form  # noqa: E402
 from tests.conftest import (  # noqa: E402
-    PROVIDER_ID, SANDBOX_PASSWORD, SANDBOX_USER, Server, free_port, run_cli, service_env, start_server,
+    PROVIDER_ID,
+    SANDBOX_PASSWORD,
+    SANDBOX_USER,
+    Server,
+    free_port,
+    run_cli,
+    service_env,
+    start_server,
     stop_server,
 )
 from tests.support import soap11_save, xml_reports  # noqa: E402

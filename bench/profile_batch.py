@@ -102,7 +102,7 @@ def report(worlds: list[World], args) -> None:
     def row(name: str, values: list[float]) -> None:
         first, *others = values
         growths = (f"{v / first:>8.2f}" if first else f"{'-':>8}" for v in others)
-        print(f"{name[:60]:<62}{first:>18.1f}" + "".join(f"{v:>18.1f}{g}" for v, g in zip(others, growths)))
+        print(f"{name[:60]:<62}{first:>18.1f}" + "".join(f"{v:>18.1f}{g}" for v, g in zip(others, growths, strict=True)))
 
     totals = [sum(w.processing) * per for w in worlds]
     db = [sum(w.database.values()) * per for w in worlds]
@@ -111,7 +111,7 @@ def report(worlds: list[World], args) -> None:
     for label in shown:
         row(f"    {label}", [w.database.get(label, 0.0) * per for w in worlds])
     row("    other statements", [sum(v for k, v in w.database.items() if k not in shown) * per for w in worlds])
-    row("  the rest (parse, rules, Python around the calls)", [t - d for t, d in zip(totals, db)])
+    row("  the rest (parse, rules, Python around the calls)", [t - d for t, d in zip(totals, db, strict=True)])
 
 
 def main() -> int:

@@ -72,8 +72,8 @@ def run_interleaved(services: list) -> list[dict]:
                     for _ in range(files):
                         figures = run_file(server, engines[i], provider_pk, total // files, starts[i], tag)
                         starts[i] += total // files
-                        sums = [a + b for a, b in zip(sums, figures)]
-                    for kept, value in zip(times[i][total], sums):
+                        sums = [a + b for a, b in zip(sums, figures, strict=True)]
+                    for kept, value in zip(times[i][total], sums, strict=True):
                         kept.append(value / total)
     finally:
         for engine in engines:

@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import echo_app  # noqa: E402
+
 from pars_ws.settings import default_web_workers  # noqa: E402
 from tests.conftest import children, gunicorn_workers, proc_stat  # noqa: E402
 

@@ -1,13 +1,13 @@
 """Builders for test requests: ActivityReport records as zeep dicts and as raw XML."""
 from __future__ import annotations
 
-import datetime as dt
-from xml.sax.saxutils import escape
 import csv
+import datetime as dt
 import fcntl
 import io
 import os
 import sys
+from xml.sax.saxutils import escape
 
 from lxml import etree
 
@@ -186,7 +186,7 @@ def fixed_error_report(report: bytes) -> bytes:
     lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
     header, rows = lines[0], lines[1:]
     assert len(rows) == len(BAD_ROWS)
-    for row, i in zip(rows, sorted(BAD_ROWS)):
+    for row, i in zip(rows, sorted(BAD_ROWS), strict=True):
         column, _, code = BAD_ROWS[i]
         assert row[17] == str(code)
         row[column] = good_row(i)[column]

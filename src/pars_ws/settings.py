@@ -6,8 +6,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-
 MiB = 1024 * 1024
 
 
@@ -80,7 +78,7 @@ class Settings:
     web_workers: int = 2  # gunicorn workers of `pars-ws serve` (PARS_WORKERS, default_web_workers)
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         env = os.environ
         url = env.get("PARS_DATABASE_URL") or f"sqlite:///{data_dir() / 'pars.db'}"
         today = dt.date.fromisoformat(env["PARS_TODAY"]) if env.get("PARS_TODAY") else None

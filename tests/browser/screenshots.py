@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.browser.support import (
-    NARROW, WIDE, fill_row, launch, log_in, new_page, no_horizontal_scroll, template_b_file, unavailable_reason,
+    NARROW,
+    WIDE,
+    fill_row,
+    launch,
+    log_in,
+    new_page,
+    no_horizontal_scroll,
+    template_b_file,
+    unavailable_reason,
 )
 from tests.conftest import ROOT, SANDBOX_PASSWORD, SANDBOX_USER, start_server, stop_server
 

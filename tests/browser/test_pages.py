@@ -14,7 +14,14 @@ import re
 import pytest
 
 from tests.browser.support import (
-    NARROW, fill_row, launch, log_in, new_page, no_horizontal_scroll, template_b_file, unavailable_reason,
+    NARROW,
+    fill_row,
+    launch,
+    log_in,
+    new_page,
+    no_horizontal_scroll,
+    template_b_file,
+    unavailable_reason,
 )
 from tests.conftest import PROVIDER_ID, SANDBOX_PASSWORD, SANDBOX_USER, start_server, stop_server
 

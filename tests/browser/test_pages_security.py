@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.migrate import upgrade
-from pars_ws.domain.activities import Activity, Registration, RegisteredLearner
+from pars_ws.domain.activities import Activity, RegisteredLearner, Registration
 from pars_ws.domain.records import DOB
 from pars_ws.entrypoints.web import create_web_app
 from pars_ws.service.auth import hash_secret

@@ -28,8 +28,17 @@ from pars_ws.service.auth import Account
 from pars_ws.service.container import Services
 from pars_ws.settings import Settings
 from tests.conftest import (
-    PG_URL, ROOT, SANDBOX_PASSWORD, SANDBOX_USER, TODAY, _pg_database, free_port, run_cli, service_env,
-    start_server, stop_server,
+    PG_URL,
+    ROOT,
+    SANDBOX_PASSWORD,
+    SANDBOX_USER,
+    TODAY,
+    _pg_database,
+    free_port,
+    run_cli,
+    service_env,
+    start_server,
+    stop_server,
 )
 from tests.support import BAD_ROWS, fixed_error_report, record, template_file, xml_reports
 
@@ -304,7 +313,7 @@ def _start_workers(env: dict, *log_paths) -> list[subprocess.Popen]:
     procs = [subprocess.Popen([PARS_WS, "worker", "--poll", "0.2"], env=env, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=open(path, "wb")) for path in log_paths]
     deadline = time.monotonic() + 30
-    for proc, path in zip(procs, log_paths):
+    for proc, path in zip(procs, log_paths, strict=True):
         while '"worker_started"' not in path.read_text():
             assert proc.poll() is None, path.read_text()
             assert time.monotonic() < deadline, "worker did not start"

@@ -26,7 +26,13 @@ from pars_ws.adapters import tables as t
 from pars_ws.adapters.database import make_engine
 from tests.conftest import start_server, stop_server
 from tests.fuzz.wire import (
-    SAVE_ACTION, abo_record, post, results_of, save_body, unique_id, wait_for_workers,
+    SAVE_ACTION,
+    abo_record,
+    post,
+    results_of,
+    save_body,
+    unique_id,
+    wait_for_workers,
 )
 from tests.support import zeep_reports
 
@@ -129,7 +135,7 @@ def test_the_same_records_in_opposite_orders_at_once(server, database_url):
         bodies = [save_body(records), save_body(records[::-1])]
         barrier = threading.Barrier(2)
 
-        def send(body):
+        def send(body, barrier=barrier):
             barrier.wait()
             return post(server.service_url, body, timeout=120)
 

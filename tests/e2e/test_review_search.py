@@ -21,7 +21,16 @@ from aiosmtpd.controller import Controller
 
 from pars_ws.adapters.data_files import sandbox_fixture
 from pars_ws.domain.errors import message
-from tests.conftest import PROVIDER_ID, ROOT, SANDBOX_PASSWORD, SANDBOX_USER, free_port, run_cli, start_server, stop_server
+from tests.conftest import (
+    PROVIDER_ID,
+    ROOT,
+    SANDBOX_PASSWORD,
+    SANDBOX_USER,
+    free_port,
+    run_cli,
+    start_server,
+    stop_server,
+)
 from tests.support import codes, record, zeep_reports
 
 pytestmark = pytest.mark.e2e

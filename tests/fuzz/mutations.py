@@ -214,7 +214,7 @@ class Tally:
     statuses: Counter = field(default_factory=Counter)
     ops: Counter = field(default_factory=Counter)
 
-    def merge(self, other: "Tally") -> None:
+    def merge(self, other: Tally) -> None:
         self.cases += other.cases
         for name in ("outcomes", "codes", "statuses", "ops"):
             getattr(self, name).update(getattr(other, name))

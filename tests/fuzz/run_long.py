@@ -30,7 +30,12 @@ import requests  # noqa: E402
 
 from tests.conftest import TODAY, _pg_database, start_server, stop_server  # noqa: E402
 from tests.fuzz.mutations import (  # noqa: E402
-    RandomChooser, Tally, check_soap_answer, check_template_report, soap_case, template_case,
+    RandomChooser,
+    Tally,
+    check_soap_answer,
+    check_template_report,
+    soap_case,
+    template_case,
 )
 
 

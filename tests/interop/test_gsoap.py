@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from tests.interop.stacks import (
-    CREDENTIALS, HERE, built, check, endpoint, record_for, require, run, wsdl_url,
+    CREDENTIALS,
+    HERE,
+    built,
+    check,
+    endpoint,
+    record_for,
+    require,
+    run,
+    wsdl_url,
 )
 
 pytestmark = pytest.mark.e2e

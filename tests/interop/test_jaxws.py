@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from tests.interop.stacks import (
-    CREDENTIALS, HERE, built, check, record_for, require, run, wsdl_url,
+    CREDENTIALS,
+    HERE,
+    built,
+    check,
+    record_for,
+    require,
+    run,
+    wsdl_url,
 )
 
 pytestmark = pytest.mark.e2e

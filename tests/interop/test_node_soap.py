@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 
 from tests.interop.stacks import (
-    CREDENTIALS, HERE, check, record_for, require, run, wsdl_url,
+    CREDENTIALS,
+    HERE,
+    check,
+    record_for,
+    require,
+    run,
+    wsdl_url,
 )
 
 pytestmark = pytest.mark.e2e

@@ -27,7 +27,15 @@ from sqlalchemy import create_engine, func, select
 
 from pars_ws.adapters import tables as t
 from tests.conftest import (
-    BACKENDS, PG_URL, ROOT, TODAY, _pg_database, batch_worker, free_port, gunicorn_master, gunicorn_workers,
+    BACKENDS,
+    PG_URL,
+    ROOT,
+    TODAY,
+    _pg_database,
+    batch_worker,
+    free_port,
+    gunicorn_master,
+    gunicorn_workers,
 )
 from tests.support import LEARNERS, P, record, soap11_save, template_file
 
@@ -218,7 +226,7 @@ def test_acknowledged_saves_survive_reloads_and_killed_workers(service):
             reloads += 1
             # gunicorn queues every signal: wait for the reload to start new workers (at most a second),
             # so that reloads do not pile up faster than it can carry them out.
-            _wait(lambda: set(gunicorn_workers(service.proc.pid)) - before, 1.0, None)
+            _wait(lambda before=before: set(gunicorn_workers(service.proc.pid)) - before, 1.0, None)
             time.sleep(0.15)
             workers = gunicorn_workers(service.proc.pid)
             if workers:

@@ -3,7 +3,6 @@ web application applied them, so workers and CLI tools ran with the defaults), a
 when their credential is rotated or disabled."""
 from __future__ import annotations
 
-
 import pytest
 
 from pars_ws.service.auth import AuthenticationFailed

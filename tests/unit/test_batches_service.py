@@ -13,7 +13,11 @@ from sqlalchemy import func, select, update
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.batch_store import BatchStore
 from pars_ws.adapters.template_b import (
-    MSG_ENCODING, MSG_NOT_TEMPLATE, TEMPLATE_NAME, write_error_report, write_template_b,
+    MSG_ENCODING,
+    MSG_NOT_TEMPLATE,
+    TEMPLATE_NAME,
+    write_error_report,
+    write_template_b,
 )
 from pars_ws.service import batches, review
 from pars_ws.service.auth import Account

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select, text
 
-from pars_ws.adapters import review_store, tables as t
+from pars_ws.adapters import review_store
+from pars_ws.adapters import tables as t
 from pars_ws.domain.review import reviewing_boards
 from pars_ws.service import review
 from pars_ws.service.sandbox import seed_sandbox

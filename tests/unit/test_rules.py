@@ -128,7 +128,10 @@ def rec(index: int = 1, **changes: Any) -> ReportedRecord:
     return ReportedRecord(index=index, **fields)
 
 
-def held(credit_id: str, *, board: str = "ABO", learner: str = "1001", completion: dt.date = D(2026, 5, 1),
+MAY_1 = D(2026, 5, 1)
+
+
+def held(credit_id: str, *, board: str = "ABO", learner: str = "1001", completion: dt.date = MAY_1,
          credits: str = "1", status: Status = Status.ACCEPTED, activity: str = MAIN) -> StoredRecord:
     """A record already stored."""
     at = dt.datetime(2026, 5, 2, 12, 0)

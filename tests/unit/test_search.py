@@ -21,8 +21,16 @@ from pars_ws.service import review
 from pars_ws.service.auth import hash_secret
 from pars_ws.service.container import Services
 from pars_ws.service.search import (
-    LEARNER_COLUMNS, SearchRefused, activity_summary, delete_records, export_csv, export_summary_csv,
-    record_history, search, search_filter, summary_filter,
+    LEARNER_COLUMNS,
+    SearchRefused,
+    activity_summary,
+    delete_records,
+    export_csv,
+    export_summary_csv,
+    record_history,
+    search,
+    search_filter,
+    summary_filter,
 )
 from pars_ws.settings import Settings
 from tests.support import soap11_save

@@ -10,13 +10,20 @@ from types import SimpleNamespace
 
 import pytest
 
+from pars_ws.adapters.audit import redact_passwords
 from pars_ws.adapters.data_files import load_catalogue
 from pars_ws.domain.records import Status
 from pars_ws.domain.review import outcome
 from pars_ws.service.review import due_cutoff
-from pars_ws.adapters.audit import redact_passwords
 from pars_ws.service.search import (
-    LEARNER_COLUMNS, Column, SearchRefused, csv_cell, paging, search_filter, summary_filter, write_csv,
+    LEARNER_COLUMNS,
+    Column,
+    SearchRefused,
+    csv_cell,
+    paging,
+    search_filter,
+    summary_filter,
+    write_csv,
 )
 from tests.support import soap11_save
 
@@ -96,7 +103,7 @@ def test_csv_quotes_commas_quotes_and_line_breaks_as_rfc_4180_says():
     assert '"The ""Best"" Course",' in text
     assert '"two\nlines",' in text and '"carriage\rreturn",' in text
     assert "\r\nplain,\r\n" in text  # quoted only when needed
-    assert "José Núñez".encode("utf-8") in data
+    assert "José Núñez".encode() in data
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))
     assert [r[0] for r in rows[1:]] == awkward
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -373,10 +372,9 @@ def test_line_length_limit():
         pytest.param(b"\t\t\t\r\n" * 800_000, id="empty-cells"),
     ],
 )
-def test_floods_of_blank_lines_are_cheap(flood):
-    start = time.perf_counter()
+def test_floods_of_blank_lines_are_skipped(flood):
+    """How long it takes is a figure of bench/refusals.py."""
     assert read_template_b(flood + tsv(row()) + flood) == [VAN_GOGH]
-    assert time.perf_counter() - start < 2.0  # a loop turn per line took seconds
 
 
 def test_record_limit_at_and_past():
@@ -549,7 +547,7 @@ def test_property_round_trip(records, header, encoding, as_error_report):
         data = write_template_b(rows, header=header, encoding=encoding)
     got = read_template_b(data)
     assert len(got) == len(rows)
-    for i, (r, cells) in enumerate(zip(got, rows), start=1):
+    for i, (r, cells) in enumerate(zip(got, rows, strict=True), start=1):
         values = [_expect(c) for c in cells]
         assert r.index == i
         assert (r.board, r.activity_id, r.learner_id_type, r.learner_id, r.first_name, r.last_name,

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 from lxml import etree
 
 from ..domain.records import ReportedRecord
 from ..resources import schema_dir
-from .xml_guard import AR_NS as AR, parse_xml
+from .xml_guard import AR_NS as AR
+from .xml_guard import parse_xml
+
 M = "http://ns.medbiq.org/member/v1/"
 N = "http://ns.medbiq.org/name/v1/"
 HX = "http://ns.medbiq.org/lom/extend/v1/"
@@ -38,7 +40,7 @@ class InvalidDocument(Exception):
     """The document is malformed or does not conform to the PARS profile. Names line and path."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def activity_report_schema(namespace: str = AR) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(schema_dir() / SCHEMA_FILES[namespace])))
 
@@ -89,7 +91,7 @@ class _Tags:
     read: tuple[str, ...]
 
     @classmethod
-    def of(cls, ar: str, m: str, n: str) -> "_Tags":
+    def of(cls, ar: str, m: str, n: str) -> _Tags:
         uid, birth, given, family = f"{{{m}}}UniqueID", f"{{{m}}}BirthDate", f"{{{n}}}GivenName", f"{{{n}}}FamilyName"
         module_name, completed = f"{{{ar}}}ModuleName", f"{{{ar}}}CompletedDateTime"
         certificate, credit_id, xtensible = f"{{{ar}}}CreditCertificate", f"{{{ar}}}CreditID", f"{{{ar}}}XtensibleInfo"

@@ -7,7 +7,7 @@ sees another's batch; the reads that take a batch ID alone (`content`, `failed_r
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable
+from collections.abc import Iterable
 
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
 

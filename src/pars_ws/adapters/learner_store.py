@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Iterable, Sequence
 
 from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -227,7 +227,7 @@ class LearnerRepository:
                 names.add(name_key(r.last_name))
         found: dict[int, tuple] = {}
         for board, asked in wanted.items():
-            for kind, keys in zip(("keys", "npis", "names"), asked):
+            for kind, keys in zip(("keys", "npis", "names"), asked, strict=True):
                 if not keys:
                     continue
                 params = dict(environment=environment, board=board, keys=sorted(keys), activity_ids=activity_ids)

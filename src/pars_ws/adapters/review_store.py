@@ -3,7 +3,7 @@ records are due, and their new status with its event."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Sequence
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, and_, insert, select, update
 

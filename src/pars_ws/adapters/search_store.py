@@ -3,14 +3,21 @@ unit of work. Every query is scoped to one environment and provider."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterator
+from collections.abc import Iterator
 
 from sqlalchemy import Connection, Select, and_, case, exists, func, or_, select
 
 from ..domain.engine import learner_key
 from ..domain.records import Status
 from ..domain.search import (
-    ActivitySummary, BatchOrigin, Event, LearnerResult, RawRequest, RecordHistory, SearchFilter, SummaryFilter,
+    ActivitySummary,
+    BatchOrigin,
+    Event,
+    LearnerResult,
+    RawRequest,
+    RecordHistory,
+    SearchFilter,
+    SummaryFilter,
 )
 from . import tables as t
 from .audit import read_audit_copy

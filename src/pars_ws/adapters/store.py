@@ -9,9 +9,9 @@ does commits or rolls back together.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from typing import Iterator
 
 from sqlalchemy import Connection, Engine, text
 

@@ -1,9 +1,22 @@
-"""The database schema (SQLAlchemy Core). Alembic migrations in migrations/ create the same tables."""
+"""The database schema (SQLAlchemy Core). Alembic migrations (pars_ws/migrations) create the same tables."""
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, MetaData, Numeric,
-    String, Table, Text, UniqueConstraint, text,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(naming_convention={

@@ -19,7 +19,6 @@ from dataclasses import replace
 from pars_ws.domain.dates import parse_completion_date, parse_dob
 from pars_ws.domain.records import ReportedRecord
 
-
 __all__ = [
     "CREDIT_ID_HEADER",
     "ERROR_HEADER",

@@ -56,7 +56,7 @@ class Activity:
                 found.append(f"{reg.board}: MaxPoints must be a non-negative number, not {reg.max_points}.")
         return found
 
-    def registered_with(self, catalogue: Catalogue) -> "Activity":
+    def registered_with(self, catalogue: Catalogue) -> Activity:
         """This activity with each registration named by its board's code and its credit types by the
         catalogue's names; ActivityRefused for an unknown board (713), an unknown credit type (676)
         or a problem above."""

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 PATIENT_SAFETY = "patient-safety"
 PRACTICE_ASSESSMENT = "practice-assessment"
@@ -93,7 +94,7 @@ class Catalogue:
                 self._offering.setdefault(fold(t.name), set()).add(board.code)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Catalogue":
+    def from_dict(cls, data: Mapping[str, Any]) -> Catalogue:
         boards = {}
         for code, b in data["boards"].items():
             boards[code] = Board(

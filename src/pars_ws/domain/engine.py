@@ -6,10 +6,11 @@ import datetime as dt
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
-from typing import Iterable, Protocol
+from typing import Protocol
 
 from .activities import Activity, RegisteredLearner, Registration
 from .catalogue import NPI, Board, Catalogue, fold

@@ -3,15 +3,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Iterable
 
 from .activities import Activity, RegisteredLearner
 from .catalogue import NPI, fold
-from .engine import learner_key, points_counted
+from .engine import points_counted
 from .names import name_key
 from .records import DOB, Status, StoredRecord
-
 
 
 class MemoryLookups:

@@ -7,8 +7,9 @@ silent, so each problem is reported once, under its own code.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from .catalogue import PATIENT_SAFETY, PRACTICE_ASSESSMENT, Board, Catalogue, fold
 from .errors import Code
@@ -17,6 +18,9 @@ from .records import ReportedRecord, Status
 
 ADD = "add"
 DELETE = "delete"
+
+if TYPE_CHECKING:
+    from .engine import Case
 
 RuleFn = Callable[["Case"], bool]
 

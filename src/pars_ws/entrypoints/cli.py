@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import secrets
 import sys
 
 import click
 
+from .. import logs
 from ..settings import Settings
 from .worker import POLL_SECONDS
 
@@ -17,12 +17,6 @@ def _services():
     from ..service.container import Services
 
     return Services()
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
-    # spyne logs every client fault as an exception with a traceback; pars-ws logs its own JSON lines.
-    logging.getLogger("spyne").setLevel(logging.CRITICAL)
 
 
 @click.group()
@@ -224,12 +218,12 @@ def activities_import(file, provider_id, environment):
     try:
         activities = [activity_from_dict(item, year) for item in items]
     except (KeyError, ValueError, ArithmeticError) as exc:
-        raise click.UsageError(f"{file}: not an activities file: {exc!r}")
+        raise click.UsageError(f"{file}: not an activities file: {exc!r}") from None
     for activity in activities:
         try:
             saved = services.activities.save(account, activity)
         except ActivityRefused as exc:
-            raise click.UsageError(f"activity {activity.activity_id or activity.title!r} refused: {exc}")
+            raise click.UsageError(f"activity {activity.activity_id or activity.title!r} refused: {exc}") from None
         click.echo(f"{saved.activity_id}\t{saved.title}\t{', '.join(r.board for r in saved.registrations)}")
 
 
@@ -266,7 +260,7 @@ def worker(poll):
     from .worker import run_forever
 
     settings = Settings.from_env()
-    configure_logging(settings.log_level)
+    logs.configure(settings.log_level)
     run_forever(_services(), poll_seconds=poll)
 
 
@@ -282,7 +276,7 @@ def serve(bind, workers, no_seed, no_worker):
 
     settings = Settings.from_env()
     workers = settings.web_workers if workers is None else workers
-    configure_logging(settings.log_level)
+    logs.configure(settings.log_level)
     if serving.prepare(seed=not no_seed) != 0:
         sys.exit(1)
     # Every process of this service signs page sessions with one key (a random one unless set), and

@@ -2,11 +2,11 @@
 credential as HTTP Basic auth. The credential alone decides the environment, as in SOAP."""
 from __future__ import annotations
 
-import os
 from functools import wraps
 
 from flask import Response, current_app, g, jsonify, request, stream_with_context
 
+from .. import logs
 from ..service.auth import AuthenticationFailed
 
 
@@ -31,14 +31,9 @@ def services():
     return current_app.config["PARS_SERVICES"]
 
 
-def new_correlation_id() -> str:
-    """128 random bits in hex, as uuid4().hex has 122: building a UUID object cost more per call."""
-    return os.urandom(16).hex()
-
-
 def correlation_id() -> str:
     """The request's correlation ID (set by the WSGI front for every request; a fresh one without it)."""
-    return request.environ.get("pars.correlation_id") or new_correlation_id()
+    return logs.correlation_id.get() or logs.new_correlation_id()
 
 
 def json_error(status: int, message: str, **extra):

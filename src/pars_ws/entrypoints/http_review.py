@@ -2,7 +2,6 @@
 deletes. HTTP Basic with the provider's web-service credential; the credential picks the environment."""
 from __future__ import annotations
 
-
 from flask import Blueprint, g, jsonify, request
 
 from ..service import review, search

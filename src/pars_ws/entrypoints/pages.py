@@ -17,7 +17,16 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from flask import (
-    Blueprint, Response, abort, flash, g, jsonify, redirect, render_template, request, session,
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
     url_for,
 )
 from werkzeug.exceptions import RequestEntityTooLarge

@@ -45,14 +45,15 @@ def run_gunicorn(bind: str, workers: int) -> None:
     """gunicorn's master (run in a process of its own by run()): sync workers, the app preloaded."""
     from gunicorn.app.base import BaseApplication
 
+    from .. import logs
     from ..settings import Settings
-    from .cli import configure_logging
     from .wsgi import create_app
 
     class _App(BaseApplication):
         def load_config(self):
             options = {"bind": bind, "workers": workers, "preload_app": True, "accesslog": None,
                        "timeout": 120, "graceful_timeout": GRACEFUL_SECONDS, "worker_class": "sync",
+                       "logconfig_dict": logs.gunicorn_config(level),
                        "post_fork": lambda _server, _worker: self.application.services.open_database()}
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 27+: a thread in the master
                 options["control_socket_disable"] = True
@@ -63,7 +64,8 @@ def run_gunicorn(bind: str, workers: int) -> None:
             self.application = create_app()
             return self.application
 
-    configure_logging(Settings.from_env().log_level)
+    level = Settings.from_env().log_level
+    logs.configure(level)
     _App().run()
 
 
@@ -121,11 +123,12 @@ class _Supervisor:
             if self.worker is not None and pid == self.worker.pid:
                 self.worker.returncode = code
                 if not self.stopping:
-                    log.error("batch worker %s exited with status %s; starting another", pid, code)
+                    log.error("batch worker exited; starting another",
+                              extra={"event": "worker_exited", "pid": pid, "status": code})
                     if time.monotonic() - self.worker_started < RESTART_PAUSE_SECONDS:
                         time.sleep(RESTART_PAUSE_SECONDS)
                     self._start_worker()
-                    log.info("batch worker %s started", self.worker.pid)
+                    log.info("batch worker started", extra={"event": "worker_restarted", "pid": self.worker.pid})
 
 
 def _signal(proc: subprocess.Popen, signum: int) -> None:

@@ -8,17 +8,16 @@ conflict, and event listeners put the correlation ID in every fault and log each
 Each operation receives its body element untouched (BodyElement) because ar:ActivityReports must
 sit directly inside SaveLearnerActivity in its own namespace, which spyne's own models cannot
 express; the element is validated against the project's XSD and the response element is built
-here, so the wire shape is exactly the one in wsdl/ (which is what clients download, not a
+here, so the wire shape is exactly the one in pars_ws/wsdl (which is what clients download, not a
 spyne-generated WSDL).
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import time
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
 
 from lxml import etree
 from lxml.builder import E
@@ -31,6 +30,7 @@ from spyne.protocol.xml import XmlDocument
 from spyne.server.wsgi import WsgiApplication
 from sqlalchemy.exc import DBAPIError
 
+from .. import logs
 from ..adapters.activity_report import AR, InvalidDocument, read_activity_reports, validate
 from ..adapters.clock import as_utc
 from ..adapters.xml_guard import XmlRefused, check_content_type, parse_xml
@@ -41,7 +41,6 @@ from ..domain.records import ReportedRecord, Source, Status, StoredRecord
 from ..resources import schema_dir
 from ..service.auth import AuthenticationFailed
 from . import wssecurity
-from .http_auth import new_correlation_id
 
 P = "urn:pars-ws:learner:v1"
 XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
@@ -66,7 +65,7 @@ class CallContext:
         self.nonce = None  # the WS-Security nonce this call has used (a call run again is no replay)
 
 
-@lru_cache(maxsize=None)
+@cache
 def service_schema() -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(schema_dir() / "pars-learner-service.xsd")))
 
@@ -132,7 +131,7 @@ class Operations:
         try:
             validate(el, service_schema())
         except InvalidDocument as exc:
-            raise client_fault("InvalidRequest", f"The request does not conform to the PARS schema: {exc}")
+            raise client_fault("InvalidRequest", f"The request does not conform to the PARS schema: {exc}") from None
 
     def login(self, ctx, el) -> tuple[str | None, str | None, str | None]:
         """(user, password, provider ID): WS-Security's UsernameToken, else the body's elements."""
@@ -144,7 +143,7 @@ class Operations:
         try:
             account = self.services.auth.authenticate(*self.login(ctx, el))
         except AuthenticationFailed:
-            raise _authentication_failed()
+            raise _authentication_failed() from None
         ctx.udc.account = account
         return account
 
@@ -169,7 +168,7 @@ class Operations:
                 *self.login(ctx, el), records, source=Source.SOAP, raw=b"".join(ctx.in_string),
                 correlation_id=ctx.udc.correlation_id)
         except AuthenticationFailed:
-            raise _authentication_failed()
+            raise _authentication_failed() from None
         ctx.udc.records = judgements
         ok = sum(1 for j in judgements if j.ok)
         response = etree.Element(q("SaveLearnerActivityResponse"))
@@ -242,7 +241,7 @@ class Operations:
         try:
             saved = self.services.activities.save(account, activity)
         except ActivityRefused as exc:
-            raise client_fault("InvalidActivity", str(exc))
+            raise client_fault("InvalidActivity", str(exc)) from None
         return self._activity_response("SaveActivityResponse", saved)
 
     def get_activity(self, ctx, el):
@@ -381,15 +380,15 @@ class _Guarded:
             check_content_type(ctx.transport.get_request_content_type())
             body = b"".join(ctx.in_string)
         except XmlRefused as exc:  # the HTTP request is refused whatever the document says
-            raise client_fault("Limit", str(exc), exc.limit)
+            raise client_fault("Limit", str(exc), exc.limit) from None
         except RequestTooLongError:
             raise client_fault("Limit", f"The request body exceeds the limit of {self.limits.max_body_bytes} bytes.",
-                               "body-size")
+                               "body-size") from None
         ctx.in_string = [body]  # kept for the audit copy (SaveLearnerActivity)
         try:
             ctx.in_document = parse_xml(body, self.limits).getroot()
         except XmlRefused as exc:
-            raise _refused(exc)
+            raise _refused(exc) from None
 
     def decompose_incoming_envelope(self, ctx, message=XmlDocument.REQUEST):
         envelope = ctx.in_document
@@ -478,7 +477,7 @@ class ParsApplication(Application):
                 if attempt == TRANSIENT_RETRIES or not _transient(exc):
                     raise
                 # The call's one transaction was rolled back whole: running it again is safe.
-                errors_log.warning("transient database conflict %s: retrying", ctx.udc.correlation_id)
+                errors_log.warning("transient database conflict: retrying", extra={"event": "retried"})
 
 
 def _label_fault(ctx):
@@ -486,14 +485,14 @@ def _label_fault(ctx):
     err = ctx.out_error
     cid = ctx.udc.correlation_id
     if not err.faultcode.startswith(("Client", "VersionMismatch")):
-        errors_log.error("server fault %s: %s", cid, err.faultstring)
+        errors_log.error("server fault: %s", err.faultstring, extra={"event": "server_fault"})
         ctx.out_error = err = Fault("Server", "Internal error while processing the request.")
     err.faultstring = f"{err.faultstring} (correlation ID {cid})"
     err.detail = {q("CorrelationID"): cid, **(err.detail or {})}
 
 
 def _new_call(ctx):
-    ctx.udc = CallContext(new_correlation_id())
+    ctx.udc = CallContext(logs.correlation_id.get() or logs.new_correlation_id())
 
 
 def _log_call(ctx):
@@ -501,8 +500,7 @@ def _log_call(ctx):
         return
     udc, operation = ctx.udc, ctx.method_request_string
     entry = {
-        "event": "soap_call", "correlation_id": udc.correlation_id,
-        "operation": operation.rsplit("}", 1)[-1] if operation else None,
+        "event": "soap_call", "operation": operation.rsplit("}", 1)[-1] if operation else None,
         "outcome": ctx.transport.resp_code[:3], "soap": ctx.app.in_protocol.version,
         "ms": round((time.time() - ctx.call_start) * 1000, 2),
     }
@@ -514,7 +512,7 @@ def _log_call(ctx):
     if udc.records is not None:
         entry["records"] = len(udc.records)
         entry["records_ok"] = sum(1 for j in udc.records if j.ok)
-    log.info(json.dumps(entry))
+    log.info("SOAP call", extra=entry)
 
 
 def make_wsgi_application(services, soap12: bool = False) -> WsgiApplication:

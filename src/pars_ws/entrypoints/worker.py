@@ -56,7 +56,7 @@ def run_forever(services, poll_seconds: float = POLL_SECONDS, stop: threading.Ev
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
-    log.info('{"event": "worker_started", "worker": "%s"}', name)
+    log.info("worker started", extra={"event": "worker_started", "worker": name})
     while not stop.is_set():
         if not run_once(services, name, stop):
             stop.wait(poll_seconds)

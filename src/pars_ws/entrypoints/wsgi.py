@@ -11,9 +11,9 @@ from urllib.parse import parse_qs
 
 from lxml import etree
 
+from .. import logs
 from ..resources import schema_dir, wsdl_dir
 from ..service.container import Services
-from .http_auth import new_correlation_id
 from .soap import P, make_wsgi_application
 
 SERVICE_PATH = "/services/ACCMELearnerService.svc"
@@ -96,6 +96,7 @@ class ParsWsgi:
         self.wsdl = {soap12: endpoint_wsdl(source, soap12) for soap12 in (False, True)}
 
     def __call__(self, environ, start_response):
+        logs.correlation_id.set(logs.new_correlation_id())  # every log line of this request names it
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         if path in (SERVICE_PATH, SOAP12_PATH):
@@ -110,7 +111,6 @@ class ParsWsgi:
         if path.startswith("/schemas/"):
             return self._schema(path[len("/schemas/"):], start_response)
         if self.web is not None:
-            environ["pars.correlation_id"] = new_correlation_id()
             return self.web(environ, start_response)
         return _plain(start_response, "404 Not Found", "Not found.\n")
 
@@ -158,8 +158,8 @@ class ParsWsgi:
         try:
             return app({**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": length}, start_response)
         except Exception:  # noqa: BLE001 - spyne let something escape: still a SOAP fault, no traceback
-            cid = new_correlation_id()
-            logging.getLogger("pars_ws.errors").exception("uncaught in spyne %s", cid)
+            cid = logs.correlation_id.get()
+            logging.getLogger("pars_ws.errors").exception("uncaught in spyne")
             doc = fault_document(soap12, f"Internal error while processing the request. (correlation ID {cid})", cid)
             content_type = "application/soap+xml; charset=utf-8" if soap12 else "text/xml; charset=utf-8"
             start_response("500 Internal Server Error", [("Content-Type", content_type), ("Content-Length", str(len(doc)))])

@@ -67,7 +67,7 @@ def username_token(header_elements, services, call) -> UsernameToken | None:
                 when = _parse_created(created)
                 skew = abs(services.clock.now() - when)
             except (ValueError, OverflowError):
-                raise _security_fault("wsu:Created is not a valid timestamp.")
+                raise _security_fault("wsu:Created is not a valid timestamp.") from None
             if skew > window:
                 raise _security_fault("The UsernameToken is stale: wsu:Created is outside the "
                                       f"{_minutes(window)} window.")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
 from ..adapters.clock import as_utc
 
 ENVIRONMENTS = ("sandbox", "production")

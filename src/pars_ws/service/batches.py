@@ -13,11 +13,12 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass
-from pathlib import PurePath
 from decimal import Decimal
+from pathlib import PurePath
 
 from sqlalchemy.exc import IntegrityError
 
+from .. import logs
 from ..adapters.clock import as_utc, when_text
 from ..adapters.template_b import write_error_report
 from ..domain.errors import message
@@ -89,7 +90,7 @@ class BatchInfo:
     finished_at: dt.datetime | None
 
     @classmethod
-    def from_row(cls, row) -> "BatchInfo":
+    def from_row(cls, row) -> BatchInfo:
         return cls(
             id=row.id, file_name=row.file_name, file_type=row.file_type, status=row.status,
             records=row.records_total or 0, rows_done=row.rows_done, processed=row.records_processed,
@@ -152,8 +153,8 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
         if not _has_active(services, account):
             raise
         raise UploadRefused(MSG_ACTIVE, "active") from None
-    log.info('{"event": "batch_uploaded", "batch": %d, "provider_id": "%s", "records": %d}',
-             batch_id, account.provider_id, total)
+    log.info("batch uploaded", extra={"event": "batch_uploaded", "batch": batch_id,
+                                      "provider_id": account.provider_id, "records": total})
     return BatchInfo.from_row(row)
 
 
@@ -254,8 +255,9 @@ def process_next(services, worker: str, stop: threading.Event | None = None) -> 
         content = store.content(batch.id)
     account = Account(batch.credential_pk or 0, uploader.username or "", batch.environment, batch.provider_pk,
                       uploader.provider_id, uploader.name, uploader.domain, uploader.email)
-    log.info('{"event": "batch_claimed", "batch": %d, "worker": "%s", "resume_at": %d, "attempt": %d}',
-             batch.id, claim, batch.rows_done, batch.attempts)
+    logs.correlation_id.set(f"batch-{batch.id}")  # the worker's log lines about this batch name it
+    log.info("batch claimed", extra={"event": "batch_claimed", "batch": batch.id, "worker": claim,
+                                     "resume_at": batch.rows_done, "attempt": batch.attempts})
     try:
         records = _records(services, batch, content)
     except UNREADABLE as exc:
@@ -268,12 +270,12 @@ def process_next(services, worker: str, stop: threading.Event | None = None) -> 
             if stop is not None and stop.is_set():
                 with services.store.transaction() as uow:
                     uow.batches.release(batch.id, claim)
-                log.info('{"event": "batch_released", "batch": %d, "worker": "%s", "resume_at": %d}',
-                         batch.id, claim, start)
+                log.info("batch released", extra={"event": "batch_released", "batch": batch.id,
+                                                  "worker": claim, "resume_at": start})
                 break
             _process_chunk(services, account, batch, uploader, claim, records, start)
     except _ClaimLost:
-        log.warning('{"event": "batch_claim_lost", "batch": %d, "worker": "%s"}', batch.id, claim)
+        log.warning("batch claim lost", extra={"event": "batch_claim_lost", "batch": batch.id, "worker": claim})
     return 1
 
 
@@ -335,4 +337,4 @@ def _give_up(uow, batch, uploader, reason: str, now: dt.datetime, page: str) -> 
                      body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}\n\n"
                           f"The batch's page: {page}",
                      now=now)
-    log.error('{"event": "batch_failed", "batch": %d, "reason": "%s"}', batch.id, reason)
+    log.error("batch failed", extra={"event": "batch_failed", "batch": batch.id, "reason": reason})

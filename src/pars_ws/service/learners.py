@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Callable, Sequence
 
-from ..adapters.clock import Clock
 from ..adapters.audit import AuditCopy
+from ..adapters.clock import Clock
 from ..adapters.store import Store, UnitOfWork
 from ..domain.activities import Activity, ActivityRefused
 from ..domain.catalogue import Catalogue
 from ..domain.engine import Judgement, credit_ids_taken, judge, match
-from ..domain.records import ReportedRecord, Source, StoredRecord
 from ..domain.errors import message
+from ..domain.records import ReportedRecord, Source, StoredRecord
 from ..domain.rules import ADD
 from .auth import Account, Authenticator
 

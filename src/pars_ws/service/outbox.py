@@ -21,7 +21,8 @@ def deliver_pending(store, mailer, clock, limit: int = 100) -> int:
         try:
             mailer.send(mail.recipient, mail.subject, mail.body)
         except Exception as exc:  # noqa: BLE001 - retried on the next pass
-            log.warning("mail %s to %s failed: %s", mail.id, mail.recipient, exc)
+            log.warning("mail not sent: %s", exc, extra={"event": "mail_failed", "mail": mail.id,
+                                                         "recipient": mail.recipient})
             with store.transaction() as uow:
                 uow.outbox.failed(mail.id, str(exc))
             continue

@@ -40,7 +40,7 @@ class ReviewSummary:
     rejected: int = 0
     emails: int = 0
 
-    def __add__(self, other: "ReviewSummary") -> "ReviewSummary":
+    def __add__(self, other: ReviewSummary) -> ReviewSummary:
         return ReviewSummary(self.environment, self.reviewed + other.reviewed, self.accepted + other.accepted,
                              self.rejected + other.rejected, self.emails + other.emails)
 

@@ -10,9 +10,10 @@ import csv
 import datetime as dt
 import io
 import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..adapters.clock import as_utc
 from ..domain.catalogue import Catalogue

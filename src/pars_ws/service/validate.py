@@ -21,8 +21,13 @@ from ..domain.errors import message
 from ..domain.lookups import MemoryLookups
 from ..domain.records import Source
 from ..domain.rules import (
-    DELETE, credit_id_already_used, deletion_deadline_passed, delete_target_not_found, maximum_already_granted,
-    points_push_past_maximum, second_completion_same_day,
+    DELETE,
+    credit_id_already_used,
+    delete_target_not_found,
+    deletion_deadline_passed,
+    maximum_already_granted,
+    points_push_past_maximum,
+    second_completion_same_day,
 )
 from ..settings import Settings
 

@@ -6,9 +6,8 @@ An uploaded file moves out of the batches row, which is updated after every chun
 Revision ID: 0003
 Revises: 0002
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'

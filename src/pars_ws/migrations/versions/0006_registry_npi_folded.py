@@ -10,7 +10,6 @@ Revises: 0005
 from alembic import op
 from sqlalchemy import text
 
-
 revision = '0006'
 down_revision = '0005'
 branch_labels = None
