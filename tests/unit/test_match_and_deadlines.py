@@ -14,7 +14,7 @@ from pars_ws.domain.catalogue import Catalogue
 from pars_ws.domain.engine import match
 from pars_ws.domain.lookups import MemoryLookups
 from pars_ws.domain.records import DOB, ReportedRecord
-from pars_ws.resources import ROOT
+from tests.conftest import ROOT
 
 CATALOGUE = load_catalogue()
 TODAY = dt.date(2026, 6, 15)
