@@ -193,3 +193,30 @@ def fixed_error_report(report: bytes) -> bytes:
     out = io.StringIO()
     csv.writer(out).writerows([header, *rows])
     return out.getvalue().encode("utf-8-sig")
+
+
+# -- Excel learner template workbooks ---------------------------------------------------------------
+
+def excel_workbook(rows: list[list], *, guidance: bool = True, header: list | None = None) -> bytes:
+    """A workbook in ACCME's learner template layout: a guidance row (unless left out), the header
+    row, then `rows`. Cells keep their Python types: datetimes are date cells, numbers numbers."""
+    from openpyxl import Workbook
+
+    from pars_ws.adapters.excel import GUIDANCE, HEADER
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Sheet1"
+    if guidance:
+        sheet.append([GUIDANCE.format(records=2500)])
+    sheet.append(list(header or HEADER))
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# A row reporting CME to NC (by NPI) and MOC to ABIM, for the sandbox learner Test2 Account2.
+EXCEL_BOTH = ["Add", 200900001, dt.datetime(2026, 1, 5), "Test2", "Account2", "03/01", "NC", 1679576722, 2,
+              "ABIM", 1000106, 3.5, "ABIM MOC Part II", 3.5, "Controlled Substance", 1]
