@@ -69,6 +69,12 @@ def test_the_sample_save_stores_the_record_and_reads_back(server):
     again = api(server, "POST", "/learner-activities", data=body)
     assert again.status_code == 400 and again.json()["ResultSummary"] == "Failure"
     assert json_results(again) == [(1, "Not processed", [(603, message(603)), (717, message(717))])]
+    # Once the board has reviewed it, the delete sample removes it.
+    assert requests.post(f"{server.base_url}/api/review/run", auth=AUTH, timeout=60).status_code == 200
+    deleted = api(server, "POST", "/learner-activities", data=(SAMPLES / "SaveLearnerActivity-delete.json").read_bytes())
+    assert deleted.status_code == 201 and json_results(deleted) == [(1, "Deleted", [])]
+    gone = api(server, "GET", "/learner-activities/status", params={"CreditId": "ccid:testprovider.org:3001"})
+    assert [s["Status"] for s in gone.json()["LearnerStatus"]] == ["Deleted"]
 
 
 def test_the_same_records_get_the_same_results_as_over_soap(server):

@@ -277,3 +277,19 @@ def test_a_dtd_or_entities_in_any_part():
         sheet = z.read("xl/worksheets/sheet1.xml")
     laughs = b'<!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaa">]>' + sheet
     assert refusal(tampered(small_workbook(), replace={"xl/worksheets/sheet1.xml": laughs})) == guard.MSG_DTD
+
+
+def test_the_sample_workbook_is_what_its_script_writes_and_passes_offline():
+    import datetime as dt_
+
+    from pars_ws.service.validate import validate_file
+    from pars_ws.settings import Settings
+    from tests.conftest import ROOT
+
+    sample = ROOT / "sample_requests" / "excel" / "learners.xlsx"
+    namespace: dict = {}
+    exec(compile((sample.parent / "make_learners_xlsx.py").read_text(), "make_learners_xlsx.py", "exec"), namespace)
+    assert read(sample.read_bytes()) == read(namespace["learners_xlsx"]())
+    report = validate_file(sample, Settings(database_url="sqlite://", today=dt_.date(2026, 6, 15)))
+    assert report.ok and [j.status.value for j in report.judgements] == ["Accepted", "Submitted", "Submitted",
+                                                                          "Accepted"]

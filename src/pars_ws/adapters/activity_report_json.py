@@ -62,6 +62,8 @@ def _pointer(pointer: str, key) -> str:
 def _scalar(value, pointer: str) -> str:
     if isinstance(value, str):
         return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):  # a document built in Python
+        return repr(value)
     kind = "an object" if isinstance(value, dict) else "an array" if isinstance(value, list) else "true or false"
     raise InvalidJson(f"Expected text or a number, found {kind}.", pointer)
 
@@ -123,12 +125,14 @@ class _Walk:
             extension = self._extension(key) if open_content else None
             if extension is None:
                 raise InvalidJson(f"{name} has no {key!r}.", _pointer(pointer, key))
-            self._occurrences(item, extension, el, _pointer(pointer, key))
+            # The wildcard repeats: an array (xmlschema's form) or one value (the draft's).
+            self._occurrences(item, extension, el, _pointer(pointer, key), repeats=isinstance(item, list))
 
-    def _occurrences(self, value, xsd: XsdElement, parent, pointer: str) -> None:
+    def _occurrences(self, value, xsd: XsdElement, parent, pointer: str, repeats: bool | None = None) -> None:
         if value is None:
             return
-        repeats = xsd.max_occurs is None or xsd.max_occurs > 1
+        if repeats is None:
+            repeats = xsd.max_occurs is None or xsd.max_occurs > 1
         if repeats != isinstance(value, list):
             raise InvalidJson(f"{xsd.local_name} must {'be' if repeats else 'not be'} an array.", pointer)
         for i, item in enumerate(value) if repeats else [(None, value)]:

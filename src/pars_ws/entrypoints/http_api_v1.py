@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import re
 from decimal import Decimal
 from functools import lru_cache
@@ -36,6 +37,7 @@ from .http_auth import correlation_id, require_account, services
 from .soap import Operations, service_schema
 
 blueprint = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+log = logging.getLogger(__name__)
 
 PROBLEM = "application/problem+json"
 CREDENTIAL_FIELDS = ("ProviderId", "User", "Password")  # HTTP Basic carries the credential
@@ -78,6 +80,18 @@ def _body() -> bytes:
 
 def _document():
     return parse_json(_body())
+
+
+@blueprint.after_request
+def _log_call(response):
+    """One JSON line per call, as SOAP calls have, with the request's correlation ID."""
+    if log.isEnabledFor(logging.INFO):
+        account = g.get("account")
+        log.info(json.dumps({
+            "event": "api_call", "correlation_id": correlation_id(), "operation": request.endpoint,
+            "status": response.status_code, "provider_id": account.provider_id if account else None,
+            "environment": account.environment if account else None}))
+    return response
 
 
 @blueprint.errorhandler(InvalidJson)
