@@ -228,3 +228,19 @@ def test_the_pages_offer_excel(server):
     template = session.get(f"{server.base_url}/batches/template.xlsx", timeout=30)
     sheet = openpyxl.load_workbook(io.BytesIO(template.content))["Sheet1"]
     assert sheet.cell(row=2, column=1).value == "Record Action" and sheet.data_validations.dataValidation
+
+    # Uploaded through the page, a workbook with a row not processed offers its report as .xlsx and .csv.
+    bad = list(EXCEL_BOTH)
+    bad[2], bad[5] = "01/10/2026", "12/31"
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    sent = session.post(f"{server.base_url}/batches", timeout=60, allow_redirects=False,
+                        data={"csrf_token": token, "file_type": "xlsx"},
+                        files={"file": ("page.xlsx", excel_workbook([bad]))})
+    assert sent.status_code == 303, sent.text
+    batch_id = int(re.search(r"batch=(\d+)", sent.headers["Location"]).group(1))
+    wait_finished(server, batch_id)
+    shown = session.get(f"{server.base_url}/batches?batch={batch_id}", timeout=30).text
+    assert f"/batches/{batch_id}/errors.xlsx" in shown and f"/batches/{batch_id}/errors.csv" in shown
+    report = session.get(f"{server.base_url}/batches/{batch_id}/errors.xlsx", timeout=30)
+    rows = list(openpyxl.load_workbook(io.BytesIO(report.content)).active.iter_rows(min_row=3, values_only=True))
+    assert rows[0][-2] == "664\n664"
