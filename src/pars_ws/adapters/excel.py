@@ -31,7 +31,8 @@ from ..settings import ExcelLimits
 from .excel_guard import MSG_NOT_XLSX, check_workbook
 from .template_b import MSG_NOT_TEMPLATE, FileRefused
 
-__all__ = ["HEADER", "read_workbook", "write_error_report_csv", "write_error_report_xlsx", "write_template"]
+__all__ = ["HEADER", "is_npi", "read_workbook", "report_rows", "write_error_report_csv", "write_error_report_xlsx",
+           "write_template"]
 
 MAX_CREDIT_TYPES = 6  # per record, as Template B's six Activity Certification columns and the XSD allow
 PAIRS = 6  # Credit Type / Credits Awarded pairs in the template: one, and five additional
