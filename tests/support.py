@@ -193,3 +193,55 @@ def fixed_error_report(report: bytes) -> bytes:
     out = io.StringIO()
     csv.writer(out).writerows([header, *rows])
     return out.getvalue().encode("utf-8-sig")
+
+
+# -- Excel learner template workbooks ---------------------------------------------------------------
+
+def excel_workbook(rows: list[list], *, guidance: bool = True, header: list | None = None) -> bytes:
+    """A workbook in ACCME's learner template layout: a guidance row (unless left out), the header
+    row, then `rows`. Cells keep their Python types: datetimes are date cells, numbers numbers."""
+    from openpyxl import Workbook
+
+    from pars_ws.adapters.excel import GUIDANCE, HEADER
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Sheet1"
+    if guidance:
+        sheet.append([GUIDANCE.format(records=2500)])
+    sheet.append(list(header or HEADER))
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# A row reporting CME to NC (by NPI) and MOC to ABIM, for the sandbox learner Test2 Account2.
+EXCEL_BOTH = ["Add", 200900001, dt.datetime(2026, 1, 5), "Test2", "Account2", "03/01", "NC", 1679576722, 2,
+              "ABIM", 1000106, 3.5, "ABIM MOC Part II", 3.5, "Controlled Substance", 1]
+
+
+def json_report(r: dict) -> dict:
+    """One ActivityReport as the JSON twin takes it (the same fields as xml_report)."""
+    member = {}
+    if r.get("learner_id") is not None:
+        member["UniqueID"] = [{"value": r["learner_id"], "domain": r.get("id_type") or r["board"]}]
+    member["Name"] = {k: r[f] for k, f in (("GivenName", "first"), ("FamilyName", "last")) if r.get(f) is not None}
+    if r.get("dob"):
+        member["PersonalInfo"] = {"BirthDate": r["dob"]}
+    received = {"accreditingBody": r["board"], "creditUnit": "Point"}
+    if r.get("points") is not None:
+        received["numberOfCredits"] = r["points"]
+    module = {"ModuleName": {"value": "An activity", "moduleID": r["activity_id"]}, "Status": "Completed",
+              "CompletedDateTime": r.get("completed"),
+              "CreditCertificate": [{"CreditReceived": {**received, "activityCertification": ct},
+                                     "CreditID": r.get("credit_id") or ""} for ct in r["credit_types"]]}
+    return {"ReportingOrganization": "Test Provider", "Member": member,
+            "Activity": {"ProviderOrganization": "Test Provider", "ActivityName": "An activity", "Module": module},
+            "XtensibleInfo": {"LearnerRecordAction": r["action"]} if r.get("action") is not None else None}
+
+
+def json_reports(records: list[dict]) -> dict:
+    return {"ActivityReports": {"DateTimeCreated": "2026-06-01T12:00:00",
+                                "ActivityReport": [json_report(r) for r in records]}}

@@ -33,6 +33,18 @@ class XmlLimits:
             raise ValueError("XmlLimits.max_depth must be at least 1")
 
 
+@dataclass(frozen=True)
+class ExcelLimits:
+    """What an uploaded .xlsx may unpack to, checked in the zip's directory before the workbook is
+    opened (a workbook is a zip of XML parts). A 2,500-record learner template unpacks to a few MB."""
+
+    max_parts: int = 256
+    max_part_bytes: int = 48 * MiB  # one part, uncompressed
+    max_total_bytes: int = 64 * MiB  # all parts, uncompressed
+    max_ratio: int = 200  # uncompressed / compressed, for parts over 1 MiB
+    max_shared_strings_bytes: int = 8 * MiB  # the text table openpyxl holds in memory whole
+
+
 def data_dir() -> Path:
     """Per-user data folder for the embedded default (XDG on Linux)."""
     if os.environ.get("PARS_DATA_DIR"):
@@ -59,6 +71,7 @@ class Settings:
     database_url: str
     today: dt.date | None = None  # PARS_TODAY: fixes "today" for every date rule
     limits: XmlLimits = field(default_factory=XmlLimits)
+    excel_limits: ExcelLimits = field(default_factory=ExcelLimits)
     credential_cache_seconds: int = 300
     login_max_failures: int = 10  # failed logins in a row that lock a credential (0: never)
     login_lockout_seconds: int = 300  # how long a locked credential is refused

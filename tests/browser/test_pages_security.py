@@ -33,7 +33,7 @@ PROD_ACTIVITY, PROD_TITLE = "300000077", "Production Only Grand Rounds"
 MSG_664 = "999998 - 664: Diplomate date of birth does not match Board record for this diplomate ID."
 PAGES = ["/", "/activities", "/activities.csv", "/activities/200930149", "/activities/200930149/learners.csv",
          "/search", "/search.csv?last_name=Test", "/batches", "/batches/1/records", "/batches/1/errors.csv",
-         "/batches/1/status", "/batches/template.txt", "/records?activity_id=200930149&board=ABIM&learner_id=1"]
+         "/batches/1/errors.xlsx", "/batches/1/status", "/batches/template.txt", "/batches/template.xlsx", "/records?activity_id=200930149&board=ABIM&learner_id=1"]
 
 
 @pytest.fixture(scope="module")

@@ -42,6 +42,21 @@ def test_data_problems_are_refused_without_a_code():
     assert refused.value.code is None and "non-negative" in str(refused.value)
 
 
+@pytest.mark.parametrize("changes, problem", [
+    ({"title": None}, "The activity's title is required."),
+    ({"activity_type": "  "}, "The activity's type is required."),
+    ({"credits": Decimal("100000000")}, "Credits must be a non-negative number up to 99,999,999.99, not 100000000."),
+])
+def test_what_storage_cannot_keep_is_refused_not_failed(changes, problem):
+    # Found by the property-based test of /api/v1: an empty Title, or points past what a points
+    # column holds, failed in the database (HTTP 500) over JSON and SOAP alike.
+    from dataclasses import replace
+
+    with pytest.raises(ActivityRefused) as refused:
+        replace(activity(), **changes).registered_with(CATALOGUE)
+    assert refused.value.code is None and str(refused.value) == problem
+
+
 def _add(credit_id: str) -> Judgement:
     now = dt.datetime(2026, 6, 15, tzinfo=dt.timezone.utc)
     stored = StoredRecord(credit_id=credit_id, activity_id="200900001", board="ABIM", learner_id_type="ABIM",

@@ -21,25 +21,11 @@ from pars_ws.adapters.template_b import (
 )
 from pars_ws.service import batches, review
 from pars_ws.service.auth import Account
-from pars_ws.service.sandbox import seed_sandbox
 from pars_ws.settings import Settings
-from tests.conftest import ROOT, SANDBOX_PASSWORD, SANDBOX_USER, make_services
+from tests.conftest import ROOT
 from tests.support import good_row, record, template_file, xml_reports
 
 # -- fixtures -------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def services(database_url):
-    svc = make_services(database_url)
-    seed_sandbox(svc, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
-    yield svc
-    svc.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def account(services):
-    return services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
-
 
 def production(account: Account) -> Account:
     return Account(**{**account.__dict__, "environment": "production"})

@@ -10,8 +10,7 @@ from sqlalchemy import func, select
 from pars_ws.adapters import tables as t
 from pars_ws.domain.engine import credit_ids_taken, judge
 from pars_ws.domain.records import ReportedRecord, Source, Status
-from pars_ws.service.sandbox import seed_sandbox
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY, make_services
+from tests.conftest import TODAY
 
 NOW = dt.datetime(2026, 6, 15, 9, tzinfo=dt.timezone.utc)
 
@@ -24,11 +23,8 @@ def abo(credit_id: str) -> ReportedRecord:
 
 
 @pytest.fixture(scope="module")
-def world(database_url):
-    services = make_services(database_url)
-    seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
-    yield services, services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
-    services.engine.dispose()
+def world(services, account):
+    return services, account
 
 
 def _events(services, credit_id: str) -> int:

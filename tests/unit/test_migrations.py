@@ -10,6 +10,7 @@ from sqlalchemy import inspect, text
 
 from pars_ws.adapters.database import make_engine
 from pars_ws.adapters.migrate import alembic_config, upgrade
+from tests.conftest import PG_URL, _pg_database
 
 CONTENT = b"<ActivityReports>\x00\xff binary-safe</ActivityReports>" * 1000
 
@@ -88,3 +89,38 @@ def test_migrations_build_the_schema_the_code_declares(database_url):
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_0008_keeps_every_record_and_its_events_and_names_the_learner_it_matched(database_url, tmp_path):
+    """Adding matched_learner_id must not copy learner_records (SQLite would delete record_events
+    through the cascade); records stored before keep the learner they were kept under."""
+    drop = None
+    if database_url.startswith("postgresql"):
+        url, drop = _pg_database(PG_URL)
+    else:
+        url = f"sqlite:///{tmp_path / 'm.db'}"
+    engine = make_engine(url)
+    now = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.timezone.utc)
+    try:
+        upgrade(url, "0007")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO providers (provider_id, name, domain, email) "
+                              "VALUES ('7654322', 'Migrating', 'm.org', 'm@m.org')"))
+            provider_pk = conn.execute(text("SELECT id FROM providers WHERE provider_id = '7654322'")).scalar_one()
+            conn.execute(text(
+                "INSERT INTO learner_records (environment, provider_pk, credit_id, activity_id, board, learner_id, "
+                "learner_key, first_name, last_name, completion_date, credits, credit_types, source, status, "
+                "submitted_at, updated_at) VALUES ('sandbox', :p, 'ccid:m:1', '200930149', 'ABIM', 'AB1', 'ab1', "
+                "'Ann', 'Lee', '2026-05-01', 1, 'ABIM MOC Part II', 'SOAP', 'Accepted', :now, :now)"),
+                {"p": provider_pk, "now": now})
+            record_pk = conn.execute(text("SELECT id FROM learner_records")).scalar_one()
+            conn.execute(text("INSERT INTO record_events (record_pk, status, at) VALUES (:r, 'Accepted', :now)"),
+                         {"r": record_pk, "now": now})
+        upgrade(url)  # head
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT matched_learner_id FROM learner_records")).scalar_one() == "AB1"
+            assert conn.execute(text("SELECT count(*) FROM record_events")).scalar_one() == 1
+    finally:
+        engine.dispose()
+        if drop is not None:
+            drop()

@@ -12,19 +12,10 @@ from pars_ws.adapters import review_store
 from pars_ws.adapters import tables as t
 from pars_ws.domain.review import reviewing_boards
 from pars_ws.service import review
-from pars_ws.service.sandbox import seed_sandbox
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER
 
 NOW = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.timezone.utc)
 CUTOFF = NOW - dt.timedelta(seconds=5)
-
-
-@pytest.fixture(scope="module")
-def services(database_url):
-    services = make_services(database_url)
-    seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
-    yield services
-    services.engine.dispose()
 
 
 def _rows(provider_pk: int, boards: list[str], count: int, status: str, submitted_at: dt.datetime, tag: str,

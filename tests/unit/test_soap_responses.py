@@ -13,20 +13,11 @@ from lxml import etree
 from sqlalchemy.exc import OperationalError
 
 from pars_ws.entrypoints.wsgi import SERVICE_PATH, SOAP12_PATH, create_app, valid_host
-from pars_ws.service.sandbox import seed_sandbox
 from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
 from tests.fuzz.wire import SOAP12, fault_of, to_soap12, wsse_header
 from tests.support import P, record, soap11_save
 
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
-
-
-@pytest.fixture(scope="module")
-def services(database_url):
-    services = make_services(database_url)
-    seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
-    yield services
-    services.engine.dispose()
 
 
 @pytest.fixture(scope="module")

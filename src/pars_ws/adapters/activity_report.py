@@ -37,7 +37,13 @@ _TYPE_ERROR = re.compile(r"^Element '(\{[^}]*\}[^']+)': .* is not a valid value 
 
 
 class InvalidDocument(Exception):
-    """The document is malformed or does not conform to the PARS profile. Names line and path."""
+    """The document is malformed or does not conform to the PARS profile. Names line and path;
+    `line` and `message` are the first schema error's own (the JSON twin names its element by them)."""
+
+    def __init__(self, text: str, line: int | None = None, message: str | None = None):
+        super().__init__(text)
+        self.line = line
+        self.message = message or text
 
 
 @cache
@@ -67,7 +73,7 @@ def validate(element: etree._Element, schema: etree.XMLSchema | None = None) -> 
         return
     for error in schema.error_log:
         if not _tolerated(error):
-            raise InvalidDocument(f"line {error.line}: {error.path}: {error.message}")
+            raise InvalidDocument(f"line {error.line}: {error.path}: {error.message}", error.line, error.message)
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ batches = Table(
     Column("provider_pk", ForeignKey("providers.id"), nullable=False),
     Column("credential_pk", ForeignKey("credentials.id")),
     Column("file_name", String(255), nullable=False),
-    Column("file_type", String(3), nullable=False),  # txt | xml
+    Column("file_type", String(4), nullable=False),  # txt | xml | xlsx
     Column("content_sha256", String(64), nullable=False),
     Column("forced", Boolean, nullable=False, server_default=text("false")),
     Column("status", String(12), nullable=False),  # queued | processing | done | failed

@@ -18,6 +18,14 @@ class ActivityRefused(Exception):
         self.code = code
 
 
+# The most credits or points an activity may offer: what a record's points column holds (10 digits, 2 decimals).
+MAX_POINTS = Decimal("99999999.99")
+
+
+def _points_ok(points: Decimal) -> bool:
+    return points.is_finite() and 0 <= points <= MAX_POINTS
+
+
 @dataclass(frozen=True)
 class Registration:
     board: str
@@ -45,15 +53,19 @@ class Activity:
         return next((r for r in self.registrations if r.board == board), None)
 
     def problems(self) -> list[str]:
-        """What makes this activity unfit to store (points must be finite and non-negative)."""
-        found = []
+        """What makes this activity unfit to store (a title and type; points finite, non-negative, at most
+        MAX_POINTS)."""
+        found = [f"The activity's {what} is required." for what, value in (("title", self.title),
+                                                                            ("type", self.activity_type))
+                 if not (value or "").strip()]
         if self.end_date < self.start_date:
             found.append("The activity's end date is before its start date.")
-        if not (self.credits.is_finite() and self.credits >= 0):
-            found.append(f"Credits must be a non-negative number, not {self.credits}.")
+        if not _points_ok(self.credits):
+            found.append(f"Credits must be a non-negative number up to {MAX_POINTS:,}, not {self.credits}.")
         for reg in self.registrations:
-            if not (reg.max_points.is_finite() and reg.max_points >= 0):
-                found.append(f"{reg.board}: MaxPoints must be a non-negative number, not {reg.max_points}.")
+            if not _points_ok(reg.max_points):
+                found.append(f"{reg.board}: MaxPoints must be a non-negative number up to {MAX_POINTS:,}, "
+                             f"not {reg.max_points}.")
         return found
 
     def registered_with(self, catalogue: Catalogue) -> Activity:

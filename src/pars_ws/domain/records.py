@@ -13,13 +13,15 @@ class Source(str, Enum):
     SOAP = "SOAP"
     XML_BATCH = "XML batch"
     TAB_BATCH = "Tab batch"
+    EXCEL_BATCH = "Excel batch"
     WEB_FORM = "Web form"
+    JSON = "JSON web service"
 
     @property
     def carries_credit_id(self) -> bool:
-        """SOAP and XML records name their CreditID; tab-delimited and web-form records carry none
-        and the service assigns one to each Add."""
-        return self in (Source.SOAP, Source.XML_BATCH)
+        """SOAP, JSON and XML records name their CreditID; tab-delimited, Excel and web-form records
+        carry none and the service assigns one to each Add."""
+        return self in (Source.SOAP, Source.JSON, Source.XML_BATCH)
 
 
 class Status(str, Enum):
@@ -57,6 +59,10 @@ class ReportedRecord:
     reader_codes: tuple[int, ...] = ()
     # The record's own columns/text, kept for error reports and audit.
     original: tuple[str, ...] = field(default=(), compare=False)
+    # Where one spreadsheet row reports several records (Excel: CME to a state board and MOC to a
+    # certifying board), the row they came from and which part of it this one is ("CME", "MOC").
+    row: int | None = None
+    part: str | None = None
 
 
 @dataclass(frozen=True)

@@ -91,19 +91,21 @@ def _when(iso: str | None) -> str:
 
 @main.command("upload")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--type", "file_type", type=click.Choice(["txt", "xml"]),
-              help="Tab-delimited Template B or XML (default: xml for .xml files, else txt).")
+@click.option("--type", "file_type", type=click.Choice(["txt", "xml", "xlsx"]),
+              help="Tab-delimited Template B, XML or the Excel learner template (default: by the file's "
+                   "extension, .xml and .xlsx, else txt).")
 @click.option("--force", is_flag=True, help="Process it even if the same file was uploaded in the last 30 days.")
 @click.option("--no-wait", is_flag=True, help="Return once the file is queued.")
 @click.option("--errors-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the error report (rows not processed) to this file.")
+              help="Save the error report (rows not processed) to this file (.xlsx: as a workbook, for "
+                   "Excel uploads).")
 @_connection
 def upload(api: _Api, file: Path, file_type, force, no_wait, errors_out):
     """Upload a batch FILE of learner records and wait for it to be processed.
 
     Exits 1 when the file is refused, fails, or has rows that were not processed.
     """
-    file_type = file_type or ("xml" if file.suffix.lower() == ".xml" else "txt")
+    file_type = file_type or {".xml": "xml", ".xlsx": "xlsx"}.get(file.suffix.lower(), "txt")
     body, content_type = multipart_form({"file_type": file_type, "force": "true" if force else "false"},
                                     file.name, file.read_bytes())
     status, batch = api.json("/api/batches", body=body, content_type=content_type)
@@ -130,7 +132,8 @@ def upload(api: _Api, file: Path, file_type, force, no_wait, errors_out):
     if "errors" in links:
         click.echo(f"error report: {api.url}{links['errors']}")
         if errors_out:
-            status, report = api.call(links["errors"])
+            as_workbook = errors_out.suffix.lower() == ".xlsx" and "errors_xlsx" in links
+            status, report = api.call(links["errors_xlsx" if as_workbook else "errors"])
             if status != 200:
                 raise click.ClickException(f"error report: {status}")
             errors_out.write_bytes(report)

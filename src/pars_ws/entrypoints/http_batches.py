@@ -1,9 +1,10 @@
 """HTTP API for batch uploads (JSON; HTTP Basic auth with the provider's web-service credential).
 
-POST /api/batches                      multipart: file, file_type (txt|xml), force (true|false) -> 202
+POST /api/batches                      multipart: file, file_type (txt|xml|xlsx), force (true|false) -> 202
 GET  /api/batches                      upload history, last 30 days
 GET  /api/batches/<id>                 status and progress
 GET  /api/batches/<id>/errors.csv      the rows not processed, with their error codes
+GET  /api/batches/<id>/errors.xlsx     the same, as a workbook, for Excel uploads
 GET  /api/batches/<id>/records         the rows processed, with their CreditIDs
 
 A batch of another provider or environment is answered 404, exactly like one that does not exist.
@@ -36,7 +37,9 @@ def _batch_json(info: batches.BatchInfo) -> dict:
     if info.processed:
         links["records"] = url_for("batches.records", batch_id=info.id)
     if info.not_processed:
-        links["errors"] = url_for("batches.errors", batch_id=info.id)
+        links["errors"] = url_for("batches.errors", batch_id=info.id, report_format="csv")
+        if info.file_type == "xlsx":
+            links["errors_xlsx"] = url_for("batches.errors", batch_id=info.id, report_format="xlsx")
     return {
         "id": info.id, "file_name": info.file_name, "file_type": info.file_type, "status": info.status,
         "records": info.records, "rows_done": info.rows_done, "processed": info.processed,
@@ -85,16 +88,22 @@ def status(batch_id: int):
     return _not_found() if info is None else jsonify(_batch_json(info))
 
 
-@blueprint.get("/api/batches/<int:batch_id>/errors.csv")
-@require_account
-def errors(batch_id: int):
-    found = batches.error_report(services(), g.account, batch_id)
-    if found is None:
-        return _not_found()
+REPORT_MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+def report_download(found: tuple[str, bytes], report_format: str) -> Response:
+    """An error report (batches.error_report) as a download named after the uploaded file."""
     file_name, report = found
-    name = batches.error_report_download_name(file_name)
-    return Response(report, mimetype="text/csv",
+    name = batches.error_report_download_name(file_name, report_format)
+    return Response(report, mimetype=REPORT_MIMETYPES[report_format],
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@blueprint.get("/api/batches/<int:batch_id>/errors.<report_format>")
+@require_account
+def errors(batch_id: int, report_format: str):
+    found = batches.error_report(services(), g.account, batch_id, report_format)
+    return _not_found() if found is None else report_download(found, report_format)
 
 
 @blueprint.get("/api/batches/<int:batch_id>/records")

@@ -32,6 +32,7 @@ from flask import (
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..adapters.clock import when_text
+from ..adapters.excel import write_template
 from ..adapters.template_b import write_template_b
 from ..domain.catalogue import fold
 from ..domain.errors import message
@@ -39,6 +40,7 @@ from ..domain.records import ReportedRecord, Source, Status
 from ..service import batches, search
 from ..service.auth import Account, AuthenticationFailed
 from .http_auth import MULTIPART_SLACK, correlation_id, csv_download, services
+from .http_batches import REPORT_MIMETYPES, report_download
 
 blueprint = Blueprint("pages", __name__)
 
@@ -578,14 +580,12 @@ def batch_status(batch_id: int):
     return jsonify(status=info.status, rows_done=info.rows_done, records=info.records)
 
 
-@blueprint.get("/batches/<int:batch_id>/errors.csv")
-def batch_errors(batch_id: int):
-    found = batches.error_report(services(), g.account, batch_id)
+@blueprint.get("/batches/<int:batch_id>/errors.<report_format>")
+def batch_errors(batch_id: int, report_format: str):
+    found = batches.error_report(services(), g.account, batch_id, report_format)
     if found is None:
         abort(404)
-    file_name, report = found
-    name = batches.error_report_download_name(file_name)
-    return Response(report, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return report_download(found, report_format)
 
 
 @blueprint.get("/batches/<int:batch_id>/records")
@@ -602,3 +602,10 @@ def batch_records(batch_id: int):
 def batch_template():
     return Response(write_template_b([]), mimetype="text/plain; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="learner-template-b.txt"'})
+
+
+@blueprint.get("/batches/template.xlsx")
+def batch_template_xlsx():
+    svc = services()
+    return Response(write_template(svc.catalogue, svc.settings.limits.max_records), mimetype=REPORT_MIMETYPES["xlsx"],
+                    headers={"Content-Disposition": 'attachment; filename="learner-template.xlsx"'})

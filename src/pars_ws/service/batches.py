@@ -1,4 +1,5 @@
-"""Batch uploads: Template B (.txt) and ActivityReports (.xml) files of up to 2,500 records.
+"""Batch uploads: Template B (.txt), ActivityReports (.xml) and Excel learner template (.xlsx)
+files of up to 2,500 records.
 
 A file is checked whole when it is uploaded and refused before anything is stored if it cannot be
 read; otherwise it is queued and a worker judges and stores it in chunks through LearnerService.
@@ -20,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import logs
 from ..adapters.clock import as_utc, when_text
+from ..adapters.excel import report_rows, write_error_report_csv, write_error_report_xlsx
 from ..adapters.template_b import write_error_report
 from ..domain.errors import message
 from ..domain.records import Source
@@ -36,8 +38,8 @@ MAX_ATTEMPTS = 5  # claims before a batch that keeps failing is given up
 
 # Extensions accepted for each file type the provider chooses. The downloaded error report is a
 # .csv the Template B reader takes back unchanged, so it may be re-uploaded as it is.
-EXTENSIONS = {"txt": (".txt", ".csv"), "xml": (".xml",)}
-SOURCES = {"txt": Source.TAB_BATCH, "xml": Source.XML_BATCH}
+EXTENSIONS = {"txt": (".txt", ".csv"), "xml": (".xml",), "xlsx": (".xlsx",)}
+SOURCES = {"txt": Source.TAB_BATCH, "xml": Source.XML_BATCH, "xlsx": Source.EXCEL_BATCH}
 
 MSG_NO_FILE = "CHOOSE A FILE TO UPLOAD."
 MSG_ACTIVE = ("A FILE IS ALREADY PROCESSING. ONLY ONE FILE MAY BE UPLOADED AT A TIME: "
@@ -122,14 +124,15 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
     """Check a file whole and queue it, or raise UploadRefused with the message for the provider."""
     file_name = uploaded_name(file_name)
     if file_type not in EXTENSIONS:
-        raise UploadRefused("CHOOSE THE FILE TYPE: TAB DELIMITED (.TXT) OR XML (.XML).", "invalid")
+        raise UploadRefused("CHOOSE THE FILE TYPE: TAB DELIMITED (.TXT), XML (.XML) OR EXCEL (.XLSX).", "invalid")
     if not file_name.lower().endswith(EXTENSIONS[file_type]):
         raise UploadRefused(msg_wrong_extension(file_type), "invalid")
     limits = services.settings.limits
     if len(data) > limits.max_file_bytes:
         raise UploadRefused(msg_too_large(limits.max_file_bytes), "invalid")
     try:
-        total = count_records(data, limits, file_type)
+        total = count_records(data, limits, file_type, catalogue=services.catalogue,
+                              excel_limits=services.settings.excel_limits)
     except UNREADABLE as exc:
         raise UploadRefused(str(exc), "invalid") from None
     sha = hashlib.sha256(data).hexdigest()
@@ -179,28 +182,41 @@ def get(services, account: Account, batch_id: int) -> BatchInfo | None:
     return None if row is None else BatchInfo.from_row(row)
 
 
-def error_report(services, account: Account, batch_id: int) -> tuple[str, bytes] | None:
-    """(file name, CSV of the rows not processed: original columns + Error Code + Error Message, one line per code)."""
+REPORT_FORMATS = ("csv", "xlsx")
+
+
+def error_report(services, account: Account, batch_id: int, report_format: str = "csv") -> tuple[str, bytes] | None:
+    """(file name, report of the rows not processed), None for no such batch or no such report.
+
+    Template B and XML batches: CSV, the original columns + Error Code + Error Message, one line per
+    code. Excel batches: the template's layout + Error Code + Error Message, each provider row once
+    with every code of its records, as .xlsx (re-uploaded as it is) or CSV.
+    """
+    if report_format not in REPORT_FORMATS:
+        return None
     with services.store.transaction(write=False) as uow:
         store = uow.batches
         batch = store.batch(account.environment, account.provider_pk, batch_id, with_content=True)
-        if batch is None:
+        if batch is None or (report_format == "xlsx" and batch.file_type != "xlsx"):
             return None
         failed = store.failed_results(batch_id)
     records = _records(services, batch, batch.content) if failed else []
     by_row = {r.index: r for r in records}
-    rows = []
+    found = []
     for result in failed:
-        # Tab rows are written back exactly as uploaded; XML records as Template B with their CreditIDs.
         record = by_row[result.row_index]
-        codes = [as_found(int(c), record) for c in result.codes.split(",")]
-        rows.append((record, [(code, message(code)) for code in codes]))
-    return batch.file_name, write_error_report(rows)
+        found.append((record, [as_found(int(c), record) for c in result.codes.split(",")]))
+    if batch.file_type == "xlsx":
+        rows = report_rows(found)
+        report = write_error_report_xlsx(rows) if report_format == "xlsx" else write_error_report_csv(rows)
+        return batch.file_name, report
+    # Tab rows are written back exactly as uploaded; XML records as Template B with their CreditIDs.
+    return batch.file_name, write_error_report([(r, [(code, message(code)) for code in codes]) for r, codes in found])
 
 
-def error_report_download_name(file_name: str) -> str:
+def error_report_download_name(file_name: str, report_format: str = "csv") -> str:
     """learners.txt -> learners_errors.csv, safe in a Content-Disposition header."""
-    return f"{PurePath(file_name).stem}_errors.csv".replace('"', "")
+    return f"{PurePath(file_name).stem}_errors.{report_format}".replace('"', "")
 
 
 def processed_records(services, account: Account, batch_id: int) -> list[ProcessedRecord] | None:
@@ -221,7 +237,8 @@ def processed_records(services, account: Account, batch_id: int) -> list[Process
 
 
 def _records(services, batch, content: bytes):
-    _, records = read_records(content, batch.file_name, services.settings.limits, kind=batch.file_type)
+    _, records = read_records(content, batch.file_name, services.settings.limits, kind=batch.file_type,
+                              catalogue=services.catalogue, excel_limits=services.settings.excel_limits)
     return records
 
 

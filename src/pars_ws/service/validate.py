@@ -14,6 +14,7 @@ from pathlib import Path
 from ..adapters.activity_report import InvalidDocument, count_document, read_document
 from ..adapters.clock import Clock
 from ..adapters.data_files import activity_from_dict, learner_from_dict, load_catalogue, sandbox_fixture
+from ..adapters.excel import read_workbook
 from ..adapters.template_b import FileRefused, read_template_b
 from ..adapters.xml_guard import XmlRefused
 from ..domain.engine import Judgement, judge
@@ -98,25 +99,36 @@ class ValidationReport:
 UNREADABLE = (XmlRefused, InvalidDocument, FileRefused)
 
 
-def read_records(data: bytes, name: str, limits, kind: str | None = None):
-    """Records of an XML document (ActivityReports, SaveLearnerActivity or a whole SOAP envelope) or a Template B file.
+def file_kind(data: bytes, name: str) -> str:
+    """The kind of a file no provider chose one for: a zip is a workbook, "<" starts XML, else Template B."""
+    if data[:4] == b"PK\x03\x04" or name.lower().endswith(".xlsx"):
+        return "xlsx"
+    return "xml" if data.lstrip()[:1] == b"<" or name.lower().endswith(".xml") else "txt"
 
-    `kind` ("xml" or "txt") is the type a provider chose for a batch; None guesses from the content and name.
-    Raises one of UNREADABLE.
+
+def read_records(data: bytes, name: str, limits, kind: str | None = None, *, catalogue=None, excel_limits=None):
+    """Records of an XML document (ActivityReports, SaveLearnerActivity or a whole SOAP envelope), a
+    Template B file or an Excel learner template.
+
+    `kind` ("xml", "txt" or "xlsx") is the type a provider chose for a batch; None guesses from the
+    content and name. A workbook's credit types are told apart by the board `catalogue` (the
+    packaged one by default). Raises one of UNREADABLE.
     """
-    if kind is None:
-        kind = "xml" if data.lstrip()[:1] == b"<" or name.lower().endswith(".xml") else "txt"
+    kind = kind or file_kind(data, name)
     if kind == "xml":
         return Source.XML_BATCH, read_document(data, limits)
+    if kind == "xlsx":
+        return Source.EXCEL_BATCH, read_workbook(
+            data, catalogue=catalogue or load_catalogue(), max_records=limits.max_records, limits=excel_limits)
     return Source.TAB_BATCH, read_template_b(data, max_records=limits.max_records, max_bytes=limits.max_file_bytes)
 
 
-def count_records(data: bytes, limits, kind: str) -> int:
+def count_records(data: bytes, limits, kind: str, *, catalogue=None, excel_limits=None) -> int:
     """How many records a batch file holds, after the same checks as read_records (an XML file's
     fields are read by the worker that processes it: once is enough). Raises one of UNREADABLE."""
     if kind == "xml":
         return count_document(data, limits)
-    return len(read_template_b(data, max_records=limits.max_records, max_bytes=limits.max_file_bytes))
+    return len(read_records(data, "", limits, kind, catalogue=catalogue, excel_limits=excel_limits)[1])
 
 
 def sandbox_lookups(year: int) -> MemoryLookups:
@@ -129,11 +141,12 @@ def sandbox_lookups(year: int) -> MemoryLookups:
 def validate_file(path, settings: Settings | None = None) -> ValidationReport:
     settings = settings or Settings.from_env()
     clock = Clock(settings.today)
-    name, today = str(path), clock.today()
+    name, today, catalogue = str(path), clock.today(), load_catalogue()
     try:
-        source, records = read_records(Path(path).read_bytes(), name, settings.limits)
+        source, records = read_records(Path(path).read_bytes(), name, settings.limits, catalogue=catalogue,
+                                       excel_limits=settings.excel_limits)
     except UNREADABLE as exc:
         return ValidationReport(name, None, [], refused=str(exc), today=today)
-    judgements = judge(records, today=today, now=clock.now(), catalogue=load_catalogue(),
+    judgements = judge(records, today=today, now=clock.now(), catalogue=catalogue,
                        lookups=sandbox_lookups(today.year), source=source)
     return ValidationReport(name, source, judgements, today=today)

@@ -17,11 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('learner_records') as batch:
-        batch.add_column(sa.Column('matched_learner_id', sa.String(length=50), nullable=True))
+    # A plain ADD COLUMN on both databases: copying learner_records (SQLite's way to change a table)
+    # would delete its record_events through the cascade.
+    op.add_column('learner_records', sa.Column('matched_learner_id', sa.String(length=50), nullable=True))
     op.execute("UPDATE learner_records SET matched_learner_id = learner_id")
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('learner_records') as batch:
-        batch.drop_column('matched_learner_id')
+    op.drop_column('learner_records', 'matched_learner_id')
