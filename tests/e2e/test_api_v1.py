@@ -188,7 +188,7 @@ def test_an_excel_upload_stores_each_board_and_its_error_report_downloads(server
     assert (batch["status"], batch["records"], batch["processed"], batch["not_processed"]) == ("done", 4, 3, 1)
     stored = requests.get(server.base_url + batch["links"]["records"], auth=AUTH, timeout=30).json()["records"]
     assert [(r["board"], r["learner_id"], r["result"]) for r in stored] == [
-        ("NC", "1000106", "Accepted"), ("ABIM", "1000106", "Submitted"), ("NC", "1000106", "Accepted")]
+        ("NC", "1679576722", "Accepted"), ("ABIM", "1000106", "Submitted"), ("NC", "1679576722", "Accepted")]
     workbook = requests.get(server.base_url + batch["links"]["errors_xlsx"], auth=AUTH, timeout=30)
     assert workbook.headers["Content-Disposition"] == 'attachment; filename="learners_errors.xlsx"'
     rows = list(openpyxl.load_workbook(io.BytesIO(workbook.content)).active.iter_rows(min_row=3, values_only=True))
