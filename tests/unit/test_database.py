@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
 from sqlalchemy import text
@@ -10,6 +11,7 @@ from sqlalchemy import text
 from pars_ws.adapters.database import make_engine, sqlite_file
 from pars_ws.adapters.store import Store
 from tests.conftest import PG_URL
+from tests.support import lock_is_free
 
 
 @pytest.fixture()
@@ -80,6 +82,38 @@ def test_a_writer_that_reads_first_is_not_refused_when_another_writes_meanwhile(
             assert conn.exec_driver_sql("SELECT body FROM t ORDER BY id").scalars().all() == ["mine", "other"]
     finally:
         other.close()
+
+
+def test_a_writing_unit_of_work_holds_the_lock_file_and_a_reading_one_does_not(sqlite_store):
+    path, store = sqlite_store
+    lock_file = f"{path}.write-lock"
+    with store.transaction() as uow:
+        uow.ping()
+        assert not lock_is_free(lock_file)
+    assert lock_is_free(lock_file)
+    with store.transaction(write=False) as uow:
+        uow.ping()
+        assert lock_is_free(lock_file)
+
+
+def test_threads_of_one_process_take_turns(sqlite_store):
+    _, store = sqlite_store
+    inside, overlapped = [0], []
+
+    def write(n):
+        with store.transaction() as uow:
+            inside[0] += 1
+            overlapped.append(inside[0] > 1)
+            uow.learners.conn.exec_driver_sql("INSERT INTO t (body) VALUES (?)", (f"thread {n}",))
+            time.sleep(0.01)
+            inside[0] -= 1
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert overlapped == [False] * 8
 
 
 def test_a_failed_unit_of_work_leaves_nothing(sqlite_store):

@@ -10,7 +10,8 @@ from sqlalchemy import func, select
 from pars_ws.adapters import tables as t
 from pars_ws.domain.engine import credit_ids_taken, judge
 from pars_ws.domain.records import ReportedRecord, Source, Status
-from tests.conftest import TODAY
+from pars_ws.service.auth import AuthenticationFailed
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY
 
 NOW = dt.datetime(2026, 6, 15, 9, tzinfo=dt.timezone.utc)
 
@@ -50,3 +51,24 @@ def test_adds_a_concurrent_request_stored_first_are_answered_603_and_write_nothi
     assert taken == {"ccid:store.test:race-1", "ccid:store.test:race-2"}
     assert [(j.status, j.codes) for j in late] == [(Status.NOT_PROCESSED, [603])] * 2
     assert [_events(services, r.credit_id) for r in records] == [1, 1]
+
+
+def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(world, monkeypatch):
+    services, _ = world  # the fixture signed in: the credential is verified
+    opened = []
+    real = services.store.transaction
+
+    def counting(write: bool = True):
+        opened.append(write)
+        return real(write)
+
+    monkeypatch.setattr(services.store, "transaction", counting)
+    [j] = services.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None,
+                                           lambda _account: [abo("ccid:store.test:one-unit")], source=Source.SOAP,
+                                           raw=b"<x/>", correlation_id="one-unit")
+    assert j.status == Status.ACCEPTED and opened == [True]
+    opened.clear()
+    with pytest.raises(AuthenticationFailed):  # not verified: the full sign-in, then nothing saved
+        services.learners.save_signed_in(SANDBOX_USER, "wrong", None, lambda _account: [abo("ccid:store.test:no")],
+                                         source=Source.SOAP, raw=b"<x/>", correlation_id="wrong")
+    assert opened[0] is True and _events(services, "ccid:store.test:no") == 0

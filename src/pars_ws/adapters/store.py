@@ -10,13 +10,14 @@ does commits or rolls back together.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cached_property
 
 from sqlalchemy import Connection, Engine, text
 
 from .account_store import AccountRepository
 from .batch_store import BatchStore
+from .database import WriteLock, sqlite_file
 from .learner_store import LearnerRepository
 from .outbox_store import OutboxStore
 from .review_store import ReviewStore
@@ -58,11 +59,14 @@ class UnitOfWork:
 class Store:
     def __init__(self, engine: Engine):
         self.engine = engine
+        database = sqlite_file(engine.url.render_as_string(hide_password=False))
+        self._write_lock = WriteLock(database) if database else None
 
     @contextmanager
     def transaction(self, write: bool = True) -> Iterator[UnitOfWork]:
         """`write=False` for a transaction that only reads (on SQLite it takes no write lock)."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(write=write)
-            with conn.begin():
-                yield UnitOfWork(conn)
+        with self._write_lock.held() if write and self._write_lock else nullcontext():
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(write=write)
+                with conn.begin():
+                    yield UnitOfWork(conn)

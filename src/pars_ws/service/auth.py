@@ -111,6 +111,17 @@ class Authenticator:
                 self._verified.clear()
             self._verified[row.id] = (digest, time.monotonic() + self.cache_seconds)
 
+    def verified(self, uow, username: str | None, password: str | None, provider_id: str | None = None
+                 ) -> Account | None:
+        """The account, read in the caller's unit of work, when authenticate() would succeed from the
+        cache alone with nothing to write (no failed logins to forget); else None: call authenticate()."""
+        username = (username or "").strip()
+        row = uow.accounts.credential(username) if username else None
+        if (row is None or _barred(row, provider_id) or _failures_to_forget(row)
+                or not self._cached(row, self._digest(row, password or ""))):
+            return None
+        return _account(row)
+
     def authenticate(self, username: str | None, password: str | None, provider_id: str | None = None) -> Account:
         username = (username or "").strip()
         password = password or ""

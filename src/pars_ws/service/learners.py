@@ -38,19 +38,8 @@ class LearnerService:
         `in_same_transaction` lets a caller record its own progress atomically with the records.
         """
         copy = None if raw is None else AuditCopy(raw, source, correlation_id)
-        if not source.carries_credit_id:
-            records = [
-                replace(r, credit_id=new_credit_id(account))
-                if (r.action or "").strip().lower() == ADD and not r.credit_id else r
-                for r in records
-            ]
         with self.store.transaction() as uow:
-            today, now = self.clock.today(), self.clock.now()
-            lookups = uow.learners.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
-            judgements = judge(records, today=today, now=now, catalogue=self.catalogue, lookups=lookups,
-                               source=source)
-            taken = uow.learners.apply(account.environment, account.provider_pk, judgements, now, copy, batch_pk)
-            credit_ids_taken(judgements, taken)
+            judgements = self._save_in(uow, account, records, source, copy, batch_pk)
             if in_same_transaction is not None:
                 in_same_transaction(uow, judgements)
         return judgements
@@ -58,10 +47,34 @@ class LearnerService:
     def save_signed_in(self, username: str | None, password: str | None, provider_id: str | None,
                        read_records: Callable[[Account], Sequence[ReportedRecord]], *, source: Source, raw: bytes,
                        correlation_id: str) -> list[Judgement]:
-        """Sign in, then save (SaveLearnerActivity). `read_records(account)` runs once signed in: an
-        unknown caller learns nothing about its document (AuthenticationFailed)."""
+        """Sign in and save (SaveLearnerActivity) in one transaction when the credential was verified
+        lately (an LMS's usual call); otherwise the full sign-in (argon2) runs first, outside the
+        write transaction. `read_records(account)` runs once signed in: an unknown caller learns
+        nothing about its document (AuthenticationFailed)."""
+        copy = AuditCopy(raw, source, correlation_id)
+        with self.store.transaction() as uow:
+            account = self.auth.verified(uow, username, password, provider_id)
+            if account is not None:
+                return self._save_in(uow, account, read_records(account), source, copy)
         account = self.auth.authenticate(username, password, provider_id)
-        return self.save(account, read_records(account), source=source, raw=raw, correlation_id=correlation_id)
+        with self.store.transaction() as uow:
+            return self._save_in(uow, account, read_records(account), source, copy)
+
+    def _save_in(self, uow: UnitOfWork, account: Account, records: Sequence[ReportedRecord], source: Source,
+                 copy: AuditCopy | None, batch_pk: int | None = None) -> list[Judgement]:
+        if not source.carries_credit_id:
+            records = [
+                replace(r, credit_id=new_credit_id(account))
+                if (r.action or "").strip().lower() == ADD and not r.credit_id else r
+                for r in records
+            ]
+        now = self.clock.now()
+        lookups = uow.learners.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
+        judgements = judge(records, today=self.clock.today(), now=now, catalogue=self.catalogue, lookups=lookups,
+                           source=source)
+        taken = uow.learners.apply(account.environment, account.provider_pk, judgements, now, copy, batch_pk)
+        credit_ids_taken(judgements, taken)
+        return judgements
 
     def status_by_credit_id(self, account: Account, credit_id: str) -> list[StoredRecord]:
         with self.store.transaction(write=False) as uow:
