@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from pars_ws.adapters import tables as t
+from pars_ws.adapters.audit import AuditCopy
 from pars_ws.domain.engine import credit_ids_taken, judge
 from pars_ws.domain.records import ReportedRecord, Source, Status
 from pars_ws.service.auth import AuthenticationFailed
@@ -35,22 +36,24 @@ def _events(services, credit_id: str) -> int:
                             .where(lr.c.credit_id == credit_id)).scalar()
 
 
-def test_adds_a_concurrent_request_stored_first_are_answered_603_and_write_nothing(world):
+@pytest.mark.parametrize("count", [1, 2])  # one record comes back from its INSERT; many are read back
+def test_adds_a_concurrent_request_stored_first_are_answered_603_and_write_nothing(world, count):
     services, account = world
-    records = [abo("ccid:store.test:race-1"), abo("ccid:store.test:race-2")]
+    records = [abo(f"ccid:store.test:race-{count}-{n}") for n in range(count)]
     # The second request was judged before the first committed: its lookups saw neither record.
     with services.store.transaction(write=False) as uow:
         blind = uow.learners.lookups_for(account.environment, account.provider_pk, records, services.catalogue)
     late = judge(records, today=dt.date.fromisoformat(TODAY), now=NOW, catalogue=services.catalogue,
                  lookups=blind, source=Source.SOAP)
-    first = services.learners.save(account, records, source=Source.SOAP, raw=None, correlation_id="first")
-    assert [j.status for j in first] == [Status.ACCEPTED, Status.ACCEPTED]
+    first = services.learners.save(account, records, source=Source.SOAP, raw=b"<test/>", correlation_id="first")
+    assert [j.status for j in first] == [Status.ACCEPTED] * count
     with services.store.transaction() as uow:
-        taken = uow.learners.apply(account.environment, account.provider_pk, late, NOW)
+        taken = uow.learners.apply(account.environment, account.provider_pk, late, NOW,
+                                   AuditCopy(b"<late/>", Source.SOAP, "late"))
     credit_ids_taken(late, taken)
-    assert taken == {"ccid:store.test:race-1", "ccid:store.test:race-2"}
-    assert [(j.status, j.codes) for j in late] == [(Status.NOT_PROCESSED, [603])] * 2
-    assert [_events(services, r.credit_id) for r in records] == [1, 1]
+    assert taken == {r.credit_id for r in records}
+    assert [(j.status, j.codes) for j in late] == [(Status.NOT_PROCESSED, [603])] * count
+    assert [_events(services, r.credit_id) for r in records] == [1] * count
 
 
 def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(world, monkeypatch):

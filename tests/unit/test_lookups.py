@@ -68,9 +68,9 @@ def world(database_url):
     services = make_services(database_url)
     seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
-    judgements = services.learners.save(account, STORED, source=Source.SOAP, raw=None, correlation_id="look")
+    judgements = services.learners.save(account, STORED, source=Source.SOAP, raw=b"<test/>", correlation_id="look")
     assert all(j.ok for j in judgements), [j.codes for j in judgements]
-    deleted = services.learners.save(account, [rec("look-deleted", action="Delete")], source=Source.SOAP, raw=None,
+    deleted = services.learners.save(account, [rec("look-deleted", action="Delete")], source=Source.SOAP, raw=b"<test/>",
                                      correlation_id="look-delete")
     assert [j.status for j in deleted] == [Status.DELETED]
     yield services, account

@@ -29,7 +29,7 @@ def world(database_url):
     seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     [j] = services.learners.save(account, [me_md("ccid:npi.test:1", "NPI", " 1234567893 ")], source=Source.SOAP,
-                                 raw=None, correlation_id="npi")
+                                 raw=b"<test/>", correlation_id="npi")
     assert j.ok, j.codes
     yield services, account
     services.engine.dispose()
@@ -60,7 +60,7 @@ def test_points_held_count_however_the_learner_was_named(world):
     """500 points in all for ME-MD: 5 reported by NPI, so 495 more by licence pass and 496 do not."""
     services, account = world
     [over] = services.learners.save(account, [me_md("ccid:npi.test:2", "License", "MD9966", "495.25")],
-                                    source=Source.SOAP, raw=None, correlation_id="npi-over")
+                                    source=Source.SOAP, raw=b"<test/>", correlation_id="npi-over")
     assert over.codes == [711]
 
 

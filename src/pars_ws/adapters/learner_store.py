@@ -82,25 +82,32 @@ _MINE = and_(_LR.c.environment == bindparam("environment"), _LR.c.provider_pk ==
 
 _LIVE_BY_CREDIT_ID = select(_LR).where(_MINE, _LR.c.credit_id.in_(bindparam("credit_ids", expanding=True)))
 
-_ONE_ACTIVITY = and_(_MINE, _LR.c.board == bindparam("board"), _LR.c.activity_id == bindparam("activity_id"),
-                     _LR.c.learner_key.in_(bindparam("keys", expanding=True)))
+# A board's learners' live records for some activities: one statement per board for a whole request
+# or batch chunk (the index seeks each activity and learner key asked about).
+_ONE_BOARD = and_(_MINE, _LR.c.board == bindparam("board"),
+                  _LR.c.activity_id.in_(bindparam("activity_ids", expanding=True)),
+                  _LR.c.learner_key.in_(bindparam("keys", expanding=True)))
 
-# Per learner: points of the live records not rejected, and how many live records there are at all.
+# Per learner and activity: points of the live records not rejected.
 _HELD = (
-    select(_LR.c.learner_key,
-           func.sum(case((_LR.c.status != Status.REJECTED.value, _LR.c.credits), else_=0)).label("points"),
-           func.count().label("records"))
-    .where(_ONE_ACTIVITY).group_by(_LR.c.learner_key)
+    select(_LR.c.activity_id, _LR.c.learner_key,
+           func.sum(case((_LR.c.status != Status.REJECTED.value, _LR.c.credits), else_=0)).label("points"))
+    .where(_ONE_BOARD).group_by(_LR.c.activity_id, _LR.c.learner_key)
 )
 
-_HELD_ON_DAYS = select(_LR).where(_ONE_ACTIVITY, _LR.c.completion_date.in_(bindparam("days", expanding=True)))
+_HELD_ON_DAYS = select(_LR).where(_ONE_BOARD, _LR.c.completion_date.in_(bindparam("days", expanding=True)))
 
 
 # Records a request adds, with no conflict target: a live CreditID taken by a concurrent request, or
 # a batch row already stored, are both skipped (the caller reports the first as 603).
-_ADD_RECORDS = {name: dialect.insert(_LR).on_conflict_do_nothing().returning(_LR.c.id, _LR.c.credit_id)
-                for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+_ADD_RECORDS = {name: dialect.insert(_LR).on_conflict_do_nothing() for name, dialect in (("postgresql", postgresql),
+                                                                                         ("sqlite", sqlite))}
+# The records just added among the live ones with these CreditIDs (a concurrent request's are not).
+_ADDED = select(_LR.c.id, _LR.c.credit_id, _LR.c.request_pk, _LR.c.batch_pk, _LR.c.batch_row).where(
+    _MINE, _LR.c.credit_id.in_(bindparam("credit_ids", expanding=True)))
 _ADD_REQUEST = insert(t.raw_requests).returning(t.raw_requests.c.id)
+_DELETE_RECORD = update(_LR).where(_LR.c.id == bindparam("pk")).values(
+    status=Status.DELETED.value, deleted_at=bindparam("now"), updated_at=bindparam("now"))
 
 
 class StoredLookups(MemoryLookups):
@@ -246,17 +253,16 @@ class LearnerRepository:
               learners: list[RegisteredLearner]) -> tuple[dict, dict]:
         """Points each learner holds per activity and, where a rule compares days (717, a delete named
         by its fields) and the learner holds records at all, its live records on the days asked about."""
-        registry_keys: dict[str, set[str]] = defaultdict(set)
+        asked: dict[str, tuple[set, set, set]] = defaultdict(lambda: (set(), set(), set()))  # activities, keys, days
         for learner in learners:
-            registry_keys[learner.board].add(learner_key(learner.learner_id))
-        asked: dict[tuple[str, str], tuple[set, set]] = defaultdict(lambda: (set(), set()))  # keys, days
+            asked[learner.board][1].add(learner_key(learner.learner_id))
         for r in records:
             board = board_of(catalogue, r)
             activity_id = r.activity_id.strip() if r.activity_id else ""
             if board is None or not activity_id:
                 continue
-            keys, days = asked[(board.code, activity_id)]
-            keys.update(registry_keys[board.code])
+            activity_ids, keys, days = asked[board.code]
+            activity_ids.add(activity_id)
             if r.learner_id:
                 keys.add(learner_key(r.learner_id))
             day = parse_completion_date(r.completion_date)
@@ -265,16 +271,19 @@ class LearnerRepository:
                 days.add(day)
         points, on_days = {}, defaultdict(list)
         base = {"environment": environment, "provider_pk": provider_pk}
-        for (board, activity_id), (keys, days) in asked.items():
-            params = {**base, "board": board, "activity_id": activity_id, "keys": sorted(keys)}
-            with_records = []
+        for board, (activity_ids, keys, days) in asked.items():
+            if not activity_ids:
+                continue
+            params = {**base, "board": board, "activity_ids": sorted(activity_ids), "keys": sorted(keys)}
+            with_records = set()
             for row in self.conn.execute(_HELD, params):
-                points[(board, activity_id, row.learner_key)] = Decimal(row.points)
-                with_records.append(row.learner_key)
+                points[(board, row.activity_id, row.learner_key)] = Decimal(row.points)
+                with_records.add(row.learner_key)
             if days and with_records:
-                for row in self.conn.execute(_HELD_ON_DAYS, {**params, "keys": with_records, "days": sorted(days)}):
+                for row in self.conn.execute(_HELD_ON_DAYS, {**params, "keys": sorted(with_records),
+                                                             "days": sorted(days)}):
                     rec = record_from_row(row)
-                    on_days[(board, activity_id, rec.learner_key, rec.completion_date)].append(rec)
+                    on_days[(board, row.activity_id, rec.learner_key, rec.completion_date)].append(rec)
         return points, on_days
 
     # -- storing judged records ---------------------------------------------------------------
@@ -293,25 +302,40 @@ class LearnerRepository:
         Returns the CreditIDs the database refused as already live (a concurrent request won).
         """
         added = [j for j in judgements if j.ok and j.status in (Status.SUBMITTED, Status.ACCEPTED)]
+        if added and copy is None and batch_pk is None:
+            raise ValueError("records are added with the request's audit copy or as rows of a batch")
         deletes = [j.stored for j in judgements if j.ok and j.status == Status.DELETED]
         request_pk = None if copy is None else self.store_raw_request(environment, provider_pk, copy, now)
         inserted: dict[str, int] = {}
         if added:
             rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
                               j.record.index if batch_pk is not None else None) for j in added]
-            inserted = {row.credit_id: row.id for row in self.conn.execute(_ADD_RECORDS[self.dialect], rows)}
+            inserted = self._insert_records(environment, provider_pk, rows)
             events = [dict(record_pk=inserted[j.stored.credit_id], status=j.stored.status.value, at=now)
                       for j in added if j.stored.credit_id in inserted]
             if events:  # an empty list would insert one row of defaults
                 self.conn.execute(insert(t.record_events), events)
-        for rec in deletes:
-            pk = rec.id if rec.id is not None else inserted.get(rec.credit_id)
-            if pk is None:
-                continue
-            self.conn.execute(update(_LR).where(_LR.c.id == pk).values(
-                status=Status.DELETED.value, deleted_at=now, updated_at=now))
-            self.conn.execute(insert(t.record_events).values(record_pk=pk, status=Status.DELETED.value, at=now))
+        deleted = [pk for rec in deletes if (pk := rec.id if rec.id is not None else inserted.get(rec.credit_id))]
+        if deleted:
+            self.conn.execute(_DELETE_RECORD, [{"pk": pk, "now": now} for pk in deleted])
+            self.conn.execute(insert(t.record_events),
+                              [dict(record_pk=pk, status=Status.DELETED.value, at=now) for pk in deleted])
         return {j.stored.credit_id for j in added} - set(inserted)
+
+    def _insert_records(self, environment: str, provider_pk: int, rows: list[dict]) -> dict[str, int]:
+        """Insert the rows; {CreditID: id} of those stored, not of those a concurrent request's records
+        kept out. One row comes back from its INSERT ... RETURNING; many are inserted by executemany
+        and read back: RETURNING them makes one long statement that psycopg parses anew on every
+        chunk (bench/README.md: "records inserted")."""
+        insert_ = _ADD_RECORDS[self.dialect]
+        if len(rows) == 1:
+            added = self.conn.execute(insert_.returning(_LR.c.id, _LR.c.credit_id), rows[0]).first()
+            return {} if added is None else {added.credit_id: added.id}
+        self.conn.execute(insert_, rows)
+        mine = {(row["credit_id"], row["request_pk"], row["batch_pk"], row["batch_row"]) for row in rows}
+        found = self.conn.execute(_ADDED, {"environment": environment, "provider_pk": provider_pk,
+                                           "credit_ids": [row["credit_id"] for row in rows]})
+        return {r.credit_id: r.id for r in found if (r.credit_id, r.request_pk, r.batch_pk, r.batch_row) in mine}
 
     @staticmethod
     def _row(environment, provider_pk, rec: StoredRecord, request_pk, batch_pk, batch_row) -> dict:
