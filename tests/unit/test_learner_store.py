@@ -3,6 +3,8 @@ refused by the database, not by a read-then-write check, and nothing else is wri
 from __future__ import annotations
 
 import datetime as dt
+import time
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -75,3 +77,34 @@ def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(wor
         services.learners.save_signed_in(SANDBOX_USER, "wrong", None, lambda _account: [abo("ccid:store.test:no")],
                                          source=Source.SOAP, raw=b"<x/>", correlation_id="wrong")
     assert opened[0] is True and _events(services, "ccid:store.test:no") == 0
+
+
+def test_a_learner_points_are_counted_after_a_concurrent_save_commits(world):
+    """Two saves for one learner and activity at once: the second reads the points held only after
+    the first has committed, so together they never pass the activity's maximum (710/711)."""
+    import threading
+
+    services, account = world
+    full = replace(abo("ccid:store.test:max-first"), activity_id="200931446", credits="25", learner_id="1000112",
+                   first_name="Test8", last_name="Account8", dob="09/01")
+    second = replace(full, credit_id="ccid:store.test:max-second")
+    first_open, second_started = threading.Event(), threading.Event()
+    answers = {}
+
+    def hold_open(_uow, _judgements):
+        first_open.set()
+        second_started.wait(10)
+        time.sleep(0.3)  # the second save reaches its reads while this transaction is still open
+
+    def save(name, record, **options):
+        answers[name] = services.learners.save(account, [record], source=Source.SOAP, raw=b"<test/>",
+                                               correlation_id=name, **options)[0]
+
+    first = threading.Thread(target=save, args=("first", full), kwargs={"in_same_transaction": hold_open})
+    first.start()
+    assert first_open.wait(10)
+    second_started.set()
+    save("second", second)
+    first.join()
+    assert answers["first"].status == Status.ACCEPTED, answers["first"].codes
+    assert (answers["second"].status, answers["second"].codes) == (Status.NOT_PROCESSED, [710])

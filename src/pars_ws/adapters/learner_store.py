@@ -6,11 +6,12 @@ with a few statements per request (lookups_for), whatever the number of records.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.activities import Activity, RegisteredLearner, Registration
@@ -49,6 +50,21 @@ def record_from_row(row) -> StoredRecord:
         reject_code=row.reject_code, npi=row.npi, learner_key=row.learner_key,
         matched_learner_id=row.matched_learner_id,
     )
+
+
+# PostgreSQL: a unit of work that saves holds a lock on each of its learners' buckets (a provider's
+# learners hashed into LEARNER_BUCKETS) from before it reads their points until it commits, so a
+# concurrent save of the same learner reads after it (710/711/717 see both). Buckets bound the locks
+# a transaction takes; they are taken in order, so two saves never wait on each other in a cycle.
+# (SQLite: the write lock taken at BEGIN already orders whole units of work.)
+LEARNER_BUCKETS = 64
+_LOCK_BUCKET = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _bucket_lock(environment: str, provider_pk: int, board: str, key: str) -> int:
+    bucket = hashlib.blake2b(f"{board}\n{key}".encode(), digest_size=4).digest()[0] % LEARNER_BUCKETS
+    digest = hashlib.blake2b(f"pars-ws learners\n{environment}\n{provider_pk}\n{bucket}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 # -- statements the rules' lookups run (built once, with expanding parameters) ---------------------
@@ -211,11 +227,17 @@ class LearnerRepository:
         activity_ids = {r.activity_id.strip() for r in records if r.activity_id and r.activity_id.strip()}
         activities = self.activities(environment, provider_pk, activity_ids)
         learners = self._registry(environment, records, catalogue, sorted(activity_ids))
+        asked = self._asked(records, catalogue, learners)
+        if self.dialect == "postgresql" and self.conn.get_execution_options().get("write"):
+            locks = {_bucket_lock(environment, provider_pk, board, key)
+                     for board, (activity_ids, keys, _) in asked.items() if activity_ids for key in keys}
+            if locks:
+                self.conn.execute(_LOCK_BUCKET, [{"key": key} for key in sorted(locks)])
         credit_ids = sorted({cid for r in records if r.credit_id and (cid := r.credit_id.strip())})
         live = [record_from_row(row) for row in self.conn.execute(
             _LIVE_BY_CREDIT_ID, {"environment": environment, "provider_pk": provider_pk, "credit_ids": credit_ids})
         ] if credit_ids else []
-        points, days = self._held(environment, provider_pk, records, catalogue, learners)
+        points, days = self._held(environment, provider_pk, asked)
         return StoredLookups(activities, learners, live, points, days)
 
     def _registry(self, environment: str, records: Sequence[ReportedRecord], catalogue: Catalogue,
@@ -249,10 +271,10 @@ class LearnerRepository:
             for row, done in found.values()
         ]
 
-    def _held(self, environment: str, provider_pk: int, records: Sequence[ReportedRecord], catalogue: Catalogue,
-              learners: list[RegisteredLearner]) -> tuple[dict, dict]:
-        """Points each learner holds per activity and, where a rule compares days (717, a delete named
-        by its fields) and the learner holds records at all, its live records on the days asked about."""
+    @staticmethod
+    def _asked(records: Sequence[ReportedRecord], catalogue: Catalogue,
+               learners: list[RegisteredLearner]) -> dict[str, tuple[set, set, set]]:
+        """Per board: the activities, learner keys and completion days the rules may ask about."""
         asked: dict[str, tuple[set, set, set]] = defaultdict(lambda: (set(), set(), set()))  # activities, keys, days
         for learner in learners:
             asked[learner.board][1].add(learner_key(learner.learner_id))
@@ -269,6 +291,11 @@ class LearnerRepository:
             by_fields = (r.action or "").strip().lower() == "delete" and not r.credit_id
             if day is not None and (board.one_completion_per_day or by_fields):
                 days.add(day)
+        return asked
+
+    def _held(self, environment: str, provider_pk: int, asked: dict[str, tuple[set, set, set]]) -> tuple[dict, dict]:
+        """Points each learner holds per activity and, where a rule compares days (717, a delete named
+        by its fields) and the learner holds records at all, its live records on the days asked about."""
         points, on_days = {}, defaultdict(list)
         base = {"environment": environment, "provider_pk": provider_pk}
         for board, (activity_ids, keys, days) in asked.items():
