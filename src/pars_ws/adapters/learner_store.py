@@ -11,7 +11,20 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, text, update
+from sqlalchemy import (
+    JSON,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain.activities import Activity, RegisteredLearner, Registration
@@ -58,7 +71,9 @@ def record_from_row(row) -> StoredRecord:
 # a transaction takes; they are taken in order, so two saves never wait on each other in a cycle.
 # (SQLite: the write lock taken at BEGIN already orders whole units of work.)
 LEARNER_BUCKETS = 64
-_LOCK_BUCKET = text("SELECT pg_advisory_xact_lock(:key)")
+# One statement; PostgreSQL evaluates the volatile lock function after the sort (EXPLAIN VERBOSE shows
+# the Result node above the Sort), so the locks are taken in order.
+_LOCK_BUCKETS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k ORDER BY k")
 
 
 def _bucket_lock(environment: str, provider_pk: int, board: str, key: str) -> int:
@@ -98,20 +113,29 @@ _MINE = and_(_LR.c.environment == bindparam("environment"), _LR.c.provider_pk ==
 
 _LIVE_BY_CREDIT_ID = select(_LR).where(_MINE, _LR.c.credit_id.in_(bindparam("credit_ids", expanding=True)))
 
-# A board's learners' live records for some activities: one statement per board for a whole request
-# or batch chunk (the index seeks each activity and learner key asked about).
-_ONE_BOARD = and_(_MINE, _LR.c.board == bindparam("board"),
-                  _LR.c.activity_id.in_(bindparam("activity_ids", expanding=True)),
-                  _LR.c.learner_key.in_(bindparam("keys", expanding=True)))
+# A board's live records of the (activity ID, learner key) pairs asked about, given as one JSON
+# array of pairs, with one statement per board for a whole request or batch chunk. The pairs are the
+# left side of a LEFT JOIN, which keeps them the outer loop whatever the statistics say: each pair is
+# one index seek, however many records are stored. A pair without records comes back as NULLs.
+_PAIRS = {"sqlite": func.json_each(bindparam("pairs", type_=JSON)),
+          "postgresql": func.json_array_elements(bindparam("pairs", type_=postgresql.JSON))}
 
-# Per learner and activity: points of the live records not rejected.
-_HELD = (
-    select(_LR.c.activity_id, _LR.c.learner_key,
-           func.sum(case((_LR.c.status != Status.REJECTED.value, _LR.c.credits), else_=0)).label("points"))
-    .where(_ONE_BOARD).group_by(_LR.c.activity_id, _LR.c.learner_key)
-)
 
-_HELD_ON_DAYS = select(_LR).where(_ONE_BOARD, _LR.c.completion_date.in_(bindparam("days", expanding=True)))
+def _of_pairs(dialect: str, *columns, days: bool = False):
+    asked = _PAIRS[dialect].table_valued("value").alias("asked")
+    pair = and_(_MINE, _LR.c.board == bindparam("board"),
+                _LR.c.activity_id == asked.c.value.op("->>")(literal_column("0")),
+                _LR.c.learner_key == asked.c.value.op("->>")(literal_column("1")))
+    if days:
+        pair = and_(pair, _LR.c.completion_date.in_(bindparam("days", expanding=True)))
+    return select(*columns).select_from(asked.outerjoin(_LR, pair))
+
+
+# Per learner and activity: points of the live records not rejected; and the live records on some days.
+_HELD = {dialect: _of_pairs(dialect, _LR.c.activity_id, _LR.c.learner_key, func.sum(
+            case((_LR.c.status != Status.REJECTED.value, _LR.c.credits), else_=0)).label("points"))
+         .group_by(_LR.c.activity_id, _LR.c.learner_key) for dialect in _PAIRS}
+_HELD_ON_DAYS = {dialect: _of_pairs(dialect, _LR, days=True) for dialect in _PAIRS}
 
 
 # Records a request adds, with no conflict target: a live CreditID taken by a concurrent request, or
@@ -230,9 +254,9 @@ class LearnerRepository:
         asked = self._asked(records, catalogue, learners)
         if self.dialect == "postgresql" and self.conn.get_execution_options().get("write"):
             locks = {_bucket_lock(environment, provider_pk, board, key)
-                     for board, (activity_ids, keys, _) in asked.items() if activity_ids for key in keys}
+                     for board, (pairs, _) in asked.items() for _, key in pairs}
             if locks:
-                self.conn.execute(_LOCK_BUCKET, [{"key": key} for key in sorted(locks)])
+                self.conn.execute(_LOCK_BUCKETS, {"keys": sorted(locks)})
         credit_ids = sorted({cid for r in records if r.credit_id and (cid := r.credit_id.strip())})
         live = [record_from_row(row) for row in self.conn.execute(
             _LIVE_BY_CREDIT_ID, {"environment": environment, "provider_pk": provider_pk, "credit_ids": credit_ids})
@@ -273,42 +297,54 @@ class LearnerRepository:
 
     @staticmethod
     def _asked(records: Sequence[ReportedRecord], catalogue: Catalogue,
-               learners: list[RegisteredLearner]) -> dict[str, tuple[set, set, set]]:
-        """Per board: the activities, learner keys and completion days the rules may ask about."""
-        asked: dict[str, tuple[set, set, set]] = defaultdict(lambda: (set(), set(), set()))  # activities, keys, days
+               learners: list[RegisteredLearner]) -> dict[str, tuple[set, set]]:
+        """Per board: the (activity ID, learner key) pairs the rules may ask about (each record's
+        activity with every registry learner the record may name) and the completion days."""
+        by_id: dict[tuple[str, str], set[str]] = defaultdict(set)  # (board, folded ID or NPI) -> keys
+        by_name: dict[tuple[str, str], set[str]] = defaultdict(set)  # (board, last name key) -> keys
         for learner in learners:
-            asked[learner.board][1].add(learner_key(learner.learner_id))
+            key = learner_key(learner.learner_id)
+            by_id[(learner.board, fold(learner.learner_id))].add(key)
+            if learner.npi:
+                by_id[(learner.board, fold(learner.npi))].add(key)
+            by_name[(learner.board, name_key(learner.last_name))].add(key)
+        asked: dict[str, tuple[set, set]] = defaultdict(lambda: (set(), set()))  # pairs, days
         for r in records:
             board = board_of(catalogue, r)
             activity_id = r.activity_id.strip() if r.activity_id else ""
             if board is None or not activity_id:
                 continue
-            activity_ids, keys, days = asked[board.code]
-            activity_ids.add(activity_id)
             if r.learner_id:
-                keys.add(learner_key(r.learner_id))
+                keys = by_id.get((board.code, fold(r.learner_id)), ())
+            else:
+                keys = by_name.get((board.code, name_key(r.last_name or "")), ())
+            pairs, days = asked[board.code]
+            pairs.update((activity_id, key) for key in keys)
             day = parse_completion_date(r.completion_date)
             by_fields = (r.action or "").strip().lower() == "delete" and not r.credit_id
             if day is not None and (board.one_completion_per_day or by_fields):
                 days.add(day)
         return asked
 
-    def _held(self, environment: str, provider_pk: int, asked: dict[str, tuple[set, set, set]]) -> tuple[dict, dict]:
+    def _held(self, environment: str, provider_pk: int, asked: dict[str, tuple[set, set]]) -> tuple[dict, dict]:
         """Points each learner holds per activity and, where a rule compares days (717, a delete named
         by its fields) and the learner holds records at all, its live records on the days asked about."""
         points, on_days = {}, defaultdict(list)
         base = {"environment": environment, "provider_pk": provider_pk}
-        for board, (activity_ids, keys, days) in asked.items():
-            if not activity_ids:
+        for board, (pairs, days) in asked.items():
+            if not pairs:
                 continue
-            params = {**base, "board": board, "activity_ids": sorted(activity_ids), "keys": sorted(keys)}
-            with_records = set()
-            for row in self.conn.execute(_HELD, params):
+            params = {**base, "board": board, "pairs": sorted(pairs)}
+            for row in self.conn.execute(_HELD[self.dialect], params):
+                if row.activity_id is None:
+                    continue
                 points[(board, row.activity_id, row.learner_key)] = Decimal(row.points)
-                with_records.add(row.learner_key)
+            with_records = sorted(pair for pair in pairs if (board, *pair) in points)
             if days and with_records:
-                for row in self.conn.execute(_HELD_ON_DAYS, {**params, "keys": sorted(with_records),
-                                                             "days": sorted(days)}):
+                for row in self.conn.execute(_HELD_ON_DAYS[self.dialect],
+                                             {**params, "pairs": with_records, "days": sorted(days)}):
+                    if row.id is None:
+                        continue
                     rec = record_from_row(row)
                     on_days[(board, row.activity_id, rec.learner_key, rec.completion_date)].append(rec)
         return points, on_days
