@@ -142,6 +142,7 @@ _HELD_ON_DAYS = {dialect: _of_pairs(dialect, _LR, days=True) for dialect in _PAI
 # a batch row already stored, are both skipped (the caller reports the first as 603).
 _ADD_RECORDS = {name: dialect.insert(_LR).on_conflict_do_nothing() for name, dialect in (("postgresql", postgresql),
                                                                                          ("sqlite", sqlite))}
+_ADD_RECORD = {name: statement.returning(_LR.c.id, _LR.c.credit_id) for name, statement in _ADD_RECORDS.items()}
 # The records just added among the live ones with these CreditIDs (a concurrent request's are not).
 _ADDED = select(_LR.c.id, _LR.c.credit_id, _LR.c.request_pk, _LR.c.batch_pk, _LR.c.batch_row).where(
     _MINE, _LR.c.credit_id.in_(bindparam("credit_ids", expanding=True)))
@@ -390,11 +391,10 @@ class LearnerRepository:
         kept out. One row comes back from its INSERT ... RETURNING; many are inserted by executemany
         and read back: RETURNING them makes one long statement that psycopg parses anew on every
         chunk (bench/README.md: "records inserted")."""
-        insert_ = _ADD_RECORDS[self.dialect]
         if len(rows) == 1:
-            added = self.conn.execute(insert_.returning(_LR.c.id, _LR.c.credit_id), rows[0]).first()
+            added = self.conn.execute(_ADD_RECORD[self.dialect], rows[0]).first()
             return {} if added is None else {added.credit_id: added.id}
-        self.conn.execute(insert_, rows)
+        self.conn.execute(_ADD_RECORDS[self.dialect], rows)
         mine = {(row["credit_id"], row["request_pk"], row["batch_pk"], row["batch_row"]) for row in rows}
         found = self.conn.execute(_ADDED, {"environment": environment, "provider_pk": provider_pk,
                                            "credit_ids": [row["credit_id"] for row in rows]})
