@@ -56,7 +56,7 @@ def data_dir() -> Path:
 def default_web_workers(database_url: str) -> int:
     """gunicorn workers when PARS_WORKERS is unset. SQLite: 2 (its writers take turns, more only
     wait). A database server: 2 per CPU, so that a worker waiting on a round trip leaves its CPU to
-    another (bench/README.md has the figures)."""
+    another (gunicorn's documentation suggests 2-4 per core)."""
     if database_url.startswith("sqlite"):
         return 2
     return max(2, 2 * (os.cpu_count() or 1))
