@@ -235,7 +235,16 @@ def _activity_reports(path: Path) -> list[etree._Element]:
     return root.findall(f".//{q(P, 'SaveLearnerActivity')}/{q(AR, 'ActivityReports')}")
 
 
-AR_FILES = [p for p in SAMPLE_FILES if _activity_reports(p)]
+# REMS participant files (sample_requests/rems) follow their own profile: test_rems_samples_valid_...
+REMS_FILES = sorted((SAMPLES / "rems").glob("*.xml"))
+AR_FILES = [p for p in SAMPLE_FILES if _activity_reports(p) and p not in REMS_FILES]
+
+
+@pytest.mark.parametrize("path", REMS_FILES, ids=_ids(REMS_FILES))
+def test_rems_samples_valid_under_rems_profile_and_reference(path, reference_v2_schema):
+    root = parse(path).getroot()
+    assert_valid(_schema(SCHEMAS / "pars-rems-activityreport-v2.xsd"), root, f"{path.name} (REMS profile)")
+    assert_valid(reference_v2_schema, root, f"{path.name} (reference v2)")
 
 
 def test_every_save_learner_activity_sample_carries_activity_reports():

@@ -12,6 +12,7 @@ from typing import Any
 from ..domain.activities import Activity, RegisteredLearner, Registration
 from ..domain.catalogue import Catalogue
 from ..domain.dates import parse_dob
+from ..domain.rems import RemsValues
 
 
 def _package_json(name: str) -> Any:
@@ -44,6 +45,7 @@ def activity_from_dict(d: dict, year: int) -> Activity:
             Registration(r["board"], Decimal(str(r["max_points"])), tuple(r.get("credit_types", ())))
             for r in d.get("registrations", ())
         ),
+        rems=bool(d.get("rems", False)),
     )
 
 
@@ -61,6 +63,10 @@ def learner_from_dict(d: dict, year: int) -> RegisteredLearner:
             for c in d.get("completions", ())
         ),
     )
+
+
+def load_rems_values() -> RemsValues:
+    return RemsValues.from_dict(_package_json("rems.json"))
 
 
 def load_json(path: str | Path) -> Any:

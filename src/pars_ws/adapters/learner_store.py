@@ -86,7 +86,7 @@ def _bucket_lock(environment: str, provider_pk: int, board: str, key: str) -> in
 
 _ACTIVITIES = (
     select(_A.c.provider_pk, _A.c.activity_id, _A.c.provider_activity_id, _A.c.title, _A.c.activity_type,
-           _A.c.start_date, _A.c.end_date, _A.c.reporting_year, _A.c.credits,
+           _A.c.start_date, _A.c.end_date, _A.c.reporting_year, _A.c.credits, _A.c.rems,
            _REG.c.board, _REG.c.max_points, _REG.c.credit_types.label("registered_types"))
     .select_from(_A.outerjoin(_REG, _REG.c.activity_pk == _A.c.id))
     .where(_A.c.environment == bindparam("environment"), _A.c.activity_id.in_(bindparam("ids", expanding=True)))
@@ -186,7 +186,8 @@ class LearnerRepository:
         return [
             Activity(activity_id=r.activity_id, title=r.title, activity_type=r.activity_type, start_date=r.start_date,
                      end_date=r.end_date, reporting_year=r.reporting_year, credits=Decimal(r.credits),
-                     registrations=tuple(regs), provider_activity_id=r.provider_activity_id)
+                     registrations=tuple(regs), provider_activity_id=r.provider_activity_id,
+                     rems=bool(r.rems))
             for r, regs in found.values() if provider_pk is None or r.provider_pk == provider_pk
         ]
 
@@ -195,7 +196,7 @@ class LearnerRepository:
         values = dict(
             provider_activity_id=activity.provider_activity_id, title=activity.title,
             activity_type=activity.activity_type, start_date=activity.start_date, end_date=activity.end_date,
-            reporting_year=activity.reporting_year, credits=activity.credits, updated_at=now,
+            reporting_year=activity.reporting_year, credits=activity.credits, rems=activity.rems, updated_at=now,
         )
         pk = self.conn.execute(
             select(_A.c.id).where(_A.c.environment == environment, _A.c.activity_id == activity.activity_id)

@@ -20,6 +20,7 @@ from .batch_store import BatchStore
 from .database import WriteLock, sqlite_file
 from .learner_store import LearnerRepository
 from .outbox_store import OutboxStore
+from .rems_store import RemsStore
 from .review_store import ReviewStore
 from .search_store import SearchStore
 
@@ -47,6 +48,10 @@ class UnitOfWork:
     @cached_property
     def search(self) -> SearchStore:
         return SearchStore(self._conn)
+
+    @cached_property
+    def rems(self) -> RemsStore:
+        return RemsStore(self._conn)
 
     @cached_property
     def outbox(self) -> OutboxStore:

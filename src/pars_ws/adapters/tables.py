@@ -67,6 +67,7 @@ activities = Table(
     Column("reporting_year", Integer, nullable=False),
     Column("credits", POINTS, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("rems", Boolean, nullable=False, server_default=text("false")),  # an Opioid Analgesic REMS activity
     UniqueConstraint("environment", "activity_id"),
 )
 
@@ -195,6 +196,7 @@ batches = Table(
     Column("credential_pk", ForeignKey("credentials.id")),
     Column("file_name", String(255), nullable=False),
     Column("file_type", String(4), nullable=False),  # txt | xml | xlsx
+    Column("submission_type", String(10), nullable=False, server_default=text("'boards'")),  # boards | rems
     Column("content_sha256", String(64), nullable=False),
     Column("forced", Boolean, nullable=False, server_default=text("false")),
     Column("status", String(12), nullable=False),  # queued | processing | done | failed
@@ -236,6 +238,29 @@ batch_results = Table(
     Column("codes", String(200), nullable=False, server_default=text("''")),  # comma-separated
     Column("credit_id", String(255)),
     UniqueConstraint("batch_pk", "row_index"),
+)
+
+# Opioid Analgesic REMS participants reported by batch (ActivityReport v2 Participant fields).
+rems_participants = Table(
+    "rems_participants", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("environment", String(10), nullable=False),
+    Column("provider_pk", ForeignKey("providers.id"), nullable=False),
+    Column("batch_pk", ForeignKey("batches.id", ondelete="CASCADE"), nullable=False),
+    Column("batch_row", Integer, nullable=False),  # 1-based participant number in the file
+    Column("activity_id", String(9), nullable=False),
+    Column("participant_id", String(255), nullable=False),
+    Column("participant_id_domain", String(255)),
+    Column("completion_date", Date, nullable=False),
+    Column("profession", String(50), nullable=False),
+    Column("state", String(2)),  # postal code
+    Column("dea_registration", String(20)),
+    Column("practice_area", String(50)),
+    Column("surgical_procedures", Boolean),
+    Column("time_in_practice", String(30)),
+    Column("submitted_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("batch_pk", "batch_row"),
+    Index("ix_rems_participants_activity", "environment", "provider_pk", "activity_id"),
 )
 
 # Transactional outbox: mail is queued in the same transaction as what it reports, then sent.

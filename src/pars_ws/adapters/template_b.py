@@ -13,8 +13,9 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from pars_ws.domain.dates import parse_completion_date, parse_dob
 from pars_ws.domain.records import ReportedRecord
@@ -27,6 +28,7 @@ __all__ = [
     "MSG_ENCODING",
     "MSG_NOT_TEMPLATE",
     "TEMPLATE_NAME",
+    "read_rows",
     "read_template_b",
     "record_columns",
     "report_columns",
@@ -89,6 +91,7 @@ MSG_ENCODING = (
 
 # C0 controls other than tab/CR/LF mean a binary file (xlsx, xls, PDF) or a wrong encoding.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+T = TypeVar("T")
 
 
 class FileRefused(Exception):
@@ -200,6 +203,12 @@ def read_template_b(
     Raises FileRefused, before anything is stored, for a file over `max_bytes` or `max_records`,
     one that is not text, or one that is not Template B. Record errors are left to the rules.
     """
+    return read_rows(data, lambda rows: _records(rows, max_records), max_bytes=max_bytes)
+
+
+def read_rows(data: bytes, read: Callable[[Iterable[list[str]]], T], *, max_bytes: int) -> T:
+    """`read` applied to the rows of cells of a tab-delimited file (or its CSV error report): the
+    size, encoding, line ends, blank lines and quoting handled as for Template B. Raises FileRefused."""
     if len(data) > max_bytes:
         size = _size_text(max_bytes)
         raise FileRefused(
@@ -215,9 +224,9 @@ def read_template_b(
     if delimiter == ",":
         text = _BLANK_RUNS[","].sub("\n", "\n" + text)[1:]
     try:
-        return _records(_quoted_rows(text, delimiter), max_records)
+        return read(_quoted_rows(text, delimiter))
     except _NotPlainCsv:
-        return _records(_plain_rows(text, delimiter), max_records)
+        return read(_plain_rows(text, delimiter))
 
 
 def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord]:

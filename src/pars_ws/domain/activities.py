@@ -48,6 +48,7 @@ class Activity:
     credits: Decimal  # AMA PRA Category 1
     registrations: tuple[Registration, ...] = ()
     provider_activity_id: str | None = None
+    rems: bool = False  # registered for the Opioid Analgesic REMS: participants may be reported for it
 
     def registration(self, board: str) -> Registration | None:
         return next((r for r in self.registrations if r.board == board), None)

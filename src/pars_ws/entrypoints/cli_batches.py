@@ -94,20 +94,23 @@ def _when(iso: str | None) -> str:
 @click.option("--type", "file_type", type=click.Choice(["txt", "xml", "xlsx"]),
               help="Tab-delimited Template B, XML or the Excel learner template (default: by the file's "
                    "extension, .xml and .xlsx, else txt).")
+@click.option("--submission-type", type=click.Choice(["boards", "rems"]), default="boards", show_default=True,
+              help="Learners for a Licensing or Specialty Board, or Opioid Analgesic REMS participants (a REMS "
+                   "participant template .txt or an Activity Report v2 .xml).")
 @click.option("--force", is_flag=True, help="Process it even if the same file was uploaded in the last 30 days.")
 @click.option("--no-wait", is_flag=True, help="Return once the file is queued.")
 @click.option("--errors-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the error report (rows not processed) to this file (.xlsx: as a workbook, for "
                    "Excel uploads).")
 @_connection
-def upload(api: _Api, file: Path, file_type, force, no_wait, errors_out):
+def upload(api: _Api, file: Path, file_type, submission_type, force, no_wait, errors_out):
     """Upload a batch FILE of learner records and wait for it to be processed.
 
     Exits 1 when the file is refused, fails, or has rows that were not processed.
     """
     file_type = file_type or {".xml": "xml", ".xlsx": "xlsx"}.get(file.suffix.lower(), "txt")
-    body, content_type = multipart_form({"file_type": file_type, "force": "true" if force else "false"},
-                                    file.name, file.read_bytes())
+    body, content_type = multipart_form({"file_type": file_type, "force": "true" if force else "false",
+                                         "submission_type": submission_type}, file.name, file.read_bytes())
     status, batch = api.json("/api/batches", body=body, content_type=content_type)
     if status != 202:
         click.echo(f"{file.name}: refused: {batch.get('error', status)}", err=True)

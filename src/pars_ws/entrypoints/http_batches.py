@@ -1,11 +1,12 @@
 """HTTP API for batch uploads (JSON; HTTP Basic auth with the provider's web-service credential).
 
-POST /api/batches                      multipart: file, file_type (txt|xml|xlsx), force (true|false) -> 202
+POST /api/batches                      multipart: file, file_type (txt|xml|xlsx), force (true|false),
+                                       submission_type (boards, the default | rems) -> 202
 GET  /api/batches                      upload history, last 30 days
 GET  /api/batches/<id>                 status and progress
 GET  /api/batches/<id>/errors.csv      the rows not processed, with their error codes
 GET  /api/batches/<id>/errors.xlsx     the same, as a workbook, for Excel uploads
-GET  /api/batches/<id>/records         the rows processed, with their CreditIDs
+GET  /api/batches/<id>/records         the rows processed, with their CreditIDs (REMS: the participants stored)
 
 A batch of another provider or environment is answered 404, exactly like one that does not exist.
 """
@@ -16,7 +17,7 @@ from dataclasses import asdict
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..service import batches
+from ..service import batches, rems
 from .http_auth import MULTIPART_SLACK, json_error, require_account, services
 
 blueprint = Blueprint("batches", __name__)
@@ -41,7 +42,8 @@ def _batch_json(info: batches.BatchInfo) -> dict:
         if info.file_type == "xlsx":
             links["errors_xlsx"] = url_for("batches.errors", batch_id=info.id, report_format="xlsx")
     return {
-        "id": info.id, "file_name": info.file_name, "file_type": info.file_type, "status": info.status,
+        "id": info.id, "file_name": info.file_name, "file_type": info.file_type,
+        "submission_type": info.submission_type, "status": info.status,
         "records": info.records, "rows_done": info.rows_done, "processed": info.processed,
         "not_processed": info.not_processed, "forced": info.forced, "message": info.message,
         "uploaded_at": _iso(info.uploaded_at), "started_at": _iso(info.started_at),
@@ -66,7 +68,8 @@ def upload():
         info = batches.upload(
             services(), g.account, file_name=file.filename,
             data=file.stream.read(limit + 1), file_type=(form.get("file_type") or "").strip().lower(),
-            force=(form.get("force") or "").strip().lower() in _TRUE)
+            force=(form.get("force") or "").strip().lower() in _TRUE,
+            submission_type=(form.get("submission_type") or rems.BOARDS).strip().lower())
     except batches.UploadRefused as refused:
         return json_error(refused.http_status, refused.message, reason=refused.reason)
     response = jsonify(_batch_json(info))
@@ -109,6 +112,15 @@ def errors(batch_id: int, report_format: str):
 @blueprint.get("/api/batches/<int:batch_id>/records")
 @require_account
 def records(batch_id: int):
+    info = batches.get(services(), g.account, batch_id)
+    if info is not None and info.submission_type == rems.REMS:
+        return jsonify(participants=[
+            {"row": p.batch_row, "activity_id": p.activity_id, "participant_id": p.participant_id,
+             "participant_id_domain": p.participant_id_domain, "completion_date": _iso(p.completion_date),
+             "profession": p.profession, "state_of_primary_practice": p.state,
+             "dea_registration": p.dea_registration, "practice_area": p.practice_area,
+             "surgical_procedures": p.surgical_procedures, "time_in_practice": p.time_in_practice}
+            for p in rems.participants(services(), g.account, batch_id)])
     found = batches.processed_records(services(), g.account, batch_id)
     if found is None:
         return _not_found()

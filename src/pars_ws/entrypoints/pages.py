@@ -37,7 +37,7 @@ from ..adapters.template_b import write_template_b
 from ..domain.catalogue import fold
 from ..domain.errors import message
 from ..domain.records import ReportedRecord, Source, Status
-from ..service import batches, search
+from ..service import batches, rems, search
 from ..service.auth import Account, AuthenticationFailed
 from .http_auth import MULTIPART_SLACK, correlation_id, csv_download, services
 from .http_batches import REPORT_MIMETYPES, report_download
@@ -535,14 +535,15 @@ def delete_records():
 # -- Batch Upload ---------------------------------------------------------------------------------
 
 def _history_page(status: int = 200, refused: batches.UploadRefused | None = None, file_type: str = "txt",
-                  file_name: str | None = None):
+                  file_name: str | None = None, submission_type: str = "boards"):
     svc = services()
     shown = None
     wanted = request.args.get("batch", "")
     if wanted.isdigit():
         shown = batches.get(svc, g.account, int(wanted))
     return render_template("batches.html", history=batches.history(svc, g.account), shown=shown, refused=refused,
-                           file_type=file_type, file_name=file_name,
+                           file_type=file_type, file_name=file_name, submission_type=submission_type,
+                           rems_provider=rems.participates(svc, g.account),
                            max_records=svc.settings.limits.max_records), status
 
 
@@ -561,14 +562,16 @@ def batch_upload_post():
     except RequestEntityTooLarge:
         return _history_page(413, batches.UploadRefused(batches.msg_too_large(limit), "invalid"))
     file_type = (form.get("file_type") or "").strip().lower()
+    submission_type = (form.get("submission_type") or rems.BOARDS).strip().lower()
     if file is None or not file.filename:
-        return _history_page(400, batches.UploadRefused(batches.MSG_NO_FILE, "invalid"), file_type)
+        return _history_page(400, batches.UploadRefused(batches.MSG_NO_FILE, "invalid"), file_type,
+                             submission_type=submission_type)
     name = batches.uploaded_name(file.filename)
     try:
         info = batches.upload(svc, g.account, file_name=name, data=file.stream.read(limit + 1), file_type=file_type,
-                              force=form.get("force") == "yes")
+                              force=form.get("force") == "yes", submission_type=submission_type)
     except batches.UploadRefused as refused:
-        return _history_page(refused.http_status, refused, file_type, name)
+        return _history_page(refused.http_status, refused, file_type, name, submission_type)
     return redirect(url_for("pages.batch_upload", batch=info.id) + "#processing", 303)
 
 

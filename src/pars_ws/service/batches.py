@@ -1,5 +1,5 @@
 """Batch uploads: Template B (.txt), ActivityReports (.xml) and Excel learner template (.xlsx)
-files of up to 2,500 records.
+files of up to 2,500 records, or Opioid Analgesic REMS participant files (.txt, .xml: rems.py).
 
 A file is checked whole when it is uploaded and refused before anything is stored if it cannot be
 read; otherwise it is queued and a worker judges and stores it in chunks through LearnerService.
@@ -22,10 +22,12 @@ from sqlalchemy.exc import IntegrityError
 from .. import logs
 from ..adapters.clock import as_utc, when_text
 from ..adapters.excel import report_rows, write_error_report_csv, write_error_report_xlsx
+from ..adapters.rems_files import write_rems_error_report
 from ..adapters.template_b import write_error_report
 from ..domain.errors import message
 from ..domain.records import Source
 from ..domain.rules import as_found
+from . import rems
 from .auth import Account
 from .validate import UNREADABLE, count_records, read_records
 
@@ -80,6 +82,7 @@ class BatchInfo:
     id: int
     file_name: str
     file_type: str
+    submission_type: str  # boards | rems
     status: str  # queued | processing | done | failed
     records: int
     rows_done: int
@@ -94,7 +97,8 @@ class BatchInfo:
     @classmethod
     def from_row(cls, row) -> BatchInfo:
         return cls(
-            id=row.id, file_name=row.file_name, file_type=row.file_type, status=row.status,
+            id=row.id, file_name=row.file_name, file_type=row.file_type, submission_type=row.submission_type,
+            status=row.status,
             records=row.records_total or 0, rows_done=row.rows_done, processed=row.records_processed,
             not_processed=row.records_failed, forced=bool(row.forced), message=row.message,
             uploaded_at=as_utc(row.uploaded_at), started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
@@ -120,25 +124,35 @@ class ProcessedRecord:
 # -- upload -------------------------------------------------------------------------------------
 
 def upload(services, account: Account, *, file_name: str, data: bytes, file_type: str,
-           force: bool = False) -> BatchInfo:
-    """Check a file whole and queue it, or raise UploadRefused with the message for the provider."""
+           force: bool = False, submission_type: str = rems.BOARDS) -> BatchInfo:
+    """Check a file whole and queue it, or raise UploadRefused with the message for the provider.
+    `submission_type`: boards (Licensing or Specialty Board learners) or rems (REMS participants)."""
     file_name = uploaded_name(file_name)
     if file_type not in EXTENSIONS:
         raise UploadRefused("CHOOSE THE FILE TYPE: TAB DELIMITED (.TXT), XML (.XML) OR EXCEL (.XLSX).", "invalid")
+    if submission_type not in rems.SUBMISSION_TYPES:
+        raise UploadRefused(rems.MSG_SUBMISSION_TYPE, "invalid")
+    if submission_type == rems.REMS and file_type not in rems.FILE_TYPES:
+        raise UploadRefused(rems.MSG_FILE_TYPE, "invalid")
     if not file_name.lower().endswith(EXTENSIONS[file_type]):
         raise UploadRefused(msg_wrong_extension(file_type), "invalid")
     limits = services.settings.limits
     if len(data) > limits.max_file_bytes:
         raise UploadRefused(msg_too_large(limits.max_file_bytes), "invalid")
     try:
-        total = count_records(data, limits, file_type, catalogue=services.catalogue,
-                              excel_limits=services.settings.excel_limits)
+        if submission_type == rems.REMS:
+            total = len(rems.read_participants(data, file_type, limits))
+        else:
+            total = count_records(data, limits, file_type, catalogue=services.catalogue,
+                                  excel_limits=services.settings.excel_limits)
     except UNREADABLE as exc:
         raise UploadRefused(str(exc), "invalid") from None
     sha = hashlib.sha256(data).hexdigest()
     now = services.clock.now()
     try:
         with services.store.transaction() as uow:
+            if submission_type == rems.REMS and not uow.rems.participates(account.environment, account.provider_pk):
+                raise UploadRefused(rems.MSG_NOT_PARTICIPATING, "invalid")
             store = uow.batches
             earlier = None if force else store.same_content_since(
                 account.environment, account.provider_pk, sha, now - DUPLICATE_WINDOW)
@@ -149,6 +163,7 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
             batch_id = store.insert(
                 environment=account.environment, provider_pk=account.provider_pk,
                 credential_pk=account.credential_pk or None, file_name=file_name[:255], file_type=file_type,
+                submission_type=submission_type,
                 content_sha256=sha, content=data, forced=force, records_total=total, uploaded_at=now)
             row = store.batch(account.environment, account.provider_pk, batch_id)
     except IntegrityError:
@@ -201,6 +216,8 @@ def error_report(services, account: Account, batch_id: int, report_format: str =
             return None
         failed = store.failed_results(batch_id)
     records = _records(services, batch, batch.content) if failed else []
+    if batch.submission_type == rems.REMS:
+        return batch.file_name, write_rems_error_report(rems.error_rows(records, failed))
     by_row = {r.index: r for r in records}
     found = []
     for result in failed:
@@ -237,6 +254,8 @@ def processed_records(services, account: Account, batch_id: int) -> list[Process
 
 
 def _records(services, batch, content: bytes):
+    if batch.submission_type == rems.REMS:
+        return rems.read_participants(content, batch.file_type, services.settings.limits)
     _, records = read_records(content, batch.file_name, services.settings.limits, kind=batch.file_type,
                               catalogue=services.catalogue, excel_limits=services.settings.excel_limits)
     return records
@@ -301,22 +320,28 @@ def _process_chunk(services, account: Account, batch, uploader, claim: str, reco
     end = start + len(chunk)
     finished = end == len(records)
 
-    def record_progress(uow, judgements) -> None:
+    def record_progress(uow, results: list[tuple[int, str, str, str | None]]) -> None:
+        """(row, status, comma-separated codes, CreditID) of each row of the chunk."""
         store = uow.batches
-        ok = sum(1 for j in judgements if j.ok)
+        ok = sum(1 for _, _, codes, _ in results if not codes)
         now = services.clock.now()
         if not store.advance(batch.id, claim, rows_from=start, rows_to=end, processed=ok,
-                             failed=len(judgements) - ok, finished=finished, now=now):
+                             failed=len(results) - ok, finished=finished, now=now):
             raise _ClaimLost  # rolls back this chunk's records too
-        store.add_results(batch.id, (
-            (j.record.index, j.status.value, ",".join(map(str, j.codes)),
-             j.stored.credit_id if j.stored is not None else j.record.credit_id)
-            for j in judgements))
+        store.add_results(batch.id, results)
         if finished:
             _queue_finished_mail(uow, batch, uploader, now, batch_page_url(services.settings, batch.id))
 
+    def record_judgements(uow, judgements) -> None:
+        record_progress(uow, [(j.record.index, j.status.value, ",".join(map(str, j.codes)),
+                               j.stored.credit_id if j.stored is not None else j.record.credit_id)
+                              for j in judgements])
+
+    if batch.submission_type == rems.REMS:
+        rems.save_chunk(services, account, batch.id, chunk, record_progress)
+        return
     services.learners.save(account, chunk, source=SOURCES[batch.file_type], raw=None,
-                           correlation_id=f"batch-{batch.id}", batch_pk=batch.id, in_same_transaction=record_progress)
+                           correlation_id=f"batch-{batch.id}", batch_pk=batch.id, in_same_transaction=record_judgements)
 
 
 def batch_page_url(settings, batch_id: int) -> str:
