@@ -21,6 +21,7 @@ from tests.browser.support import (
     log_in,
     new_page,
     no_horizontal_scroll,
+    rems_file,
     template_b_file,
     unavailable_reason,
 )
@@ -55,6 +56,19 @@ def _prepare(page, base_url: str, out_dir: Path, fits: dict) -> dict[str, str]:
     page.set_viewport_size({"width": WIDE, "height": 900})
     page.get_by_text("HAS FINISHED PROCESSING").wait_for(timeout=60_000)
     batch_records = page.get_by_role("link", name="View the processed records").get_attribute("href")
+    # A REMS participant file (Step 2: Opioid Analgesic REMS), one participant with an error (998).
+    page.goto(base_url + "/batches")
+    page.get_by_label("Submit Learners for Opioid Analgesic REMS").check()
+    for width in (WIDE, NARROW):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.locator("#submission-type").screenshot(path=str(out_dir / f"batch-upload-step-2-{width}.png"))
+        fits.setdefault("batch-upload-step-2", {})[width] = no_horizontal_scroll(page)
+    page.set_viewport_size({"width": WIDE, "height": 900})
+    page.get_by_label("File to upload").set_input_files(
+        files=[{"name": "200930135_REMS.txt", "mimeType": "text/plain", "buffer": rems_file()}])
+    page.get_by_role("button", name="Upload file").click()
+    page.get_by_text("HAS FINISHED PROCESSING").wait_for(timeout=60_000)
+    rems_participants = page.get_by_role("link", name="View the processed records").get_attribute("href")
     # Manual entry on the North Carolina course: one learner right, one with the wrong DOB (664).
     page.goto(base_url + "/activities/200930054?board=NC&rows=2")
     fill_row(page, 1, first="Traci", last="Test", completed="05/25/2026", dob="07/01", learner_id="999993",
@@ -63,7 +77,8 @@ def _prepare(page, base_url: str, out_dir: Path, fits: dict) -> dict[str, str]:
              credits="5", credit_types=("AMA PRA Category 1", "Controlled Substance"))
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_text("999998 - 664").first.wait_for()
-    return {"batch_records": batch_records, "batch": batch_records.split("/")[2]}
+    return {"batch_records": batch_records, "batch": batch_records.split("/")[2],
+            "rems_participants": rems_participants}
 
 
 def shots(paths: dict[str, str]) -> list[Shot]:
@@ -77,6 +92,7 @@ def shots(paths: dict[str, str]) -> list[Shot]:
              f"/batches?batch={paths['batch']}"),
         Shot("batch-records", "Processed records of an upload", paths["batch_records"]),
         Shot("record-details", "Record details", "/records?activity_id=200930054&board=NC&learner_id=999993"),
+        Shot("rems-participants", "Opioid Analgesic REMS participants of an upload", paths["rems_participants"]),
     ]
 
 

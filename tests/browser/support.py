@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+from pars_ws.adapters import rems_files
 from pars_ws.adapters.template_b import TEMPLATE_NAME, write_template_b
 
 CHROMIUM_CANDIDATES = (os.environ.get("PARS_CHROMIUM", ""), "/usr/bin/chromium", "/usr/bin/chromium-browser")
@@ -84,6 +85,14 @@ def template_b_file(bad_dob: bool = True) -> bytes:
         rows.append([TEMPLATE_NAME, "ABPATH", "200930149", "ABPATH", learner_id, first, last, dob,
                      f"05/{10 + i}/2026", "Add", "2", "ABPath MOC Part II"])
     return write_template_b(rows)
+
+
+def rems_file() -> bytes:
+    """Two REMS participants for the sandbox's REMS activity, the second with a profession v2 does not list."""
+    rows = [("200930135", "K1", "05/04/2026", "Physician", "NC", "Individual", "Pain", "No", "6-10 years"),
+            ("200930135", "K2", "05/04/2026", "Surgeon", "NC")]
+    return ("\t".join(rems_files.HEADER) + "\r\n"
+            + "".join("\t".join((rems_files.TEMPLATE_NAME, *r)) + "\r\n" for r in rows)).encode()
 
 
 def no_horizontal_scroll(page) -> bool:

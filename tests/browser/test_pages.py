@@ -244,7 +244,8 @@ def test_every_page_fits_400_px_and_screenshots_can_be_taken(browser, tmp_path_f
         fits = capture(server.base_url, data_dir / "shots", browser)
     finally:
         stop_server(server)
-    assert set(fits) == {s.name for s in shots({"batch_records": "", "batch": ""})} | {"batch-upload-processing"}
+    assert set(fits) == {s.name for s in shots({"batch_records": "", "batch": "", "rems_participants": ""})} | {
+        "batch-upload-processing", "batch-upload-step-2"}
     assert all(fits[name][NARROW] for name in fits), fits
     assert all((data_dir / "shots" / f"{name}-{w}.png").stat().st_size > 5000 for name in fits for w in fits[name])
 
