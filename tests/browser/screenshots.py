@@ -37,6 +37,15 @@ class Shot:
     path: str  # URL path, or "" for the state the setup left the page in
 
 
+def _part_shot(page, selector: str, name: str, out_dir: Path, fits: dict) -> None:
+    """A screenshot of one part of the page at each width; the page is left at WIDE."""
+    for width in (WIDE, NARROW):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.locator(selector).screenshot(path=str(out_dir / f"{name}-{width}.png"))
+        fits.setdefault(name, {})[width] = no_horizontal_scroll(page)
+    page.set_viewport_size({"width": WIDE, "height": 900})
+
+
 def _prepare(page, base_url: str, out_dir: Path, fits: dict) -> dict[str, str]:
     """Data for the pages, entered through the pages. Returns the paths that depend on it."""
     log_in(page, base_url, SANDBOX_USER, SANDBOX_PASSWORD)
@@ -49,21 +58,13 @@ def _prepare(page, base_url: str, out_dir: Path, fits: dict) -> dict[str, str]:
     # The message right after the upload; the worker usually has not started yet (if it has
     # finished already, the shot shows the finished message instead).
     page.locator("#processing").wait_for()
-    for width in (WIDE, NARROW):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.locator("#processing").screenshot(path=str(out_dir / f"batch-upload-processing-{width}.png"))
-        fits.setdefault("batch-upload-processing", {})[width] = no_horizontal_scroll(page)
-    page.set_viewport_size({"width": WIDE, "height": 900})
+    _part_shot(page, "#processing", "batch-upload-processing", out_dir, fits)
     page.get_by_text("HAS FINISHED PROCESSING").wait_for(timeout=60_000)
     batch_records = page.get_by_role("link", name="View the processed records").get_attribute("href")
     # A REMS participant file (Step 2: Opioid Analgesic REMS), one participant with an error (998).
     page.goto(base_url + "/batches")
     page.get_by_label("Submit Learners for Opioid Analgesic REMS").check()
-    for width in (WIDE, NARROW):
-        page.set_viewport_size({"width": width, "height": 900})
-        page.locator("#submission-type").screenshot(path=str(out_dir / f"batch-upload-step-2-{width}.png"))
-        fits.setdefault("batch-upload-step-2", {})[width] = no_horizontal_scroll(page)
-    page.set_viewport_size({"width": WIDE, "height": 900})
+    _part_shot(page, "#submission-type", "batch-upload-step-2", out_dir, fits)
     page.get_by_label("File to upload").set_input_files(
         files=[{"name": "200930135_REMS.txt", "mimeType": "text/plain", "buffer": rems_file()}])
     page.get_by_role("button", name="Upload file").click()

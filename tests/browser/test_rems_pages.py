@@ -9,29 +9,18 @@ import io
 import pytest
 
 from pars_ws.adapters.rems_files import HEADER
+from tests.browser import test_pages
 from tests.browser.support import (
     NARROW,
-    launch,
     log_in,
     new_page,
     no_horizontal_scroll,
     rems_file,
-    unavailable_reason,
 )
 from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER
 
-REASON = unavailable_reason()
-pytestmark = [pytest.mark.e2e, pytest.mark.skipif(REASON is not None, reason=f"browser tests skipped: {REASON}")]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
+pytestmark = test_pages.pytestmark
+browser = test_pages.browser  # the module's Chromium, launched as test_pages launches it
 
 
 def focused(page, what: str):
