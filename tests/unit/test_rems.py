@@ -221,3 +221,11 @@ def test_a_provider_without_a_rems_activity_cannot_submit_rems(services, account
         batches.upload(services, production, file_name="rems.txt", data=tab(("200930135", "H9", "03/02/2026", "Nurse")),
                        file_type="txt", submission_type="rems")
     assert refused.value.message == rems.MSG_NOT_PARTICIPATING
+
+
+def test_saving_a_rems_activity_again_through_save_activity_keeps_its_mark(services, account):
+    activity = services.activities.get(account, "200930135")
+    assert activity.rems
+    saved = services.activities.save(account, dataclasses.replace(activity, title="OA REMS Activity, renamed",
+                                                                  rems=False))
+    assert saved.rems and services.activities.get(account, "200930135").rems

@@ -109,7 +109,9 @@ class ActivityService:
             owner = uow.learners.activity_owner(account.environment, activity_id)
             if owner is not None and owner != account.provider_pk:
                 raise ActivityRefused(690, message(690))
-            saved = replace(activity, activity_id=activity_id)
+            # SaveActivity cannot say whether an activity is a REMS activity: a mark from the data stays.
+            stored = uow.learners.activities(account.environment, account.provider_pk, [activity_id])
+            saved = replace(activity, activity_id=activity_id, rems=activity.rems or any(a.rems for a in stored))
             uow.learners.save_activity(account.environment, account.provider_pk, saved, self.clock.now())
         return saved
 
