@@ -40,6 +40,9 @@ def test_keyboard_only_step_2_and_a_rems_upload_at_400_px(browser, server):
     from playwright.sync_api import expect
 
     page = new_page(browser, NARROW)
+    # Playwright turns file-chooser interception on without waiting for it: a listener from the
+    # start has it on long before the key press that opens the chooser.
+    page.on("filechooser", lambda _: None)
     log_in(page, server.base_url, SANDBOX_USER, SANDBOX_PASSWORD)
     page.goto(server.base_url + "/batches")
     step2 = page.get_by_role("group", name="Step 2 of 3: Select submission type")
