@@ -118,7 +118,8 @@ def _no_such_path(exc):
 
 def sandbox_faults_honoured(view):
     """X-PARS-Sandbox-Fault (service.faults decides; production never gets one): 998 and drop answer
-    before the operation runs, so nothing is stored; a delay holds the operation's answer back."""
+    before the operation runs, so nothing is stored; a delay holds the operation's answer back; a hold
+    is the save's (the header goes to the service with the records)."""
     @wraps(view)
     def wrapped(*args, **kwargs):
         try:
@@ -156,7 +157,8 @@ def save_learner_activity():
     body = _body()
     records = read_json_reports(parse_json(body), services().settings.limits.max_records)
     judgements = services().learners.save(g.account, records, source=Source.JSON, raw=body,
-                                          correlation_id=correlation_id())
+                                          correlation_id=correlation_id(),
+                                          sandbox_fault=sandbox_faults.header(request.environ))
     ok = sum(1 for j in judgements if j.ok)
     summary = "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success")
     return _json({"ResultSummary": summary, "Results": [_record_result(j) for j in judgements]}, 201 if ok else 400)

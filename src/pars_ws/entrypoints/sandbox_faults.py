@@ -9,9 +9,14 @@ from ..service import faults
 WSGI_HEADER = "HTTP_" + faults.HEADER.upper().replace("-", "_")
 
 
+def header(environ) -> str | None:
+    """The request's X-PARS-Sandbox-Fault as sent (a save carries it to the service, for its hold)."""
+    return environ.get(WSGI_HEADER)
+
+
 def asked(account, environ) -> faults.Fault | None:
     """The call's fault (FaultUnreadable when a sandbox call names none of them)."""
-    return faults.fault_for(account, environ.get(WSGI_HEADER))
+    return faults.fault_for(account, header(environ))
 
 
 def drop_connection(environ) -> None:

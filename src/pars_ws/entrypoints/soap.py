@@ -160,7 +160,8 @@ class Operations:
     @staticmethod
     def sandbox_fault(ctx, account):
         """The sandbox fault the call asked for: 998 and drop end the call here (before anything is
-        stored); a delay is kept for call_wrapper, which waits once the call is done."""
+        stored); a delay is kept for call_wrapper, which waits once the call is done; a hold is the
+        save's (the header goes to the service with the records)."""
         environ = ctx.transport.req_env
         try:
             fault = sandbox_faults.asked(account, environ)
@@ -193,7 +194,7 @@ class Operations:
         try:
             judgements = self.services.learners.save_signed_in(
                 *self.login(ctx, el), records, source=Source.SOAP, raw=b"".join(ctx.in_string),
-                correlation_id=ctx.udc.correlation_id)
+                correlation_id=ctx.udc.correlation_id, sandbox_fault=sandbox_faults.header(ctx.transport.req_env))
         except AuthenticationFailed:
             raise _authentication_failed() from None
         ctx.udc.records = judgements
