@@ -95,6 +95,11 @@ def test_998_over_json(server):
     assert answer.status_code == 500 and answer.headers["Content-Type"] == "application/problem+json"
     assert answer.json()["errors"] == [{"Code": 998, "Message": message(998)}]
     assert api(server, "GET", "/learner-activities/status", params={"CreditId": rec["credit_id"]}).status_code == 404
+    document = requests.get(f"{server.base_url}/api/v1/openapi.json", timeout=30).json()  # every operation says so
+    assert {op["operationId"]: op["responses"]["500"]["$ref"] for path in document["paths"].values()
+            for op in path.values()} == dict.fromkeys(
+        ("SaveLearnerActivity", "GetLearnerStatus", "GetLearnerMatch", "SaveActivity", "GetActivity"),
+        "#/components/responses/SandboxFault")
 
 
 def test_delay_is_honoured(server):
