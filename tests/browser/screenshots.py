@@ -8,6 +8,7 @@ page. `capture()` is also what the browser tests call, so the script cannot sile
 """
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -78,8 +79,9 @@ def _prepare(page, base_url: str, out_dir: Path, fits: dict) -> dict[str, str]:
              credits="5", credit_types=("AMA PRA Category 1", "Controlled Substance"))
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_text("999998 - 664").first.wait_for()
+    inspector = page.get_by_role("link", name=re.compile("Inspect the record of Traci Test")).first.get_attribute("href")
     return {"batch_records": batch_records, "batch": batch_records.split("/")[2],
-            "rems_participants": rems_participants}
+            "rems_participants": rems_participants, "inspector": inspector}
 
 
 def shots(paths: dict[str, str]) -> list[Shot]:
@@ -94,6 +96,7 @@ def shots(paths: dict[str, str]) -> list[Shot]:
         Shot("batch-records", "Processed records of an upload", paths["batch_records"]),
         Shot("record-details", "Record details", "/records?activity_id=200930054&board=NC&learner_id=999993"),
         Shot("rems-participants", "Opioid Analgesic REMS participants of an upload", paths["rems_participants"]),
+        Shot("record-inspector", "Record inspector", paths.get("inspector", "/records/inspect")),
     ]
 
 

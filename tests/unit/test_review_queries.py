@@ -1,12 +1,13 @@
 """The board review's queries on a database holding many records: only the due ones are read
-(ix_learner_records_due), oldest first, whatever else the table holds."""
+(ix_learner_records_due), oldest first, whatever else the table holds, and never a held one before
+its hold ends."""
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import delete, insert, select, text
 
 from pars_ws.adapters import review_store
 from pars_ws.adapters import tables as t
@@ -55,7 +56,7 @@ def _plan(services, query) -> str:
 def test_the_review_reads_due_records_by_index(services, stored, database_url):
     if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's query plan (PostgreSQL's planner takes the index range by itself)")
-    due = review_store.due("sandbox", stored, CUTOFF)
+    due = review_store.due("sandbox", stored, CUTOFF, NOW)
     for query in (select(t.learner_records.c.id).where(due).limit(1),
                   review_store.due_chunk(due, postgresql=False, limit=review.CHUNK)):
         plan = _plan(services, query)
@@ -64,10 +65,34 @@ def test_the_review_reads_due_records_by_index(services, stored, database_url):
 
 
 def test_the_review_takes_only_due_records_oldest_first(services, stored):
-    due = review_store.due("sandbox", stored, CUTOFF)
+    due = review_store.due("sandbox", stored, CUTOFF, NOW)
     with services.engine.begin() as conn:
         rows = conn.execute(review_store.due_chunk(due, postgresql=False, limit=review.CHUNK)).all()
     assert [r.credit_id for r in rows] == [f"due-{i}" for i in reversed(range(7))]
+
+
+def test_a_held_record_is_due_only_once_its_hold_has_ended(services, stored):
+    """Sandbox hold=N: submitted long before the cutoff, yet not taken while review_after is ahead."""
+    account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
+    lr = t.learner_records
+    rows = _rows(account.provider_pk, stored, 4, "Submitted", NOW - dt.timedelta(hours=1), "held")
+    for i, row in enumerate(rows):  # held until: just past, exactly now, a second ahead, a day ahead
+        row["review_after"] = NOW + dt.timedelta(seconds=(-1, 0, 1, 86400)[i])
+    try:
+        with services.engine.begin() as conn:
+            conn.execute(insert(lr), rows)
+            taken = conn.execute(review_store.due_chunk(review_store.due("sandbox", stored, CUTOFF, NOW),
+                                                        postgresql=False, limit=review.CHUNK)).all()
+            later = conn.execute(review_store.due_chunk(
+                review_store.due("sandbox", stored, CUTOFF, NOW + dt.timedelta(days=2)),
+                postgresql=False, limit=review.CHUNK)).all()
+        held = {f"held-{i}" for i in range(4)}
+        assert {r.credit_id for r in taken} & held == {"held-0", "held-1"}
+        assert {r.credit_id for r in later} & held == held
+        assert [r.credit_id for r in taken][:2] == ["held-0", "held-1"]  # submitted first: still oldest first
+    finally:
+        with services.engine.begin() as conn:
+            conn.execute(delete(lr).where(lr.c.credit_id.like("held-%")))
 
 
 def test_the_worker_looks_again_at_once_only_while_a_full_chunk_was_due(services, stored, monkeypatch):

@@ -360,9 +360,11 @@ class LearnerRepository:
         )).scalar_one()
 
     def apply(self, environment: str, provider_pk: int, judgements: list[Judgement], now: dt.datetime,
-              copy: AuditCopy | None = None, batch_pk: int | None = None) -> set[str]:
+              copy: AuditCopy | None = None, batch_pk: int | None = None,
+              review_after: dt.datetime | None = None) -> set[str]:
         """Keep the request's audit copy, if given, and store the adds and deletes that passed every
-        rule, each with its first event.
+        rule, each with its first event; the adds are left to the board review from `review_after`
+        on, if given.
 
         Returns the CreditIDs the database refused as already live (a concurrent request won).
         """
@@ -374,7 +376,7 @@ class LearnerRepository:
         inserted: dict[str, int] = {}
         if added:
             rows = [self._row(environment, provider_pk, j.stored, request_pk, batch_pk,
-                              j.record.index if batch_pk is not None else None) for j in added]
+                              j.record.index if batch_pk is not None else None, review_after) for j in added]
             inserted = self._insert_records(environment, provider_pk, rows)
             events = [dict(record_pk=inserted[j.stored.credit_id], status=j.stored.status.value, at=now)
                       for j in added if j.stored.credit_id in inserted]
@@ -402,7 +404,7 @@ class LearnerRepository:
         return {r.credit_id: r.id for r in found if (r.credit_id, r.request_pk, r.batch_pk, r.batch_row) in mine}
 
     @staticmethod
-    def _row(environment, provider_pk, rec: StoredRecord, request_pk, batch_pk, batch_row) -> dict:
+    def _row(environment, provider_pk, rec: StoredRecord, request_pk, batch_pk, batch_row, review_after) -> dict:
         return dict(
             environment=environment, provider_pk=provider_pk, credit_id=rec.credit_id,
             activity_id=rec.activity_id, board=rec.board, learner_id_type=rec.learner_id_type,
@@ -413,6 +415,7 @@ class LearnerRepository:
             completion_date=rec.completion_date, credits=rec.credits, credit_types=_lines(rec.credit_types),
             source=rec.source.value, status=rec.status.value, submitted_at=rec.submitted_at,
             updated_at=rec.updated_at, request_pk=request_pk, batch_pk=batch_pk, batch_row=batch_row,
+            review_after=review_after,
         )
 
     # -- status -------------------------------------------------------------------------------

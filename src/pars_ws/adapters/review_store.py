@@ -5,17 +5,21 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, and_, insert, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
 from ..domain.records import Status
 from . import tables as t
 
 
-def due(environment: str, boards: Sequence[str], submitted_before: dt.datetime, provider_pk: int | None = None):
-    """The condition a Submitted record due for review meets (of one provider, if given)."""
+def due(environment: str, boards: Sequence[str], submitted_before: dt.datetime, now: dt.datetime,
+        provider_pk: int | None = None):
+    """The condition a Submitted record due for review meets (of one provider, if given): submitted
+    before the cutoff and not held (sandbox hold=N) past now."""
     lr = t.learner_records
+    # review_after is read from the rows ix_learner_records_due finds: held records are few.
     conds = [lr.c.environment == environment, lr.c.status == Status.SUBMITTED.value, lr.c.board.in_(boards),
-             lr.c.deleted_at.is_(None), lr.c.submitted_at <= submitted_before]
+             lr.c.deleted_at.is_(None), lr.c.submitted_at <= submitted_before,
+             or_(lr.c.review_after.is_(None), lr.c.review_after <= now)]
     if provider_pk is not None:
         conds.append(lr.c.provider_pk == provider_pk)
     return and_(*conds)

@@ -145,6 +145,7 @@ learner_records = Table(
     Column("submitted_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("deleted_at", DateTime(timezone=True)),
+    Column("review_after", DateTime(timezone=True)),  # sandbox hold=N: the board review waits until then
     Column("request_pk", ForeignKey("raw_requests.id")),
     Column("batch_pk", Integer),
     Column("batch_row", Integer),  # 1-based record number in the batch file

@@ -21,7 +21,7 @@ import json
 import logging
 import re
 from decimal import Decimal
-from functools import cache
+from functools import cache, wraps
 from importlib import resources
 
 from flask import Blueprint, Response, g, render_template, request, url_for
@@ -33,6 +33,8 @@ from ..domain.activities import ActivityRefused
 from ..domain.dates import parse_dob
 from ..domain.errors import message
 from ..domain.records import ReportedRecord, Source, Status
+from ..service import faults
+from . import sandbox_faults
 from .http_auth import correlation_id, require_account, services
 from .soap import Operations, service_schema
 
@@ -57,7 +59,8 @@ def problem(status: int, detail: str, pointer: str | None = None, codes=()) -> R
     return Response(json.dumps(body), status=status, mimetype=PROBLEM)
 
 
-_TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large"}
+_TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large",
+           500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 def _json(body, status: int = 200, **headers) -> Response:
@@ -113,6 +116,28 @@ def _no_such_path(exc):
     return exc
 
 
+def sandbox_faults_honoured(view):
+    """X-PARS-Sandbox-Fault (service.faults decides; production never gets one): 998 and drop answer
+    before the operation runs, so nothing is stored; a delay holds the operation's answer back; a hold
+    is the save's (the header goes to the service with the records)."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        try:
+            fault = sandbox_faults.asked(g.account, request.environ)
+        except faults.FaultUnreadable as exc:
+            return problem(400, str(exc))
+        if fault is not None and fault.kind == faults.DROP:
+            sandbox_faults.drop_connection(request.environ)
+            return problem(503, "The sandbox dropped the connection, as asked.")  # written to a closed socket
+        if fault is not None and fault.kind == faults.FAIL:
+            return problem(500, f"998 {message(998)}", codes=[998])
+        response = view(*args, **kwargs)
+        sandbox_faults.wait(fault)
+        return response
+
+    return wrapped
+
+
 # -- learner activity ---------------------------------------------------------------------------------
 
 def _record_result(j) -> dict:
@@ -127,11 +152,13 @@ def _record_result(j) -> dict:
 
 @blueprint.post("/learner-activities")
 @require_account
+@sandbox_faults_honoured
 def save_learner_activity():
     body = _body()
     records = read_json_reports(parse_json(body), services().settings.limits.max_records)
     judgements = services().learners.save(g.account, records, source=Source.JSON, raw=body,
-                                          correlation_id=correlation_id())
+                                          correlation_id=correlation_id(),
+                                          sandbox_fault=sandbox_faults.header(request.environ))
     ok = sum(1 for j in judgements if j.ok)
     summary = "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success")
     return _json({"ResultSummary": summary, "Results": [_record_result(j) for j in judgements]}, 201 if ok else 400)
@@ -160,6 +187,7 @@ def _query(name: str, required: bool = True) -> str | None:
 
 @blueprint.get("/learner-activities/status")
 @require_account
+@sandbox_faults_honoured
 def learner_status():
     learners = services().learners
     credit_id = _query("CreditId", required=False)
@@ -183,6 +211,7 @@ def learner_status():
 
 @blueprint.post("/learner-match")
 @require_account
+@sandbox_faults_honoured
 def learner_match():
     fields = _document()
     if isinstance(fields, dict) and (sent := [k for k in CREDENTIAL_FIELDS if k in fields]):
@@ -220,6 +249,7 @@ def _activity(activity) -> dict:
 
 @blueprint.post("/activities")
 @require_account
+@sandbox_faults_honoured
 def save_activity():
     el = service_element(_document(), "SaveActivity", "Activity", service_schema())
     try:
@@ -235,6 +265,7 @@ def save_activity():
 
 @blueprint.get("/activities/<activity_id>")
 @require_account
+@sandbox_faults_honoured
 def get_activity(activity_id: str):
     found = services().activities.get(g.account, activity_id)
     if found is None:

@@ -39,8 +39,9 @@ from ..domain.dates import parse_dob
 from ..domain.errors import message
 from ..domain.records import ReportedRecord, Source, Status, StoredRecord
 from ..resources import schema_dir
+from ..service import faults
 from ..service.auth import AuthenticationFailed
-from . import wssecurity
+from . import sandbox_faults, wssecurity
 
 P = "urn:pars-ws:learner:v1"
 XSI = "{http://www.w3.org/2001/XMLSchema-instance}"
@@ -63,6 +64,7 @@ class CallContext:
         self.account = None
         self.records = None
         self.nonce = None  # the WS-Security nonce this call has used (a call run again is no replay)
+        self.fault = None  # the sandbox fault asked for, when its answer is to wait
 
 
 @cache
@@ -72,6 +74,13 @@ def service_schema() -> etree.XMLSchema:
 
 def _authentication_failed() -> Fault:
     return Fault(faultcode="Client.Authentication", faultstring="Authentication failed.")
+
+
+class SandboxFault(Fault):
+    """The 998 a sandbox call asked for (X-PARS-Sandbox-Fault): a Server fault whose text is shown."""
+
+    def __init__(self):
+        super().__init__(faultcode="Server", faultstring=f"998 {message(998)}")
 
 
 def client_fault(kind: str, text: str, limit: str | None = None) -> Fault:
@@ -145,7 +154,25 @@ class Operations:
         except AuthenticationFailed:
             raise _authentication_failed() from None
         ctx.udc.account = account
+        ctx.udc.fault = self.sandbox_fault(ctx, account)
         return account
+
+    @staticmethod
+    def sandbox_fault(ctx, account):
+        """The sandbox fault the call asked for: 998 and drop end the call here (before anything is
+        stored); a delay is kept for call_wrapper, which waits once the call is done; a hold is the
+        save's (the header goes to the service with the records)."""
+        environ = ctx.transport.req_env
+        try:
+            fault = sandbox_faults.asked(account, environ)
+        except faults.FaultUnreadable as exc:
+            raise client_fault("InvalidRequest", str(exc)) from None
+        if fault is not None and fault.kind == faults.DROP:
+            sandbox_faults.drop_connection(environ)
+            raise client_fault("Dropped", "The sandbox dropped the connection, as asked.")
+        if fault is not None and fault.kind == faults.FAIL:
+            raise SandboxFault()
+        return fault
 
     # -- operations
     def save_learner_activity(self, ctx, el):
@@ -159,6 +186,7 @@ class Operations:
 
         def records(account):
             ctx.udc.account = account  # the call log names the provider even if what follows fails
+            ctx.udc.fault = self.sandbox_fault(ctx, account)  # 998 or drop: the save is rolled back
             if problem is not None:
                 raise client_fault("InvalidRequest", str(problem))
             return parsed
@@ -166,7 +194,7 @@ class Operations:
         try:
             judgements = self.services.learners.save_signed_in(
                 *self.login(ctx, el), records, source=Source.SOAP, raw=b"".join(ctx.in_string),
-                correlation_id=ctx.udc.correlation_id)
+                correlation_id=ctx.udc.correlation_id, sandbox_fault=sandbox_faults.header(ctx.transport.req_env))
         except AuthenticationFailed:
             raise _authentication_failed() from None
         ctx.udc.records = judgements
@@ -470,21 +498,24 @@ class ParsApplication(Application):
         self.event_manager.add_listener("method_exception_object", _label_fault)
 
     def call_wrapper(self, ctx):
-        for attempt in range(TRANSIENT_RETRIES + 1):
-            try:
-                return super().call_wrapper(ctx)
-            except DBAPIError as exc:
-                if attempt == TRANSIENT_RETRIES or not _transient(exc):
-                    raise
-                # The call's one transaction was rolled back whole: running it again is safe.
-                errors_log.warning("transient database conflict: retrying", extra={"event": "retried"})
+        try:
+            for attempt in range(TRANSIENT_RETRIES + 1):
+                try:
+                    return super().call_wrapper(ctx)
+                except DBAPIError as exc:
+                    if attempt == TRANSIENT_RETRIES or not _transient(exc):
+                        raise
+                    # The call's one transaction was rolled back whole: running it again is safe.
+                    errors_log.warning("transient database conflict: retrying", extra={"event": "retried"})
+        finally:
+            sandbox_faults.wait(ctx.udc.fault)  # a sandbox delay: after the call and its transaction
 
 
 def _label_fault(ctx):
     """Put the correlation ID in every fault; never show an internal error's text to the client."""
     err = ctx.out_error
     cid = ctx.udc.correlation_id
-    if not err.faultcode.startswith(("Client", "VersionMismatch")):
+    if not (err.faultcode.startswith(("Client", "VersionMismatch")) or isinstance(err, SandboxFault)):
         errors_log.error("server fault: %s", err.faultstring, extra={"event": "server_fault"})
         ctx.out_error = err = Fault("Server", "Internal error while processing the request.")
     err.faultstring = f"{err.faultstring} (correlation ID {cid})"

@@ -57,11 +57,12 @@ def create_web_app(services) -> Flask:
             return jsonify(status="error", database="unreachable"), 503
         return jsonify(status="ok", database="ok")
 
-    from . import http_api_v1, http_batches, http_review, pages, pages_rems
+    from . import http_api_v1, http_batches, http_review, pages, pages_inspector, pages_rems
 
     app.register_blueprint(http_api_v1.blueprint)
     app.register_blueprint(http_batches.blueprint)
     app.register_blueprint(http_review.blueprint)
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(pages_rems.blueprint)
+    app.register_blueprint(pages_inspector.blueprint)
     return app

@@ -16,6 +16,7 @@ from ..domain.errors import message
 from ..domain.records import ReportedRecord, Source, StoredRecord
 from ..domain.rules import ADD
 from .auth import Account, Authenticator
+from .faults import hold_for
 
 
 def new_credit_id(account: Account) -> str:
@@ -30,23 +31,24 @@ class LearnerService:
         self.auth = auth
 
     def save(self, account: Account, records: Sequence[ReportedRecord], *, source: Source, raw: bytes | None,
-             correlation_id: str, batch_pk: int | None = None,
+             correlation_id: str, batch_pk: int | None = None, sandbox_fault: str | None = None,
              in_same_transaction: Callable[[UnitOfWork, list[Judgement]], None] | None = None) -> list[Judgement]:
         """Judge and store one request or batch chunk in one transaction.
 
         `raw` is kept for audit (None when the caller keeps the original, as batches do);
+        `sandbox_fault` is the request's X-PARS-Sandbox-Fault, for its hold (service.faults);
         `in_same_transaction` lets a caller record its own progress atomically with the records.
         """
         copy = None if raw is None else AuditCopy(raw, source, correlation_id)
         with self.store.transaction() as uow:
-            judgements = self._save_in(uow, account, records, source, copy, batch_pk)
+            judgements = self._save_in(uow, account, records, source, copy, batch_pk, sandbox_fault)
             if in_same_transaction is not None:
                 in_same_transaction(uow, judgements)
         return judgements
 
     def save_signed_in(self, username: str | None, password: str | None, provider_id: str | None,
                        read_records: Callable[[Account], Sequence[ReportedRecord]], *, source: Source, raw: bytes,
-                       correlation_id: str) -> list[Judgement]:
+                       correlation_id: str, sandbox_fault: str | None = None) -> list[Judgement]:
         """Sign in and save (SaveLearnerActivity) in one transaction when the credential was verified
         lately (an LMS's usual call); otherwise the full sign-in (argon2) runs first, outside the
         write transaction. `read_records(account)` runs once signed in: an unknown caller learns
@@ -55,13 +57,14 @@ class LearnerService:
         with self.store.transaction() as uow:
             account = self.auth.verified(uow, username, password, provider_id)
             if account is not None:
-                return self._save_in(uow, account, read_records(account), source, copy)
+                return self._save_in(uow, account, read_records(account), source, copy, sandbox_fault=sandbox_fault)
         account = self.auth.authenticate(username, password, provider_id)
         with self.store.transaction() as uow:
-            return self._save_in(uow, account, read_records(account), source, copy)
+            return self._save_in(uow, account, read_records(account), source, copy, sandbox_fault=sandbox_fault)
 
     def _save_in(self, uow: UnitOfWork, account: Account, records: Sequence[ReportedRecord], source: Source,
-                 copy: AuditCopy | None, batch_pk: int | None = None) -> list[Judgement]:
+                 copy: AuditCopy | None, batch_pk: int | None = None,
+                 sandbox_fault: str | None = None) -> list[Judgement]:
         if not source.carries_credit_id:
             records = [
                 replace(r, credit_id=new_credit_id(account))
@@ -72,7 +75,9 @@ class LearnerService:
         lookups = uow.learners.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
         judgements = judge(records, today=self.clock.today(), now=now, catalogue=self.catalogue, lookups=lookups,
                            source=source)
-        taken = uow.learners.apply(account.environment, account.provider_pk, judgements, now, copy, batch_pk)
+        hold = hold_for(account, sandbox_fault)
+        taken = uow.learners.apply(account.environment, account.provider_pk, judgements, now, copy, batch_pk,
+                                   review_after=now + dt.timedelta(seconds=hold) if hold else None)
         credit_ids_taken(judgements, taken)
         return judgements
 

@@ -5,7 +5,7 @@ The answer comes from the board registry: a learner whose registry entry carries
 may set it in production too); every other learner's record is accepted.
 
 When records are due: in the sandbox `review_delay_seconds` after submission, or at once on
-demand; in production at each tick of a fixed schedule (`review_interval_seconds` counted from
+demand, but never before the end of a hold (X-PARS-Sandbox-Fault: hold=N); in production at each tick of a fixed schedule (`review_interval_seconds` counted from
 the Unix epoch), so every worker on every host agrees on the schedule without shared state.
 
 Each run claims a chunk of records (PostgreSQL: FOR UPDATE SKIP LOCKED, so concurrent workers
@@ -90,7 +90,8 @@ def run_now(services, target: Account | str) -> ReviewSummary:
 def review(services, environment: str, *, submitted_before: dt.datetime,
            provider_pk: int | None = None) -> ReviewSummary:
     """Review one chunk of Submitted records in one transaction."""
-    condition = due(environment, reviewing_boards(services.catalogue), submitted_before, provider_pk)
+    condition = due(environment, reviewing_boards(services.catalogue), submitted_before, services.clock.now(),
+                    provider_pk)
     # Look before taking the write lock: an idle worker asks every poll and usually finds nothing.
     with services.store.transaction(write=False) as uow:
         if not uow.review.any_due(condition):
