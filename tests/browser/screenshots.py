@@ -24,7 +24,13 @@ from tests.browser.support import (
     template_b_file,
     unavailable_reason,
 )
-from tests.conftest import ROOT, SANDBOX_PASSWORD, SANDBOX_USER, start_server, stop_server
+from tests.conftest import (
+    ROOT,
+    SANDBOX_WEB_EMAIL,
+    SANDBOX_WEB_PASSWORD,
+    start_server,
+    stop_server,
+)
 
 DEFAULT_OUT = ROOT / "docs" / "screenshots"
 
@@ -38,7 +44,7 @@ class Shot:
 
 def _prepare(page, base_url: str, out_dir: Path, fits: dict) -> dict[str, str]:
     """Data for the pages, entered through the pages. Returns the paths that depend on it."""
-    log_in(page, base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+    log_in(page, base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     # Upload a Template B file (four ABPATH learners, one with a DOB the board does not have).
     page.goto(base_url + "/batches")
     page.get_by_label("Tab delimited file (.txt)").check()
@@ -89,7 +95,7 @@ def capture(base_url: str, out_dir: Path, browser) -> dict[str, dict[int, bool]]
     errors_state = setup  # left on the Activity Detail page showing the 664 row
     for width in (WIDE, NARROW):
         page = new_page(browser, width)
-        log_in(page, base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+        log_in(page, base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
         for shot in shots(paths):
             if shot.name == "login":
                 anonymous = new_page(browser, width)

@@ -57,10 +57,12 @@ def create_web_app(services) -> Flask:
             return jsonify(status="error", database="unreachable"), 503
         return jsonify(status="ok", database="ok")
 
-    from . import http_api_v1, http_batches, http_review, pages
+    from . import http_api_v1, http_batches, http_review, pages, pages_activities, pages_people
 
     app.register_blueprint(http_api_v1.blueprint)
     app.register_blueprint(http_batches.blueprint)
     app.register_blueprint(http_review.blueprint)
     app.register_blueprint(pages.blueprint)
+    app.register_blueprint(pages_activities.blueprint)
+    app.register_blueprint(pages_people.blueprint)
     return app
