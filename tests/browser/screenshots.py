@@ -24,13 +24,7 @@ from tests.browser.support import (
     template_b_file,
     unavailable_reason,
 )
-from tests.conftest import (
-    ROOT,
-    SANDBOX_WEB_EMAIL,
-    SANDBOX_WEB_PASSWORD,
-    start_server,
-    stop_server,
-)
+from tests.conftest import ROOT, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, start_server, stop_server
 
 DEFAULT_OUT = ROOT / "docs" / "screenshots"
 
@@ -83,6 +77,11 @@ def shots(paths: dict[str, str]) -> list[Shot]:
              f"/batches?batch={paths['batch']}"),
         Shot("batch-records", "Processed records of an upload", paths["batch_records"]),
         Shot("record-details", "Record details", "/records?activity_id=200930054&board=NC&learner_id=999993"),
+        Shot("home", "Home", "/home"),
+        Shot("activities", "Activities", "/manage/activities"),
+        Shot("activity-register", "Register an activity", "/manage/activities/new"),
+        Shot("activity-edit", "Edit an activity and its board registrations", "/manage/activities/200930149/edit"),
+        Shot("settings", "Settings: people and web-service credentials", "/settings"),
     ]
 
 

@@ -23,13 +23,7 @@ from tests.browser.support import (
     template_b_file,
     unavailable_reason,
 )
-from tests.conftest import (
-    PROVIDER_ID,
-    SANDBOX_WEB_EMAIL,
-    SANDBOX_WEB_PASSWORD,
-    start_server,
-    stop_server,
-)
+from tests.conftest import PROVIDER_ID, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, start_server, stop_server
 
 REASON = unavailable_reason()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(REASON is not None, reason=f"browser tests skipped: {REASON}")]
@@ -52,6 +46,7 @@ def browser():
 def page(browser, server):
     page = new_page(browser)
     log_in(page, server.base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
+    page.goto(server.base_url + "/activities")  # Home's "Report Participants": where these tests start
     yield page
     page.context.close()
 
