@@ -114,9 +114,10 @@ def test_failed_logins_lock_a_web_user_and_a_password_reset_lifts_it(services):
 
 def test_the_cli_seeds_prints_and_adds_web_users(database_url, tmp_path):
     env = service_env(database_url, tmp_path)
-    seeded = run_cli(env, "sandbox", "seed", "--username", "cli-seed-user").stdout
+    seeded = run_cli(env, "sandbox", "seed", "--username", "cli-seed-user", "--web-password",
+                     SANDBOX_WEB_PASSWORD).stdout
     printed = re.search(r"sandbox web log-in for the pages.*\n\s+E-mail:\s+(\S+)\n\s+Password:\s+(\S+)", seeded)
-    assert printed and printed[1] == SANDBOX_WEB_EMAIL, seeded
+    assert printed and (printed[1], printed[2]) == (SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD), seeded
     added = run_cli(env, "users", "add", "--provider-id", PROVIDER_ID, "--environment", "sandbox", "--name",
                     "Cli Person", "--email", "Cli.Person@example.org").stdout
     password = re.search(r"Password: (\S+)", added)[1]
@@ -132,6 +133,69 @@ def test_the_cli_seeds_prints_and_adds_web_users(database_url, tmp_path):
             services.web_auth.authenticate("cli.person@example.org", password)
         run_cli(env, "users", "disable", "--enable", "cli.person@example.org")
         assert services.web_auth.authenticate("cli.person@example.org", password).person == "Cli Person"
-        services.web_auth.authenticate(SANDBOX_WEB_EMAIL, printed[2])
     finally:
         services.engine.dispose()
+
+
+# -- the pages (Flask's test client on the real app and database) -------------------------------------
+
+def _token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
+
+
+def _pages_as(services, email: str, password: str):
+    from pars_ws.entrypoints.web import create_web_app
+
+    client = create_web_app(services).test_client()
+    page = client.get("/login")
+    assert client.post("/login", data={"csrf_token": _token(page.text), "email": email,
+                                       "password": password}).status_code == 303
+    return client
+
+
+def test_the_pages_forms_need_their_token_and_stay_in_their_environment(services):
+    accounts.create_web_user(services, provider_id=PROVIDER_ID, environment="production", name="Prod Pages",
+                             email="prod.pages@example.org", password="prod-pages-password")
+    accounts.create_credential(services, provider_id=PROVIDER_ID, environment="production",
+                               username="prod-pages-cred", password="prod-pages-cred-secret")
+    sandbox = _pages_as(services, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
+    token = _token(sandbox.get("/settings").text)
+    for path, data in (("/settings/users", {"name": "X", "email": "x@example.org"}),
+                       ("/settings/users/disable", {"email": "prod.pages@example.org"}),
+                       ("/settings/credentials", {"username": "forged"}),
+                       ("/settings/credentials/rotate", {"username": SANDBOX_USER}),
+                       ("/manage/activities/new", {"title": "Forged"})):
+        assert sandbox.post(path, data=data).status_code == 400, path  # no CSRF token
+    assert accounts.web_users(services, PROVIDER_ID, "sandbox")[0].disabled is False
+    # Production log-ins are neither listed nor changed from a sandbox session.
+    settings = sandbox.get("/settings").text
+    assert "prod.pages@example.org" not in settings and "prod-pages-cred" not in settings
+    refused = sandbox.post("/settings/credentials/rotate", data={"csrf_token": token, "username": "prod-pages-cred"})
+    assert refused.status_code == 400 and "no credential" in refused.text
+    services.auth.authenticate("prod-pages-cred", "prod-pages-cred-secret")
+    # A production person cannot open a sandbox activity to edit it.
+    prod = _pages_as(services, "prod.pages@example.org", "prod-pages-password")
+    assert prod.get("/manage/activities/200930149/edit").status_code == 404
+    assert prod.post("/manage/activities/200930149/edit", data={
+        "csrf_token": _token(prod.get("/settings").text), "title": "Taken over"}).status_code == 404
+
+
+def test_the_activity_form_answers_with_the_same_codes_as_save_activity(services):
+    client = _pages_as(services, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
+    form = {"csrf_token": _token(client.get("/manage/activities/new").text), "title": "Forged Types",
+            "activity_type": "Course", "start_date": "2026-01-01", "end_date": "12/31/2026", "credits": "3",
+            "reg-ABO": "yes", "points-ABO": "3", "types-ABO": ["ABIM MOC Part II"]}
+    refused = client.post("/manage/activities/new", data=form)
+    assert refused.status_code == 400 and "676 - " in refused.text and "(ABO: ABIM MOC Part II)" in refused.text
+    unread = client.post("/manage/activities/new", data={**form, "credits": "three", "points-ABO": "",
+                                                         "start_date": "02/30/2026"})
+    assert unread.status_code == 400
+    for says in ("Credits: &#39;three&#39; is not a number.", "ABO: Maximum points is required.",
+                 "Start date: &#39;02/30/2026&#39; is not a date"):
+        assert says in unread.text, says
+    saved = client.post("/manage/activities/new", data={**form, "types-ABO": ["abo moc part ii"]})
+    assert saved.status_code == 303
+    [activity_id] = re.findall(r"Activity (\d{9}) \(Forged Types\) saved", client.get(saved.location).text)
+    stored = services.activities.get(services.web_auth.authenticate(SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD),
+                                     activity_id)
+    assert stored.registrations[0].credit_types == ("ABO MOC Part II",)  # the catalogue's name, as SOAP stores it
