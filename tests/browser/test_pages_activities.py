@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from tests.browser.support import NARROW, launch, log_in, new_page, no_horizontal_scroll, unavailable_reason
+from tests.browser.test_pages import expect_text
 from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD
 
 REASON = unavailable_reason()
@@ -33,12 +34,6 @@ def page(browser, server):
     log_in(page, server.base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     yield page
     page.context.close()
-
-
-def expect_text(locator, text: str) -> None:
-    from playwright.sync_api import expect
-
-    expect(locator).to_contain_text(text)
 
 
 def focused(page) -> str:

@@ -3,7 +3,8 @@ real database (SQLite, and PostgreSQL when PARS_TEST_DATABASE_URL is set), with 
 
 Logged-out requests go to the log-in page; every POST needs the session's CSRF token; the session
 cookie is HttpOnly + SameSite=Lax and holds no secret; people log in as web users, never with a
-web-service credential, and a disabled web user or a reset password ends its sessions; a sandbox session never sees production data (and the other way round).
+web-service credential, and a disabled web user or a reset password ends its sessions; a sandbox
+session never sees production data (and the other way round).
 """
 from __future__ import annotations
 

@@ -229,9 +229,10 @@ def _board_choices():
     return [(b.code, f"{b.code} - {b.name}", b.kind) for b in cat]
 
 
-@blueprint.get("/activities")
-def summary():
-    svc, args = services(), request.args
+def activities_of_year(args) -> dict:
+    """One page of the provider's activities of a reporting year, as the filters in args ask (the
+    Activity Learner Summary's and the Activities tab's list): result, error, year, years."""
+    svc = services()
     today = svc.clock.today()
     error, result, f = None, None, None
     try:
@@ -242,9 +243,16 @@ def summary():
         error = str(exc)
     year = f.reporting_year if f else today.year
     years = sorted({*range(today.year - 4, today.year + 2), year}, reverse=True)
+    return {"result": result, "error": error, "year": year, "years": years}
+
+
+@blueprint.get("/activities")
+def summary():
+    args = request.args
+    found = activities_of_year(args)
     filters = {k: args.get(k, "") for k in ("title", "provider_activity_id", "board")}
-    return render_template("summary.html", result=result, error=error, year=year, years=years, filters=filters,
-                           boards=_board_choices(), query=_query(**filters, year=year)), 400 if error else 200
+    return render_template("summary.html", **found, filters=filters, boards=_board_choices(),
+                           query=_query(**filters, year=found["year"])), 400 if found["error"] else 200
 
 
 @blueprint.get("/activities.csv")

@@ -18,7 +18,7 @@ from ..domain.activities import Activity, ActivityRefused, Registration
 from ..domain.dates import parse_completion_date
 from ..service import search
 from .http_auth import services
-from .pages import PER_PAGE, _query, protect
+from .pages import _query, activities_of_year, protect
 
 blueprint = Blueprint("pages_activities", __name__)
 protect(blueprint)
@@ -35,20 +35,10 @@ def home():
 
 @blueprint.get("/manage/activities")
 def activities():
-    svc, args = services(), request.args
-    today = svc.clock.today()
-    error, result, f = None, None, None
-    try:
-        f = search.summary_filter(args, svc.catalogue, today)
-        page, per_page = search.paging({"page": args.get("page"), "per_page": PER_PAGE})
-        result = search.activity_summary(svc, g.account, f, page, per_page)
-    except search.SearchRefused as exc:
-        error = str(exc)
-    year = f.reporting_year if f else today.year
-    years = sorted({*range(today.year - 4, today.year + 2), year}, reverse=True)
-    title = args.get("title", "")
-    return render_template("manage_activities.html", result=result, error=error, year=year, years=years,
-                           title=title, query=_query(year=year, title=title)), 400 if error else 200
+    found = activities_of_year(request.args)
+    title = request.args.get("title", "")
+    return render_template("manage_activities.html", **found, title=title,
+                           query=_query(year=found["year"], title=title)), 400 if found["error"] else 200
 
 
 # -- the register / edit form ---------------------------------------------------------------------

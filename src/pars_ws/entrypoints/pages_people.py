@@ -43,27 +43,36 @@ def add_user():
     return _page(shown={"what": "New web user", "login": _field("email").strip().lower(), "secret": secret})
 
 
-@blueprint.post("/settings/users/reset")
-def reset_user():
-    email = _field("email").strip().lower()
+def _new_password(reset, login: str, what: str):
+    """Reset a log-in's password with reset(services, login, owner=...) and show the new one."""
     try:
-        secret = accounts.reset_web_user_password(services(), email, owner=g.account)
+        secret = reset(services(), login, owner=g.account)
     except accounts.AccountRefused as exc:
         return _page(400, error=str(exc))
-    if email == g.account.username:  # keep this session: its proof was bound to the old password
+    if login == g.account.username:  # one's own: keep this session, whose proof was bound to the old password
         session["proof"] = services().web_auth.session_proof(g.account)
-    return _page(shown={"what": "New password for web user", "login": email, "secret": secret})
+    return _page(shown={"what": f"New password for {what}", "login": login, "secret": secret})
+
+
+def _disable(set_disabled, login: str, what: str):
+    """Disable a log-in with set_disabled(services, login, disabled, owner=...), or enable it again."""
+    enable = request.form.get("enable") == "yes"
+    try:
+        set_disabled(services(), login, not enable, owner=g.account)
+    except accounts.AccountRefused as exc:
+        return _page(400, error=str(exc))
+    flash(f"{what} {login} {'enabled' if enable else 'disabled'}.", "success")
+    return redirect(url_for("pages_people.settings"), 303)
+
+
+@blueprint.post("/settings/users/reset")
+def reset_user():
+    return _new_password(accounts.reset_web_user_password, _field("email").strip().lower(), "web user")
 
 
 @blueprint.post("/settings/users/disable")
 def disable_user():
-    email, enable = _field("email"), request.form.get("enable") == "yes"
-    try:
-        accounts.set_web_user_disabled(services(), email, disabled=not enable, owner=g.account)
-    except accounts.AccountRefused as exc:
-        return _page(400, error=str(exc))
-    flash(f"Web user {email} {'enabled' if enable else 'disabled'}.", "success")
-    return redirect(url_for("pages_people.settings"), 303)
+    return _disable(accounts.set_web_user_disabled, _field("email").strip().lower(), "Web user")
 
 
 @blueprint.post("/settings/credentials")
@@ -77,20 +86,9 @@ def add_credential():
 
 @blueprint.post("/settings/credentials/rotate")
 def rotate_credential():
-    username = _field("username")
-    try:
-        secret = accounts.rotate_credential(services(), username, owner=g.account)
-    except accounts.AccountRefused as exc:
-        return _page(400, error=str(exc))
-    return _page(shown={"what": "New password for web-service credential", "login": username, "secret": secret})
+    return _new_password(accounts.rotate_credential, _field("username"), "web-service credential")
 
 
 @blueprint.post("/settings/credentials/disable")
 def disable_credential():
-    username, enable = _field("username"), request.form.get("enable") == "yes"
-    try:
-        accounts.set_disabled(services(), username, disabled=not enable, owner=g.account)
-    except accounts.AccountRefused as exc:
-        return _page(400, error=str(exc))
-    flash(f"Web-service credential {username} {'enabled' if enable else 'disabled'}.", "success")
-    return redirect(url_for("pages_people.settings"), 303)
+    return _disable(accounts.set_disabled, _field("username"), "Web-service credential")
