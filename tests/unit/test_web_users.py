@@ -199,3 +199,33 @@ def test_the_activity_form_answers_with_the_same_codes_as_save_activity(services
     stored = services.activities.get(services.web_auth.authenticate(SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD),
                                      activity_id)
     assert stored.registrations[0].credit_types == ("ABO MOC Part II",)  # the catalogue's name, as SOAP stores it
+
+
+def test_0010_adds_and_drops_web_users_and_a_first_start_without_them_says_how_to_add_one(tmp_path):
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from pars_ws.adapters.database import make_engine
+    from pars_ws.adapters.migrate import alembic_config, upgrade
+
+    url = f"sqlite:///{tmp_path}/before-web-users.db"
+    env = service_env(url, tmp_path)
+    run_cli(env, "db", "upgrade", "--revision", "0009")
+    run_cli(env, "credentials", "create", "--provider-id", PROVIDER_ID, "--environment", "sandbox", "--username",
+            "old-cred", "--provider-name", "Old", "--provider-email", "old@example.org")
+    first_start = run_cli(env, "db", "prepare", "--seed").stdout  # what `serve` runs first
+    assert "no web users yet: add one for the pages with 'pars-ws users add" in first_start
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert "web_users" in inspect(conn).get_table_names()
+        command.downgrade(alembic_config(url), "0009")
+        with engine.connect() as conn:
+            assert "web_users" not in inspect(conn).get_table_names()
+            assert "credentials" in inspect(conn).get_table_names()
+        upgrade(url)
+    finally:
+        engine.dispose()
+    run_cli(env, "users", "add", "--provider-id", PROVIDER_ID, "--environment", "sandbox", "--name", "New",
+            "--email", "new@example.org", "--password", "new-person-password")
+    assert "no web users" not in run_cli(env, "db", "prepare", "--seed").stdout

@@ -81,6 +81,9 @@ class AccountRepository:
     def any_credential(self) -> bool:
         return self.conn.execute(select(_C.c.id).limit(1)).first() is not None
 
+    def any_web_user(self) -> bool:
+        return self.conn.execute(select(_W.c.id).limit(1)).first() is not None
+
     def add_credential(self, provider_pk: int, environment: str, username: str, secret_hash: str,
                        now: dt.datetime) -> None:
         self.conn.execute(insert(_C).values(

@@ -48,7 +48,7 @@ def db_upgrade(revision: str) -> None:
 def db_prepare(seed: bool) -> None:
     """What `serve` does first, in a process of its own: migrate and, on first start, seed."""
     from ..adapters.migrate import upgrade
-    from ..service.accounts import has_credentials
+    from ..service.accounts import has_credentials, has_web_users
     from ..service.sandbox import seed_sandbox
 
     settings = Settings.from_env()
@@ -57,6 +57,9 @@ def db_prepare(seed: bool) -> None:
         services = _services()
         if not has_credentials(services):
             _print_seed(seed_sandbox(services))
+        elif not has_web_users(services):  # a database from before web users: nobody can log in to the pages
+            click.echo("no web users yet: add one for the pages with 'pars-ws users add --provider-id N "
+                       "--environment sandbox|production --name NAME --email EMAIL'")
 
 
 def _safe_url(url: str) -> str:
@@ -222,7 +225,7 @@ def users_add(provider_id, environment, name, email, password):
 @click.argument("email")
 @click.option("--password", help="Default: generated and printed once.")
 def users_reset_password(email, password):
-    """Give a web user a new password; their sessions end at once."""
+    """Give a web user a new password (lifting a lock of failed log-ins); their sessions end at once."""
     from ..service import accounts
 
     secret = _operator(lambda: accounts.reset_web_user_password(_services(), email, password))

@@ -122,6 +122,11 @@ def has_credentials(services) -> bool:
         return uow.accounts.any_credential()
 
 
+def has_web_users(services) -> bool:
+    with services.store.transaction(write=False) as uow:
+        return uow.accounts.any_web_user()
+
+
 def provider_account(services, provider_id: str, environment: str) -> Account:
     """The Account an operator's command acts as: a provider in an environment, without a credential."""
     with services.store.transaction(write=False) as uow:
