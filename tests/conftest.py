@@ -18,6 +18,9 @@ TODAY = "2026-06-15"  # every end-to-end test runs with this fixed "today"
 SANDBOX_USER = "sandbox-user"
 SANDBOX_PASSWORD = "sandbox-password"
 PROVIDER_ID = "1234567"
+# The sandbox web user the seed creates (sandbox.json "web_user"): the pages' log-in.
+SANDBOX_WEB_EMAIL = "johnny.tester@testprovider.org"
+SANDBOX_WEB_PASSWORD = "sandbox-web-password"
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
@@ -102,7 +105,8 @@ class Server:
 def start_server(database_url: str, data_dir: Path, workers: int | None = 2, **extra) -> Server:
     """`pars-ws serve` on a free loopback port (workers=None: serve's own default for the database)."""
     env = service_env(database_url, data_dir, **extra)
-    run_cli(env, "sandbox", "seed", "--username", SANDBOX_USER, "--password", SANDBOX_PASSWORD)
+    run_cli(env, "sandbox", "seed", "--username", SANDBOX_USER, "--password", SANDBOX_PASSWORD,
+            "--web-password", SANDBOX_WEB_PASSWORD)
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pars_ws.entrypoints.cli", "serve", "--bind", f"127.0.0.1:{port}",

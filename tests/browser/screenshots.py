@@ -26,7 +26,7 @@ from tests.browser.support import (
     template_b_file,
     unavailable_reason,
 )
-from tests.conftest import ROOT, SANDBOX_PASSWORD, SANDBOX_USER, start_server, stop_server
+from tests.conftest import ROOT, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, start_server, stop_server
 
 DEFAULT_OUT = ROOT / "docs" / "screenshots"
 
@@ -49,7 +49,7 @@ def _part_shot(page, selector: str, name: str, out_dir: Path, fits: dict) -> Non
 
 def _prepare(page, base_url: str, out_dir: Path, fits: dict) -> dict[str, str]:
     """Data for the pages, entered through the pages. Returns the paths that depend on it."""
-    log_in(page, base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+    log_in(page, base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     # Upload a Template B file (four ABPATH learners, one with a DOB the board does not have).
     page.goto(base_url + "/batches")
     page.get_by_label("Tab delimited file (.txt)").check()
@@ -97,6 +97,11 @@ def shots(paths: dict[str, str]) -> list[Shot]:
         Shot("record-details", "Record details", "/records?activity_id=200930054&board=NC&learner_id=999993"),
         Shot("rems-participants", "Opioid Analgesic REMS participants of an upload", paths["rems_participants"]),
         Shot("record-inspector", "Record inspector", paths.get("inspector", "/records/inspect")),
+        Shot("home", "Home", "/home"),
+        Shot("activities", "Activities", "/manage/activities"),
+        Shot("activity-register", "Register an activity", "/manage/activities/new"),
+        Shot("activity-edit", "Edit an activity and its board registrations", "/manage/activities/200930149/edit"),
+        Shot("settings", "Settings: people and web-service credentials", "/settings"),
     ]
 
 
@@ -109,7 +114,7 @@ def capture(base_url: str, out_dir: Path, browser) -> dict[str, dict[int, bool]]
     errors_state = setup  # left on the Activity Detail page showing the 664 row
     for width in (WIDE, NARROW):
         page = new_page(browser, width)
-        log_in(page, base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+        log_in(page, base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
         for shot in shots(paths):
             if shot.name == "login":
                 anonymous = new_page(browser, width)

@@ -45,14 +45,15 @@ def new_page(browser, width: int = WIDE, **options):
     return context.new_page()
 
 
-def log_in(page, base_url: str, user: str, password: str, provider_id: str = "") -> None:
+def log_in(page, base_url: str, email: str, password: str, provider_id: str = "") -> None:
+    """Log in as a web user (the seed's: SANDBOX_WEB_EMAIL); lands on Home."""
     page.goto(base_url + "/login")
     if provider_id:
         page.get_by_label("Provider ID").fill(provider_id)
-    page.get_by_label("User", exact=True).fill(user)
+    page.get_by_label("E-mail", exact=True).fill(email)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/activities**")
+    page.wait_for_url("**/home")
 
 
 def fill_row(page, n: int, *, first: str, last: str, completed: str, dob: str, learner_id: str, credits: str,

@@ -23,7 +23,7 @@ from tests.browser.support import (
     template_b_file,
     unavailable_reason,
 )
-from tests.conftest import PROVIDER_ID, SANDBOX_PASSWORD, SANDBOX_USER, start_server, stop_server
+from tests.conftest import PROVIDER_ID, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, start_server, stop_server
 
 REASON = unavailable_reason()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(REASON is not None, reason=f"browser tests skipped: {REASON}")]
@@ -45,7 +45,8 @@ def browser():
 @pytest.fixture
 def page(browser, server):
     page = new_page(browser)
-    log_in(page, server.base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+    log_in(page, server.base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
+    page.goto(server.base_url + "/activities")  # Home's "Report Participants": where these tests start
     yield page
     page.context.close()
 
@@ -61,11 +62,12 @@ def test_log_in_shows_environment_and_provider(browser, server):
     page.goto(server.base_url + "/search")
     assert page.url.startswith(server.base_url + "/login")  # logged out: the log-in page first
     page.get_by_label("Provider ID").fill(PROVIDER_ID)
-    page.get_by_label("User", exact=True).fill(SANDBOX_USER)
-    page.get_by_label("Password", exact=True).fill(SANDBOX_PASSWORD)
+    page.get_by_label("E-mail", exact=True).fill(SANDBOX_WEB_EMAIL)
+    page.get_by_label("Password", exact=True).fill(SANDBOX_WEB_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url("**/search")  # back to the page asked for
     expect_text(page.get_by_test_id("environment"), "SANDBOX")
+    expect_text(page.get_by_test_id("person-name"), "Johnny Tester")  # the person, not a credential
     expect_text(page.get_by_test_id("provider-name"), "Western Regional Medical Center")
     expect_text(page.get_by_test_id("provider-id"), PROVIDER_ID)
     page.get_by_role("button", name="Log out").click()
@@ -208,11 +210,11 @@ def test_keyboard_only_log_in_and_entry(browser, server):
     assert ring[0] != "none" and ring[1] != "0px" or ring[2] != "none", ring
     page.keyboard.type(PROVIDER_ID)
     page.keyboard.press("Tab")
-    page.keyboard.type(SANDBOX_USER)
+    page.keyboard.type(SANDBOX_WEB_EMAIL)
     page.keyboard.press("Tab")
-    page.keyboard.type(SANDBOX_PASSWORD)
+    page.keyboard.type(SANDBOX_WEB_PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url("**/activities")
+    page.wait_for_url("**/home")
     expect_text(page.get_by_test_id("environment"), "SANDBOX")
     # Skip link first on every page, and it moves focus to the main content.
     page.keyboard.press("Tab")
@@ -252,7 +254,7 @@ def test_every_page_fits_400_px_and_screenshots_can_be_taken(browser, tmp_path_f
 
 def test_narrow_window_uses_cards_for_entry_rows(browser, server):
     page = new_page(browser, NARROW)
-    log_in(page, server.base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+    log_in(page, server.base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     page.goto(server.base_url + "/activities/200930149?board=ABPATH&rows=2")
     assert no_horizontal_scroll(page)
     label = page.locator("label[for='r1-first_name']")

@@ -2,8 +2,9 @@
 real database (SQLite, and PostgreSQL when PARS_TEST_DATABASE_URL is set), with no worker running.
 
 Logged-out requests go to the log-in page; every POST needs the session's CSRF token; the session
-cookie is HttpOnly + SameSite=Lax and holds no secret; a disabled or rotated credential ends its
-sessions; a sandbox session never sees production data (and the other way round).
+cookie is HttpOnly + SameSite=Lax and holds no secret; people log in as web users, never with a
+web-service credential, and a disabled web user or a reset password ends its sessions; a sandbox
+session never sees production data (and the other way round).
 """
 from __future__ import annotations
 
@@ -21,19 +22,22 @@ from pars_ws.adapters.migrate import upgrade
 from pars_ws.domain.activities import Activity, RegisteredLearner, Registration
 from pars_ws.domain.records import DOB
 from pars_ws.entrypoints.web import create_web_app
+from pars_ws.service import accounts
 from pars_ws.service.auth import hash_secret
 from pars_ws.service.container import Services
 from pars_ws.service.sandbox import seed_sandbox
 from pars_ws.settings import Settings
 from tests.browser.support import template_b_file
-from tests.conftest import PROVIDER_ID, SANDBOX_PASSWORD, SANDBOX_USER, TODAY
+from tests.conftest import PROVIDER_ID, SANDBOX_PASSWORD, SANDBOX_USER, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, TODAY
 
 PROD_USER, PROD_PASSWORD = "pages-prod-user", "pages-prod-password"
+PROD_EMAIL, PROD_WEB_PASSWORD = "prod.person@testprovider.org", "pages-prod-web-password"
 PROD_ACTIVITY, PROD_TITLE = "300000077", "Production Only Grand Rounds"
 MSG_664 = "999998 - 664: Diplomate date of birth does not match Board record for this diplomate ID."
 PAGES = ["/", "/activities", "/activities.csv", "/activities/200930149", "/activities/200930149/learners.csv",
          "/search", "/search.csv?last_name=Test", "/batches", "/batches/1/records", "/batches/1/errors.csv",
-         "/batches/1/errors.xlsx", "/batches/1/status", "/batches/template.txt", "/batches/template.xlsx", "/records?activity_id=200930149&board=ABIM&learner_id=1"]
+         "/batches/1/errors.xlsx", "/batches/1/status", "/batches/template.txt", "/batches/template.xlsx", "/records?activity_id=200930149&board=ABIM&learner_id=1",
+         "/home", "/manage/activities", "/manage/activities/new", "/manage/activities/200930149/edit", "/settings"]
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +45,13 @@ def services(database_url, tmp_path_factory):
     upgrade(database_url)
     svc = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"pages-key",
                             outbox_dir=tmp_path_factory.mktemp("outbox")))
-    seed_sandbox(svc, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
+    seed_sandbox(svc, username=SANDBOX_USER, password=SANDBOX_PASSWORD, web_password=SANDBOX_WEB_PASSWORD)
     with svc.store.transaction() as uow:
         accounts = uow.accounts
         pk = accounts.provider(PROVIDER_ID).id
         accounts.add_credential(pk, "production", PROD_USER, hash_secret(PROD_PASSWORD), svc.clock.now())
+        accounts.add_web_user(pk, "production", "Prod Person", PROD_EMAIL, hash_secret(PROD_WEB_PASSWORD),
+                              svc.clock.now())
         uow.learners.import_learners("production", [RegisteredLearner("ABO", "P1", "Prod", "Learner", DOB(2, 2))])
     production = svc.auth.authenticate(PROD_USER, PROD_PASSWORD)
     svc.activities.save(production, Activity(
@@ -69,10 +75,10 @@ def token(html: str) -> str:
     return found.group(1)
 
 
-def log_in(app, user=SANDBOX_USER, password=SANDBOX_PASSWORD):
+def log_in(app, email=SANDBOX_WEB_EMAIL, password=SANDBOX_WEB_PASSWORD):
     client = app.test_client()
     page = client.get("/login")
-    response = client.post("/login", data={"csrf_token": token(page.text), "user": user, "password": password})
+    response = client.post("/login", data={"csrf_token": token(page.text), "email": email, "password": password})
     assert response.status_code == 303, response.text
     return client
 
@@ -104,25 +110,26 @@ def test_logged_out_pages_redirect_to_log_in(app, path):
 def test_log_in_returns_to_the_page_asked_for_but_never_off_site(app):
     client = app.test_client()
     page = client.get("/login?next=/search")
-    response = client.post("/login", data={"csrf_token": token(page.text), "user": SANDBOX_USER,
-                                           "password": SANDBOX_PASSWORD, "next": "/search"})
+    response = client.post("/login", data={"csrf_token": token(page.text), "email": SANDBOX_WEB_EMAIL,
+                                           "password": SANDBOX_WEB_PASSWORD, "next": "/search"})
     assert response.headers["Location"].endswith("/search")
     for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
         client = app.test_client()
         page = client.get("/login")
-        response = client.post("/login", data={"csrf_token": token(page.text), "user": SANDBOX_USER,
-                                               "password": SANDBOX_PASSWORD, "next": evil})
-        assert urlsplit(response.headers["Location"]).path == "/activities", evil
+        response = client.post("/login", data={"csrf_token": token(page.text), "email": SANDBOX_WEB_EMAIL,
+                                               "password": SANDBOX_WEB_PASSWORD, "next": evil})
+        assert urlsplit(response.headers["Location"]).path == "/home", evil
         assert "evil" not in response.headers["Location"]
 
 
 def test_failed_log_in_says_nothing_about_which_part_was_wrong(app):
     answers = []
-    for user, password, provider in ((SANDBOX_USER, "wrong", ""), ("nobody", SANDBOX_PASSWORD, ""),
-                                     (SANDBOX_USER, SANDBOX_PASSWORD, "7654321")):
+    for email, password, provider in ((SANDBOX_WEB_EMAIL, "wrong", ""), ("nobody@x.org", SANDBOX_WEB_PASSWORD, ""),
+                                      (SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, "7654321"),
+                                      (SANDBOX_USER, SANDBOX_PASSWORD, "")):  # a web-service credential
         client = app.test_client()
         page = client.get("/login")
-        response = client.post("/login", data={"csrf_token": token(page.text), "user": user, "password": password,
+        response = client.post("/login", data={"csrf_token": token(page.text), "email": email, "password": password,
                                                "provider_id": provider})
         assert response.status_code == 401
         answers.append(re.search(r'role="alert"[^>]*>([^<]+)<', response.text).group(1))
@@ -152,7 +159,7 @@ def test_posts_without_the_csrf_token_are_refused(app, services):
     assert client.post("/logout", data={"csrf_token": token(other.get("/activities").text)}).status_code == 400
     # A log-in form without the token (a login-CSRF attempt) is refused too.
     fresh = app.test_client()
-    refused = fresh.post("/login", data={"user": SANDBOX_USER, "password": SANDBOX_PASSWORD})
+    refused = fresh.post("/login", data={"email": SANDBOX_WEB_EMAIL, "password": SANDBOX_WEB_PASSWORD})
     assert refused.status_code == 400 and fresh.get("/activities").status_code == 302
     # With the token the same log-out works.
     assert client.post("/logout", data={"csrf_token": good}).status_code == 303
@@ -164,13 +171,13 @@ def test_posts_without_the_csrf_token_are_refused(app, services):
 def test_session_cookie_is_httponly_lax_and_holds_no_secret(app):
     client = app.test_client()
     page = client.get("/login")
-    response = client.post("/login", data={"csrf_token": token(page.text), "user": SANDBOX_USER,
-                                           "password": SANDBOX_PASSWORD})
+    response = client.post("/login", data={"csrf_token": token(page.text), "email": SANDBOX_WEB_EMAIL,
+                                           "password": SANDBOX_WEB_PASSWORD})
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("pars_session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     value = cookie.split(";", 1)[0].split("=", 1)[1]
     data = app.session_interface.get_signing_serializer(app).loads(value)
-    assert data["user"] == SANDBOX_USER and SANDBOX_PASSWORD not in repr(data)
+    assert data["user"] == SANDBOX_WEB_EMAIL and SANDBOX_WEB_PASSWORD not in repr(data)
     # A tampered cookie is no session at all.
     client.set_cookie("pars_session", value[:-3] + "abc")
     assert client.get("/activities").status_code == 302
@@ -186,42 +193,35 @@ def test_pages_send_security_headers(app):
     assert response.headers["Cache-Control"] == "no-store"
 
 
-def _new_credential(services, username: str, password: str) -> None:
-    with services.store.transaction() as uow:
-        accounts = uow.accounts
-        accounts.add_credential(accounts.provider(PROVIDER_ID).id, "sandbox", username, hash_secret(password),
-                                services.clock.now())
+def _new_web_user(services, email: str, password: str) -> None:
+    accounts.create_web_user(services, provider_id=PROVIDER_ID, environment="sandbox", name="Page Tester",
+                             email=email, password=password)
 
 
-def _set_credential(services, username: str, **values) -> None:
-    with services.store.transaction() as uow:
-        assert uow.accounts.set_credential(username, services.clock.now(), **values)
-
-
-def test_disabled_credential_is_logged_out(app, services):
-    _new_credential(services, "pages-disable", "secret-1")
-    client = log_in(app, "pages-disable", "secret-1")
+def test_disabled_web_user_is_logged_out(app, services):
+    _new_web_user(services, "pages-disable@testprovider.org", "secret-one-12")
+    client = log_in(app, "Pages-Disable@testprovider.org", "secret-one-12")  # e-mail case does not matter
     assert client.get("/activities").status_code == 200
-    _set_credential(services, "pages-disable", disabled=True)
+    accounts.set_web_user_disabled(services, "pages-disable@testprovider.org", True)
     response = client.get("/activities")
     assert response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login"
-    _set_credential(services, "pages-disable", disabled=False)
+    accounts.set_web_user_disabled(services, "pages-disable@testprovider.org", False)
     assert client.get("/activities").status_code == 302  # the session stays ended
 
 
-def test_rotated_credential_is_logged_out(app, services):
-    _new_credential(services, "pages-rotate", "secret-1")
-    client = log_in(app, "pages-rotate", "secret-1")
+def test_reset_password_logs_the_web_user_out(app, services):
+    _new_web_user(services, "pages-rotate@testprovider.org", "secret-one-12")
+    client = log_in(app, "pages-rotate@testprovider.org", "secret-one-12")
     assert client.get("/search").status_code == 200
-    _set_credential(services, "pages-rotate", secret_hash=hash_secret("secret-2"))
+    accounts.reset_web_user_password(services, "pages-rotate@testprovider.org", "secret-two-12")
     assert client.get("/search").status_code == 302
-    assert log_in(app, "pages-rotate", "secret-2").get("/search").status_code == 200
+    assert log_in(app, "pages-rotate@testprovider.org", "secret-two-12").get("/search").status_code == 200
 
 
 # -- environments -----------------------------------------------------------------------------------
 
 def test_sandbox_session_never_shows_production_data(app, services):
-    prod = log_in(app, PROD_USER, PROD_PASSWORD)
+    prod = log_in(app, PROD_EMAIL, PROD_WEB_PASSWORD)
     summary = prod.get("/activities").text
     assert "PRODUCTION" in summary and PROD_TITLE in summary and "An Other is an Other" not in summary
     saved = add_learner(prod, PROD_ACTIVITY, "ABO", first_name="Prod", last_name="Learner",
@@ -247,7 +247,7 @@ def test_sandbox_session_never_shows_production_data(app, services):
 
 
 def test_production_upload_history_is_not_the_sandbox_s(app, services):
-    prod = log_in(app, PROD_USER, PROD_PASSWORD)
+    prod = log_in(app, PROD_EMAIL, PROD_WEB_PASSWORD)
     page = prod.get("/batches")
     response = prod.post("/batches", data={"csrf_token": token(page.text), "file_type": "txt",
                                            "file": (io.BytesIO(template_b_file()), "prod-batch.txt")},

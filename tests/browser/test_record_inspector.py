@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.browser.support import NARROW, launch, log_in, new_page, no_horizontal_scroll, unavailable_reason
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, run_cli
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, run_cli
 from tests.support import record, soap11_save, template_file
 
 REASON = unavailable_reason()
@@ -58,7 +58,7 @@ def browser():
 @pytest.fixture
 def page(browser, server, records):
     page = new_page(browser)
-    log_in(page, server.base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+    log_in(page, server.base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     yield page
     page.context.close()
 
@@ -128,7 +128,7 @@ def test_keyboard_only_reaches_the_inspector(page, server):
 
 def test_inspector_fits_400_px(browser, server, records):
     page = new_page(browser, NARROW)
-    log_in(page, server.base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+    log_in(page, server.base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     page.goto(server.base_url + inspector_path(REJECTED))
     expect_text(page.locator("main"), MSG_664)
     assert no_horizontal_scroll(page)
@@ -143,7 +143,12 @@ def test_only_the_records_provider_and_environment_see_it(browser, server, recor
     run_cli(server.env, "credentials", "create", "--provider-id", "7654321", "--environment", "sandbox",
             "--username", "inspect-other", "--password", "other-password", "--provider-name", "Other Provider",
             "--provider-domain", "other.example", "--provider-email", "cme@other.example")
-    for user, password in (("inspect-production", "production-password"), ("inspect-other", "other-password")):
+    run_cli(server.env, "users", "add", "--provider-id", "1234567", "--environment", "production",
+            "--name", "Production Person", "--email", "production@testprovider.org", "--password", "production-password")
+    run_cli(server.env, "users", "add", "--provider-id", "7654321", "--environment", "sandbox",
+            "--name", "Other Person", "--email", "person@other.example", "--password", "other-password")
+    for user, password in (("production@testprovider.org", "production-password"),
+                           ("person@other.example", "other-password")):
         page = new_page(browser)
         log_in(page, server.base_url, user, password)
         for credit_id in (REJECTED, records["batch_credit_id"]):
@@ -152,7 +157,7 @@ def test_only_the_records_provider_and_environment_see_it(browser, server, recor
             assert credit_id not in page.content()
         page.context.close()
     page = new_page(browser)
-    log_in(page, server.base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+    log_in(page, server.base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     assert page.goto(server.base_url + inspector_path("ccid:testprovider.org:no-such-record")).status == 404
     assert page.goto(server.base_url + "/records/inspect").status == 404
     assert page.goto(server.base_url + inspector_path(REJECTED)).status == 200

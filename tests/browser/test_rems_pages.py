@@ -17,7 +17,7 @@ from tests.browser.support import (
     no_horizontal_scroll,
     rems_file,
 )
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER
+from tests.conftest import SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD
 
 pytestmark = test_pages.pytestmark
 browser = test_pages.browser  # the module's Chromium, launched as test_pages launches it
@@ -43,7 +43,7 @@ def test_keyboard_only_step_2_and_a_rems_upload_at_400_px(browser, server):
     # Playwright turns file-chooser interception on without waiting for it: a listener from the
     # start has it on long before the key press that opens the chooser.
     page.on("filechooser", lambda _: None)
-    log_in(page, server.base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+    log_in(page, server.base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     page.goto(server.base_url + "/batches")
     step2 = page.get_by_role("group", name="Step 2 of 3: Select submission type")
     expect(step2.get_by_label("Submit Learners for Licensing or Specialty Board")).to_be_checked()
@@ -89,7 +89,7 @@ def test_keyboard_only_step_2_and_a_rems_upload_at_400_px(browser, server):
 
 def test_the_rems_template_downloads_from_step_2(browser, server):
     page = new_page(browser)
-    log_in(page, server.base_url, SANDBOX_USER, SANDBOX_PASSWORD)
+    log_in(page, server.base_url, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     page.goto(server.base_url + "/batches")
     with page.expect_download() as info:
         page.get_by_role("link", name="REMS participant template").click()

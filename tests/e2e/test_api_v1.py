@@ -15,7 +15,15 @@ import requests
 from lxml import etree
 
 from pars_ws.domain.errors import message
-from tests.conftest import PROVIDER_ID, ROOT, SANDBOX_PASSWORD, SANDBOX_USER, run_cli
+from tests.conftest import (
+    PROVIDER_ID,
+    ROOT,
+    SANDBOX_PASSWORD,
+    SANDBOX_USER,
+    SANDBOX_WEB_EMAIL,
+    SANDBOX_WEB_PASSWORD,
+    run_cli,
+)
 from tests.e2e.test_batches import PARS_WS, cli_env, post_file, wait_finished
 from tests.support import EXCEL_BOTH, excel_workbook, json_reports, record, soap11_save
 
@@ -222,7 +230,8 @@ def test_the_pages_offer_excel(server):
     login = session.get(f"{server.base_url}/login", timeout=30)
     token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
     session.post(f"{server.base_url}/login", timeout=30, data={
-        "csrf_token": token, "provider_id": PROVIDER_ID, "user": SANDBOX_USER, "password": SANDBOX_PASSWORD})
+        "csrf_token": token, "provider_id": PROVIDER_ID, "email": SANDBOX_WEB_EMAIL,
+        "password": SANDBOX_WEB_PASSWORD})
     page = session.get(f"{server.base_url}/batches", timeout=30).text
     assert 'value="xlsx"' in page and ".xlsx" in page and "/batches/template.xlsx" in page
     template = session.get(f"{server.base_url}/batches/template.xlsx", timeout=30)

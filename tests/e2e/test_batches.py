@@ -32,6 +32,8 @@ from tests.conftest import (
     ROOT,
     SANDBOX_PASSWORD,
     SANDBOX_USER,
+    SANDBOX_WEB_EMAIL,
+    SANDBOX_WEB_PASSWORD,
     TODAY,
     _pg_database,
     free_port,
@@ -293,8 +295,8 @@ def test_finished_batch_mailed_over_smtp(fresh_database_url, tmp_path):
         login = page.get(server.base_url + link.removeprefix("https://pars.example.org"), timeout=30)
         assert "/login?next=" in login.url
         token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
-        shown = page.post(login.url, timeout=30, data={"csrf_token": token, "user": SANDBOX_USER,
-                                                       "password": SANDBOX_PASSWORD})
+        shown = page.post(login.url, timeout=30, data={"csrf_token": token, "email": SANDBOX_WEB_EMAIL,
+                                                       "password": SANDBOX_WEB_PASSWORD})
         assert shown.url == f"{server.base_url}/batches?batch={batch['id']}"
         assert "YOUR FILE (MAILED.TXT) HAS FINISHED PROCESSING" in shown.text
         assert f"/batches/{batch['id']}/errors.csv" in shown.text

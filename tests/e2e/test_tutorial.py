@@ -16,7 +16,17 @@ import requests
 import zeep
 from lxml import etree
 
-from tests.conftest import PG_URL, PROVIDER_ID, SANDBOX_PASSWORD, SANDBOX_USER, _pg_database, start_server, stop_server
+from tests.conftest import (
+    PG_URL,
+    PROVIDER_ID,
+    SANDBOX_PASSWORD,
+    SANDBOX_USER,
+    SANDBOX_WEB_EMAIL,
+    SANDBOX_WEB_PASSWORD,
+    _pg_database,
+    start_server,
+    stop_server,
+)
 from tests.e2e.test_batches import AUTH, api_get, post_file, report_lines, wait_finished
 
 pytestmark = pytest.mark.e2e
@@ -84,8 +94,9 @@ def logged_in(server) -> requests.Session:
     session = requests.Session()
     token = _CSRF.search(session.get(server.base_url + "/login", timeout=30).text).group(1)
     response = session.post(server.base_url + "/login", timeout=30, data={
-        "csrf_token": token, "provider_id": PROVIDER_ID, "user": SANDBOX_USER, "password": SANDBOX_PASSWORD})
-    assert response.ok and "/activities" in response.url
+        "csrf_token": token, "provider_id": PROVIDER_ID, "email": SANDBOX_WEB_EMAIL,
+        "password": SANDBOX_WEB_PASSWORD})
+    assert response.ok and "/home" in response.url
     return session
 
 

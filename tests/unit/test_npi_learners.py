@@ -11,7 +11,7 @@ from pars_ws.domain.records import ReportedRecord, Source, Status
 from pars_ws.entrypoints.web import create_web_app
 from pars_ws.service import search
 from pars_ws.service.sandbox import seed_sandbox
-from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, make_services
+from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, make_services
 
 ACTIVITY = "200930054"  # North Carolina Course: ME-MD and NC
 
@@ -26,7 +26,7 @@ def me_md(credit_id: str, id_type: str, learner_id: str, credits: str = "5") -> 
 @pytest.fixture(scope="module")
 def world(database_url):
     services = make_services(database_url)
-    seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD)
+    seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD, web_password=SANDBOX_WEB_PASSWORD)
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     [j] = services.learners.save(account, [me_md("ccid:npi.test:1", "NPI", " 1234567893 ")], source=Source.SOAP,
                                  raw=b"<test/>", correlation_id="npi")
@@ -69,8 +69,8 @@ def test_the_record_page_shows_the_npi_and_the_board_record(world):
     client = create_web_app(services).test_client()
     page = client.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
-    assert client.post("/login", data={"csrf_token": csrf, "user": SANDBOX_USER,
-                                       "password": SANDBOX_PASSWORD}).status_code == 303
+    assert client.post("/login", data={"csrf_token": csrf, "email": SANDBOX_WEB_EMAIL,
+                                       "password": SANDBOX_WEB_PASSWORD}).status_code == 303
     html = client.get(f"/records?activity_id={ACTIVITY}&board=ME-MD&learner_id=1234567893").text
     assert re.search(r"Learner ID: <strong>1234567893</strong> · NPI: <strong>1234567893</strong>"
                      r"\s*· Board record: <strong>MD9966</strong>", html), html[:3000]

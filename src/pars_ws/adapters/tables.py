@@ -53,6 +53,22 @@ credentials = Table(
     Column("locked_until", DateTime(timezone=True)),
 )
 
+# People who log in to the pages: separate from web-service credentials, as in PARS.
+web_users = Table(
+    "web_users", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("provider_pk", ForeignKey("providers.id"), nullable=False),
+    Column("environment", String(10), nullable=False),  # sandbox | production, as for credentials
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False, unique=True),  # the log-in, kept in lower case
+    Column("password_hash", String(200), nullable=False),  # argon2id
+    Column("disabled", Boolean, nullable=False, server_default=text("false")),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("password_set_at", DateTime(timezone=True)),
+    Column("failed_logins", Integer, nullable=False, server_default=text("0")),
+    Column("locked_until", DateTime(timezone=True)),
+)
+
 activities = Table(
     "activities", metadata,
     Column("id", Integer, primary_key=True),

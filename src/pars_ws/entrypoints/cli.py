@@ -48,7 +48,7 @@ def db_upgrade(revision: str) -> None:
 def db_prepare(seed: bool) -> None:
     """What `serve` does first, in a process of its own: migrate and, on first start, seed."""
     from ..adapters.migrate import upgrade
-    from ..service.accounts import has_credentials
+    from ..service.accounts import has_credentials, has_web_users
     from ..service.sandbox import seed_sandbox
 
     settings = Settings.from_env()
@@ -57,6 +57,9 @@ def db_prepare(seed: bool) -> None:
         services = _services()
         if not has_credentials(services):
             _print_seed(seed_sandbox(services))
+        elif not has_web_users(services):  # a database from before web users: nobody can log in to the pages
+            click.echo("no web users yet: add one for the pages with 'pars-ws users add --provider-id N "
+                       "--environment sandbox|production --name NAME --email EMAIL'")
 
 
 def _safe_url(url: str) -> str:
@@ -75,15 +78,18 @@ def sandbox() -> None:
 @sandbox.command("seed")
 @click.option("--username", help="Credential user name (default: generated).")
 @click.option("--password", help="Credential password (default: generated; printed once).")
-@click.option("--no-credential", is_flag=True, help="Load activities and learners only.")
-def sandbox_seed(username, password, no_credential) -> None:
-    """Load the test provider, activities and board test learners; create one sandbox credential."""
+@click.option("--web-password", help="The sandbox web user's password for the pages (default: generated; printed once).")
+@click.option("--no-credential", is_flag=True, help="Load activities and learners only (no credential, no web user).")
+def sandbox_seed(username, password, web_password, no_credential) -> None:
+    """Load the test provider, activities and board test learners; create one sandbox credential and one
+    sandbox web user."""
     from ..adapters.migrate import upgrade
     from ..service.sandbox import seed_sandbox
 
     services = _services()
     upgrade(services.settings.database_url)
-    result = seed_sandbox(services, username=username, password=password, create_credential=not no_credential)
+    result = seed_sandbox(services, username=username, password=password, create_credential=not no_credential,
+                          web_password=web_password)
     _print_seed(result)
 
 
@@ -95,6 +101,10 @@ def _print_seed(result) -> None:
         click.echo(f"  ProviderId: {result.provider_id}")
         click.echo(f"  User:       {result.username}")
         click.echo(f"  Password:   {result.password}")
+    if result.web_email:
+        click.echo("sandbox web log-in for the pages (shown once; only its hash is stored):")
+        click.echo(f"  E-mail:     {result.web_email}")
+        click.echo(f"  Password:   {result.web_password}")
 
 
 # -- credentials ------------------------------------------------------------------------------
@@ -181,6 +191,67 @@ def credentials_list():
     for row in accounts.credentials(_services()):
         state = "disabled" if row.disabled else "active"
         click.echo(f"{row.provider_id}\t{row.environment}\t{row.username}\t{state}")
+
+
+# -- web users --------------------------------------------------------------------------------
+
+@main.group()
+def users() -> None:
+    """People's web users: the log-in for the pages (separate from web-service credentials)."""
+
+
+@users.command("add")
+@click.option("--provider-id", required=True, help="7-digit ACCME provider ID (the provider must exist).")
+@click.option("--environment", type=click.Choice(["sandbox", "production"]), required=True)
+@click.option("--name", required=True, help="The person's name, shown in the pages' header.")
+@click.option("--email", required=True, help="The person's e-mail address: their log-in.")
+@click.option("--password", help="Default: generated and printed once.")
+def users_add(provider_id, environment, name, email, password):
+    """Add a web user for a provider in one environment."""
+    from ..adapters.migrate import upgrade
+    from ..service import accounts
+
+    services = _services()
+    upgrade(services.settings.database_url)
+    secret = _operator(lambda: accounts.create_web_user(services, provider_id=provider_id, environment=environment,
+                                                        name=name, email=email, password=password))
+    click.echo(f"{environment} web user for provider {provider_id}:")
+    click.echo(f"  E-mail:   {email.strip().lower()}")
+    if not password:
+        click.echo(f"  Password: {secret}   (shown once; only its hash is stored)")
+
+
+@users.command("reset-password")
+@click.argument("email")
+@click.option("--password", help="Default: generated and printed once.")
+def users_reset_password(email, password):
+    """Give a web user a new password (lifting a lock of failed log-ins); their sessions end at once."""
+    from ..service import accounts
+
+    secret = _operator(lambda: accounts.reset_web_user_password(_services(), email, password))
+    click.echo(f"reset {email}" + ("" if password else f"; new password: {secret}   (shown once)"))
+
+
+@users.command("disable")
+@click.argument("email")
+@click.option("--enable", is_flag=True, help="Enable it again instead.")
+def users_disable(email, enable):
+    """Disable (or re-enable) a web user."""
+    from ..service import accounts
+
+    _operator(lambda: accounts.set_web_user_disabled(_services(), email, disabled=not enable))
+    click.echo(f"{'enabled' if enable else 'disabled'} {email}")
+
+
+@users.command("list")
+@click.option("--provider-id", required=True)
+@click.option("--environment", type=click.Choice(["sandbox", "production"]), required=True)
+def users_list(provider_id, environment):
+    """List a provider's web users in one environment (never their passwords)."""
+    from ..service import accounts
+
+    for row in accounts.web_users(_services(), provider_id, environment):
+        click.echo(f"{row.email}\t{row.name}\t{'disabled' if row.disabled else 'active'}")
 
 
 # -- data imports -----------------------------------------------------------------------------

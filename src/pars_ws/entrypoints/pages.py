@@ -4,9 +4,10 @@ Record details with delete.
 
 Server-rendered (Jinja2), usable without JavaScript. The pages translate form fields into service
 calls and results into HTML; every rule (what a learner record needs, what may be deleted, which
-environment a credential reaches) is the service layer's. A session replaces the HTTP Basic
-credential of the JSON API: it is re-checked against the credential on every request, so a
-disabled or rotated credential is logged out at once. Every POST carries the session's CSRF token.
+environment a log-in reaches) is the service layer's. People log in as web users, not with the
+web-service credential of SOAP and the JSON API (PARS keeps the two apart); a session is re-checked
+against its web user on every request, so a disabled web user or a reset password is logged out at
+once. Every POST carries the session's CSRF token.
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ MAX_ENTRY_ROWS = 50  # manual entry rows in one form
 _FORM_BYTES = 1024 * 1024  # any page form but a file upload
 CSRF_FIELD = "csrf_token"
 _PUBLIC = {"pages.login"}
+HOME = "pages_activities.home"  # where a log-in lands, as PARS's Home tab
 ROW_FIELDS = ("first_name", "last_name", "completion_date", "dob", "learner_id_type", "learner_id", "npi", "credits")
 ATTESTATION = (
     "In submitting learner completion data for this CME activity, you: 1) attest that you have obtained "
@@ -65,7 +67,7 @@ def _session_account() -> Account | None:
     username, proof = session.get("user"), session.get("proof")
     if not (isinstance(username, str) and isinstance(proof, str)):
         return None
-    return services().auth.resume(username, proof)
+    return services().web_auth.resume(username, proof)
 
 
 @blueprint.app_template_global("csrf_token")
@@ -81,7 +83,7 @@ def _csrf_ok() -> bool:
     return isinstance(expected, str) and bool(sent) and hmac.compare_digest(sent.encode(), expected.encode())
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     # Only a path on this site: never "//host" or a scheme.
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -143,6 +145,13 @@ def _error_page(status: int, text: str):
     return render_template("error.html", status=status, text=text), status
 
 
+def protect(other: Blueprint) -> None:
+    """Pages of another module: the same log-in, CSRF, no-store and not-found handling as these."""
+    other.before_request(_guard)
+    other.after_request(_no_store)
+    other.register_error_handler(404, _not_found)
+
+
 # -- template filters -----------------------------------------------------------------------------
 
 @blueprint.app_template_filter("us_date")
@@ -173,31 +182,31 @@ def _points(value) -> str:
 
 @blueprint.get("/")
 def index():
-    return redirect(url_for("pages.summary"))
+    return redirect(url_for(HOME))
 
 
 @blueprint.route("/login", methods=["GET", "POST"])
 def login():
-    next_url = _safe_next(request.values.get("next"))
+    next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         if _session_account() is not None:
-            return redirect(next_url or url_for("pages.summary"))
+            return redirect(next_url or url_for(HOME))
         csrf_token()
         return render_template("login.html", next_url=next_url, form={})
     form = request.form
     try:
-        account = services().auth.authenticate(form.get("user"), form.get("password"),
-                                               (form.get("provider_id") or "").strip() or None)
-        proof = services().auth.session_proof(account)
+        account = services().web_auth.authenticate(form.get("email"), form.get("password"),
+                                                   (form.get("provider_id") or "").strip() or None)
+        proof = services().web_auth.session_proof(account)
     except AuthenticationFailed:
         return render_template("login.html", next_url=next_url, form=form,
-                               error="Log in failed. Check the provider ID, user name and password."), 401
+                               error="Log in failed. Check the provider ID, e-mail and password."), 401
     session.clear()  # a new session on every log in (no fixation)
     session.permanent = True
     session["user"] = account.username
     session["proof"] = proof
     session["csrf"] = secrets.token_urlsafe(32)
-    return redirect(next_url or url_for("pages.summary"), 303)
+    return redirect(next_url or url_for(HOME), 303)
 
 
 @blueprint.post("/logout")
@@ -220,9 +229,10 @@ def _board_choices():
     return [(b.code, f"{b.code} - {b.name}", b.kind) for b in cat]
 
 
-@blueprint.get("/activities")
-def summary():
-    svc, args = services(), request.args
+def activities_of_year(args) -> dict:
+    """One page of the provider's activities of a reporting year, as the filters in args ask (the
+    Activity Learner Summary's and the Activities tab's list): result, error, year, years."""
+    svc = services()
     today = svc.clock.today()
     error, result, f = None, None, None
     try:
@@ -233,9 +243,16 @@ def summary():
         error = str(exc)
     year = f.reporting_year if f else today.year
     years = sorted({*range(today.year - 4, today.year + 2), year}, reverse=True)
+    return {"result": result, "error": error, "year": year, "years": years}
+
+
+@blueprint.get("/activities")
+def summary():
+    args = request.args
+    found = activities_of_year(args)
     filters = {k: args.get(k, "") for k in ("title", "provider_activity_id", "board")}
-    return render_template("summary.html", result=result, error=error, year=year, years=years, filters=filters,
-                           boards=_board_choices(), query=_query(**filters, year=year)), 400 if error else 200
+    return render_template("summary.html", **found, filters=filters, boards=_board_choices(),
+                           query=_query(**filters, year=found["year"])), 400 if found["error"] else 200
 
 
 @blueprint.get("/activities.csv")

@@ -7,13 +7,10 @@ from flask import Blueprint, abort, g, render_template, request, url_for
 
 from ..service import search
 from .http_auth import services
-from .pages import _guard, _no_store, _not_found, _safe_next
+from .pages import safe_next, protect
 
 blueprint = Blueprint("inspector", __name__)
-# The same session, CSRF and error handling as the other provider pages.
-blueprint.before_request(_guard)
-blueprint.after_request(_no_store)
-blueprint.register_error_handler(404, _not_found)
+protect(blueprint)
 
 
 @blueprint.get("/records/inspect")
@@ -22,6 +19,6 @@ def record_inspector():
     versions = search.record_history(services(), g.account, credit_id) if credit_id else []
     if not versions:
         abort(404)
-    back = _safe_next(request.args.get("back")) or url_for("pages.learner_search")
+    back = safe_next(request.args.get("back")) or url_for("pages.learner_search")
     return render_template("record_inspector.html", credit_id=credit_id, versions=versions, back=back,
                            boards=services().catalogue, settings=services().settings)

@@ -1,6 +1,6 @@
 """Web pages for Opioid Analgesic REMS participant reporting: the participants a REMS batch stored,
 and the tab-delimited REMS participant template. Upload is the Batch Upload page's (Step 2 chooses
-REMS); these pages sit behind the same log-in and headers as the others (pages._guard)."""
+REMS); these pages sit behind the same log-in and headers as the others (pages.protect)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, g, render_template
@@ -8,11 +8,10 @@ from flask import Blueprint, Response, abort, g, render_template
 from ..adapters.rems_files import write_rems_template
 from ..service import batches, rems
 from .http_auth import services
-from .pages import _guard, _no_store
+from .pages import protect
 
 blueprint = Blueprint("pages_rems", __name__)
-blueprint.before_request(_guard)
-blueprint.after_request(_no_store)
+protect(blueprint)
 
 
 @blueprint.get("/batches/<int:batch_id>/participants")

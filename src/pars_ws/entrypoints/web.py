@@ -57,7 +57,16 @@ def create_web_app(services) -> Flask:
             return jsonify(status="error", database="unreachable"), 503
         return jsonify(status="ok", database="ok")
 
-    from . import http_api_v1, http_batches, http_review, pages, pages_inspector, pages_rems
+    from . import (
+        http_api_v1,
+        http_batches,
+        http_review,
+        pages,
+        pages_activities,
+        pages_inspector,
+        pages_people,
+        pages_rems,
+    )
 
     app.register_blueprint(http_api_v1.blueprint)
     app.register_blueprint(http_batches.blueprint)
@@ -65,4 +74,6 @@ def create_web_app(services) -> Flask:
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(pages_rems.blueprint)
     app.register_blueprint(pages_inspector.blueprint)
+    app.register_blueprint(pages_activities.blueprint)
+    app.register_blueprint(pages_people.blueprint)
     return app

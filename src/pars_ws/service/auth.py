@@ -1,4 +1,4 @@
-"""Credentials: argon2 hashes at rest, a short-lived verified-credential cache in front, and
+"""Log-ins (web-service credentials, and people's web users for the pages): argon2 hashes at rest, a short-lived verified-credential cache in front, and
 failed-login throttling per credential.
 
 Verifying argon2 costs tens of milliseconds by design; PARS sends the credential with every call,
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from ..adapters.account_store import CREDENTIAL
 from ..adapters.clock import as_utc
 
 ENVIRONMENTS = ("sandbox", "production")
@@ -51,6 +52,7 @@ class Account:
     provider_name: str
     domain: str
     email: str
+    person: str | None = None  # a web user's name; None for a web-service credential
 
 
 def hash_secret(secret: str) -> str:
@@ -67,10 +69,11 @@ def unlock(store, username: str) -> bool:
         return uow.accounts.reset_failures(username)
 
 
-def _account(row) -> Account:
-    return Account(credential_pk=row.id, username=row.username, environment=row.environment,
-                   provider_pk=row.provider_pk, provider_id=row.provider_id, provider_name=row.provider_name,
-                   domain=row.domain, email=row.email)
+def _account(row, kind: str) -> Account:
+    # credential_pk names the credential a batch came through; a web user's upload came through none.
+    return Account(credential_pk=row.id if kind == CREDENTIAL else 0, username=row.username,
+                   environment=row.environment, provider_pk=row.provider_pk, provider_id=row.provider_id,
+                   provider_name=row.provider_name, domain=row.domain, email=row.email, person=row.person)
 
 
 def _barred(row, provider_id: str | None) -> bool:
@@ -83,8 +86,11 @@ def _failures_to_forget(row) -> bool:
 
 
 class Authenticator:
+    """Checks one kind of log-in: web-service credentials (CREDENTIAL) or web users (WEB_USER)."""
+
     def __init__(self, store, secret_key: bytes, cache_seconds: int = 300, *,
-                 max_failures: int = 10, lockout_seconds: int = 300):
+                 max_failures: int = 10, lockout_seconds: int = 300, kind: str = CREDENTIAL):
+        self.kind = kind
         self.store = store
         self.key = secret_key
         self.cache_seconds = cache_seconds
@@ -96,8 +102,8 @@ class Authenticator:
 
     def _digest(self, row, password: str) -> bytes:
         # Bound to the stored hash: a rotated secret no longer matches.
-        return hmac.digest(self.key, f"pars-ws verified secret\0{row.id}\0{row.secret_hash}\0{password}".encode(),
-                           "sha256")
+        return hmac.digest(self.key, f"pars-ws verified secret\0{self.kind}\0{row.id}\0{row.secret_hash}\0{password}"
+                           .encode(), "sha256")
 
     def _cached(self, row, digest: bytes) -> bool:
         with self._lock:
@@ -116,17 +122,17 @@ class Authenticator:
         """The account, read in the caller's unit of work, when authenticate() would succeed from the
         cache alone with nothing to write (no failed logins to forget); else None: call authenticate()."""
         username = (username or "").strip()
-        row = uow.accounts.credential(username) if username else None
+        row = uow.accounts.login(self.kind, username) if username else None
         if (row is None or _barred(row, provider_id) or _failures_to_forget(row)
                 or not self._cached(row, self._digest(row, password or ""))):
             return None
-        return _account(row)
+        return _account(row, self.kind)
 
     def authenticate(self, username: str | None, password: str | None, provider_id: str | None = None) -> Account:
         username = (username or "").strip()
         password = password or ""
         now = dt.datetime.now(dt.timezone.utc)  # wall time, never the injectable business clock
-        row = self._credential(username) if username else None
+        row = self._login(username) if username else None
         if row is None:
             self._verify(_DUMMY_HASH, password)
             self._failed(username, now)
@@ -148,42 +154,43 @@ class Authenticator:
             raise AuthenticationFailed()
         if _failures_to_forget(row):
             self._succeeded(row.username)
-        return _account(row)
+        return _account(row, self.kind)
 
     # -- web sessions: the cookie holds the user name and a proof bound to the credential's stored
     # hash (never the secret), so rotating the secret or disabling the credential ends every session.
     def _session_digest(self, row) -> str:
-        return hmac.new(self.key, f"pars-ws web session\0{row.id}\0{row.secret_hash}".encode(),
+        return hmac.new(self.key, f"pars-ws web session\0{self.kind}\0{row.id}\0{row.secret_hash}".encode(),
                         hashlib.sha256).hexdigest()
 
     def session_proof(self, account: Account) -> str:
         """The proof a web session keeps, for an account authenticate() has just returned."""
-        row = self._credential(account.username)
+        row = self._login(account.username)
         if row is None:
             raise AuthenticationFailed()
         return self._session_digest(row)
 
     def resume(self, username: str, proof: str) -> Account | None:
         """The account of a web session, or None once its proof no longer holds."""
-        row = self._credential(username)
+        row = self._login(username)
         if row is None or row.disabled or not hmac.compare_digest(proof, self._session_digest(row)):
             return None
-        return _account(row)
+        return _account(row, self.kind)
 
-    def _credential(self, username: str):
+    def _login(self, username: str):
         with self.store.transaction(write=False) as uow:
-            return uow.accounts.credential(username)
+            return uow.accounts.login(self.kind, username)
 
     def _failed(self, username: str, now: dt.datetime) -> None:
         """Count a failure; the max_failures-th in a row locks the credential (see count_failure)."""
         if self.max_failures <= 0 or not username:
             return
         with self.store.transaction() as uow:
-            uow.accounts.count_failure(username, now, self.max_failures, dt.timedelta(seconds=self.lockout_seconds))
+            uow.accounts.count_failure(username, now, self.max_failures, dt.timedelta(seconds=self.lockout_seconds),
+                                       self.kind)
 
     def _succeeded(self, username: str) -> None:
         with self.store.transaction() as uow:
-            uow.accounts.reset_failures(username)
+            uow.accounts.reset_failures(username, self.kind)
 
     @staticmethod
     def _verify(secret_hash: str, password: str) -> bool:

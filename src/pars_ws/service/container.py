@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from ..adapters.account_store import WEB_USER
 from ..adapters.clock import Clock
 from ..adapters.data_files import load_catalogue
 from ..adapters.database import make_engine
@@ -35,6 +36,10 @@ class Services:
         self.auth = Authenticator(self.store, self.settings.secret_key, self.settings.credential_cache_seconds,
                                   max_failures=self.settings.login_max_failures,
                                   lockout_seconds=self.settings.login_lockout_seconds)
+        # The pages' log-in: people's web users, separate from the web-service credentials above.
+        self.web_auth = Authenticator(self.store, self.settings.secret_key, self.settings.credential_cache_seconds,
+                                      max_failures=self.settings.login_max_failures,
+                                      lockout_seconds=self.settings.login_lockout_seconds, kind=WEB_USER)
         self.nonces = NonceCache(self.store, self.clock)
         self.learners = LearnerService(self.store, self.catalogue, self.clock, self.auth)
         self.activities = ActivityService(self.store, self.catalogue, self.clock)
