@@ -12,6 +12,7 @@ PYTHONPATH pointing at its tree's src/, so its own migrations, schemas and code 
 Prints 1-record SaveLearnerActivity calls/s and p99 per concurrency (and, with --batch, the end to end
 seconds of 250- and 2,500-record Template B and XML files) for A and B, and B's figure over A's.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,8 +37,9 @@ def start(name: str, tree: Path | None, backend: str, args, tmp: Path, stack):
     if tree is not None:
         env["PYTHONPATH"] = str(tree / "src")
     workers = args.workers or default_web_workers(url)
-    server, worker = common.start_service(url, workdir, workers=workers,
-                                          batch_worker_poll=common.BATCH_WORKER_POLL if args.batch else None, **env)
+    server, worker = common.start_service(
+        url, workdir, workers=workers, batch_worker_poll=common.BATCH_WORKER_POLL if args.batch else None, **env
+    )
     stack.callback(common.stop_service, server, worker)
     world = common.seed_world(url)
     common.prestore(url, args.stored, world["provider_pk"])
@@ -60,20 +62,24 @@ def soap_rounds(args, sides: dict) -> list[str]:
     results: dict[tuple[str, int], list[dict]] = {}
     for r in range(args.rounds):
         for clients in args.clients:
-            for name in (("A", "B") if r % 2 == 0 else ("B", "A")):
+            for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
                 results.setdefault((name, clients), []).append(phase(ops[name], clients, args.seconds, args.backend))
                 common.wait_reviewed(sides[name][0])
                 common.analyze(sides[name][0])
-    lines = [f"{'clients':>8}{'A calls/s':>11}{'B calls/s':>11}{'B/A':>7}{'A p99 ms':>10}{'B p99 ms':>10}{'B/A':>7}"
-             f"{'A CPU us':>10}{'B CPU us':>10}{'errors':>8}"]
+    lines = [
+        f"{'clients':>8}{'A calls/s':>11}{'B calls/s':>11}{'B/A':>7}{'A p99 ms':>10}{'B p99 ms':>10}{'B/A':>7}"
+        f"{'A CPU us':>10}{'B CPU us':>10}{'errors':>8}"
+    ]
     for clients in args.clients:
         a, b = results[("A", clients)], results[("B", clients)]
         rate_a, rate_b = (common.median([x["rate"] for x in runs]) for runs in (a, b))
         p99_a, p99_b = (pct([v for x in runs for v in x["latencies"]], 99) for runs in (a, b))
         cpu_a, cpu_b = (common.median([x["cpu_per_call"] for x in runs]) for runs in (a, b))
         errors = sum(len(x["errors"]) for x in a + b)
-        lines.append(f"{clients:>8}{rate_a:>11.0f}{rate_b:>11.0f}{rate_b / rate_a:>7.2f}{p99_a * 1000:>10.1f}"
-                     f"{p99_b * 1000:>10.1f}{p99_b / p99_a:>7.2f}{cpu_a * 1e6:>10.0f}{cpu_b * 1e6:>10.0f}{errors:>8}")
+        lines.append(
+            f"{clients:>8}{rate_a:>11.0f}{rate_b:>11.0f}{rate_b / rate_a:>7.2f}{p99_a * 1000:>10.1f}"
+            f"{p99_b * 1000:>10.1f}{p99_b / p99_a:>7.2f}{cpu_a * 1e6:>10.0f}{cpu_b * 1e6:>10.0f}{errors:>8}"
+        )
     return lines
 
 
@@ -82,7 +88,7 @@ def batch_rounds(args, sides: dict) -> list[str]:
     for r in range(args.rounds):
         for size in (250, 2500):
             for kind in ("txt", "xml"):
-                for name in (("A", "B") if r % 2 == 0 else ("B", "A")):
+                for name in ("A", "B") if r % 2 == 0 else ("B", "A"):
                     url, server, _world = sides[name]
                     start = 10_000_000 + r * 20_000 + (10_000 if kind == "xml" else 0) + size
                     recs = common.records(start, size, f"ab{name}{kind}{r}")
@@ -114,8 +120,10 @@ def main() -> int:
     args.backend = "sqlite" if args.backend == "both" else args.backend
     with common.workdir("pars-bench-ab-") as tmp, contextlib.ExitStack() as stack:
         base = args.base.resolve() if args.base else None
-        sides = {"A": start("A", base, args.backend, args, Path(tmp), stack),
-                 "B": start("B", args.other.resolve(), args.backend, args, Path(tmp), stack)}
+        sides = {
+            "A": start("A", base, args.backend, args, Path(tmp), stack),
+            "B": start("B", args.other.resolve(), args.backend, args, Path(tmp), stack),
+        }
         print(f"== A: {base or common.ROOT}   B: {args.other.resolve()}   ({args.backend}, {args.rounds} rounds)")
         lines = batch_rounds(args, sides) if args.batch else soap_rounds(args, sides)
     print("\n".join(lines))

@@ -14,6 +14,7 @@ fields but records of other learners, so that no record is a duplicate of an ear
 Targets (exit status 1 when one is missed): median end-to-end time <= 3 x median floor for each
 file type on each database; peak RSS (VmHWM) of the worker process < 200 MB.
 """
+
 from __future__ import annotations
 
 import sys
@@ -72,8 +73,10 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
         processing = common.median([b["processing_seconds"] for b in batches])
         ok = batches[-1]["processed"]
         ratio = e2e / floor
-        lines.append(f"{kind}: end to end {e2e * 1000:7.0f} ms = {ratio:4.2f} x floor (upload {upload * 1000:.0f} ms, "
-                     f"worker claim to done {processing * 1000:.0f} ms); {ok} of {RECORDS} records stored")
+        lines.append(
+            f"{kind}: end to end {e2e * 1000:7.0f} ms = {ratio:4.2f} x floor (upload {upload * 1000:.0f} ms, "
+            f"worker claim to done {processing * 1000:.0f} ms); {ok} of {RECORDS} records stored"
+        )
         if ratio > MAX_RATIO:
             missed.append(f"{backend}: {kind} end to end is {ratio:.2f} x the floor (> {MAX_RATIO})")
     lines.append(f"worker peak RSS (VmHWM): {rss_mb:.0f} MB")

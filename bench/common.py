@@ -5,6 +5,7 @@ registered for six certifying boards, and LEARNERS_PER_BOARD registry learners p
 directly. Records are built so that about 98% pass every rule (each record names a distinct
 learner + activity pair) and the rest fail with 661 (learner ID not in the registry).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,14 @@ from tests.support import soap11_save, xml_reports  # noqa: E402
 PG_URL = os.environ.get("PARS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ENV = "sandbox"
 BOARDS = ("ABA", "ABIM", "ABO", "ABOHNS", "ABPATH", "ABP")
-STANDARD_TYPE = {"ABA": "ABA MOCA Part II", "ABIM": "ABIM MOC Part II", "ABO": "ABO MOC Part II",
-                 "ABOHNS": "ABOHNS MOC Part II", "ABPATH": "ABPath MOC Part II", "ABP": "ABP MOC Part 2"}
+STANDARD_TYPE = {
+    "ABA": "ABA MOCA Part II",
+    "ABIM": "ABIM MOC Part II",
+    "ABO": "ABO MOC Part II",
+    "ABOHNS": "ABOHNS MOC Part II",
+    "ABPATH": "ABPath MOC Part II",
+    "ABP": "ABP MOC Part 2",
+}
 ALL_TYPES = {
     "ABA": ("ABA MOCA Part II", "ABA Patient Safety", "ABA MOCA Part IV"),
     "ABIM": ("ABIM MOC Part II", "ABIM Patient Safety", "ABIM MOC Part IV"),
@@ -63,15 +70,56 @@ ALL_TYPES = {
 }
 LEARNERS_PER_BOARD = 50_000
 ACTIVITIES = 100
-FIRST = ("James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-         "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Chloé", "José")
-LAST = ("Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodríguez", "Martinez",
-        "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "O'Brien", "Lee", "Nguyen")
+FIRST = (
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Chloé",
+    "José",
+)
+LAST = (
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodríguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "O'Brien",
+    "Lee",
+    "Nguyen",
+)
 FAIL_EVERY = 50  # one record in 50 names a learner the registry does not know (661)
 JAN1 = dt.date(2026, 1, 1)  # PARS_TODAY is 2026-06-15: completions Jan 1 .. Jun 14 pass every date rule
 
 
 # -- command line ----------------------------------------------------------------------------------
+
 
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
@@ -101,6 +149,7 @@ def run_and_report(args, run_backend) -> int:
 
 
 # -- databases -------------------------------------------------------------------------------------
+
 
 def statement_label(sql: str) -> str:
     return " ".join(sql.split())[:100]
@@ -170,6 +219,7 @@ def engine_for(url: str):
 
 # -- the world -------------------------------------------------------------------------------------
 
+
 def activity_id(a: int) -> str:
     return f"{300000000 + a:09d}"
 
@@ -192,37 +242,98 @@ def seed_world(url: str) -> dict:
     started = time.perf_counter()
     now = dt.datetime.now(dt.timezone.utc)
     with engine.begin() as conn:
-        provider_pk = conn.execute(select(t.providers.c.id).where(t.providers.c.provider_id == PROVIDER_ID)).scalar_one()
-        conn.execute(insert(t.activities), [dict(
-            environment=ENV, provider_pk=provider_pk, activity_id=activity_id(a), provider_activity_id=f"BENCH-{a}",
-            title=f"Bench activity {a}", activity_type="Course", start_date=dt.date(2025, 1, 1),
-            end_date=dt.date(2026, 12, 31), reporting_year=2026, credits=Decimal(1000), updated_at=now,
-        ) for a in range(ACTIVITIES)])
-        pks = conn.execute(select(t.activities.c.id).where(
-            t.activities.c.environment == ENV, t.activities.c.activity_id >= activity_id(0))).scalars().all()
-        conn.execute(insert(t.registrations), [
-            dict(activity_pk=pk, board=b, max_points=Decimal(1000), credit_types="\n".join(ALL_TYPES[b]))
-            for pk in pks for b in BOARDS
-        ])
+        provider_pk = conn.execute(
+            select(t.providers.c.id).where(t.providers.c.provider_id == PROVIDER_ID)
+        ).scalar_one()
+        conn.execute(
+            insert(t.activities),
+            [
+                dict(
+                    environment=ENV,
+                    provider_pk=provider_pk,
+                    activity_id=activity_id(a),
+                    provider_activity_id=f"BENCH-{a}",
+                    title=f"Bench activity {a}",
+                    activity_type="Course",
+                    start_date=dt.date(2025, 1, 1),
+                    end_date=dt.date(2026, 12, 31),
+                    reporting_year=2026,
+                    credits=Decimal(1000),
+                    updated_at=now,
+                )
+                for a in range(ACTIVITIES)
+            ],
+        )
+        pks = (
+            conn.execute(
+                select(t.activities.c.id).where(
+                    t.activities.c.environment == ENV, t.activities.c.activity_id >= activity_id(0)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        conn.execute(
+            insert(t.registrations),
+            [
+                dict(activity_pk=pk, board=b, max_points=Decimal(1000), credit_types="\n".join(ALL_TYPES[b]))
+                for pk in pks
+                for b in BOARDS
+            ],
+        )
         rows = []
         for bn, board in enumerate(BOARDS):
             for n in range(LEARNERS_PER_BOARD):
                 first, last = learner_name(n)
                 month, day = learner_dob(n)
                 lid = learner_id(bn, n)
-                rows.append(dict(environment=ENV, board=board, learner_id=lid, learner_key=fold(lid), npi=None,
-                                 first_name=first, last_name=last, last_name_key=name_key(last),
-                                 dob_month=month, dob_day=day, review_reject_code=None))
+                rows.append(
+                    dict(
+                        environment=ENV,
+                        board=board,
+                        learner_id=lid,
+                        learner_key=fold(lid),
+                        npi=None,
+                        first_name=first,
+                        last_name=last,
+                        last_name_key=name_key(last),
+                        dob_month=month,
+                        dob_day=day,
+                        review_reject_code=None,
+                    )
+                )
         conn.execute(insert(t.registry_learners), rows)
     engine.dispose()
     analyze(url)
-    return {"provider_pk": provider_pk, "seconds": time.perf_counter() - started,
-            "learners": len(BOARDS) * LEARNERS_PER_BOARD, "activities": ACTIVITIES}
+    return {
+        "provider_pk": provider_pk,
+        "seconds": time.perf_counter() - started,
+        "learners": len(BOARDS) * LEARNERS_PER_BOARD,
+        "activities": ACTIVITIES,
+    }
 
 
-PRESTORED_COLUMNS = ("environment", "provider_pk", "credit_id", "activity_id", "board", "learner_id_type",
-                     "learner_id", "learner_key", "first_name", "last_name", "dob_month", "dob_day",
-                     "completion_date", "credits", "credit_types", "source", "status", "submitted_at", "updated_at")
+PRESTORED_COLUMNS = (
+    "environment",
+    "provider_pk",
+    "credit_id",
+    "activity_id",
+    "board",
+    "learner_id_type",
+    "learner_id",
+    "learner_key",
+    "first_name",
+    "last_name",
+    "dob_month",
+    "dob_day",
+    "completion_date",
+    "credits",
+    "credit_types",
+    "source",
+    "status",
+    "submitted_at",
+    "updated_at",
+)
 
 
 def prestore(url: str, count: int, provider_pk: int, seed: int = 7) -> float:
@@ -236,9 +347,15 @@ def prestore(url: str, count: int, provider_pk: int, seed: int = 7) -> float:
     def rows():
         for k in range(count):
             bn = rng.randrange(len(BOARDS))
-            yield _stored_row(provider_pk, f"ccid:bench.org:pre-{k}", bn, rng.randrange(LEARNERS_PER_BOARD),
-                              activity_id(rng.randrange(ACTIVITIES)), dt.date(2025, 1, 1) + dt.timedelta(days=k % 365),
-                              "1.00")
+            yield _stored_row(
+                provider_pk,
+                f"ccid:bench.org:pre-{k}",
+                bn,
+                rng.randrange(LEARNERS_PER_BOARD),
+                activity_id(rng.randrange(ACTIVITIES)),
+                dt.date(2025, 1, 1) + dt.timedelta(days=k % 365),
+                "1.00",
+            )
 
     _bulk_load(url, rows())
     return time.perf_counter() - started
@@ -253,10 +370,23 @@ HISTORY_ACTIVITY = ACTIVITIES - 1
 
 def prestore_history(url: str, provider_pk: int) -> None:
     """The records the learners with history hold (2025 completions, a quarter point each)."""
-    _bulk_load(url, (
-        _stored_row(provider_pk, f"ccid:bench.org:hist-{bn}-{n}-{k}", bn, n, activity_id(HISTORY_ACTIVITY),
-                    dt.date(2025, 1, 1) + dt.timedelta(days=k % 365), "0.25")
-        for bn in range(len(BOARDS)) for n in range(HISTORY_LEARNERS) for k in range(HISTORY_RECORDS)))
+    _bulk_load(
+        url,
+        (
+            _stored_row(
+                provider_pk,
+                f"ccid:bench.org:hist-{bn}-{n}-{k}",
+                bn,
+                n,
+                activity_id(HISTORY_ACTIVITY),
+                dt.date(2025, 1, 1) + dt.timedelta(days=k % 365),
+                "0.25",
+            )
+            for bn in range(len(BOARDS))
+            for n in range(HISTORY_LEARNERS)
+            for k in range(HISTORY_RECORDS)
+        ),
+    )
 
 
 def history_record(i: int, tag: str) -> dict:
@@ -267,22 +397,52 @@ def history_record(i: int, tag: str) -> dict:
     n = k % HISTORY_LEARNERS
     first, last = learner_name(n)
     month, day = learner_dob(n)
-    return dict(board=board, activity_id=activity_id(HISTORY_ACTIVITY), id_type=board, learner_id=learner_id(bn, n),
-                first=first, last=last, dob=f"1970-{month:02d}-{day:02d}",
-                completed=(JAN1 + dt.timedelta(days=(k // HISTORY_LEARNERS) % 165)).isoformat() + "T00:00:00",
-                points="0.25", credit_types=(STANDARD_TYPE[board],), action="add", credit_id=f"ccid:bench.org:{tag}-h{i}")
+    return dict(
+        board=board,
+        activity_id=activity_id(HISTORY_ACTIVITY),
+        id_type=board,
+        learner_id=learner_id(bn, n),
+        first=first,
+        last=last,
+        dob=f"1970-{month:02d}-{day:02d}",
+        completed=(JAN1 + dt.timedelta(days=(k // HISTORY_LEARNERS) % 165)).isoformat() + "T00:00:00",
+        points="0.25",
+        credit_types=(STANDARD_TYPE[board],),
+        action="add",
+        credit_id=f"ccid:bench.org:{tag}-h{i}",
+    )
 
 
-def _stored_row(provider_pk: int, credit_id: str, bn: int, n: int, activity: str, completed: dt.date,
-                points: str) -> tuple:
+def _stored_row(
+    provider_pk: int, credit_id: str, bn: int, n: int, activity: str, completed: dt.date, points: str
+) -> tuple:
     """A learner record already stored and accepted, as PRESTORED_COLUMNS."""
     at = dt.datetime(2025, 12, 31, 12, 0, tzinfo=dt.timezone.utc)
     first, last = learner_name(n)
     month, day = learner_dob(n)
     lid = learner_id(bn, n)
     board = BOARDS[bn]
-    return (ENV, provider_pk, credit_id, activity, board, board, lid, lid, first, last, month, day, completed,
-            points, STANDARD_TYPE[board], "SOAP", "Accepted", at, at)
+    return (
+        ENV,
+        provider_pk,
+        credit_id,
+        activity,
+        board,
+        board,
+        lid,
+        lid,
+        first,
+        last,
+        month,
+        day,
+        completed,
+        points,
+        STANDARD_TYPE[board],
+        "SOAP",
+        "Accepted",
+        at,
+        at,
+    )
 
 
 def _bulk_load(url: str, rows) -> None:
@@ -297,7 +457,8 @@ def _bulk_load(url: str, rows) -> None:
             conn.executemany(
                 f"INSERT INTO learner_records ({columns}) VALUES ({', '.join('?' * len(PRESTORED_COLUMNS))})",
                 # SQLAlchemy keeps SQLite datetimes as naive UTC text.
-                ((*r[:17], *(v.replace(tzinfo=None).isoformat(sep=" ") for v in r[17:])) for r in rows))
+                ((*r[:17], *(v.replace(tzinfo=None).isoformat(sep=" ") for v in r[17:])) for r in rows),
+            )
         conn.execute("ANALYZE")
         conn.close()
     else:
@@ -344,11 +505,20 @@ def record(i: int, tag: str) -> dict:
     first, last = learner_name(n)
     month, day = learner_dob(n)
     lid = learner_id(bn, n) if i % FAIL_EVERY != FAIL_EVERY - 1 else f"9{i:08d}"
-    return dict(board=board, activity_id=activity_id(a), id_type=board, learner_id=lid, first=first, last=last,
-                dob=f"1970-{month:02d}-{day:02d}",
-                completed=(JAN1 + dt.timedelta(days=i % 165)).isoformat() + "T00:00:00",
-                points=str(Decimal(1 + i % 20) / 4), credit_types=(STANDARD_TYPE[board],), action="add",
-                credit_id=f"ccid:bench.org:{tag}-{i}")
+    return dict(
+        board=board,
+        activity_id=activity_id(a),
+        id_type=board,
+        learner_id=lid,
+        first=first,
+        last=last,
+        dob=f"1970-{month:02d}-{day:02d}",
+        completed=(JAN1 + dt.timedelta(days=i % 165)).isoformat() + "T00:00:00",
+        points=str(Decimal(1 + i % 20) / 4),
+        credit_types=(STANDARD_TYPE[board],),
+        action="add",
+        credit_id=f"ccid:bench.org:{tag}-{i}",
+    )
 
 
 def records(start: int, count: int, tag: str) -> list[dict]:
@@ -364,11 +534,22 @@ def template_b_file(recs: list[dict]) -> bytes:
     rows = []
     for r in recs:
         completed = dt.date.fromisoformat(r["completed"][:10])
-        rows.append(ReportedRecord(
-            index=0, action=r["action"], board=r["board"], activity_id=r["activity_id"],
-            learner_id_type=r["id_type"], learner_id=r["learner_id"], first_name=r["first"], last_name=r["last"],
-            dob=f"{r['dob'][5:7]}/{r['dob'][8:10]}", completion_date=completed.strftime("%m/%d/%Y"),
-            credits=r["points"], credit_types=tuple(r["credit_types"])))
+        rows.append(
+            ReportedRecord(
+                index=0,
+                action=r["action"],
+                board=r["board"],
+                activity_id=r["activity_id"],
+                learner_id_type=r["id_type"],
+                learner_id=r["learner_id"],
+                first_name=r["first"],
+                last_name=r["last"],
+                dob=f"{r['dob'][5:7]}/{r['dob'][8:10]}",
+                completion_date=completed.strftime("%m/%d/%Y"),
+                credits=r["points"],
+                credit_types=tuple(r["credit_types"]),
+            )
+        )
     return write_template_b(rows)
 
 
@@ -378,8 +559,10 @@ def save_envelope(recs: list[dict]) -> bytes:
 
 # -- servers -----------------------------------------------------------------------------------------
 
-def start_service(url: str, data_dir: Path, *, batch_worker_poll: float | None = None, workers: int = 2,
-                  **env) -> tuple[Server, subprocess.Popen | None]:
+
+def start_service(
+    url: str, data_dir: Path, *, batch_worker_poll: float | None = None, workers: int = 2, **env
+) -> tuple[Server, subprocess.Popen | None]:
     """The real service under gunicorn (tests.conftest.start_server). With batch_worker_poll, serve runs
     without its own worker and a `pars-ws worker --poll` is started here instead (its pid is known)."""
     if batch_worker_poll is None:
@@ -388,16 +571,34 @@ def start_service(url: str, data_dir: Path, *, batch_worker_poll: float | None =
     run_cli(environment, "sandbox", "seed", "--username", SANDBOX_USER, "--password", SANDBOX_PASSWORD)
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pars_ws.entrypoints.cli", "serve", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--no-seed", "--no-worker"],
-        env=environment, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "pars_ws.entrypoints.cli",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--no-seed",
+            "--no-worker",
+        ],
+        env=environment,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir / "server.log", "wb"),
+        start_new_session=True,
+    )
     server = Server(f"http://127.0.0.1:{port}", environment, proc, data_dir)
     wait_healthy(server)
     worker = subprocess.Popen(
         [sys.executable, "-m", "pars_ws.entrypoints.cli", "worker", "--poll", str(batch_worker_poll)],
-        env=environment, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "worker.log", "wb"),
-        start_new_session=True)
+        env=environment,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir / "worker.log", "wb"),
+        start_new_session=True,
+    )
     return server, worker
 
 
@@ -408,8 +609,12 @@ def wait_reviewed(url: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with engine.connect() as conn:
-                if conn.execute(text("SELECT 1 FROM learner_records WHERE status = 'Submitted' "
-                                     "AND deleted_at IS NULL LIMIT 1")).first() is None:
+                if (
+                    conn.execute(
+                        text("SELECT 1 FROM learner_records WHERE status = 'Submitted' AND deleted_at IS NULL LIMIT 1")
+                    ).first()
+                    is None
+                ):
                     return
             time.sleep(0.05)
         raise RuntimeError("the board review did not catch up")
@@ -451,7 +656,10 @@ def vm_hwm_kib(pid: int) -> int:
 
 # -- HTTP on loopback, no client library in the way ------------------------------------------------
 
-def http(method: str, url: str, body: bytes = b"", headers: dict | None = None, timeout: float = 120) -> tuple[int, bytes]:
+
+def http(
+    method: str, url: str, body: bytes = b"", headers: dict | None = None, timeout: float = 120
+) -> tuple[int, bytes]:
     from urllib.parse import urlsplit
 
     u = urlsplit(url)
@@ -471,7 +679,7 @@ def http(method: str, url: str, body: bytes = b"", headers: dict | None = None, 
     raw = b"".join(chunks)
     head_end = raw.find(b"\r\n\r\n")
     status = int(raw[9:12])
-    payload = raw[head_end + 4:]
+    payload = raw[head_end + 4 :]
     if b"transfer-encoding: chunked" in raw[:head_end].lower():
         payload = _unchunk(payload)
     return status, payload
@@ -484,7 +692,7 @@ def _unchunk(data: bytes) -> bytes:
         size = int(data[pos:end].split(b";")[0], 16)
         if size == 0:
             return b"".join(out)
-        out.append(data[end + 2:end + 2 + size])
+        out.append(data[end + 2 : end + 2 + size])
         pos = end + 2 + size + 2
 
 
@@ -493,8 +701,9 @@ def basic_auth() -> dict:
     return {"Authorization": f"Basic {token}"}
 
 
-def upload_and_wait(server: Server, file_name: str, data: bytes, file_type: str, timeout: float = 600,
-                    poll: float = 0.1) -> dict:
+def upload_and_wait(
+    server: Server, file_name: str, data: bytes, file_type: str, timeout: float = 600, poll: float = 0.1
+) -> dict:
     """POST /api/batches, then poll GET /api/batches/<id> until done.
 
     `seconds` runs from just before the upload to the batch's finished_at (the service's clock, the
@@ -506,8 +715,7 @@ def upload_and_wait(server: Server, file_name: str, data: bytes, file_type: str,
     analyze(server.env["PARS_DATABASE_URL"], statistics=False)
     body, ctype = multipart_form({"file_type": file_type}, file_name, data)
     started_wall, started = time.time(), time.perf_counter()
-    status, payload = http("POST", server.base_url + "/api/batches", body,
-                           {**basic_auth(), "Content-Type": ctype})
+    status, payload = http("POST", server.base_url + "/api/batches", body, {**basic_auth(), "Content-Type": ctype})
     uploaded = time.perf_counter()
     if status != 202:
         raise RuntimeError(f"upload refused: {status} {payload[:500]!r}")
@@ -525,9 +733,15 @@ def upload_and_wait(server: Server, file_name: str, data: bytes, file_type: str,
         raise RuntimeError(f"batch {batch_id} failed: {info}")
     started_at = dt.datetime.fromisoformat(info["started_at"])
     finished_at = dt.datetime.fromisoformat(info["finished_at"])
-    return dict(id=batch_id, seconds=finished_at.timestamp() - started_wall, upload_seconds=uploaded - started,
-                processing_seconds=(finished_at - started_at).total_seconds(),
-                processed=info["processed"], not_processed=info["not_processed"], records=info["records"])
+    return dict(
+        id=batch_id,
+        seconds=finished_at.timestamp() - started_wall,
+        upload_seconds=uploaded - started,
+        processing_seconds=(finished_at - started_at).total_seconds(),
+        processed=info["processed"],
+        not_processed=info["not_processed"],
+        records=info["records"],
+    )
 
 
 BATCH_WORKER_POLL = 0.05
@@ -540,8 +754,9 @@ def batch_service(backend: str, args, tag_prefix: str):
     board review runs with no delay (upload_and_wait lets it catch up between batches).
     Yields (url, server, worker process, world, tag for CreditIDs)."""
     with workdir(f"pars-bench-{tag_prefix}-") as tmp, scratch_database(backend, Path(tmp), args.pg_url) as url:
-        server, worker = start_service(url, Path(tmp), batch_worker_poll=BATCH_WORKER_POLL,
-                                       PARS_REVIEW_DELAY_SECONDS="0")
+        server, worker = start_service(
+            url, Path(tmp), batch_worker_poll=BATCH_WORKER_POLL, PARS_REVIEW_DELAY_SECONDS="0"
+        )
         try:
             world = seed_world(url)
             tag = f"{tag_prefix}{int(time.time())}"
@@ -579,6 +794,7 @@ def workdir(prefix: str) -> tempfile.TemporaryDirectory:
 
 # -- the floor: what the stack itself costs for the same file --------------------------------------
 
+
 def floor_seconds(engine, data: bytes, provider_pk: int, *, in_place: bool = False) -> float:
     """lxml parse + validation with the project's XSD + field extraction + one executemany insert of the
     same rows into learner_records of the same database (environment "floor", deleted afterwards).
@@ -611,18 +827,29 @@ def floor_seconds(engine, data: bytes, provider_pk: int, *, in_place: bool = Fal
         module = report.find(p_module)
         certs = module.findall(p_cert)
         dob = report.findtext(p_dob)
-        rows.append(dict(
-            environment=ENV if in_place else "floor", provider_pk=provider_pk,
-            credit_id=certs[0].findtext(f"{{{AR}}}CreditID"),
-            activity_id=module.find(f"{{{AR}}}ModuleName").get("moduleID"), board=certs[0].findtext(p_board),
-            learner_id_type=uid.get("domain"), learner_id=uid.text, learner_key=fold(uid.text),
-            first_name=report.findtext(p_first), last_name=report.findtext(p_last),
-            dob_month=int(dob[5:7]), dob_day=int(dob[8:10]),
-            completion_date=dt.date.fromisoformat(module.findtext(f"{{{AR}}}CompletedDateTime")[:10]),
-            credits=Decimal(certs[0].findtext(p_points)),
-            credit_types="\n".join(c.findtext(p_type) for c in certs),
-            source="XML batch", status="Accepted", submitted_at=now, updated_at=now,
-        ))
+        rows.append(
+            dict(
+                environment=ENV if in_place else "floor",
+                provider_pk=provider_pk,
+                credit_id=certs[0].findtext(f"{{{AR}}}CreditID"),
+                activity_id=module.find(f"{{{AR}}}ModuleName").get("moduleID"),
+                board=certs[0].findtext(p_board),
+                learner_id_type=uid.get("domain"),
+                learner_id=uid.text,
+                learner_key=fold(uid.text),
+                first_name=report.findtext(p_first),
+                last_name=report.findtext(p_last),
+                dob_month=int(dob[5:7]),
+                dob_day=int(dob[8:10]),
+                completion_date=dt.date.fromisoformat(module.findtext(f"{{{AR}}}CompletedDateTime")[:10]),
+                credits=Decimal(certs[0].findtext(p_points)),
+                credit_types="\n".join(c.findtext(p_type) for c in certs),
+                source="XML batch",
+                status="Accepted",
+                submitted_at=now,
+                updated_at=now,
+            )
+        )
     if in_place:
         with engine.connect() as conn:
             transaction = conn.begin()

@@ -12,6 +12,7 @@ records already stored. --statements splits processing into the database's calls
 from the driver call to its last row, the commits) and the rest, per record. --profile writes a
 pyinstrument report (`pip install pyinstrument`) of the last round.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -50,8 +51,9 @@ def run_round(w: World, n: int, args, statements: dict | None, profile: bool) ->
     size = args.records
     recs = common.records(n * size, size, f"pb{n}")
     data = common.activity_reports_file(recs) if args.type == "xml" else common.template_b_file(recs)
-    floor = common.floor_seconds(w.engine, common.activity_reports_file(
-        common.records((n + 500) * size, size, f"fl{n}")), w.world["provider_pk"])
+    floor = common.floor_seconds(
+        w.engine, common.activity_reports_file(common.records((n + 500) * size, size, f"fl{n}")), w.world["provider_pk"]
+    )
     profiler = None
     if profile:
         from pyinstrument import Profiler
@@ -84,25 +86,35 @@ def report(worlds: list[World], args) -> None:
     base = worlds[0]
     for w in worlds:
         floor, up, proc = (common.median(x) for x in (w.floors, w.uploads, w.processing))
-        growth = "" if w is base else f", processing {proc / common.median(base.processing):.2f} x that with " \
-                                      f"{base.stored:,} stored"
-        print(f"{w.url.split(':')[0]} {args.type}, {args.records:,} records, {w.stored:,} stored: floor "
-              f"{floor * 1000:.0f} ms, upload {up * 1000:.0f} ms, processing {proc * 1000:.0f} ms, together "
-              f"{(up + proc) / floor:.2f} x floor{growth}")
+        growth = (
+            ""
+            if w is base
+            else f", processing {proc / common.median(base.processing):.2f} x that with {base.stored:,} stored"
+        )
+        print(
+            f"{w.url.split(':')[0]} {args.type}, {args.records:,} records, {w.stored:,} stored: floor "
+            f"{floor * 1000:.0f} ms, upload {up * 1000:.0f} ms, processing {proc * 1000:.0f} ms, together "
+            f"{(up + proc) / floor:.2f} x floor{growth}"
+        )
     if not args.statements:
         return
     # us per record over all measured rounds: the database's calls, the rest of processing.
     per = 1e6 / (args.rounds * args.records)
     shown = sorted(base.database, key=lambda label: -base.database[label])[:SHOWN]
-    print(f"\nprocessing per record (us, all {args.rounds} rounds), by where it went; growth against "
-          f"{base.stored:,} stored")
-    print(f"{'':<62}" + "".join(f"{f'{w.stored:,} stored':>18}" + ("" if w is base else f"{'growth':>8}")
-                                for w in worlds))
+    print(
+        f"\nprocessing per record (us, all {args.rounds} rounds), by where it went; growth against "
+        f"{base.stored:,} stored"
+    )
+    print(
+        f"{'':<62}" + "".join(f"{f'{w.stored:,} stored':>18}" + ("" if w is base else f"{'growth':>8}") for w in worlds)
+    )
 
     def row(name: str, values: list[float]) -> None:
         first, *others = values
         growths = (f"{v / first:>8.2f}" if first else f"{'-':>8}" for v in others)
-        print(f"{name[:60]:<62}{first:>18.1f}" + "".join(f"{v:>18.1f}{g}" for v, g in zip(others, growths, strict=True)))
+        print(
+            f"{name[:60]:<62}{first:>18.1f}" + "".join(f"{v:>18.1f}{g}" for v, g in zip(others, growths, strict=True))
+        )
 
     totals = [sum(w.processing) * per for w in worlds]
     db = [sum(w.database.values()) * per for w in worlds]
@@ -119,10 +131,12 @@ def main() -> int:
     p.add_argument("--type", choices=("xml", "txt"), default="xml")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--records", type=int, default=2500, help="records per file")
-    p.add_argument("--stored", default="0",
-                   help="records stored before the first batch; several, comma-separated: one database each")
-    p.add_argument("--statements", action="store_true",
-                   help="split processing into the database's calls and the rest")
+    p.add_argument(
+        "--stored",
+        default="0",
+        help="records stored before the first batch; several, comma-separated: one database each",
+    )
+    p.add_argument("--statements", action="store_true", help="split processing into the database's calls and the rest")
     p.add_argument("--profile", help="write a pyinstrument HTML report of the last round here")
     args = p.parse_args()
     stored = [int(s) for s in args.stored.split(",")]
@@ -134,7 +148,7 @@ def main() -> int:
             stack.callback(worlds[-1].close)
         statements = common.time_statements() if args.statements else None
         for n in range(args.rounds + 1):
-            for w in (worlds if n % 2 == 0 else reversed(worlds)):
+            for w in worlds if n % 2 == 0 else reversed(worlds):
                 last = n == args.rounds and w is worlds[-1]
                 run_round(w, n, args, statements, bool(args.profile) and last)
         report(worlds, args)

@@ -11,6 +11,7 @@ cProfile's top functions (e.g. `--backend postgresql --cprofile` shows psycopg's
 with --statements, the time each SQL statement of a call took from the driver's call to its answer
 (on PostgreSQL: the round trip and the server's work), next to the round trip of `SELECT 1`.
 """
+
 from __future__ import annotations
 
 import gc
@@ -28,16 +29,27 @@ import echo_app  # noqa: E402
 def caller(app, path: str, action: str):
     def call(body: bytes) -> bytes:
         environ = {
-            "REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "SERVER_PROTOCOL": "HTTP/1.1",
-            "CONTENT_TYPE": "text/xml; charset=utf-8", "CONTENT_LENGTH": str(len(body)), "HTTP_SOAPACTION": action,
-            "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "REMOTE_ADDR": "127.0.0.1",
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80",
+            "HTTP_HOST": "127.0.0.1",
+            "wsgi.url_scheme": "http",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "CONTENT_TYPE": "text/xml; charset=utf-8",
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_SOAPACTION": action,
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "REMOTE_ADDR": "127.0.0.1",
         }
         status = []
         out = b"".join(app(environ, lambda s, h, e=None: status.append(s)))
         if not status[0].startswith("200"):
             raise RuntimeError(out[:400])
         return out
+
     return call
 
 
@@ -79,7 +91,7 @@ def main() -> int:
         timed(echo, echoes[:20])
         halves, slow, cpu = [], [], []
         for part in range(2):  # interleaved, so drift hits both alike
-            e = timed(echo, echoes[part * n:(part + 1) * n])
+            e = timed(echo, echoes[part * n : (part + 1) * n])
             if args.profile and part == 1:
                 from pyinstrument import Profiler
 
@@ -92,7 +104,7 @@ def main() -> int:
                 cprof.enable()
             if statements is not None:
                 statements.clear()
-            s = timed(save, bodies[20 + part * n:20 + (part + 1) * n], cpu)
+            s = timed(save, bodies[20 + part * n : 20 + (part + 1) * n], cpu)
             if args.cprofile and part == 1:
                 import pstats
 
@@ -126,12 +138,16 @@ def print_statements(found: dict, calls: int, url: str) -> None:
             conn.execute(text("SELECT 1")).all()
             trips.append(time.perf_counter() - t0)
     engine.dispose()
-    print(f"per SaveLearnerActivity call ({calls} calls); SELECT 1 through SQLAlchemy: "
-          f"{common.median(trips) * 1e6:.0f} us median")
+    print(
+        f"per SaveLearnerActivity call ({calls} calls); SELECT 1 through SQLAlchemy: "
+        f"{common.median(trips) * 1e6:.0f} us median"
+    )
     total = 0.0
     for sql, times in sorted(found.items(), key=lambda item: -sum(item[1])):
         total += sum(times)
-        print(f"{sum(times) / calls * 1e6:8.0f} us/call {len(times) / calls:5.1f}x  median {common.median(times) * 1e6:6.0f} us  {sql}")
+        print(
+            f"{sum(times) / calls * 1e6:8.0f} us/call {len(times) / calls:5.1f}x  median {common.median(times) * 1e6:6.0f} us  {sql}"
+        )
     print(f"{total / calls * 1e6:8.0f} us/call in all")
 
 

@@ -10,6 +10,7 @@ Figures (exit status 1 when a target is missed):
 - in one process: the guard parsing a million child elements, and 20,000 elements at the attribute
   limit; the Template B reader skipping floods of blank lines. Targets: < 5 s, < 5 s, < 2 s each.
 """
+
 from __future__ import annotations
 
 import socket
@@ -38,8 +39,9 @@ def seconds(fn) -> float:
 
 
 def save_call(server, user: str, password: str, n: int = 0) -> float:
-    body = soap11_save([record(f"ccid:bench.org:refusals-{n}-{time.time_ns()}")], provider=PROVIDER_ID, user=user,
-                       password=password)
+    body = soap11_save(
+        [record(f"ccid:bench.org:refusals-{n}-{time.time_ns()}")], provider=PROVIDER_ID, user=user, password=password
+    )
     headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"urn:pars-ws:learner:v1/SaveLearnerActivity"'}
     return seconds(lambda: common.http("POST", server.base_url + SERVICE, body, headers))
 
@@ -50,8 +52,10 @@ def announced_body(server) -> float:
 
     def ask():
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-            s.sendall(f"POST {SERVICE} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
-                      "Content-Length: 104857600\r\n\r\n".encode())
+            s.sendall(
+                f"POST {SERVICE} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/xml\r\n"
+                "Content-Length: 104857600\r\n\r\n".encode()
+            )
             while s.recv(65536):
                 pass
 
@@ -75,9 +79,11 @@ def over_the_wire(tries: int) -> tuple[list[str], list[str]]:
             common.stop_service(server, None)
     m_unknown, m_wrong, m_cached = (statistics.median(x) * 1000 for x in (unknown, wrong, cached))
     ratio = m_wrong / m_unknown
-    lines += [f"sign-in over SOAP, medians of {tries}: unknown user {m_unknown:.1f} ms, wrong password "
-              f"{m_wrong:.1f} ms (ratio {ratio:.2f}), right password (cached) {m_cached:.1f} ms",
-              f"an announced 100 MiB body, nothing sent: answered in {announced:.2f} s"]
+    lines += [
+        f"sign-in over SOAP, medians of {tries}: unknown user {m_unknown:.1f} ms, wrong password "
+        f"{m_wrong:.1f} ms (ratio {ratio:.2f}), right password (cached) {m_cached:.1f} ms",
+        f"an announced 100 MiB body, nothing sent: answered in {announced:.2f} s",
+    ]
     if not 0.75 < ratio < 1.33:
         missed.append(f"wrong password / unknown user answer time {ratio:.2f} (not within 0.75-1.33)")
     if announced >= 5:
@@ -88,18 +94,48 @@ def over_the_wire(tries: int) -> tuple[list[str], list[str]]:
 def in_process() -> tuple[list[str], list[str]]:
     limits = XmlLimits()
     wide = b"<a " + b" ".join(b'b%d="="' % i for i in range(limits.max_attributes)) + b"/>\n"
-    row = write_template_b([[TEMPLATE_NAME, "ABO", "200931446", "ABO", "98989", "Vincent", "Van Gogh", "03/30",
-                             "2/10/2019", "Add", "0.25", "ABO MOC Part II"]])
+    row = write_template_b(
+        [
+            [
+                TEMPLATE_NAME,
+                "ABO",
+                "200931446",
+                "ABO",
+                "98989",
+                "Vincent",
+                "Van Gogh",
+                "03/30",
+                "2/10/2019",
+                "Add",
+                "0.25",
+                "ABO MOC Part II",
+            ]
+        ]
+    )
     figures = [
-        ("guard: a million child elements", 5.0,
-         seconds(lambda: parse_xml(b"<r>" + b"<a/>" * 1_000_000 + b"</r>", limits))),
-        ("guard: 20,000 elements at the attribute limit", 5.0,
-         seconds(lambda: parse_xml(b"<r>" + wide * 20_000 + b"</r>", limits))),
+        (
+            "guard: a million child elements",
+            5.0,
+            seconds(lambda: parse_xml(b"<r>" + b"<a/>" * 1_000_000 + b"</r>", limits)),
+        ),
+        (
+            "guard: 20,000 elements at the attribute limit",
+            5.0,
+            seconds(lambda: parse_xml(b"<r>" + wide * 20_000 + b"</r>", limits)),
+        ),
     ]
-    for name, flood in (("LF", b"\n" * 4_000_000), ("CRLF", b"\r\n" * 2_000_000),
-                        ("empty cells", b"\t\t\t\r\n" * 800_000)):
-        figures.append((f"Template B: a row between two floods of {name}", 2.0,
-                        seconds(lambda flood=flood: read_template_b(flood + row + flood))))
+    for name, flood in (
+        ("LF", b"\n" * 4_000_000),
+        ("CRLF", b"\r\n" * 2_000_000),
+        ("empty cells", b"\t\t\t\r\n" * 800_000),
+    ):
+        figures.append(
+            (
+                f"Template B: a row between two floods of {name}",
+                2.0,
+                seconds(lambda flood=flood: read_template_b(flood + row + flood)),
+            )
+        )
     lines = [f"{name}: {took:.2f} s (target < {target:g} s)" for name, target, took in figures]
     missed = [f"{name}: {took:.2f} s" for name, target, took in figures if took >= target]
     return lines, missed

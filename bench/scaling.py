@@ -21,6 +21,7 @@ records stored, this says how much of that growth the database's own inserts sho
 Target (exit status 1 when missed): no figure, end to end or processing, more than 10% above the
 250-record figure on the database without the 1,000,000 records.
 """
+
 from __future__ import annotations
 
 import sys
@@ -84,25 +85,36 @@ def run_interleaved(services: list) -> list[dict]:
 def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
     lines, missed = [], []
     # Two services side by side, one database with the bench's records only, one with --stored more.
-    with common.batch_service(backend, args, "s") as (url, server, _w, world, tag), \
-            common.batch_service(backend, args, "m") as (url_m, server_m, _w2, world_m, tag_m):
+    with (
+        common.batch_service(backend, args, "s") as (url, server, _w, world, tag),
+        common.batch_service(backend, args, "m") as (url_m, server_m, _w2, world_m, tag_m),
+    ):
         loaded_in = common.prestore(url_m, args.stored, world_m["provider_pk"])
-        empty, stored = run_interleaved([(server, tag, url, world["provider_pk"]),
-                                         (server_m, tag_m, url_m, world_m["provider_pk"])])
+        empty, stored = run_interleaved(
+            [(server, tag, url, world["provider_pk"]), (server_m, tag_m, url_m, world_m["provider_pk"])]
+        )
     base_e2e, base_proc, base_floor = empty[250]
-    lines.append(f"== scaling on {backend} (ActivityReports files; medians; {args.stored:,} records bulk-loaded "
-                 f"in {loaded_in:.0f} s)")
-    lines.append(f"{'records':>8} {'already stored':>15} {'ms/record end to end':>21} {'growth':>7} "
-                 f"{'ms/record processing':>21} {'growth':>7} {'floor ms/record':>16} {'growth':>7}")
+    lines.append(
+        f"== scaling on {backend} (ActivityReports files; medians; {args.stored:,} records bulk-loaded "
+        f"in {loaded_in:.0f} s)"
+    )
+    lines.append(
+        f"{'records':>8} {'already stored':>15} {'ms/record end to end':>21} {'growth':>7} "
+        f"{'ms/record processing':>21} {'growth':>7} {'floor ms/record':>16} {'growth':>7}"
+    )
     for label, figures in (("bench only", empty), (f"{args.stored:,}", stored)):
         for total, (e2e, proc, floor) in figures.items():
             g_e2e, g_proc = e2e / base_e2e, proc / base_proc
-            lines.append(f"{total:>8,} {label:>15} {e2e * 1000:>21.3f} {g_e2e:>7.2f} {proc * 1000:>21.3f} {g_proc:>7.2f}"
-                         f" {floor * 1000:>16.3f} {floor / base_floor:>7.2f}")
+            lines.append(
+                f"{total:>8,} {label:>15} {e2e * 1000:>21.3f} {g_e2e:>7.2f} {proc * 1000:>21.3f} {g_proc:>7.2f}"
+                f" {floor * 1000:>16.3f} {floor / base_floor:>7.2f}"
+            )
             for what, growth in (("end to end", g_e2e), ("processing", g_proc)):
                 if growth > MAX_GROWTH:
-                    missed.append(f"{backend}: {total:,} records with {label} stored: {what} time per record is "
-                                  f"{growth:.2f} x the 250-record figure (> {MAX_GROWTH})")
+                    missed.append(
+                        f"{backend}: {total:,} records with {label} stored: {what} time per record is "
+                        f"{growth:.2f} x the 250-record figure (> {MAX_GROWTH})"
+                    )
     return lines, missed
 
 

@@ -23,6 +23,7 @@ Targets (exit status 1 when one is missed): 1-record calls/s >= 40% of echo call
 >= 30% on PostgreSQL at every concurrency; 1-record calls for learners with history >= 70% of
 1-record calls/s at every concurrency; 1-record p99 < 50 ms at 16 clients; zero errors anywhere.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -51,17 +52,20 @@ SAVE_ACTION = '"urn:pars-ws:learner:v1/SaveLearnerActivity"'
 
 
 class Op:
-    def __init__(self, name: str, port: int, path: str, action: str, bodies: list[bytes], records_per_call: int,
-                 ok_marker: bytes):
+    def __init__(
+        self, name: str, port: int, path: str, action: str, bodies: list[bytes], records_per_call: int, ok_marker: bytes
+    ):
         self.name, self.port, self.path, self.action = name, port, path, action
         self.bodies, self.records_per_call, self.ok_marker = bodies, records_per_call, ok_marker
         self.next = itertools.count()  # shared across phases: each body is sent once
         self.workers: list[int] = []  # the gunicorn workers serving it, for their CPU time
 
     def request(self, body: bytes) -> bytes:
-        return (f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nConnection: close\r\n"
-                f"Content-Type: text/xml; charset=utf-8\r\nSOAPAction: {self.action}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        return (
+            f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nConnection: close\r\n"
+            f"Content-Type: text/xml; charset=utf-8\r\nSOAPAction: {self.action}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
 
 
 def call(port: int, request: bytes) -> bytes:
@@ -161,10 +165,18 @@ def phase(op: Op, clients: int, seconds: float, backend: str = "sqlite") -> dict
     def per_call(seconds: float) -> float:
         return seconds / calls if calls else float("nan")
 
-    return dict(busy=busy, calls=calls, seconds=elapsed, rate=calls / elapsed, latencies=latencies,
-                errors=errors, stored=stored[0], cpu_per_call=per_call(cpu),
-                machine_per_call=per_call(busy * os.cpu_count() * elapsed),  # every process's CPU time
-                db_per_call=per_call(db) if backend == "postgresql" else float("nan"))
+    return dict(
+        busy=busy,
+        calls=calls,
+        seconds=elapsed,
+        rate=calls / elapsed,
+        latencies=latencies,
+        errors=errors,
+        stored=stored[0],
+        cpu_per_call=per_call(cpu),
+        machine_per_call=per_call(busy * os.cpu_count() * elapsed),  # every process's CPU time
+        db_per_call=per_call(db) if backend == "postgresql" else float("nan"),
+    )
 
 
 def pct(values: list[float], p: float) -> float:
@@ -176,8 +188,12 @@ def pct(values: list[float], p: float) -> float:
 
 def start_echo(workdir: Path, workers: int) -> tuple[subprocess.Popen, int]:
     port = common.free_port()
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("echo_app.py")), f"127.0.0.1:{port}", str(workers)],
-                            stdout=subprocess.DEVNULL, stderr=open(workdir / "echo.log", "wb"), start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("echo_app.py")), f"127.0.0.1:{port}", str(workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "echo.log", "wb"),
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -228,15 +244,25 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                 history = [common.save_envelope([common.history_record(i, tag)]) for i in range(n1)]
                 hundred = [common.save_envelope(common.records(n1 + k * 100, 100, tag)) for k in range(n100)]
                 ops = {
-                    "echo": Op("echo", echo_port, "/", '"echo"', [echo_app.envelope(f"hello {i}") for i in range(n1)],
-                               0, b"echoResult"),
+                    "echo": Op(
+                        "echo",
+                        echo_port,
+                        "/",
+                        '"echo"',
+                        [echo_app.envelope(f"hello {i}") for i in range(n1)],
+                        0,
+                        b"echoResult",
+                    ),
                     "save1": Op("save1", port, SERVICE_PATH, SAVE_ACTION, one, 1, b"ResultSummary"),
                     "history": Op("history", port, SERVICE_PATH, SAVE_ACTION, history, 1, b"ResultSummary"),
                     "save100": Op("save100", port, SERVICE_PATH, SAVE_ACTION, hundred, 100, b"ResultSummary"),
                 }
                 for op in ops.values():  # the echo's process is its gunicorn master; pars-ws's is serve
-                    op.workers = ([pid for pid, _ in children(echo_proc.pid)] if op.name == "echo"
-                                  else gunicorn_workers(server.proc.pid))
+                    op.workers = (
+                        [pid for pid, _ in children(echo_proc.pid)]
+                        if op.name == "echo"
+                        else gunicorn_workers(server.proc.pid)
+                    )
                 # Warm up: every gunicorn worker verifies the credential once (argon2) and fills its caches.
                 for op in ops.values():
                     phase(op, 4, 0.5)
@@ -245,17 +271,23 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                 for _ in range(args.rounds):
                     for clients in args.clients:
                         for name in OPERATIONS:
-                            results.setdefault((name, clients), []).append(phase(ops[name], clients, args.seconds, backend))
+                            results.setdefault((name, clients), []).append(
+                                phase(ops[name], clients, args.seconds, backend)
+                            )
                             common.wait_reviewed(url)
                             common.analyze(url)
             finally:
                 stop(echo_proc)
                 common.stop_server(server)
-    lines.append(f"== SOAP on {backend}: {args.rounds} rounds x {args.seconds:g} s per configuration, "
-                 f"gunicorn -w {workers} --preload (sync), clients on the same machine; history: learners holding "
-                 f"{common.HISTORY_RECORDS} records for the activity")
-    lines.append(f"{'operation':<10}{'clients':>8}{'calls/s':>10}{'records/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
-                 f"{'errors':>8}{'stored':>9}{'vs echo':>9}{'CPU us':>8}{'db CPU':>8}{'busy':>6}")
+    lines.append(
+        f"== SOAP on {backend}: {args.rounds} rounds x {args.seconds:g} s per configuration, "
+        f"gunicorn -w {workers} --preload (sync), clients on the same machine; history: learners holding "
+        f"{common.HISTORY_RECORDS} records for the activity"
+    )
+    lines.append(
+        f"{'operation':<10}{'clients':>8}{'calls/s':>10}{'records/s':>11}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'errors':>8}{'stored':>9}{'vs echo':>9}{'CPU us':>8}{'db CPU':>8}{'busy':>6}"
+    )
     rates: dict[tuple[str, int], float] = {}
     for clients in args.clients:
         for name in OPERATIONS:
@@ -268,24 +300,30 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
             stored = sum(r["stored"] for r in runs)
             ratio = rate / rates[("echo", clients)]
             stored_text = f"{stored / (calls * per_call):.0%}" if per_call and calls else "-"
-            lines.append(f"{name:<10}{clients:>8}{rate:>10.0f}{rate * per_call:>11.0f}{pct(lat, 50) * 1000:>9.1f}"
-                         f"{pct(lat, 99) * 1000:>9.1f}{len(errors):>8}{stored_text:>9}{ratio:>9.2f}"
-                         f"{common.median([r['cpu_per_call'] for r in runs]) * 1e6:>8.0f}"
-                         f"{db_text(runs, name):>8}"
-                         f"{common.median([r['busy'] for r in runs]):>6.0%}")
+            lines.append(
+                f"{name:<10}{clients:>8}{rate:>10.0f}{rate * per_call:>11.0f}{pct(lat, 50) * 1000:>9.1f}"
+                f"{pct(lat, 99) * 1000:>9.1f}{len(errors):>8}{stored_text:>9}{ratio:>9.2f}"
+                f"{common.median([r['cpu_per_call'] for r in runs]) * 1e6:>8.0f}"
+                f"{db_text(runs, name):>8}"
+                f"{common.median([r['busy'] for r in runs]):>6.0%}"
+            )
             if errors:
                 missed.append(f"{backend}: {name} at {clients} clients: {len(errors)} errors, e.g. {errors[0][:200]!r}")
             if name == "save1" and ratio < RATIO_TARGET[backend]:
-                missed.append(f"{backend}: 1-record calls at {clients} clients are {ratio:.0%} of echo "
-                              f"(< {RATIO_TARGET[backend]:.0%})")
+                missed.append(
+                    f"{backend}: 1-record calls at {clients} clients are {ratio:.0%} of echo "
+                    f"(< {RATIO_TARGET[backend]:.0%})"
+                )
             if name == "save1" and clients == 16 and pct(lat, 99) >= 0.050:
                 missed.append(f"{backend}: 1-record p99 at 16 clients is {pct(lat, 99) * 1000:.1f} ms (>= 50 ms)")
             if name == "history":
                 held = rate / rates[("save1", clients)]
                 lines[-1] += f"   {held:.2f} of save1"
                 if held < HISTORY_TARGET:
-                    missed.append(f"{backend}: 1-record calls with history at {clients} clients are {held:.0%} of "
-                                  f"those without (< {HISTORY_TARGET:.0%})")
+                    missed.append(
+                        f"{backend}: 1-record calls with history at {clients} clients are {held:.0%} of "
+                        f"those without (< {HISTORY_TARGET:.0%})"
+                    )
     return lines, missed
 
 
@@ -294,10 +332,18 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--stored", type=int, default=100_000, help="records stored before the first call")
-    p.add_argument("--clients", type=lambda v: [int(x) for x in v.split(",")], default=list(CONCURRENCY),
-                   help="concurrent clients of each phase, comma-separated (default 1,4,16; the targets are for all three)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="gunicorn workers for pars-ws and the echo alike (default: as `pars-ws serve` on that database)")
+    p.add_argument(
+        "--clients",
+        type=lambda v: [int(x) for x in v.split(",")],
+        default=list(CONCURRENCY),
+        help="concurrent clients of each phase, comma-separated (default 1,4,16; the targets are for all three)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="gunicorn workers for pars-ws and the echo alike (default: as `pars-ws serve` on that database)",
+    )
     args = p.parse_args()
     return common.run_and_report(args, run_backend)
 

@@ -1,5 +1,6 @@
 """Shared fixtures: a database per test module (SQLite, and PostgreSQL when PARS_TEST_DATABASE_URL is
 set), and the service under gunicorn on a free loopback port."""
+
 from __future__ import annotations
 
 import os
@@ -33,8 +34,9 @@ def make_services(database_url: str, **settings):
     from pars_ws.settings import Settings
 
     upgrade(database_url)
-    return Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k",
-                             **settings))
+    return Services(
+        Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k", **settings)
+    )
 
 
 def free_port() -> int:
@@ -75,15 +77,27 @@ def database_url(request, tmp_path_factory):
 
 def service_env(database_url: str, data_dir: Path, **extra) -> dict:
     env = dict(os.environ)
-    env.update(PARS_DATABASE_URL=database_url, PARS_TODAY=TODAY, PARS_DATA_DIR=str(data_dir),
-               PARS_LOG_LEVEL="WARNING", PARS_SECRET_KEY="test-secret-key")
+    env.update(
+        PARS_DATABASE_URL=database_url,
+        PARS_TODAY=TODAY,
+        PARS_DATA_DIR=str(data_dir),
+        PARS_LOG_LEVEL="WARNING",
+        PARS_SECRET_KEY="test-secret-key",
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
 
 def run_cli(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pars_ws.entrypoints.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, check=check, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pars_ws.entrypoints.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
 
 
 class Server:
@@ -105,13 +119,33 @@ class Server:
 def start_server(database_url: str, data_dir: Path, workers: int | None = 2, **extra) -> Server:
     """`pars-ws serve` on a free loopback port (workers=None: serve's own default for the database)."""
     env = service_env(database_url, data_dir, **extra)
-    run_cli(env, "sandbox", "seed", "--username", SANDBOX_USER, "--password", SANDBOX_PASSWORD,
-            "--web-password", SANDBOX_WEB_PASSWORD)
+    run_cli(
+        env,
+        "sandbox",
+        "seed",
+        "--username",
+        SANDBOX_USER,
+        "--password",
+        SANDBOX_PASSWORD,
+        "--web-password",
+        SANDBOX_WEB_PASSWORD,
+    )
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pars_ws.entrypoints.cli", "serve", "--bind", f"127.0.0.1:{port}",
-         *(["--workers", str(workers)] if workers is not None else []), "--no-seed"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(data_dir / "server.log", "wb"),
+        [
+            sys.executable,
+            "-m",
+            "pars_ws.entrypoints.cli",
+            "serve",
+            "--bind",
+            f"127.0.0.1:{port}",
+            *(["--workers", str(workers)] if workers is not None else []),
+            "--no-seed",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(data_dir / "server.log", "wb"),
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"

@@ -3,6 +3,7 @@ its drop-downs) filled with sandbox learners. Run from the project root:
 
     .venv/bin/python sample_requests/excel/make_learners_xlsx.py
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,11 +17,41 @@ from pars_ws.adapters.excel import write_template
 
 ROWS = [
     # CME to North Carolina (by NPI) and MOC to ABIM on one row: two records.
-    ["Add", 200900001, dt.datetime(2026, 2, 10), "Test2", "Account2", "03/01", "NC", 1679576722, 2,
-     "ABIM", 1000106, 2, "ABIM MOC Part II", 2, "Controlled Substance", 1],
+    [
+        "Add",
+        200900001,
+        dt.datetime(2026, 2, 10),
+        "Test2",
+        "Account2",
+        "03/01",
+        "NC",
+        1679576722,
+        2,
+        "ABIM",
+        1000106,
+        2,
+        "ABIM MOC Part II",
+        2,
+        "Controlled Substance",
+        1,
+    ],
     # MOC only: ABPATH, its points as text, the completion date typed as text.
-    ["Add", 200930149, "02/11/2026", "Test3", "Account3", "04/01", None, None, None,
-     "ABPATH", 1000107, "1.5", "ABPath MOC Part II", "1.5"],
+    [
+        "Add",
+        200930149,
+        "02/11/2026",
+        "Test3",
+        "Account3",
+        "04/01",
+        None,
+        None,
+        None,
+        "ABPATH",
+        1000107,
+        "1.5",
+        "ABPath MOC Part II",
+        "1.5",
+    ],
     # CME only: Maine (MD board) by licence number.
     ["Add", 200930054, dt.datetime(2026, 2, 12), "Traci", "Test", "09/09", "ME-MD", "999998", 3],
 ]

@@ -3,6 +3,7 @@ it belongs to: the ID a fault or a web error shows the client, or a batch's.
 
     log.info("batch uploaded", extra={"event": "batch_uploaded", "batch": 7})
 """
+
 from __future__ import annotations
 
 import contextvars
@@ -17,6 +18,7 @@ correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("cor
 
 def new_correlation_id() -> str:
     return secrets.token_hex(16)
+
 
 FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
 RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
@@ -48,8 +50,12 @@ def configure(level: str) -> None:
 
 def gunicorn_config(level: str) -> dict:
     """The logging of gunicorn's processes (its logconfig_dict): JSON lines, its own and the app's."""
-    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "json",
-               "filters": ["correlation"]}
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": "json",
+        "filters": ["correlation"],
+    }
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -57,7 +63,9 @@ def gunicorn_config(level: str) -> dict:
         "formatters": {"json": {"()": json_formatter}},
         "handlers": {"stderr": handler},
         "root": {"handlers": ["stderr"], "level": level},
-        "loggers": {"gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-                    "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-                    "spyne": {"level": "CRITICAL"}},
+        "loggers": {
+            "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+            "spyne": {"level": "CRITICAL"},
+        },
     }

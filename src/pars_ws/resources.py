@@ -3,6 +3,7 @@
 Read through importlib.resources, so an installed wheel finds them wherever it is run from; a
 wheel is installed unpacked, so each is a directory on disk that lxml and Alembic can open.
 """
+
 from __future__ import annotations
 
 from importlib import resources

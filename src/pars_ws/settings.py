@@ -1,4 +1,5 @@
 """Configuration: environment variables only, read once into one object."""
+
 from __future__ import annotations
 
 import datetime as dt

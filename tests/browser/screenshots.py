@@ -6,6 +6,7 @@ Starts the service on a fresh SQLite sandbox (PARS_TODAY as in the tests), fills
 provider would (manual entries, one of them wrong, and a Template B upload), then visits each
 page. `capture()` is also what the browser tests call, so the script cannot silently rot.
 """
+
 from __future__ import annotations
 
 import re
@@ -54,7 +55,8 @@ def _prepare(page, base_url: str, out_dir: Path, fits: dict) -> dict[str, str]:
     page.goto(base_url + "/batches")
     page.get_by_label("Tab delimited file (.txt)").check()
     page.get_by_label("File to upload").set_input_files(
-        files=[{"name": "200930149_May_Learners.txt", "mimeType": "text/plain", "buffer": template_b_file()}])
+        files=[{"name": "200930149_May_Learners.txt", "mimeType": "text/plain", "buffer": template_b_file()}]
+    )
     page.get_by_role("button", name="Upload file").click()
     # The message right after the upload; the worker usually has not started yet (if it has
     # finished already, the shot shows the finished message instead).
@@ -67,32 +69,63 @@ def _prepare(page, base_url: str, out_dir: Path, fits: dict) -> dict[str, str]:
     page.get_by_label("Submit Learners for Opioid Analgesic REMS").check()
     _part_shot(page, "#submission-type", "batch-upload-step-2", out_dir, fits)
     page.get_by_label("File to upload").set_input_files(
-        files=[{"name": "200930135_REMS.txt", "mimeType": "text/plain", "buffer": rems_file()}])
+        files=[{"name": "200930135_REMS.txt", "mimeType": "text/plain", "buffer": rems_file()}]
+    )
     page.get_by_role("button", name="Upload file").click()
     page.get_by_text("HAS FINISHED PROCESSING").wait_for(timeout=60_000)
     rems_participants = page.get_by_role("link", name="View the processed records").get_attribute("href")
     # Manual entry on the North Carolina course: one learner right, one with the wrong DOB (664).
     page.goto(base_url + "/activities/200930054?board=NC&rows=2")
-    fill_row(page, 1, first="Traci", last="Test", completed="05/25/2026", dob="07/01", learner_id="999993",
-             npi="1245319599", credits="5", credit_types=("AMA PRA Category 1",))
-    fill_row(page, 2, first="Traci", last="Test", completed="05/25/2026", dob="07/01", learner_id="999998",
-             credits="5", credit_types=("AMA PRA Category 1", "Controlled Substance"))
+    fill_row(
+        page,
+        1,
+        first="Traci",
+        last="Test",
+        completed="05/25/2026",
+        dob="07/01",
+        learner_id="999993",
+        npi="1245319599",
+        credits="5",
+        credit_types=("AMA PRA Category 1",),
+    )
+    fill_row(
+        page,
+        2,
+        first="Traci",
+        last="Test",
+        completed="05/25/2026",
+        dob="07/01",
+        learner_id="999998",
+        credits="5",
+        credit_types=("AMA PRA Category 1", "Controlled Substance"),
+    )
     page.get_by_role("button", name="Save", exact=True).click()
     page.get_by_text("999998 - 664").first.wait_for()
-    inspector = page.get_by_role("link", name=re.compile("Inspect the record of Traci Test")).first.get_attribute("href")
-    return {"batch_records": batch_records, "batch": batch_records.split("/")[2],
-            "rems_participants": rems_participants, "inspector": inspector}
+    inspector = page.get_by_role("link", name=re.compile("Inspect the record of Traci Test")).first.get_attribute(
+        "href"
+    )
+    return {
+        "batch_records": batch_records,
+        "batch": batch_records.split("/")[2],
+        "rems_participants": rems_participants,
+        "inspector": inspector,
+    }
 
 
 def shots(paths: dict[str, str]) -> list[Shot]:
     return [
         Shot("login", "Log in", "/login"),
         Shot("activity-summary", "Activity Learner Summary", "/activities"),
-        Shot("activity-detail", "Activity Detail: learners and manual entry", "/activities/200930149?board=ABPATH&rows=2"),
+        Shot(
+            "activity-detail", "Activity Detail: learners and manual entry", "/activities/200930149?board=ABPATH&rows=2"
+        ),
         Shot("activity-detail-errors", "Activity Detail: a saved row and a row with its error", ""),
         Shot("learner-search", "Learner Search", "/search?last_name=Test&search=1"),
-        Shot("batch-upload", "Batch Upload: the finished file, a new upload, the history",
-             f"/batches?batch={paths['batch']}"),
+        Shot(
+            "batch-upload",
+            "Batch Upload: the finished file, a new upload, the history",
+            f"/batches?batch={paths['batch']}",
+        ),
         Shot("batch-records", "Processed records of an upload", paths["batch_records"]),
         Shot("record-details", "Record details", "/records?activity_id=200930054&board=NC&learner_id=999993"),
         Shot("rems-participants", "Opioid Analgesic REMS participants of an upload", paths["rems_participants"]),

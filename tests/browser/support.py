@@ -1,5 +1,6 @@
 """Driving Debian's Chromium with Playwright: finding it, launching it, and the steps the browser
 tests and the screenshot script share (log in, fill manual-entry rows, a Template B file)."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,14 @@ from pars_ws.adapters import rems_files
 from pars_ws.adapters.template_b import TEMPLATE_NAME, write_template_b
 
 CHROMIUM_CANDIDATES = (os.environ.get("PARS_CHROMIUM", ""), "/usr/bin/chromium", "/usr/bin/chromium-browser")
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WIDE, NARROW = 1280, 400
 VIEWPORT_HEIGHT = 900
 
@@ -56,8 +63,19 @@ def log_in(page, base_url: str, email: str, password: str, provider_id: str = ""
     page.wait_for_url("**/home")
 
 
-def fill_row(page, n: int, *, first: str, last: str, completed: str, dob: str, learner_id: str, credits: str,
-             npi: str = "", credit_types: tuple[str, ...] = ()) -> None:
+def fill_row(
+    page,
+    n: int,
+    *,
+    first: str,
+    last: str,
+    completed: str,
+    dob: str,
+    learner_id: str,
+    credits: str,
+    npi: str = "",
+    credit_types: tuple[str, ...] = (),
+) -> None:
     """Fill manual-entry row n through its labels, as a screen-reader user would find the fields."""
     page.get_by_label(f"First name, row {n}").fill(first)
     page.get_by_label(f"Last name, row {n}").fill(last)
@@ -74,8 +92,12 @@ def fill_row(page, n: int, *, first: str, last: str, completed: str, dob: str, l
 
 
 # The sandbox's ABPATH test learners (learner ID, first, last, DOB) and a file with one bad DOB.
-ABPATH_LEARNERS = [("1000106", "Test2", "Account2", "03/01"), ("1000107", "Test3", "Account3", "04/01"),
-                   ("1000108", "Test4", "Account4", "05/01"), ("1000109", "Test5", "Account5", "06/01")]
+ABPATH_LEARNERS = [
+    ("1000106", "Test2", "Account2", "03/01"),
+    ("1000107", "Test3", "Account3", "04/01"),
+    ("1000108", "Test4", "Account4", "05/01"),
+    ("1000109", "Test5", "Account5", "06/01"),
+]
 
 
 def template_b_file(bad_dob: bool = True) -> bytes:
@@ -83,17 +105,36 @@ def template_b_file(bad_dob: bool = True) -> bytes:
     for i, (learner_id, first, last, dob) in enumerate(ABPATH_LEARNERS):
         if bad_dob and i == len(ABPATH_LEARNERS) - 1:
             dob = "12/31"  # 664: not the registry's DOB
-        rows.append([TEMPLATE_NAME, "ABPATH", "200930149", "ABPATH", learner_id, first, last, dob,
-                     f"05/{10 + i}/2026", "Add", "2", "ABPath MOC Part II"])
+        rows.append(
+            [
+                TEMPLATE_NAME,
+                "ABPATH",
+                "200930149",
+                "ABPATH",
+                learner_id,
+                first,
+                last,
+                dob,
+                f"05/{10 + i}/2026",
+                "Add",
+                "2",
+                "ABPath MOC Part II",
+            ]
+        )
     return write_template_b(rows)
 
 
 def rems_file() -> bytes:
     """Two REMS participants for the sandbox's REMS activity, the second with a profession v2 does not list."""
-    rows = [("200930135", "K1", "05/04/2026", "Physician", "NC", "Individual", "Pain", "No", "6-10 years"),
-            ("200930135", "K2", "05/04/2026", "Surgeon", "NC")]
-    return ("\t".join(rems_files.HEADER) + "\r\n"
-            + "".join("\t".join((rems_files.TEMPLATE_NAME, *r)) + "\r\n" for r in rows)).encode()
+    rows = [
+        ("200930135", "K1", "05/04/2026", "Physician", "NC", "Individual", "Pain", "No", "6-10 years"),
+        ("200930135", "K2", "05/04/2026", "Surgeon", "NC"),
+    ]
+    return (
+        "\t".join(rems_files.HEADER)
+        + "\r\n"
+        + "".join("\t".join((rems_files.TEMPLATE_NAME, *r)) + "\r\n" for r in rows)
+    ).encode()
 
 
 def no_horizontal_scroll(page) -> bool:

@@ -5,6 +5,7 @@ A provider's day, in order: log in, add two learners by hand (one wrong, shown o
 fixed), upload a Template B file and follow it into the history, search and export, delete from the
 record details. Then keyboard-only use, and every page at 400 px wide.
 """
+
 from __future__ import annotations
 
 import csv
@@ -117,12 +118,15 @@ def test_upload_a_template_b_file_and_see_it_in_the_history(page, server):
     page.get_by_role("link", name="Batch Upload Learners").click()
     page.get_by_label("Tab delimited file (.txt)").check()
     page.get_by_label("File to upload").set_input_files(
-        files=[{"name": "200930149_May_Learners.txt", "mimeType": "text/plain", "buffer": template_b_file()}])
+        files=[{"name": "200930149_May_Learners.txt", "mimeType": "text/plain", "buffer": template_b_file()}]
+    )
     page.get_by_role("button", name="Upload file").click()
     message = page.locator("#processing")
     first = message.inner_text()
-    assert ("YOUR FILE (200930149_MAY_LEARNERS.TXT) IS PROCESSING. THIS MAY TAKE UP TO 10 MINUTES." in first
-            or "YOUR FILE (200930149_MAY_LEARNERS.TXT) HAS FINISHED PROCESSING" in first), first
+    assert (
+        "YOUR FILE (200930149_MAY_LEARNERS.TXT) IS PROCESSING. THIS MAY TAKE UP TO 10 MINUTES." in first
+        or "YOUR FILE (200930149_MAY_LEARNERS.TXT) HAS FINISHED PROCESSING" in first
+    ), first
     # The page checks the status by itself and shows the result when the worker is done.
     message.get_by_text("HAS FINISHED PROCESSING").wait_for(timeout=60_000)
     expect_text(message, "3 RECORDS PROCESSED, 1 RECORD NOT PROCESSED")
@@ -132,8 +136,11 @@ def test_upload_a_template_b_file_and_see_it_in_the_history(page, server):
     with page.expect_download() as info:
         row.get_by_role("link", name="Download Errors").click()
     report = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8-sig").read())))
-    assert len(report) == 2 and report[1][6] == "Account5" and report[1][-2:] == [
-        "664", "Diplomate date of birth does not match Board record for this diplomate ID."]
+    assert (
+        len(report) == 2
+        and report[1][6] == "Account5"
+        and report[1][-2:] == ["664", "Diplomate date of birth does not match Board record for this diplomate ID."]
+    )
     row.get_by_role("link", name="View").click()
     processed = page.locator("#processed tbody tr")
     assert processed.count() == 3
@@ -141,7 +148,8 @@ def test_upload_a_template_b_file_and_see_it_in_the_history(page, server):
     # The same file again within 30 days is refused, and can be forced.
     page.goto(server.base_url + "/batches")
     page.get_by_label("File to upload").set_input_files(
-        files=[{"name": "again.txt", "mimeType": "text/plain", "buffer": template_b_file()}])
+        files=[{"name": "again.txt", "mimeType": "text/plain", "buffer": template_b_file()}]
+    )
     page.get_by_role("button", name="Upload file").click()
     expect_text(page.locator("#upload-error"), "THIS FILE WAS ALREADY UPLOADED")
     assert page.get_by_label("Upload this file again anyway", exact=False).is_visible()
@@ -247,7 +255,9 @@ def test_every_page_fits_400_px_and_screenshots_can_be_taken(browser, tmp_path_f
     finally:
         stop_server(server)
     assert set(fits) == {s.name for s in shots({"batch_records": "", "batch": "", "rems_participants": ""})} | {
-        "batch-upload-processing", "batch-upload-step-2"}
+        "batch-upload-processing",
+        "batch-upload-step-2",
+    }
     assert all(fits[name][NARROW] for name in fits), fits
     assert all((data_dir / "shots" / f"{name}-{w}.png").stat().st_size > 5000 for name in fits for w in fits[name])
 

@@ -1,6 +1,7 @@
 """Home, Activities and Settings in a real browser (Debian's Chromium through Playwright, against
 gunicorn on loopback): register an activity with its boards, edit it, reach its participants from the
 list; manage people and web-service credentials; a keyboard-only registration; 400 px wide."""
+
 from __future__ import annotations
 
 import re
@@ -14,8 +15,7 @@ from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, SANDBOX_WEB_EMAIL, SA
 
 REASON = unavailable_reason()
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(REASON is not None, reason=f"browser tests skipped: {REASON}")]
-NEW_PAGES = ["/home", "/manage/activities", "/manage/activities/new", "/manage/activities/200930149/edit",
-             "/settings"]
+NEW_PAGES = ["/home", "/manage/activities", "/manage/activities/new", "/manage/activities/200930149/edit", "/settings"]
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +89,15 @@ def test_register_an_activity_edit_it_and_reach_its_participants(page, server):
     expect_text(row, "Grand Rounds by Web, edited")
     expect_text(row, "ABIM, NC")
     # The same activity over the JSON API, as SaveActivity would have stored it.
-    stored = requests.get(f"{server.base_url}/api/v1/activities/{activity_id}", timeout=30,
-                          auth=(SANDBOX_USER, SANDBOX_PASSWORD)).json()
+    stored = requests.get(
+        f"{server.base_url}/api/v1/activities/{activity_id}", timeout=30, auth=(SANDBOX_USER, SANDBOX_PASSWORD)
+    ).json()
     assert (stored["Title"], stored["ProviderActivityID"], stored["StartDate"], stored["Credits"]) == (
-        "Grand Rounds by Web, edited", "GR-WEB-1", "2026-02-01", "12.50")
+        "Grand Rounds by Web, edited",
+        "GR-WEB-1",
+        "2026-02-01",
+        "12.50",
+    )
     assert [r["Board"] for r in stored["Registrations"]["Registration"]] == ["ABIM", "NC"]
     # From the list to its participants (the Activity Detail), and to the Participant Summary.
     row.get_by_role("link", name="Participants of Grand Rounds by Web, edited").click()
@@ -164,9 +169,15 @@ def test_keyboard_only_registration(browser, server):
     page.keyboard.press("Enter")
     page.wait_for_url("**/manage/activities/new")
     tab_to(page, "title")
-    for field, text in (("title", "Keyboard Course"), ("provider_activity_id", "KB-1"), ("activity_type", "Course"),
-                        ("start_date", "03/01/2026"), ("end_date", "03/31/2026"), ("reporting_year", ""),
-                        ("credits", "2")):
+    for field, text in (
+        ("title", "Keyboard Course"),
+        ("provider_activity_id", "KB-1"),
+        ("activity_type", "Course"),
+        ("start_date", "03/01/2026"),
+        ("end_date", "03/31/2026"),
+        ("reporting_year", ""),
+        ("credits", "2"),
+    ):
         assert focused(page) == field  # the fields come in reading order
         page.keyboard.type(text)
         page.keyboard.press("Tab")
@@ -190,10 +201,12 @@ def test_keyboard_only_registration(browser, server):
     page.wait_for_url("**/manage/activities?year=2026")
     expect_text(page.locator(".messages"), "(Keyboard Course) saved.")
     activity_id = re.search(r"Activity (\d{9}) ", page.locator(".messages").inner_text())[1]
-    stored = requests.get(f"{server.base_url}/api/v1/activities/{activity_id}", timeout=30,
-                          auth=(SANDBOX_USER, SANDBOX_PASSWORD)).json()
+    stored = requests.get(
+        f"{server.base_url}/api/v1/activities/{activity_id}", timeout=30, auth=(SANDBOX_USER, SANDBOX_PASSWORD)
+    ).json()
     assert stored["Registrations"]["Registration"] == [
-        {"Board": "TN", "MaxPoints": "2", "CreditTypes": {"CreditType": ["AMA PRA Category 1", "Medical Ethics"]}}]
+        {"Board": "TN", "MaxPoints": "2", "CreditTypes": {"CreditType": ["AMA PRA Category 1", "Medical Ethics"]}}
+    ]
     page.context.close()
 
 

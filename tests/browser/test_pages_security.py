@@ -6,6 +6,7 @@ cookie is HttpOnly + SameSite=Lax and holds no secret; people log in as web user
 web-service credential, and a disabled web user or a reset password ends its sessions; a sandbox
 session never sees production data (and the other way round).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,30 +35,65 @@ PROD_USER, PROD_PASSWORD = "pages-prod-user", "pages-prod-password"
 PROD_EMAIL, PROD_WEB_PASSWORD = "prod.person@testprovider.org", "pages-prod-web-password"
 PROD_ACTIVITY, PROD_TITLE = "300000077", "Production Only Grand Rounds"
 MSG_664 = "999998 - 664: Diplomate date of birth does not match Board record for this diplomate ID."
-PAGES = ["/", "/activities", "/activities.csv", "/activities/200930149", "/activities/200930149/learners.csv",
-         "/search", "/search.csv?last_name=Test", "/batches", "/batches/1/records", "/batches/1/errors.csv",
-         "/batches/1/errors.xlsx", "/batches/1/status", "/batches/template.txt", "/batches/template.xlsx", "/records?activity_id=200930149&board=ABIM&learner_id=1",
-         "/home", "/manage/activities", "/manage/activities/new", "/manage/activities/200930149/edit", "/settings"]
+PAGES = [
+    "/",
+    "/activities",
+    "/activities.csv",
+    "/activities/200930149",
+    "/activities/200930149/learners.csv",
+    "/search",
+    "/search.csv?last_name=Test",
+    "/batches",
+    "/batches/1/records",
+    "/batches/1/errors.csv",
+    "/batches/1/errors.xlsx",
+    "/batches/1/status",
+    "/batches/template.txt",
+    "/batches/template.xlsx",
+    "/records?activity_id=200930149&board=ABIM&learner_id=1",
+    "/home",
+    "/manage/activities",
+    "/manage/activities/new",
+    "/manage/activities/200930149/edit",
+    "/settings",
+]
 
 
 @pytest.fixture(scope="module")
 def services(database_url, tmp_path_factory):
     upgrade(database_url)
-    svc = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"pages-key",
-                            outbox_dir=tmp_path_factory.mktemp("outbox")))
+    svc = Services(
+        Settings(
+            database_url=database_url,
+            today=dt.date.fromisoformat(TODAY),
+            secret_key=b"pages-key",
+            outbox_dir=tmp_path_factory.mktemp("outbox"),
+        )
+    )
     seed_sandbox(svc, username=SANDBOX_USER, password=SANDBOX_PASSWORD, web_password=SANDBOX_WEB_PASSWORD)
     with svc.store.transaction() as uow:
         accounts = uow.accounts
         pk = accounts.provider(PROVIDER_ID).id
         accounts.add_credential(pk, "production", PROD_USER, hash_secret(PROD_PASSWORD), svc.clock.now())
-        accounts.add_web_user(pk, "production", "Prod Person", PROD_EMAIL, hash_secret(PROD_WEB_PASSWORD),
-                              svc.clock.now())
+        accounts.add_web_user(
+            pk, "production", "Prod Person", PROD_EMAIL, hash_secret(PROD_WEB_PASSWORD), svc.clock.now()
+        )
         uow.learners.import_learners("production", [RegisteredLearner("ABO", "P1", "Prod", "Learner", DOB(2, 2))])
     production = svc.auth.authenticate(PROD_USER, PROD_PASSWORD)
-    svc.activities.save(production, Activity(
-        activity_id=PROD_ACTIVITY, title=PROD_TITLE, activity_type="Course", start_date=dt.date(2026, 1, 1),
-        end_date=dt.date(2026, 12, 31), reporting_year=2026, credits=Decimal(5), provider_activity_id="PROD-1",
-        registrations=(Registration("ABO", Decimal(5), ("ABO MOC Part II",)),)))
+    svc.activities.save(
+        production,
+        Activity(
+            activity_id=PROD_ACTIVITY,
+            title=PROD_TITLE,
+            activity_type="Course",
+            start_date=dt.date(2026, 1, 1),
+            end_date=dt.date(2026, 12, 31),
+            reporting_year=2026,
+            credits=Decimal(5),
+            provider_activity_id="PROD-1",
+            registrations=(Registration("ABO", Decimal(5), ("ABO MOC Part II",)),),
+        ),
+    )
     yield svc
     svc.engine.dispose()
 
@@ -93,11 +129,13 @@ def add_learner(client, activity_id: str, board: str, **fields) -> str:
 
 def records_in(services, environment: str) -> int:
     with services.engine.begin() as conn:
-        return conn.execute(select(func.count()).select_from(t.learner_records)
-                                 .where(t.learner_records.c.environment == environment)).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(t.learner_records).where(t.learner_records.c.environment == environment)
+        ).scalar_one()
 
 
 # -- logged out -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("path", PAGES)
 def test_logged_out_pages_redirect_to_log_in(app, path):
@@ -110,27 +148,46 @@ def test_logged_out_pages_redirect_to_log_in(app, path):
 def test_log_in_returns_to_the_page_asked_for_but_never_off_site(app):
     client = app.test_client()
     page = client.get("/login?next=/search")
-    response = client.post("/login", data={"csrf_token": token(page.text), "email": SANDBOX_WEB_EMAIL,
-                                           "password": SANDBOX_WEB_PASSWORD, "next": "/search"})
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": token(page.text),
+            "email": SANDBOX_WEB_EMAIL,
+            "password": SANDBOX_WEB_PASSWORD,
+            "next": "/search",
+        },
+    )
     assert response.headers["Location"].endswith("/search")
     for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
         client = app.test_client()
         page = client.get("/login")
-        response = client.post("/login", data={"csrf_token": token(page.text), "email": SANDBOX_WEB_EMAIL,
-                                               "password": SANDBOX_WEB_PASSWORD, "next": evil})
+        response = client.post(
+            "/login",
+            data={
+                "csrf_token": token(page.text),
+                "email": SANDBOX_WEB_EMAIL,
+                "password": SANDBOX_WEB_PASSWORD,
+                "next": evil,
+            },
+        )
         assert urlsplit(response.headers["Location"]).path == "/home", evil
         assert "evil" not in response.headers["Location"]
 
 
 def test_failed_log_in_says_nothing_about_which_part_was_wrong(app):
     answers = []
-    for email, password, provider in ((SANDBOX_WEB_EMAIL, "wrong", ""), ("nobody@x.org", SANDBOX_WEB_PASSWORD, ""),
-                                      (SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, "7654321"),
-                                      (SANDBOX_USER, SANDBOX_PASSWORD, "")):  # a web-service credential
+    for email, password, provider in (
+        (SANDBOX_WEB_EMAIL, "wrong", ""),
+        ("nobody@x.org", SANDBOX_WEB_PASSWORD, ""),
+        (SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD, "7654321"),
+        (SANDBOX_USER, SANDBOX_PASSWORD, ""),
+    ):  # a web-service credential
         client = app.test_client()
         page = client.get("/login")
-        response = client.post("/login", data={"csrf_token": token(page.text), "email": email, "password": password,
-                                               "provider_id": provider})
+        response = client.post(
+            "/login",
+            data={"csrf_token": token(page.text), "email": email, "password": password, "provider_id": provider},
+        )
         assert response.status_code == 401
         answers.append(re.search(r'role="alert"[^>]*>([^<]+)<', response.text).group(1))
         assert client.get("/activities").status_code == 302  # still logged out
@@ -140,13 +197,23 @@ def test_failed_log_in_says_nothing_about_which_part_was_wrong(app):
 
 # -- CSRF -------------------------------------------------------------------------------------------
 
+
 def test_posts_without_the_csrf_token_are_refused(app, services):
     client = log_in(app)
     good = token(client.get("/activities").text)
     before = records_in(services, "sandbox")
-    entry = {"board": "NC", "row": "1", "save": "1", "r1-first_name": "Traci", "r1-last_name": "Test",
-             "r1-completion_date": "05/25/2026", "r1-dob": "07/01", "r1-learner_id": "999993", "r1-credits": "5",
-             "r1-credit_type": "AMA PRA Category 1"}
+    entry = {
+        "board": "NC",
+        "row": "1",
+        "save": "1",
+        "r1-first_name": "Traci",
+        "r1-last_name": "Test",
+        "r1-completion_date": "05/25/2026",
+        "r1-dob": "07/01",
+        "r1-learner_id": "999993",
+        "r1-credits": "5",
+        "r1-credit_type": "AMA PRA Category 1",
+    }
     for sent in ({}, {"csrf_token": ""}, {"csrf_token": good[:-2] + "xx"}):
         assert client.post("/activities/200930054", data={**entry, **sent}).status_code == 400
         assert client.post("/records/delete", data={"credit_id": "ccid:x:1", **sent}).status_code == 400
@@ -168,11 +235,13 @@ def test_posts_without_the_csrf_token_are_refused(app, services):
 
 # -- the session ------------------------------------------------------------------------------------
 
+
 def test_session_cookie_is_httponly_lax_and_holds_no_secret(app):
     client = app.test_client()
     page = client.get("/login")
-    response = client.post("/login", data={"csrf_token": token(page.text), "email": SANDBOX_WEB_EMAIL,
-                                           "password": SANDBOX_WEB_PASSWORD})
+    response = client.post(
+        "/login", data={"csrf_token": token(page.text), "email": SANDBOX_WEB_EMAIL, "password": SANDBOX_WEB_PASSWORD}
+    )
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("pars_session=") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     value = cookie.split(";", 1)[0].split("=", 1)[1]
@@ -194,8 +263,9 @@ def test_pages_send_security_headers(app):
 
 
 def _new_web_user(services, email: str, password: str) -> None:
-    accounts.create_web_user(services, provider_id=PROVIDER_ID, environment="sandbox", name="Page Tester",
-                             email=email, password=password)
+    accounts.create_web_user(
+        services, provider_id=PROVIDER_ID, environment="sandbox", name="Page Tester", email=email, password=password
+    )
 
 
 def test_disabled_web_user_is_logged_out(app, services):
@@ -220,13 +290,23 @@ def test_reset_password_logs_the_web_user_out(app, services):
 
 # -- environments -----------------------------------------------------------------------------------
 
+
 def test_sandbox_session_never_shows_production_data(app, services):
     prod = log_in(app, PROD_EMAIL, PROD_WEB_PASSWORD)
     summary = prod.get("/activities").text
     assert "PRODUCTION" in summary and PROD_TITLE in summary and "An Other is an Other" not in summary
-    saved = add_learner(prod, PROD_ACTIVITY, "ABO", first_name="Prod", last_name="Learner",
-                        completion_date="03/03/2026", dob="02/02", learner_id="P1", credits="1",
-                        credit_type="ABO MOC Part II")
+    saved = add_learner(
+        prod,
+        PROD_ACTIVITY,
+        "ABO",
+        first_name="Prod",
+        last_name="Learner",
+        completion_date="03/03/2026",
+        dob="02/02",
+        learner_id="P1",
+        credits="1",
+        credit_type="ABO MOC Part II",
+    )
     assert "saved: ACCEPTED" in saved
     assert records_in(services, "production") == 1
 
@@ -249,9 +329,15 @@ def test_sandbox_session_never_shows_production_data(app, services):
 def test_production_upload_history_is_not_the_sandbox_s(app, services):
     prod = log_in(app, PROD_EMAIL, PROD_WEB_PASSWORD)
     page = prod.get("/batches")
-    response = prod.post("/batches", data={"csrf_token": token(page.text), "file_type": "txt",
-                                           "file": (io.BytesIO(template_b_file()), "prod-batch.txt")},
-                         content_type="multipart/form-data")
+    response = prod.post(
+        "/batches",
+        data={
+            "csrf_token": token(page.text),
+            "file_type": "txt",
+            "file": (io.BytesIO(template_b_file()), "prod-batch.txt"),
+        },
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 303
     batch_id = int(re.search(r"batch=(\d+)", response.headers["Location"]).group(1))
     sandbox = log_in(app)
@@ -263,32 +349,49 @@ def test_production_upload_history_is_not_the_sandbox_s(app, services):
 
 # -- pages that need no worker to check ---------------------------------------------------------------
 
+
 def test_upload_shows_the_processing_message_while_queued(app):
     client = log_in(app)
     page = client.get("/batches")
-    response = client.post("/batches", data={"csrf_token": token(page.text), "file_type": "txt",
-                                             "file": (io.BytesIO(template_b_file(bad_dob=False)),
-                                                      "200930149_May_Learners.txt")},
-                           content_type="multipart/form-data", follow_redirects=True)
+    response = client.post(
+        "/batches",
+        data={
+            "csrf_token": token(page.text),
+            "file_type": "txt",
+            "file": (io.BytesIO(template_b_file(bad_dob=False)), "200930149_May_Learners.txt"),
+        },
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
     assert response.status_code == 200
     assert "YOUR FILE (200930149_MAY_LEARNERS.TXT) IS PROCESSING. THIS MAY TAKE UP TO 10 MINUTES." in response.text
     assert "QUEUED" in response.text
     # One file at a time: a second upload is refused with the service's message, nothing stored.
-    again = client.post("/batches", data={"csrf_token": token(response.text), "file_type": "txt",
-                                          "file": (io.BytesIO(b"x"), "other.txt")},
-                        content_type="multipart/form-data")
+    again = client.post(
+        "/batches",
+        data={"csrf_token": token(response.text), "file_type": "txt", "file": (io.BytesIO(b"x"), "other.txt")},
+        content_type="multipart/form-data",
+    )
     assert again.status_code in (400, 409) and 'role="alert"' in again.text
-    wrong = client.post("/batches", data={"csrf_token": token(response.text), "file_type": "xml",
-                                          "file": (io.BytesIO(b"x"), "learners.txt")},
-                        content_type="multipart/form-data")
+    wrong = client.post(
+        "/batches",
+        data={"csrf_token": token(response.text), "file_type": "xml", "file": (io.BytesIO(b"x"), "learners.txt")},
+        content_type="multipart/form-data",
+    )
     assert wrong.status_code == 400 and "THE FILE SELECTED IS NOT A .XML FILE. PLEASE UPLOAD A .XML FILE." in wrong.text
 
 
 def test_manual_entry_keeps_rows_with_errors_and_reports_them_per_row(app):
     client = log_in(app)
     page = client.get("/activities/200930054?board=NC&rows=2")
-    row = {"last_name": "Test", "completion_date": "05/25/2026", "dob": "07/01", "credits": "5",
-           "credit_type": "AMA PRA Category 1", "learner_id_type": "License"}
+    row = {
+        "last_name": "Test",
+        "completion_date": "05/25/2026",
+        "dob": "07/01",
+        "credits": "5",
+        "credit_type": "AMA PRA Category 1",
+        "learner_id_type": "License",
+    }
     data = {"csrf_token": token(page.text), "board": "NC", "row": ["1", "2"], "save": "1"}
     data.update({f"r1-{k}": v for k, v in {**row, "first_name": "Traci", "learner_id": "999993"}.items()})
     data.update({f"r2-{k}": v for k, v in {**row, "first_name": "Traci", "learner_id": "999998"}.items()})

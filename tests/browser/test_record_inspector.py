@@ -1,6 +1,7 @@
 """The record inspector in a real browser (Chromium through Playwright, gunicorn on loopback): reached
 from learner search and from the activity detail, by keyboard alone, at 400 px; only the record's own
 provider and environment see it."""
+
 from __future__ import annotations
 
 import re
@@ -31,14 +32,25 @@ def inspector_path(credit_id: str) -> str:
 def records(server):
     """Test11 Account11 over SOAP (Submitted, then Rejected 664 by the review) and a Template B file."""
     body = soap11_save([record(REJECTED, learner_id="1000104", first="Test11", last="Account11", dob="1900-01-01")])
-    answer = requests.post(server.service_url, data=body, timeout=30,
-                           headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"SaveLearnerActivity"'})
+    answer = requests.post(
+        server.service_url,
+        data=body,
+        timeout=30,
+        headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"SaveLearnerActivity"'},
+    )
     assert "<p:Status>Submitted</p:Status>" in answer.text or ">Submitted<" in answer.text, answer.text
     assert requests.post(server.base_url + "/api/review/run", auth=AUTH, timeout=30).json()["rejected"] == 1
-    upload = requests.post(server.base_url + "/api/batches", auth=AUTH, timeout=60, data={"file_type": "txt"},
-                           files={"file": ("inspect.txt", template_file(1, bad={}))}).json()
+    upload = requests.post(
+        server.base_url + "/api/batches",
+        auth=AUTH,
+        timeout=60,
+        data={"file_type": "txt"},
+        files={"file": ("inspect.txt", template_file(1, bad={}))},
+    ).json()
     deadline = time.monotonic() + 60
-    while requests.get(f"{server.base_url}/api/batches/{upload['id']}", auth=AUTH, timeout=30).json()["status"] != "done":
+    while (
+        requests.get(f"{server.base_url}/api/batches/{upload['id']}", auth=AUTH, timeout=30).json()["status"] != "done"
+    ):
         assert time.monotonic() < deadline, "batch not processed"
         time.sleep(0.2)
     batch = requests.get(f"{server.base_url}/api/batches/{upload['id']}/records", auth=AUTH, timeout=30).json()
@@ -77,7 +89,10 @@ def test_from_search_to_the_inspector_and_back(page, server):
     expect_text(main, REJECTED)
     expect_text(page.locator(".rule-outcomes"), MSG_664)  # the code with its verbatim message
     history = page.locator("table.history tbody tr")
-    assert [history.nth(i).locator("td").nth(1).inner_text() for i in range(history.count())] == ["Submitted", "Rejected"]
+    assert [history.nth(i).locator("td").nth(1).inner_text() for i in range(history.count())] == [
+        "Submitted",
+        "Rejected",
+    ]
     expect_text(page.locator("p.review"), "ABIM reviewed it")
     raw = page.locator("pre.raw-request")
     text = raw.inner_text()
@@ -138,17 +153,72 @@ def test_inspector_fits_400_px(browser, server, records):
 
 
 def test_only_the_records_provider_and_environment_see_it(browser, server, records):
-    run_cli(server.env, "credentials", "create", "--provider-id", "1234567", "--environment", "production",
-            "--username", "inspect-production", "--password", "production-password")
-    run_cli(server.env, "credentials", "create", "--provider-id", "7654321", "--environment", "sandbox",
-            "--username", "inspect-other", "--password", "other-password", "--provider-name", "Other Provider",
-            "--provider-domain", "other.example", "--provider-email", "cme@other.example")
-    run_cli(server.env, "users", "add", "--provider-id", "1234567", "--environment", "production",
-            "--name", "Production Person", "--email", "production@testprovider.org", "--password", "production-password")
-    run_cli(server.env, "users", "add", "--provider-id", "7654321", "--environment", "sandbox",
-            "--name", "Other Person", "--email", "person@other.example", "--password", "other-password")
-    for user, password in (("production@testprovider.org", "production-password"),
-                           ("person@other.example", "other-password")):
+    run_cli(
+        server.env,
+        "credentials",
+        "create",
+        "--provider-id",
+        "1234567",
+        "--environment",
+        "production",
+        "--username",
+        "inspect-production",
+        "--password",
+        "production-password",
+    )
+    run_cli(
+        server.env,
+        "credentials",
+        "create",
+        "--provider-id",
+        "7654321",
+        "--environment",
+        "sandbox",
+        "--username",
+        "inspect-other",
+        "--password",
+        "other-password",
+        "--provider-name",
+        "Other Provider",
+        "--provider-domain",
+        "other.example",
+        "--provider-email",
+        "cme@other.example",
+    )
+    run_cli(
+        server.env,
+        "users",
+        "add",
+        "--provider-id",
+        "1234567",
+        "--environment",
+        "production",
+        "--name",
+        "Production Person",
+        "--email",
+        "production@testprovider.org",
+        "--password",
+        "production-password",
+    )
+    run_cli(
+        server.env,
+        "users",
+        "add",
+        "--provider-id",
+        "7654321",
+        "--environment",
+        "sandbox",
+        "--name",
+        "Other Person",
+        "--email",
+        "person@other.example",
+        "--password",
+        "other-password",
+    )
+    for user, password in (
+        ("production@testprovider.org", "production-password"),
+        ("person@other.example", "other-password"),
+    ):
         page = new_page(browser)
         log_in(page, server.base_url, user, password)
         for credit_id in (REJECTED, records["batch_credit_id"]):

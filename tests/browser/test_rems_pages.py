@@ -1,6 +1,7 @@
 """Opioid Analgesic REMS participants through the pages, in Debian's Chromium at 400 px wide: Batch
 Upload's Step 2 chosen by keyboard alone, the REMS file uploaded, its participants page and its
 error report."""
+
 from __future__ import annotations
 
 import csv
@@ -74,7 +75,10 @@ def test_keyboard_only_step_2_and_a_rems_upload_at_400_px(browser, server):
         row.get_by_role("link", name="Download Errors").click()
     report = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8-sig").read())))
     assert [r[2] for r in report[1:]] == ["K2"] and report[1][10:] == [
-        "998", "General learner record processing error.", "Profession"]
+        "998",
+        "General learner record processing error.",
+        "Profession",
+    ]
     # The participants stored, reached by keyboard from the finished message.
     tab_to(page, "#processing a[href$='/participants']")
     page.keyboard.press("Enter")

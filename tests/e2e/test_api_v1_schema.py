@@ -6,6 +6,7 @@ Bounded: EXAMPLES requests per operation and mode, no shrinking, derandomized, a
 database. (schemathesis's own pytest loader reaches into pytest internals that pytest 9 dropped, so
 the strategies it builds for each operation are driven with Hypothesis directly.)
 """
+
 from __future__ import annotations
 
 import pytest
@@ -18,10 +19,19 @@ from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER
 pytestmark = pytest.mark.e2e
 
 EXAMPLES = 50
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-          checks.response_schema_conformance]
-OPERATIONS = ["POST /learner-activities", "GET /learner-activities/status", "POST /learner-match",
-              "POST /activities", "GET /activities/{activityId}"]
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
+OPERATIONS = [
+    "POST /learner-activities",
+    "GET /learner-activities/status",
+    "POST /learner-match",
+    "POST /activities",
+    "GET /activities/{activityId}",
+]
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +54,18 @@ def test_every_answer_is_one_the_document_describes(api_schema, operation, mode)
     sent = []
 
     @given(case=strategy)
-    @settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate], derandomize=True,
-              suppress_health_check=list(HealthCheck), database=None)
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
     def answers(case):
-        sent.append(case.call_and_validate(auth=(SANDBOX_USER, SANDBOX_PASSWORD), checks=CHECKS, timeout=60)
-                    .status_code)
+        sent.append(
+            case.call_and_validate(auth=(SANDBOX_USER, SANDBOX_PASSWORD), checks=CHECKS, timeout=60).status_code
+        )
 
     answers()
     assert sent, "no request was sent"

@@ -6,6 +6,7 @@ shared by every process, and disable / rotate / unlock taking effect at once eve
 Two servers (separate gunicorn masters, two workers each) share one database, so "another process"
 is certain, not left to the kernel's choice of worker.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -50,8 +51,15 @@ class Pair:
 def pair(database_url, tmp_path_factory):
     a = start_server(database_url, tmp_path_factory.mktemp("a"), workers=2, **THROTTLING)
     b = start_server(database_url, tmp_path_factory.mktemp("b"), workers=2, **THROTTLING)
-    services = Services(Settings(database_url=database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k",
-                                 login_max_failures=MAX_FAILURES, login_lockout_seconds=LOCKOUT_SECONDS))
+    services = Services(
+        Settings(
+            database_url=database_url,
+            today=dt.date.fromisoformat(TODAY),
+            secret_key=b"k",
+            login_max_failures=MAX_FAILURES,
+            login_lockout_seconds=LOCKOUT_SECONDS,
+        )
+    )
     with services.store.transaction() as uow:
         accounts = uow.accounts
         provider_pk = accounts.provider(PROVIDER_ID).id
@@ -64,8 +72,12 @@ def pair(database_url, tmp_path_factory):
 
 
 def call(server, user: str, password: str, header: str = "", timeout: float = 30) -> requests.Response:
-    return post(server.service_url, get_activity_body(user=user, password=password, header=header),
-                SOAPAction='"urn:pars-ws:learner:v1/GetActivity"', timeout=timeout)
+    return post(
+        server.service_url,
+        get_activity_body(user=user, password=password, header=header),
+        SOAPAction='"urn:pars-ws:learner:v1/GetActivity"',
+        timeout=timeout,
+    )
 
 
 def ok(response: requests.Response) -> bool:
@@ -74,8 +86,12 @@ def ok(response: requests.Response) -> bool:
 
 def auth_failed(response: requests.Response) -> bool:
     fault = fault_of(response)
-    return (response.status_code == 500 and fault is not None and fault.code == "Client.Authentication"
-            and fault.text.startswith("Authentication failed."))
+    return (
+        response.status_code == 500
+        and fault is not None
+        and fault.code == "Client.Authentication"
+        and fault.text.startswith("Authentication failed.")
+    )
 
 
 def everywhere(pair: Pair, user: str, password: str, calls: int = 8) -> list[requests.Response]:
@@ -93,6 +109,7 @@ def credential_state(pair: Pair, user: str):
 
 # -- constant time ---------------------------------------------------------------------------------
 
+
 def test_cached_secret_is_compared_in_constant_time(pair, monkeypatch):
     """The verified-credential cache holds an HMAC of the secret and compares it with
     hmac.compare_digest; argon2 (constant time itself) runs on every miss."""
@@ -106,8 +123,9 @@ def test_cached_secret_is_compared_in_constant_time(pair, monkeypatch):
     verifies = []
     real_verify = auth_module.Authenticator._verify
     monkeypatch.setattr(auth_module.hmac, "compare_digest", spy)
-    monkeypatch.setattr(auth_module.Authenticator, "_verify",
-                        staticmethod(lambda h, p: verifies.append(1) or real_verify(h, p)))
+    monkeypatch.setattr(
+        auth_module.Authenticator, "_verify", staticmethod(lambda h, p: verifies.append(1) or real_verify(h, p))
+    )
     authenticator = pair.services.auth
     secret = USERS["inprocess"]
     assert authenticator.authenticate("inprocess", secret).username == "inprocess"
@@ -131,10 +149,12 @@ def test_every_refusal_does_the_same_work(pair, monkeypatch):
     work = []
     real_verify = auth_module.Authenticator._verify
     real_count = AccountRepository.count_failure
-    monkeypatch.setattr(auth_module.Authenticator, "_verify",
-                        staticmethod(lambda h, p: work.append("argon2") or real_verify(h, p)))
-    monkeypatch.setattr(AccountRepository, "count_failure",
-                        lambda self, *args: work.append("count") or real_count(self, *args))
+    monkeypatch.setattr(
+        auth_module.Authenticator, "_verify", staticmethod(lambda h, p: work.append("argon2") or real_verify(h, p))
+    )
+    monkeypatch.setattr(
+        AccountRepository, "count_failure", lambda self, *args: work.append("count") or real_count(self, *args)
+    )
     authenticator, user = pair.services.auth, "timing"
     for username, password in [("nobody-at-all", "wrong-password"), (user, "wrong-password")]:
         work.clear()
@@ -155,6 +175,7 @@ def test_every_refusal_does_the_same_work(pair, monkeypatch):
 
 # -- WS-Security UsernameToken ------------------------------------------------------------------------
 
+
 def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -165,8 +186,7 @@ def token(created: dt.datetime | None = None, **kw) -> str:
 
 def security_fault(response: requests.Response, words: str) -> bool:
     fault = fault_of(response)
-    return (response.status_code == 500 and fault is not None and fault.code == "Client.Security"
-            and words in fault.text)
+    return response.status_code == 500 and fault is not None and fault.code == "Client.Security" and words in fault.text
 
 
 def test_password_text_with_nonce_and_created(pair):
@@ -201,8 +221,13 @@ def test_concurrent_replays_in_two_servers_let_exactly_one_through(pair):
 def test_created_must_be_within_five_minutes(pair):
     for skew in (dt.timedelta(minutes=-4, seconds=-30), dt.timedelta(minutes=4, seconds=30)):
         assert ok(call(pair.a, "", "", token(now_utc() + skew)))
-    for skew in (dt.timedelta(minutes=-5, seconds=-30), dt.timedelta(minutes=5, seconds=30),
-                 dt.timedelta(days=-400), "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"):
+    for skew in (
+        dt.timedelta(minutes=-5, seconds=-30),
+        dt.timedelta(minutes=5, seconds=30),
+        dt.timedelta(days=-400),
+        "9999-12-31T23:59:59-23:59",
+        "0001-01-01T00:00:00+23:59",
+    ):
         created = skew if isinstance(skew, str) else now_utc() + skew
         response = call(pair.a, "", "", wsse_header(SANDBOX_USER, SANDBOX_PASSWORD, created=created))
         assert security_fault(response, "outside the 5-minute window"), response.text[:400]
@@ -227,6 +252,7 @@ def test_wrong_password_in_a_token_is_an_authentication_fault(pair):
 
 
 # -- failed-login throttling -------------------------------------------------------------------------
+
 
 def test_repeated_failures_lock_the_credential_in_every_process(pair):
     user, secret = "throttle", USERS["throttle"]
@@ -264,6 +290,7 @@ def test_basic_auth_failures_count_too_and_unlock_lifts_the_lock(pair):
 
 
 # -- disable and rotate, at once everywhere --------------------------------------------------------
+
 
 def test_rotation_takes_effect_at_once_in_every_process(pair):
     user, old, new = "rotate", USERS["rotate"], "rotate-secret-2"

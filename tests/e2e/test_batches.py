@@ -1,5 +1,6 @@
 """Batch uploads end to end: gunicorn and worker processes on loopback, `pars-ws upload`, the JSON
 API, e-mail through a real SMTP receiver, and workers killed with SIGKILL."""
+
 from __future__ import annotations
 
 import csv
@@ -51,9 +52,15 @@ AUTH = (SANDBOX_USER, SANDBOX_PASSWORD)
 
 # -- helpers ----------------------------------------------------------------------------------------
 
+
 def post_file(server, name: str, data: bytes, file_type: str, force: bool = False, auth=AUTH):
-    return requests.post(f"{server.base_url}/api/batches", auth=auth, timeout=60,
-                         files={"file": (name, data)}, data={"file_type": file_type, "force": str(force).lower()})
+    return requests.post(
+        f"{server.base_url}/api/batches",
+        auth=auth,
+        timeout=60,
+        files={"file": (name, data)},
+        data={"file_type": file_type, "force": str(force).lower()},
+    )
 
 
 def api_get(server, path: str, auth=AUTH):
@@ -78,8 +85,12 @@ def batch_counts(database_url: str, batch_id: int) -> tuple[int, int, int]:
         with engine.connect() as conn:
             return (
                 conn.execute(select(func.count()).where(lr.c.batch_pk == batch_id)).scalar_one(),
-                conn.execute(select(func.count(distinct(lr.c.batch_row))).where(lr.c.batch_pk == batch_id)).scalar_one(),
-                conn.execute(select(func.count(distinct(br.c.row_index))).where(br.c.batch_pk == batch_id)).scalar_one(),
+                conn.execute(
+                    select(func.count(distinct(lr.c.batch_row))).where(lr.c.batch_pk == batch_id)
+                ).scalar_one(),
+                conn.execute(
+                    select(func.count(distinct(br.c.row_index))).where(br.c.batch_pk == batch_id)
+                ).scalar_one(),
             )
     finally:
         engine.dispose()
@@ -91,8 +102,7 @@ PARS_WS = str(Path(sys.executable).with_name("pars-ws"))
 
 
 def pars_ws(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([PARS_WS, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=check,
-                          timeout=120)
+    return subprocess.run([PARS_WS, *args], env=env, cwd=ROOT, capture_output=True, text=True, check=check, timeout=120)
 
 
 def cli_env(server) -> dict:
@@ -105,6 +115,7 @@ def report_lines(report: bytes) -> list[list[str]]:
 
 # -- the acceptance case: 2,500 rows through the CLI ---------------------------------------------------
 
+
 def test_cli_upload_2500_rows_10_bad_then_the_fixed_error_report(server, database_url, tmp_path):
     big = tmp_path / "big.txt"
     big.write_bytes(template_file(2500))
@@ -112,7 +123,12 @@ def test_cli_upload_2500_rows_10_bad_then_the_fixed_error_report(server, databas
     started = time.monotonic()
     cli = subprocess.Popen(
         [PARS_WS, "upload", str(big), "--errors-out", str(errors_csv)],
-        env=cli_env(server), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=cli_env(server),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # While it is queued or processing, no second file is taken.
         deadline = time.monotonic() + 30
@@ -167,22 +183,69 @@ def test_cli_upload_2500_rows_10_bad_then_the_fixed_error_report(server, databas
 MIB = 1024 * 1024
 
 
-@pytest.mark.parametrize("name, data, file_type, status, message", [
-    ("learners.xml", template_file(1, {}), "txt", 400, "THE FILE SELECTED IS NOT A .TXT FILE. PLEASE UPLOAD A .TXT FILE."),
-    ("learners.txt", template_file(1, {}), "xml", 400, "THE FILE SELECTED IS NOT A .XML FILE. PLEASE UPLOAD A .XML FILE."),
-    ("learners.txt", b"Name\tDate\nA\t1/1/2026\n", "txt", 400,
-     "THE FILE IS NOT FORMATTED CORRECTLY. PLEASE USE THE FORMAT PROVIDED IN THIS TEMPLATE."),
-    ("learners.txt", template_file(2501, {}), "txt", 400,
-     "THE FILE HAS MORE THAN 2,500 RECORDS. BATCH UPLOADS MAY NOT EXCEED 2,500 RECORDS."),
-    ("learners.txt", template_file(1, {}) + b" " * 16 * MIB, "txt", 400,
-     "THE FILE IS LARGER THAN 16 MB. BATCH UPLOADS MAY NOT EXCEED 16 MB."),
-    # Far past the limit: refused while the body is read.
-    ("learners.txt", b" " * 17 * MIB, "txt", 413, "THE FILE IS LARGER THAN 16 MB. BATCH UPLOADS MAY NOT EXCEED 16 MB."),
-    ("learners.txt", "Learner Template B\tABPATH\t200930149".encode("utf-32"), "txt", 400,
-     "THE FILE COULD NOT BE READ AS TEXT."),
-    ("learners.xml", b"<ar:ActivityReports xmlns:ar='http://ns.medbiq.org/activityreport/v1/'>", "xml", 400,
-     "Malformed XML"),
-], ids=["txt-extension", "xml-extension", "not-template", "2501-records", "16MiB", "17MiB", "encoding", "malformed"])
+@pytest.mark.parametrize(
+    "name, data, file_type, status, message",
+    [
+        (
+            "learners.xml",
+            template_file(1, {}),
+            "txt",
+            400,
+            "THE FILE SELECTED IS NOT A .TXT FILE. PLEASE UPLOAD A .TXT FILE.",
+        ),
+        (
+            "learners.txt",
+            template_file(1, {}),
+            "xml",
+            400,
+            "THE FILE SELECTED IS NOT A .XML FILE. PLEASE UPLOAD A .XML FILE.",
+        ),
+        (
+            "learners.txt",
+            b"Name\tDate\nA\t1/1/2026\n",
+            "txt",
+            400,
+            "THE FILE IS NOT FORMATTED CORRECTLY. PLEASE USE THE FORMAT PROVIDED IN THIS TEMPLATE.",
+        ),
+        (
+            "learners.txt",
+            template_file(2501, {}),
+            "txt",
+            400,
+            "THE FILE HAS MORE THAN 2,500 RECORDS. BATCH UPLOADS MAY NOT EXCEED 2,500 RECORDS.",
+        ),
+        (
+            "learners.txt",
+            template_file(1, {}) + b" " * 16 * MIB,
+            "txt",
+            400,
+            "THE FILE IS LARGER THAN 16 MB. BATCH UPLOADS MAY NOT EXCEED 16 MB.",
+        ),
+        # Far past the limit: refused while the body is read.
+        (
+            "learners.txt",
+            b" " * 17 * MIB,
+            "txt",
+            413,
+            "THE FILE IS LARGER THAN 16 MB. BATCH UPLOADS MAY NOT EXCEED 16 MB.",
+        ),
+        (
+            "learners.txt",
+            "Learner Template B\tABPATH\t200930149".encode("utf-32"),
+            "txt",
+            400,
+            "THE FILE COULD NOT BE READ AS TEXT.",
+        ),
+        (
+            "learners.xml",
+            b"<ar:ActivityReports xmlns:ar='http://ns.medbiq.org/activityreport/v1/'>",
+            "xml",
+            400,
+            "Malformed XML",
+        ),
+    ],
+    ids=["txt-extension", "xml-extension", "not-template", "2501-records", "16MiB", "17MiB", "encoding", "malformed"],
+)
 def test_files_refused_whole(server, name, data, file_type, status, message):
     before = api_get(server, "/api/batches").json()["batches"]
     response = post_file(server, name, data, file_type)
@@ -199,8 +262,15 @@ def test_authentication_and_missing_file(server):
 
 
 def test_xml_batch(server):
-    good = record("ccid:testprovider.org:e2e-xml-batch-1", board="ABO", id_type="ABO", activity_id="200900001",
-                  credit_types=("ABO MOC Part II",), points="2", completed="2026-03-01T00:00:00")
+    good = record(
+        "ccid:testprovider.org:e2e-xml-batch-1",
+        board="ABO",
+        id_type="ABO",
+        activity_id="200900001",
+        credit_types=("ABO MOC Part II",),
+        points="2",
+        completed="2026-03-01T00:00:00",
+    )
     bad = dict(good, credit_id="ccid:testprovider.org:e2e-xml-batch-2", learner_id="0000000")
     response = post_file(server, "activity-reports.xml", xml_reports([good, bad]).encode(), "xml")
     assert response.status_code == 202
@@ -210,15 +280,21 @@ def test_xml_batch(server):
     batch = wait_finished(server, batch["id"])
     assert (batch["status"], batch["processed"], batch["not_processed"]) == ("done", 1, 1)
     [stored] = api_get(server, batch["links"]["records"]).json()["records"]
-    assert (stored["credit_id"], stored["result"], stored["board"], stored["credits"]) == \
-        ("ccid:testprovider.org:e2e-xml-batch-1", "Accepted", "ABO", "2.00")
+    assert (stored["credit_id"], stored["result"], stored["board"], stored["credits"]) == (
+        "ccid:testprovider.org:e2e-xml-batch-1",
+        "Accepted",
+        "ABO",
+        "2.00",
+    )
     errors = api_get(server, batch["links"]["errors"])
     assert errors.headers["Content-Disposition"] == 'attachment; filename="activity-reports_errors.csv"'
     [header, line] = report_lines(errors.content)
     assert line[1:5] == ["ABO", "200900001", "ABO", "0000000"]
     assert line[7:9] == ["03/01", "03/01/2026"]  # as Template B rows show them, not 1900-03-01 and 2026-03-01T00:00:00
-    assert (header[19], line[17:]) == ("20. CreditID", ["661", "Diplomate ID not found in Board records.",
-                                                        "ccid:testprovider.org:e2e-xml-batch-2"])
+    assert (header[19], line[17:]) == (
+        "20. CreditID",
+        ["661", "Diplomate ID not found in Board records.", "ccid:testprovider.org:e2e-xml-batch-2"],
+    )
 
 
 def test_duplicate_file_refused_unless_forced(server):
@@ -238,9 +314,23 @@ def test_duplicate_file_refused_unless_forced(server):
 
 
 def test_another_provider_never_sees_a_batch(server):
-    run_cli(server.env, "credentials", "create", "--provider-id", "7654321", "--environment", "sandbox",
-            "--username", "other-provider", "--password", "other-password", "--provider-name", "Other Provider",
-            "--provider-email", "cme@other.example")
+    run_cli(
+        server.env,
+        "credentials",
+        "create",
+        "--provider-id",
+        "7654321",
+        "--environment",
+        "sandbox",
+        "--username",
+        "other-provider",
+        "--password",
+        "other-password",
+        "--provider-name",
+        "Other Provider",
+        "--provider-email",
+        "cme@other.example",
+    )
     other = ("other-provider", "other-password")
     batch = post_file(server, "mine.txt", template_file(1, {}, start=9200, activity_id="200608132"), "txt").json()
     wait_finished(server, batch["id"])
@@ -251,6 +341,7 @@ def test_another_provider_never_sees_a_batch(server):
 
 
 # -- mail through a real SMTP server --------------------------------------------------------------------
+
 
 @pytest.fixture
 def fresh_database_url(database_url, tmp_path):
@@ -278,8 +369,13 @@ def test_finished_batch_mailed_over_smtp(fresh_database_url, tmp_path):
     inbox = _Inbox()
     smtp = Controller(inbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    server = start_server(fresh_database_url, tmp_path, PARS_SMTP_HOST="127.0.0.1", PARS_SMTP_PORT=smtp.port,
-                          PARS_PUBLIC_URL="https://pars.example.org/")
+    server = start_server(
+        fresh_database_url,
+        tmp_path,
+        PARS_SMTP_HOST="127.0.0.1",
+        PARS_SMTP_PORT=smtp.port,
+        PARS_PUBLIC_URL="https://pars.example.org/",
+    )
     try:
         batch = post_file(server, "mailed.txt", template_file(3, {1: BAD_ROWS[7]}), "txt").json()
         wait_finished(server, batch["id"])
@@ -295,8 +391,11 @@ def test_finished_batch_mailed_over_smtp(fresh_database_url, tmp_path):
         login = page.get(server.base_url + link.removeprefix("https://pars.example.org"), timeout=30)
         assert "/login?next=" in login.url
         token = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
-        shown = page.post(login.url, timeout=30, data={"csrf_token": token, "email": SANDBOX_WEB_EMAIL,
-                                                       "password": SANDBOX_WEB_PASSWORD})
+        shown = page.post(
+            login.url,
+            timeout=30,
+            data={"csrf_token": token, "email": SANDBOX_WEB_EMAIL, "password": SANDBOX_WEB_PASSWORD},
+        )
         assert shown.url == f"{server.base_url}/batches?batch={batch['id']}"
         assert "YOUR FILE (MAILED.TXT) HAS FINISHED PROCESSING" in shown.text
         assert f"/batches/{batch['id']}/errors.csv" in shown.text
@@ -310,10 +409,15 @@ def test_finished_batch_mailed_over_smtp(fresh_database_url, tmp_path):
 
 # -- workers ---------------------------------------------------------------------------------------------
 
+
 def _start_workers(env: dict, *log_paths) -> list[subprocess.Popen]:
     """`pars-ws worker` processes, started together; returns once each has started its loop."""
-    procs = [subprocess.Popen([PARS_WS, "worker", "--poll", "0.2"], env=env, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=open(path, "wb")) for path in log_paths]
+    procs = [
+        subprocess.Popen(
+            [PARS_WS, "worker", "--poll", "0.2"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(path, "wb")
+        )
+        for path in log_paths
+    ]
     deadline = time.monotonic() + 30
     for proc, path in zip(procs, log_paths, strict=True):
         while '"worker_started"' not in path.read_text():
@@ -337,8 +441,7 @@ def worker_env(fresh_database_url, tmp_path):
     """A seeded database with no service and no worker running yet; INFO logs so claims can be read."""
     env = service_env(fresh_database_url, tmp_path, PARS_LOG_LEVEL="INFO")
     run_cli(env, "sandbox", "seed", "--username", SANDBOX_USER, "--password", SANDBOX_PASSWORD)
-    services = Services(Settings(database_url=fresh_database_url, today=dt.date.fromisoformat(TODAY),
-                                 secret_key=b"k"))
+    services = Services(Settings(database_url=fresh_database_url, today=dt.date.fromisoformat(TODAY), secret_key=b"k"))
     yield env, services
     services.engine.dispose()
 
@@ -347,9 +450,17 @@ def _wait_all_done(services, ids: list[int], timeout: float = 90) -> list:
     deadline = time.monotonic() + timeout
     while True:
         with services.engine.begin() as conn:
-            rows = conn.execute(select(t.batches.c.id, t.batches.c.status, t.batches.c.attempts,
-                                            t.batches.c.claimed_by, t.batches.c.records_processed)
-                                     .where(t.batches.c.id.in_(ids)).order_by(t.batches.c.id)).all()
+            rows = conn.execute(
+                select(
+                    t.batches.c.id,
+                    t.batches.c.status,
+                    t.batches.c.attempts,
+                    t.batches.c.claimed_by,
+                    t.batches.c.records_processed,
+                )
+                .where(t.batches.c.id.in_(ids))
+                .order_by(t.batches.c.id)
+            ).all()
         if all(r.status == "done" for r in rows):
             return rows
         assert time.monotonic() < deadline, rows
@@ -359,13 +470,21 @@ def _wait_all_done(services, ids: list[int], timeout: float = 90) -> list:
 def _provider_with_activity(services, n: int) -> tuple[Account, str]:
     """Another provider, with its own ABPATH activity."""
     with services.store.transaction() as uow:
-        pk = uow.accounts.ensure_provider(f"76000{n:02d}", f"Provider {n}", f"p{n}.example",
-                                                          f"cme@p{n}.example")
+        pk = uow.accounts.ensure_provider(f"76000{n:02d}", f"Provider {n}", f"p{n}.example", f"cme@p{n}.example")
     account = Account(0, f"p{n}", "sandbox", pk, f"76000{n:02d}", f"Provider {n}", f"p{n}.example", f"cme@p{n}.example")
-    activity = services.activities.save(account, Activity(
-        activity_id=None, title=f"Activity {n}", activity_type="Course", start_date=dt.date(2026, 1, 1),
-        end_date=dt.date(2026, 12, 31), reporting_year=2026, credits=Decimal("500"),
-        registrations=(Registration("ABPATH", Decimal("500"), ("ABPath MOC Part II",)),)))
+    activity = services.activities.save(
+        account,
+        Activity(
+            activity_id=None,
+            title=f"Activity {n}",
+            activity_type="Course",
+            start_date=dt.date(2026, 1, 1),
+            end_date=dt.date(2026, 12, 31),
+            reporting_year=2026,
+            credits=Decimal("500"),
+            registrations=(Registration("ABPATH", Decimal("500"), ("ABPath MOC Part II",)),),
+        ),
+    )
     return account, activity.activity_id
 
 
@@ -375,8 +494,15 @@ def test_two_workers_never_process_the_same_batch(worker_env, tmp_path):
     ids = []
     for n in range(4):  # one file at a time per provider: four providers
         account, activity_id = _provider_with_activity(services, n)
-        ids.append(batches.upload(services, account, file_name=f"p{n}.txt", file_type="txt",
-                                  data=template_file(1000, {}, activity_id=activity_id)).id)
+        ids.append(
+            batches.upload(
+                services,
+                account,
+                file_name=f"p{n}.txt",
+                file_type="txt",
+                data=template_file(1000, {}, activity_id=activity_id),
+            ).id
+        )
     workers = _start_workers(env, tmp_path / "worker0.log", tmp_path / "worker1.log")
     try:
         rows = _wait_all_done(services, ids)
@@ -395,8 +521,9 @@ def test_two_workers_never_process_the_same_batch(worker_env, tmp_path):
 def test_a_batch_whose_worker_was_killed_is_finished_by_another(worker_env, tmp_path):
     env, services = worker_env
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
-    batch_id = batches.upload(services, account, file_name="killed.txt", file_type="txt",
-                              data=template_file(2500, {})).id
+    batch_id = batches.upload(
+        services, account, file_name="killed.txt", file_type="txt", data=template_file(2500, {})
+    ).id
 
     def batch():
         with services.engine.begin() as conn:
@@ -417,8 +544,11 @@ def test_a_batch_whose_worker_was_killed_is_finished_by_another(worker_env, tmp_
     assert batch_counts(env["PARS_DATABASE_URL"], batch_id) == (stopped.rows_done,) * 3
     # The heartbeat goes stale after Settings.batch_stale_seconds: move it back rather than wait.
     with services.engine.begin() as conn:
-        conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(
-            heartbeat_at=stopped.heartbeat_at - dt.timedelta(seconds=Settings.batch_stale_seconds + 1)))
+        conn.execute(
+            update(t.batches)
+            .where(t.batches.c.id == batch_id)
+            .values(heartbeat_at=stopped.heartbeat_at - dt.timedelta(seconds=Settings.batch_stale_seconds + 1))
+        )
 
     [second] = _start_workers(env, tmp_path / "second.log")
     try:

@@ -7,6 +7,7 @@
    SQLite write lock in /proc/locks or its PostgreSQL backend in pg_stat_activity): the call is
    stored whole or not at all, and the service carries on.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -50,9 +51,11 @@ def stored(database_url: str, prefix: str) -> tuple[int, int, int]:
     try:
         with engine.connect() as conn:
             like = lr.c.credit_id.like(prefix + "%")
-            return (conn.execute(select(func.count()).where(like)).scalar_one(),
-                    conn.execute(select(func.count()).where(like, lr.c.deleted_at.is_(None))).scalar_one(),
-                    conn.execute(select(func.count(func.distinct(lr.c.credit_id))).where(like)).scalar_one())
+            return (
+                conn.execute(select(func.count()).where(like)).scalar_one(),
+                conn.execute(select(func.count()).where(like, lr.c.deleted_at.is_(None))).scalar_one(),
+                conn.execute(select(func.count(func.distinct(lr.c.credit_id))).where(like)).scalar_one(),
+            )
     finally:
         engine.dispose()
 
@@ -72,11 +75,12 @@ def server_log(server) -> str:
 
 # -- the race ------------------------------------------------------------------------------------------
 
+
 def test_sixteen_clients_race_the_same_thousand_credit_ids(server, credentials, database_url):
     prefix = unique_id("race")
     ids = [f"{prefix}-{i:04d}" for i in range(CREDIT_IDS)]
     records = {cid: abo_record(cid, i) for i, cid in enumerate(ids)}
-    chunks = [ids[i:i + CHUNK] for i in range(0, CREDIT_IDS, CHUNK)]
+    chunks = [ids[i : i + CHUNK] for i in range(0, CREDIT_IDS, CHUNK)]
     clients = [zeep.Client(server.wsdl_url) for _ in range(CLIENTS)]
     answers: dict[str, list[tuple[str, list[int]]]] = defaultdict(list)
     failures: list[str] = []
@@ -94,7 +98,8 @@ def test_sixteen_clients_race_the_same_thousand_credit_ids(server, credentials, 
             mine = chunk if (n // 4) % 2 else chunk[::-1]
             try:
                 response = clients[n].service.SaveLearnerActivity(
-                    **credentials, ActivityReports=zeep_reports([records[c] for c in mine]))
+                    **credentials, ActivityReports=zeep_reports([records[c] for c in mine])
+                )
             except Exception as exc:  # noqa: BLE001 - every failure is reported, none may happen
                 with lock:
                     failures.append(f"client {n}: {type(exc).__name__}: {exc}")
@@ -120,9 +125,11 @@ def test_sixteen_clients_race_the_same_thousand_credit_ids(server, credentials, 
     log = server_log(server)
     assert "database is locked" not in log and "Internal error" not in log, log[-3000:]
     retried = log.count("transient database conflict")
-    print(f"\n{CLIENTS} clients x {CREDIT_IDS} CreditIDs = {CLIENTS * CREDIT_IDS} attempts in {seconds:.1f} s: "
-          f"{CREDIT_IDS} stored once each, {CREDIT_IDS * (CLIENTS - 1)} answered 603, lost: 0 "
-          f"({retried} calls run again after a deadlock)")
+    print(
+        f"\n{CLIENTS} clients x {CREDIT_IDS} CreditIDs = {CLIENTS * CREDIT_IDS} attempts in {seconds:.1f} s: "
+        f"{CREDIT_IDS} stored once each, {CREDIT_IDS * (CLIENTS - 1)} answered 603, lost: 0 "
+        f"({retried} calls run again after a deadlock)"
+    )
 
 
 def test_the_same_records_in_opposite_orders_at_once(server, database_url):
@@ -154,6 +161,7 @@ def test_the_same_records_in_opposite_orders_at_once(server, database_url):
 
 
 # -- a crash in the middle of a call -------------------------------------------------------------------
+
 
 def _tcp_sockets() -> list[tuple[int, int, int]]:
     """(local port, remote port, socket inode) of every TCP socket on the machine."""
@@ -213,17 +221,25 @@ class TransactionProbe:
             shm = os.stat(str(self.db) + "-shm").st_ino
             for line in Path("/proc/locks").read_text().splitlines():
                 f = line.split()
-                if ("->" not in f and f[-4:-3] == [str(pid)] and f[-3].endswith(f":{shm}") and f[-2] == "120"
-                        and "WRITE" in f):
+                if (
+                    "->" not in f
+                    and f[-4:-3] == [str(pid)]
+                    and f[-3].endswith(f":{shm}")
+                    and f[-2] == "120"
+                    and "WRITE" in f
+                ):
                     return True
             return False
         # PostgreSQL: one of this process's connections has a transaction that has written
         # (backend_xid is assigned at the first write) and is not over.
         ports = {local for local, remote, inode in _tcp_sockets() if remote == 5432 and inode in _socket_inodes(pid)}
         with self.engine.connect() as conn:
-            rows = conn.execute(text(
-                "SELECT pid, client_port FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()")).all()
+            rows = conn.execute(
+                text(
+                    "SELECT pid, client_port FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+                )
+            ).all()
         self.backends = {r.pid for r in rows if r.client_port in ports}
         return bool(self.backends)
 
@@ -235,8 +251,9 @@ class TransactionProbe:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.engine.connect() as conn:
-                alive = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)"),
-                                     {"pids": list(self.backends)}).all()
+                alive = conn.execute(
+                    text("SELECT pid FROM pg_stat_activity WHERE pid = ANY(:pids)"), {"pids": list(self.backends)}
+                ).all()
             if not alive:
                 return
             time.sleep(0.01)
@@ -262,8 +279,12 @@ def _send_in_background(server, body: bytes):
 
     def send():
         try:
-            conn.request("POST", "/services/ACCMELearnerService.svc", body=body,
-                         headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": SAVE_ACTION})
+            conn.request(
+                "POST",
+                "/services/ACCMELearnerService.svc",
+                body=body,
+                headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": SAVE_ACTION},
+            )
             response = conn.getresponse()
             outcome["status"] = response.status
             outcome["body"] = response.read()
@@ -336,9 +357,12 @@ def test_calls_after_postgresql_closed_every_connection_are_answered(server, dat
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            closed = conn.execute(text(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t")).scalar()
+            closed = conn.execute(
+                text(
+                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t"
+                )
+            ).scalar()
     finally:
         engine.dispose()
     assert closed >= 1

@@ -8,6 +8,7 @@ same gunicorn processes are still serving correctly afterwards. Then each limit 
 object, on a server started with small limits: just inside accepted, just past refused with a
 fault naming that limit; the batch readers under the same limits.
 """
+
 from __future__ import annotations
 
 import os
@@ -45,8 +46,8 @@ from tests.unit.test_xml_guard import ATTACKS, ATTACKS_DIR, SECRET, http_server,
 pytestmark = pytest.mark.e2e
 
 
-
 # -- the attacks ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Attack:
@@ -79,8 +80,14 @@ def _mtom(t: Target) -> bytes:
     return (ATTACKS_DIR / "mtom-multipart-related.http").read_bytes().partition(b"\r\n\r\n")[2]
 
 
-MTOM_TYPE = ((ATTACKS_DIR / "mtom-multipart-related.http").read_bytes().partition(b"\r\n\r\n")[0]
-             .decode().split(":", 1)[1].strip())
+MTOM_TYPE = (
+    (ATTACKS_DIR / "mtom-multipart-related.http")
+    .read_bytes()
+    .partition(b"\r\n\r\n")[0]
+    .decode()
+    .split(":", 1)[1]
+    .strip()
+)
 
 
 def _in_record(fragment: bytes) -> Callable[[Target], bytes]:
@@ -103,97 +110,193 @@ def _without_declaration(body: bytes) -> bytes:
 
 
 GENERATED = [
-    Attack("soap11-envelope-to-soap12-endpoint", _valid, "VersionMismatch", soap12=True,
-           answer_soap12=False),
-    Attack("soap12-envelope-to-soap11-endpoint", lambda t: to_soap12(_valid(t)), "VersionMismatch",
-           answer_soap12=True),
-    Attack("activity-reports-in-wrong-namespace",
-           lambda t: _valid(t).replace(b"http://ns.medbiq.org/activityreport/v1/", b"urn:evil:activityreport"),
-            "Client.InvalidRequest"),
-    Attack("activity-reports-in-wrong-namespace-soap12",
-           lambda t: to_soap12(_valid(t)).replace(b"http://ns.medbiq.org/activityreport/v1/", b"urn:evil:v1"),
-            "Client.InvalidRequest", soap12=True),
+    Attack("soap11-envelope-to-soap12-endpoint", _valid, "VersionMismatch", soap12=True, answer_soap12=False),
+    Attack("soap12-envelope-to-soap11-endpoint", lambda t: to_soap12(_valid(t)), "VersionMismatch", answer_soap12=True),
+    Attack(
+        "activity-reports-in-wrong-namespace",
+        lambda t: _valid(t).replace(b"http://ns.medbiq.org/activityreport/v1/", b"urn:evil:activityreport"),
+        "Client.InvalidRequest",
+    ),
+    Attack(
+        "activity-reports-in-wrong-namespace-soap12",
+        lambda t: to_soap12(_valid(t)).replace(b"http://ns.medbiq.org/activityreport/v1/", b"urn:evil:v1"),
+        "Client.InvalidRequest",
+        soap12=True,
+    ),
     Attack("multipart-related-soap12", _mtom, "Client.Limit", "multipart", soap12=True, content_type=MTOM_TYPE),
-    Attack("xop-root-content-type", _valid, "Client.Limit", "multipart",
-           content_type='application/xop+xml; type="text/xml"'),
-    Attack("multipart-form-data", _valid, "Client.Limit", "multipart",
-           content_type="multipart/form-data; boundary=x"),
-    Attack("content-type-charset-utf7", _valid, "Client.Limit", "encoding",
-           content_type="text/xml; charset=utf-7"),
-    Attack("billion-laughs-soap12", lambda t: load_attack("billion-laughs.xml", t.http_url),
-           "Client.Limit", "doctype", soap12=True),
-    Attack("xxe-url-soap12", lambda t: load_attack("xxe-url.xml", t.http_url), "Client.Limit", "doctype",
-           soap12=True),
-    Attack("xxe-local-file-utf16", lambda t: load_attack("xxe-local-file.xml", t.http_url, t.secret_url)
-           .replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-16"?>', 1)
-           .replace(b'encoding="UTF-8"', b"").decode().encode("utf-16"), "Client.Limit", "doctype"),
-    Attack("doctype-behind-2000-comments", lambda t: b"<!-- c -->" * 2000 + DOCTYPE_XXE.format(
-        url=t.secret_url).encode() + _without_declaration(_valid(t)), "Client.Limit", "doctype"),
-    Attack("entity-reference-in-wsse-password", _in_header(wsse_header("sandbox-user", "x").replace(
-        ">x<", ">&xxe;<")), "Client.Limit", "entity"),
-    Attack("xinclude-in-header", lambda t: _in_header(
-        f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{t.secret_url}" parse="text"/>')(t),
-            "Client.Limit", "xinclude"),
-    Attack("xinclude-url-in-record", lambda t: _in_record(
-        f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{t.http_url}/xi"/>'.encode())(t),
-            "Client.Limit", "xinclude"),
-    Attack("processing-instruction-in-header", _in_header("<?evil data?>"), "Client.Limit",
-           "processing-instruction"),
-    Attack("deep-nesting-in-header", _in_header("<x:d xmlns:x='urn:x'>" + "<x:d>" * 200 + "</x:d>" * 201),
-            "Client.Limit", "depth"),
-    Attack("deep-nesting-past-libxml2", _in_record(b"<x>" * 100_000 + b"</x>" * 100_000), "Client.Limit",
-           "depth"),
-    Attack("many-attributes-on-envelope",
-           lambda t: _valid(t).replace(b"<soap:Envelope ", b"<soap:Envelope " + b" ".join(
-               b'a%d="v"' % i for i in range(60)) + b" ", 1), "Client.Limit", "attributes"),
+    Attack(
+        "xop-root-content-type",
+        _valid,
+        "Client.Limit",
+        "multipart",
+        content_type='application/xop+xml; type="text/xml"',
+    ),
+    Attack("multipart-form-data", _valid, "Client.Limit", "multipart", content_type="multipart/form-data; boundary=x"),
+    Attack("content-type-charset-utf7", _valid, "Client.Limit", "encoding", content_type="text/xml; charset=utf-7"),
+    Attack(
+        "billion-laughs-soap12",
+        lambda t: load_attack("billion-laughs.xml", t.http_url),
+        "Client.Limit",
+        "doctype",
+        soap12=True,
+    ),
+    Attack("xxe-url-soap12", lambda t: load_attack("xxe-url.xml", t.http_url), "Client.Limit", "doctype", soap12=True),
+    Attack(
+        "xxe-local-file-utf16",
+        lambda t: (
+            load_attack("xxe-local-file.xml", t.http_url, t.secret_url)
+            .replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-16"?>', 1)
+            .replace(b'encoding="UTF-8"', b"")
+            .decode()
+            .encode("utf-16")
+        ),
+        "Client.Limit",
+        "doctype",
+    ),
+    Attack(
+        "doctype-behind-2000-comments",
+        lambda t: (
+            b"<!-- c -->" * 2000 + DOCTYPE_XXE.format(url=t.secret_url).encode() + _without_declaration(_valid(t))
+        ),
+        "Client.Limit",
+        "doctype",
+    ),
+    Attack(
+        "entity-reference-in-wsse-password",
+        _in_header(wsse_header("sandbox-user", "x").replace(">x<", ">&xxe;<")),
+        "Client.Limit",
+        "entity",
+    ),
+    Attack(
+        "xinclude-in-header",
+        lambda t: _in_header(
+            f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{t.secret_url}" parse="text"/>'
+        )(t),
+        "Client.Limit",
+        "xinclude",
+    ),
+    Attack(
+        "xinclude-url-in-record",
+        lambda t: _in_record(
+            f'<xi:include xmlns:xi="http://www.w3.org/2001/XInclude" href="{t.http_url}/xi"/>'.encode()
+        )(t),
+        "Client.Limit",
+        "xinclude",
+    ),
+    Attack("processing-instruction-in-header", _in_header("<?evil data?>"), "Client.Limit", "processing-instruction"),
+    Attack(
+        "deep-nesting-in-header",
+        _in_header("<x:d xmlns:x='urn:x'>" + "<x:d>" * 200 + "</x:d>" * 201),
+        "Client.Limit",
+        "depth",
+    ),
+    Attack("deep-nesting-past-libxml2", _in_record(b"<x>" * 100_000 + b"</x>" * 100_000), "Client.Limit", "depth"),
+    Attack(
+        "many-attributes-on-envelope",
+        lambda t: _valid(t).replace(
+            b"<soap:Envelope ", b"<soap:Envelope " + b" ".join(b'a%d="v"' % i for i in range(60)) + b" ", 1
+        ),
+        "Client.Limit",
+        "attributes",
+    ),
     Attack("wide-element-1000000-children", _in_record(b"<ar:X/>" * 1_000_000), "Client.InvalidRequest"),
-    Attack("huge-text-field-5MB", lambda t: save_body([abo_record(unique_id("hostile"), first="A" * 5_000_000)]),
-            "Client.InvalidRequest"),
-    Attack("400000-empty-records", lambda t: _valid(t).replace(
-        b"<ar:ActivityReport>", b"<ar:ActivityReport/>" * 400_000 + b"<ar:ActivityReport>", 1),
-            "Client.Limit", "records"),
-    Attack("nul-byte-in-attribute", lambda t: _valid(t).replace(b'domain="ABO"', b'domain="A\x00BO"', 1),
-            "Client.InvalidRequest", "malformed"),
-    Attack("declared-ebcdic", lambda t: _valid(t).replace(b'encoding="UTF-8"', b'encoding="IBM037"', 1),
-            "Client.InvalidRequest", "encoding"),
-    Attack("declared-shift-jis", lambda t: _valid(t).replace(b'encoding="UTF-8"', b'encoding="Shift_JIS"', 1),
-            "Client.InvalidRequest", "encoding"),
-    Attack("latin1-declared-utf8", lambda t: _valid(t).replace(b"Test2", "Tést2".encode("latin-1"), 1),
-            "Client.InvalidRequest", "encoding"),
+    Attack(
+        "huge-text-field-5MB",
+        lambda t: save_body([abo_record(unique_id("hostile"), first="A" * 5_000_000)]),
+        "Client.InvalidRequest",
+    ),
+    Attack(
+        "400000-empty-records",
+        lambda t: _valid(t).replace(
+            b"<ar:ActivityReport>", b"<ar:ActivityReport/>" * 400_000 + b"<ar:ActivityReport>", 1
+        ),
+        "Client.Limit",
+        "records",
+    ),
+    Attack(
+        "nul-byte-in-attribute",
+        lambda t: _valid(t).replace(b'domain="ABO"', b'domain="A\x00BO"', 1),
+        "Client.InvalidRequest",
+        "malformed",
+    ),
+    Attack(
+        "declared-ebcdic",
+        lambda t: _valid(t).replace(b'encoding="UTF-8"', b'encoding="IBM037"', 1),
+        "Client.InvalidRequest",
+        "encoding",
+    ),
+    Attack(
+        "declared-shift-jis",
+        lambda t: _valid(t).replace(b'encoding="UTF-8"', b'encoding="Shift_JIS"', 1),
+        "Client.InvalidRequest",
+        "encoding",
+    ),
+    Attack(
+        "latin1-declared-utf8",
+        lambda t: _valid(t).replace(b"Test2", "Tést2".encode("latin-1"), 1),
+        "Client.InvalidRequest",
+        "encoding",
+    ),
     Attack("empty-body", lambda t: b"", "Client.InvalidRequest", "malformed"),
     Attack("random-bytes", lambda t: _rng_bytes(6, 4096), "Client.InvalidRequest"),
     Attack("truncated-envelope", lambda t: _valid(t)[:-40], "Client.InvalidRequest", "malformed"),
     Attack("not-an-envelope", lambda t: xml_reports([abo_record(unique_id("hostile"))]).encode(), "Client"),
-    Attack("unknown-operation", lambda t: _valid(t).replace(b"SaveLearnerActivity>", b"DropAllTables>"),
-           "Client"),
+    Attack("unknown-operation", lambda t: _valid(t).replace(b"SaveLearnerActivity>", b"DropAllTables>"), "Client"),
     # Found by the fuzz test: shapes spyne itself crashed on (HTTP 500) before the guard checked them.
-    Attack("body-inside-header", lambda t: _valid(t).replace(b"</soap:Header>", b"").replace(
-        b"</soap:Body>", b"</soap:Body></soap:Header>"), "Client.InvalidRequest"),
-    Attack("xsi-nil-on-the-operation", lambda t: _valid(t).replace(b"<p:SaveLearnerActivity>", (
-        b'<p:SaveLearnerActivity xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil=" ">')),
-            "Client.InvalidRequest"),
-    Attack("xsi-type-on-the-operation-soap12", lambda t: to_soap12(_valid(t)).replace(
-        b"<p:SaveLearnerActivity>", b'<p:SaveLearnerActivity xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
-                                    b'xsi:type="p:GetActivity">'), "Client.InvalidRequest", soap12=True),
-    Attack("two-bodies", lambda t: _valid(t).replace(b"</soap:Envelope>", b"<soap:Body/></soap:Envelope>"),
-            "Client.InvalidRequest"),
-    Attack("two-operations-in-the-body", lambda t: _valid(t).replace(
-        b"</soap:Body>", b"<p:GetActivity><p:ActivityID>1</p:ActivityID></p:GetActivity></soap:Body>"),
-            "Client.InvalidRequest"),
-    Attack("empty-body-element", lambda t: _valid(t).split(b"<soap:Body>")[0] + b"<soap:Body/></soap:Envelope>",
-            "Client.InvalidRequest"),
-    Attack("envelope-inside-a-record", _in_record(_without_declaration(_valid(Target("", "")))),
-           "Client.InvalidRequest"),
+    Attack(
+        "body-inside-header",
+        lambda t: _valid(t).replace(b"</soap:Header>", b"").replace(b"</soap:Body>", b"</soap:Body></soap:Header>"),
+        "Client.InvalidRequest",
+    ),
+    Attack(
+        "xsi-nil-on-the-operation",
+        lambda t: _valid(t).replace(
+            b"<p:SaveLearnerActivity>",
+            (b'<p:SaveLearnerActivity xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil=" ">'),
+        ),
+        "Client.InvalidRequest",
+    ),
+    Attack(
+        "xsi-type-on-the-operation-soap12",
+        lambda t: to_soap12(_valid(t)).replace(
+            b"<p:SaveLearnerActivity>",
+            b'<p:SaveLearnerActivity xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="p:GetActivity">',
+        ),
+        "Client.InvalidRequest",
+        soap12=True,
+    ),
+    Attack(
+        "two-bodies",
+        lambda t: _valid(t).replace(b"</soap:Envelope>", b"<soap:Body/></soap:Envelope>"),
+        "Client.InvalidRequest",
+    ),
+    Attack(
+        "two-operations-in-the-body",
+        lambda t: _valid(t).replace(
+            b"</soap:Body>", b"<p:GetActivity><p:ActivityID>1</p:ActivityID></p:GetActivity></soap:Body>"
+        ),
+        "Client.InvalidRequest",
+    ),
+    Attack(
+        "empty-body-element",
+        lambda t: _valid(t).split(b"<soap:Body>")[0] + b"<soap:Body/></soap:Envelope>",
+        "Client.InvalidRequest",
+    ),
+    Attack(
+        "envelope-inside-a-record", _in_record(_without_declaration(_valid(Target("", "")))), "Client.InvalidRequest"
+    ),
 ]
 
 CORPUS = [_corpus(name) for name in sorted(ATTACKS)] + [
-    Attack("corpus:mtom-multipart-related.http", _mtom, "Client.Limit", "multipart", content_type=MTOM_TYPE)]
+    Attack("corpus:mtom-multipart-related.http", _mtom, "Client.Limit", "multipart", content_type=MTOM_TYPE)
+]
 ALL_ATTACKS = CORPUS + GENERATED
 # Sent by hand over a socket below: oversize bodies (with a length, and chunked).
 RAW_ATTACKS = ("oversize-content-length-no-body", "oversize-content-length-soap12", "oversize-chunked-body")
 
 
 # -- fixtures --------------------------------------------------------------------------------------
+
 
 class Hostile:
     def __init__(self, server, http_url: str, requests_seen: list, secret_path, atime_ns: int):
@@ -247,6 +350,7 @@ def assert_refused(response: requests.Response, attack: Attack) -> None:
 
 # -- the corpus and the generated attacks -----------------------------------------------------------
 
+
 def test_the_corpus_is_all_there():
     on_disk = {p.name for p in ATTACKS_DIR.iterdir() if p.name != "README.md"}
     assert {a.name.split(":", 1)[1] for a in CORPUS} == on_disk
@@ -295,8 +399,13 @@ def test_oversize_body_is_refused_with_a_fault_the_client_reads(hostile, name):
         # 10 MiB, within what is read and dropped: the answer comes after the whole body.
         chunk = b"<a>" + b" " * (1024 * 1024)
         framed = [b"%x\r\n" % len(chunk) + chunk + b"\r\n"] * 10
-        data, _ = _raw_post(server, path, b"Content-Type: " + ctype + b"\r\nTransfer-Encoding: chunked\r\n",
-                            framed + [b"0\r\n\r\n"], timeout=60)
+        data, _ = _raw_post(
+            server,
+            path,
+            b"Content-Type: " + ctype + b"\r\nTransfer-Encoding: chunked\r\n",
+            framed + [b"0\r\n\r\n"],
+            timeout=60,
+        )
     else:
         # 100 MiB announced, past what is read and dropped, not one byte sent: answered at once.
         data, _ = _raw_post(server, path, b"Content-Type: " + ctype + b"\r\nContent-Length: 104857600\r\n")
@@ -355,8 +464,9 @@ def test_service_is_healthy_after_every_attack(hostile, credentials):
 
 # -- each limit just inside and just past, on a server with small limits -----------------------------
 
-SMALL = dict(PARS_MAX_BODY_BYTES=16384, PARS_MAX_DEPTH=12, PARS_MAX_ATTRIBUTES=8, PARS_MAX_RECORDS=3,
-             PARS_MAX_FILE_BYTES=8192)
+SMALL = dict(
+    PARS_MAX_BODY_BYTES=16384, PARS_MAX_DEPTH=12, PARS_MAX_ATTRIBUTES=8, PARS_MAX_RECORDS=3, PARS_MAX_FILE_BYTES=8192
+)
 
 
 @pytest.fixture(scope="module")
@@ -428,15 +538,22 @@ def test_record_limit(small_server):
 
 # -- the batch readers under the same limits ------------------------------------------------------------
 
-FILE_LIMITS = XmlLimits(max_body_bytes=SMALL["PARS_MAX_BODY_BYTES"], max_depth=SMALL["PARS_MAX_DEPTH"],
-                        max_attributes=SMALL["PARS_MAX_ATTRIBUTES"], max_records=SMALL["PARS_MAX_RECORDS"],
-                        max_file_bytes=SMALL["PARS_MAX_FILE_BYTES"])
+FILE_LIMITS = XmlLimits(
+    max_body_bytes=SMALL["PARS_MAX_BODY_BYTES"],
+    max_depth=SMALL["PARS_MAX_DEPTH"],
+    max_attributes=SMALL["PARS_MAX_ATTRIBUTES"],
+    max_records=SMALL["PARS_MAX_RECORDS"],
+    max_file_bytes=SMALL["PARS_MAX_FILE_BYTES"],
+)
 
 
 def _xml_file(n: int, size: int | None = None) -> bytes:
     data = xml_reports([abo_record(unique_id("file"), i) for i in range(n)]).encode()
-    return data if size is None else data.replace(b"</ar:ActivityReports>", b" " * (size - len(data))
-                                                  + b"</ar:ActivityReports>")
+    return (
+        data
+        if size is None
+        else data.replace(b"</ar:ActivityReports>", b" " * (size - len(data)) + b"</ar:ActivityReports>")
+    )
 
 
 def _txt_file(n: int, size: int | None = None) -> bytes:
@@ -459,8 +576,9 @@ def test_batch_file_limits(kind):
         if isinstance(refused.value, XmlRefused):
             assert refused.value.limit == expected
         else:
-            assert (f"LARGER THAN {cap:,} BYTES" if expected == "body-size"
-                    else f"MORE THAN {most} RECORDS") in refused.value.message
+            assert (
+                f"LARGER THAN {cap:,} BYTES" if expected == "body-size" else f"MORE THAN {most} RECORDS"
+            ) in refused.value.message
     # A batch XML file is guarded like a request: the same corpus is refused the same way.
     for name, limit in ATTACKS.items():
         if kind == "xml" and limit not in ("records", "body-size"):

@@ -1,5 +1,6 @@
 """Logs are JSON lines, each naming the correlation ID of the request or batch it belongs to: the ID a
 fault shows the client is the one on the server's lines about that call."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,12 @@ def _lines(server, wanted, seconds: float = 30) -> list[dict]:
 
 
 def _post(server, body: bytes) -> requests.Response:
-    return requests.post(server.service_url, data=body, timeout=60, headers={
-        "Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{P}/SaveLearnerActivity"'})
+    return requests.post(
+        server.service_url,
+        data=body,
+        timeout=60,
+        headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{P}/SaveLearnerActivity"'},
+    )
 
 
 def test_a_faults_correlation_id_names_the_calls_log_line(logged):
@@ -56,8 +61,13 @@ def test_a_saved_calls_line_names_the_provider_and_its_records(logged):
 
 
 def test_the_workers_lines_about_a_batch_name_it(logged):
-    response = requests.post(logged.base_url + "/api/batches", auth=(SANDBOX_USER, SANDBOX_PASSWORD), timeout=60,
-                             data={"file_type": "txt"}, files={"file": ("logs.txt", template_file(3, {}))})
+    response = requests.post(
+        logged.base_url + "/api/batches",
+        auth=(SANDBOX_USER, SANDBOX_PASSWORD),
+        timeout=60,
+        data={"file_type": "txt"},
+        files={"file": ("logs.txt", template_file(3, {}))},
+    )
     assert response.status_code == 202, response.text
     batch = response.json()["id"]
     lines = _lines(logged, lambda line: line.get("event") == "batch_claimed" and line.get("batch") == batch)

@@ -1,4 +1,5 @@
 """The README's zeep script runs as written against the sandbox, and every sample request works."""
+
 from __future__ import annotations
 
 import re
@@ -25,8 +26,13 @@ def test_readme_zeep_script_runs(server):
     # The server runs with PARS_TODAY fixed in 2026; the script takes the real year.
     script = readme_script().replace("http://127.0.0.1:8000", server.base_url)
     script = script.replace("dt.date.today().year", "2026")
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                         env={**server.env, "PYTHONPATH": str(ROOT)})
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**server.env, "PYTHONPATH": str(ROOT)},
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("Success"), run.stdout
     assert "Submitted" in run.stdout
@@ -35,8 +41,16 @@ def test_readme_zeep_script_runs(server):
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 # Sent in this order so deletes and status reads find what the adds stored.
-ORDER = ["SaveActivity", "GetActivity", "GetLearnerMatch", "SaveLearnerActivity-add", "GetLearnerStatusByCreditId",
-         "GetLearnerStatusByLearner", "SaveLearnerActivity-delete", "SaveLearnerActivity-add-wsse"]
+ORDER = [
+    "SaveActivity",
+    "GetActivity",
+    "GetLearnerMatch",
+    "SaveLearnerActivity-add",
+    "GetLearnerStatusByCreditId",
+    "GetLearnerStatusByLearner",
+    "SaveLearnerActivity-delete",
+    "SaveLearnerActivity-add-wsse",
+]
 
 
 @pytest.mark.parametrize("version", ["soap11", "soap12"])

@@ -1,6 +1,7 @@
 """Board review, rejection e-mail, search and export, deletes and history, end to end: gunicorn and
 its worker on loopback, zeep over SOAP, the JSON/CSV API over HTTP, and a real SMTP server
 (aiosmtpd) receiving the rejection e-mail."""
+
 from __future__ import annotations
 
 import csv
@@ -69,8 +70,13 @@ def inbox():
 @pytest.fixture(scope="module")
 def review_server(database_url, tmp_path_factory, inbox):
     data_dir = tmp_path_factory.mktemp("review")
-    srv = start_server(database_url, data_dir, PARS_SMTP_HOST="127.0.0.1", PARS_SMTP_PORT=inbox.port,
-                       PARS_REVIEW_DELAY_SECONDS=REVIEW_DELAY)
+    srv = start_server(
+        database_url,
+        data_dir,
+        PARS_SMTP_HOST="127.0.0.1",
+        PARS_SMTP_PORT=inbox.port,
+        PARS_REVIEW_DELAY_SECONDS=REVIEW_DELAY,
+    )
     yield srv
     stop_server(srv)
 
@@ -81,7 +87,9 @@ def soap(review_server):
 
 
 def save(soap, credentials, *records):
-    return soap.service.SaveLearnerActivity(**credentials, ActivityReports=zeep_reports(list(records))).Results.RecordResult
+    return soap.service.SaveLearnerActivity(
+        **credentials, ActivityReports=zeep_reports(list(records))
+    ).Results.RecordResult
 
 
 def statuses(soap, credentials, credit_id):
@@ -99,6 +107,7 @@ def wait_for(fn, timeout=30.0, every=0.2):
 
 def reviewed(soap, credentials, credit_id):
     """The record's status once the board has reviewed it."""
+
     def done():
         found = [s for s in statuses(soap, credentials, credit_id) if s.Status != "Deleted"]
         return found[0] if found and found[0].Status != "Submitted" else None
@@ -118,10 +127,15 @@ def cid(name: str) -> str:
 
 # -- the issue's "not done until" -----------------------------------------------------------------
 
+
 def test_abim_record_reviewed_mailed_and_found(review_server, soap, credentials, inbox):
     accepted, rejected = cid("accepted"), cid("rejected")
-    results = save(soap, credentials, record(accepted, completed="2026-02-02T00:00:00"),
-                   record(rejected, completed="2026-02-02T00:00:00", **TEST11))
+    results = save(
+        soap,
+        credentials,
+        record(accepted, completed="2026-02-02T00:00:00"),
+        record(rejected, completed="2026-02-02T00:00:00", **TEST11),
+    )
     assert [(r.Status, codes(r)) for r in results] == [("Submitted", []), ("Submitted", [])]
 
     ok = reviewed(soap, credentials, accepted)
@@ -130,8 +144,9 @@ def test_abim_record_reviewed_mailed_and_found(review_server, soap, credentials,
     assert (bad.Status, codes(bad)) == ("Rejected", [664])
     assert bad.Errors.Error[0].Message == message(664)
     assert bad.Updated > bad.Submitted
-    [by_learner] = soap.service.GetLearnerStatusByLearner(**credentials, ActivityID="200930149", LearnerID="1000104",
-                                                         CompletionDate=dt.date(2026, 2, 2))
+    [by_learner] = soap.service.GetLearnerStatusByLearner(
+        **credentials, ActivityID="200930149", LearnerID="1000104", CompletionDate=dt.date(2026, 2, 2)
+    )
     assert (by_learner.Status, codes(by_learner)) == ("Rejected", [664])
 
     mail = wait_for(lambda: next((m for m in inbox.messages if rejected in m.get_content()), None))
@@ -143,22 +158,35 @@ def test_abim_record_reviewed_mailed_and_found(review_server, soap, credentials,
     found = api(review_server, "GET", "/api/search", params={"last_name": "account11", "activity_id": "200930149"})
     assert found.status_code == 200
     [row] = [r for r in found.json()["results"] if r["credit_id"] == rejected]
-    assert (row["status"], row["error_code"], row["error_message"], row["board"]) == \
-        ("Rejected", 664, message(664), "ABIM")
+    assert (row["status"], row["error_code"], row["error_message"], row["board"]) == (
+        "Rejected",
+        664,
+        message(664),
+        "ABIM",
+    )
 
     export = api(review_server, "GET", "/api/search.csv", params={"title": "other is an"})
     assert export.status_code == 200 and export.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in export.headers["Content-Disposition"]
     assert export.content.startswith(b"\xef\xbb\xbf")
     rows = {r["CreditID"]: r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"), newline=""))}
-    assert (rows[accepted]["Status"], rows[rejected]["Status"], rows[rejected]["Error Code"]) == \
-        ("Accepted", "Rejected", "664")
+    assert (rows[accepted]["Status"], rows[rejected]["Status"], rows[rejected]["Error Code"]) == (
+        "Accepted",
+        "Rejected",
+        "664",
+    )
 
 
 def run_pars_ws(server, *args) -> subprocess.CompletedProcess:
     """The installed `pars-ws` command, as users run it."""
-    return subprocess.run([str(Path(sys.executable).parent / "pars-ws"), *args], env=server.env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "pars-ws"), *args],
+        env=server.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def cli(server, *args) -> str:
@@ -188,6 +216,7 @@ def test_cli_search_export_and_summary(review_server, soap, credentials, tmp_pat
 
 # -- deletes --------------------------------------------------------------------------------------
 
+
 def test_delete_rules_through_soap(review_server, soap, credentials):
     pending = cid("del-pending")
     add = record(pending, completed="2026-02-03T00:00:00", **TEST11)
@@ -208,15 +237,21 @@ def test_rejected_and_deleted_records_do_not_count_toward_the_maximum(review_ser
     first = cid("max-rejected-1")
     save(soap, credentials, record(first, points="2", completed="2026-03-01T00:00:00", **small, **TEST11))
     assert reviewed(soap, credentials, first).Status == "Rejected"
-    [again] = save(soap, credentials, record(cid("max-rejected-2"), points="2", completed="2026-03-02T00:00:00",
-                                       **small, **TEST11))
+    [again] = save(
+        soap, credentials, record(cid("max-rejected-2"), points="2", completed="2026-03-02T00:00:00", **small, **TEST11)
+    )
     assert (again.Status, codes(again)) == ("Submitted", [])
 
     # ABO records are Accepted at once. 710: the learner already holds the maximum.
     full = record(cid("max-1"), points="2", completed="2026-03-01T00:00:00", **small, **ABO, **TEST3)
     assert save(soap, credentials, full)[0].Status == "Accepted"
-    assert codes(save(soap, credentials, record(cid("max-2"), points="0.25", completed="2026-03-02T00:00:00",
-                                          **small, **ABO, **TEST3))[0]) == [710]
+    assert codes(
+        save(
+            soap,
+            credentials,
+            record(cid("max-2"), points="0.25", completed="2026-03-02T00:00:00", **small, **ABO, **TEST3),
+        )[0]
+    ) == [710]
     assert save(soap, credentials, dict(full, action="delete"))[0].Status == "Deleted"
     # The deleted record no longer counts, and its CreditID may be added again.
     assert [(r.Status, codes(r)) for r in save(soap, credentials, full)] == [("Accepted", [])]
@@ -233,12 +268,19 @@ def test_rejected_and_deleted_records_do_not_count_toward_the_maximum(review_ser
 
 def test_delete_from_the_details_view(review_server, soap, credentials):
     pending, done = cid("view-pending"), cid("view-done")
-    save(soap, credentials, record(pending, completed="2026-02-05T00:00:00", **TEST3),
-         record(done, completed="2026-02-05T00:00:00", **ABO, activity_id="200931446", **TEST3))
+    save(
+        soap,
+        credentials,
+        record(pending, completed="2026-02-05T00:00:00", **TEST3),
+        record(done, completed="2026-02-05T00:00:00", **ABO, activity_id="200931446", **TEST3),
+    )
     response = api(review_server, "POST", "/api/records/delete", json={"credit_ids": [pending, done, cid("nothing")]})
     assert response.status_code == 200
     assert [(r["credit_id"], r["status"], [e["code"] for e in r["errors"]]) for r in response.json()["results"]] == [
-        (pending, "Not processed", [605]), (done, "Deleted", []), (cid("nothing"), "Not processed", [605])]
+        (pending, "Not processed", [605]),
+        (done, "Deleted", []),
+        (cid("nothing"), "Not processed", [605]),
+    ]
     assert response.json()["results"][0]["errors"][0]["message"] == message(605)
     assert [s.Status for s in statuses(soap, credentials, done)] == ["Deleted"]
     assert api(review_server, "POST", "/api/records/delete", json={"credit_ids": []}).status_code == 400
@@ -247,11 +289,16 @@ def test_delete_from_the_details_view(review_server, soap, credentials):
 
 # -- summary and history --------------------------------------------------------------------------
 
+
 def test_activity_summary(review_server, soap, credentials):
     path = "200608132"  # ABPATH only; no other test reports on it
     abpath = dict(board="ABPATH", id_type="ABPATH", activity_id=path, credit_types=("ABPath MOC Part II",))
-    save(soap, credentials, record(cid("sum-ok"), completed="2026-04-01T00:00:00", **abpath),
-         record(cid("sum-rej"), completed="2026-04-01T00:00:00", **abpath, **TEST11))
+    save(
+        soap,
+        credentials,
+        record(cid("sum-ok"), completed="2026-04-01T00:00:00", **abpath),
+        record(cid("sum-rej"), completed="2026-04-01T00:00:00", **abpath, **TEST11),
+    )
     reviewed(soap, credentials, cid("sum-ok"))
     reviewed(soap, credentials, cid("sum-rej"))
     response = api(review_server, "GET", "/api/summary", params={"year": "2026", "board": "ABPATH", "per_page": "50"})
@@ -285,19 +332,27 @@ def test_record_history_with_raw_request(review_server, soap, credentials):
 
 # -- access and environments ----------------------------------------------------------------------
 
+
 def test_api_needs_the_credential_and_sane_filters(review_server):
     assert api(review_server, "GET", "/api/search", auth=None, params={"title": "x"}).status_code == 401
-    assert api(review_server, "GET", "/api/search", auth=(SANDBOX_USER, "wrong"), params={"title": "x"}).status_code == 401
+    assert (
+        api(review_server, "GET", "/api/search", auth=(SANDBOX_USER, "wrong"), params={"title": "x"}).status_code == 401
+    )
     refused = api(review_server, "GET", "/api/search", params={"board": "ABIM"})
     assert refused.status_code == 400 and "at least one of" in refused.json()["error"]
     assert api(review_server, "GET", "/api/search", params={"title": "x", "per_page": "1000"}).status_code == 400
-    assert api(review_server, "GET", "/api/search.csv", params={"title": "x", "submitted_from": "31/31/2026"}
-               ).status_code == 400
+    assert (
+        api(review_server, "GET", "/api/search.csv", params={"title": "x", "submitted_from": "31/31/2026"}).status_code
+        == 400
+    )
 
 
 def test_paging_over_http(review_server, soap, credentials):
-    save(soap, credentials, *[record(cid(f"page-{day}"), completed=f"2026-04-{day}T00:00:00", **TEST3)
-                              for day in (10, 11, 12, 13)])
+    save(
+        soap,
+        credentials,
+        *[record(cid(f"page-{day}"), completed=f"2026-04-{day}T00:00:00", **TEST3) for day in (10, 11, 12, 13)],
+    )
     page1 = api(review_server, "GET", "/api/search", params={"title": "Other", "per_page": "2"}).json()
     page2 = api(review_server, "GET", "/api/search", params={"title": "Other", "per_page": "2", "page": "2"}).json()
     assert page1["total"] == page2["total"] >= 4 and (page1["page"], page2["page"]) == (1, 2)
@@ -307,8 +362,19 @@ def test_paging_over_http(review_server, soap, credentials):
 
 def test_sandbox_credential_never_sees_production(review_server, soap, tmp_path):
     env = review_server.env
-    run_cli(env, "credentials", "create", "--provider-id", PROVIDER_ID, "--environment", "production",
-            "--username", PROD_USER, "--password", PROD_PASSWORD)
+    run_cli(
+        env,
+        "credentials",
+        "create",
+        "--provider-id",
+        PROVIDER_ID,
+        "--environment",
+        "production",
+        "--username",
+        PROD_USER,
+        "--password",
+        PROD_PASSWORD,
+    )
     fixture = sandbox_fixture()
     activities = tmp_path / "activities.json"
     activities.write_text(json.dumps([a for a in fixture["activities"] if a["activity_id"] == "200930149"]))
@@ -324,8 +390,10 @@ def test_sandbox_credential_never_sees_production(review_server, soap, tmp_path)
 
     sandbox_rows = api(review_server, "GET", "/api/search", params={"last_name": "Account2", "per_page": "200"}).json()
     assert only_prod not in [x["credit_id"] for x in sandbox_rows["results"]]
-    assert only_prod.encode() not in api(review_server, "GET", "/api/search.csv",
-                                         params={"submitted_from": "01/01/2000"}).content
+    assert (
+        only_prod.encode()
+        not in api(review_server, "GET", "/api/search.csv", params={"submitted_from": "01/01/2000"}).content
+    )
     assert api(review_server, "GET", f"/api/records/{only_prod}/history").status_code == 404
     prod_auth = (PROD_USER, PROD_PASSWORD)
     prod_rows = api(review_server, "GET", "/api/search", auth=prod_auth, params={"last_name": "Account2"}).json()

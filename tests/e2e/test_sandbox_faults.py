@@ -2,6 +2,7 @@
 raw requests) and /api/v1: a 998 fault, a late answer, a dropped connection with nothing stored,
 records held Submitted past the board review's delay, and a production credential that gets normal
 answers whatever it sends."""
+
 from __future__ import annotations
 
 import json
@@ -44,10 +45,12 @@ def soap(server, body: bytes, action: str, fault: str | None = None, timeout: fl
 
 
 def status_body(credit_id: str, user: str = SANDBOX_USER, password: str = SANDBOX_PASSWORD) -> bytes:
-    return (f'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:p="{P}"><soap:Body>'
-            f"<p:GetLearnerStatusByCreditId><p:ProviderId>{PROVIDER_ID}</p:ProviderId><p:User>{user}</p:User>"
-            f"<p:Password>{password}</p:Password><p:CreditID>{credit_id}</p:CreditID>"
-            "</p:GetLearnerStatusByCreditId></soap:Body></soap:Envelope>").encode()
+    return (
+        f'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:p="{P}"><soap:Body>'
+        f"<p:GetLearnerStatusByCreditId><p:ProviderId>{PROVIDER_ID}</p:ProviderId><p:User>{user}</p:User>"
+        f"<p:Password>{password}</p:Password><p:CreditID>{credit_id}</p:CreditID>"
+        "</p:GetLearnerStatusByCreditId></soap:Body></soap:Envelope>"
+    ).encode()
 
 
 def statuses(server, credit_id: str, account=AUTH) -> list[str]:
@@ -70,8 +73,7 @@ def summary(answer: requests.Response) -> str | None:
 
 def api(server, method: str, path: str, auth=AUTH, fault: str | None = None, **kwargs) -> requests.Response:
     headers = {HEADER: fault} if fault is not None else {}
-    return requests.request(method, f"{server.base_url}/api/v1{path}", auth=auth, headers=headers, timeout=60,
-                            **kwargs)
+    return requests.request(method, f"{server.base_url}/api/v1{path}", auth=auth, headers=headers, timeout=60, **kwargs)
 
 
 def test_998_arrives_as_a_soap_fault_and_nothing_is_stored(server, credentials):
@@ -96,10 +98,12 @@ def test_998_over_json(server):
     assert answer.json()["errors"] == [{"Code": 998, "Message": message(998)}]
     assert api(server, "GET", "/learner-activities/status", params={"CreditId": rec["credit_id"]}).status_code == 404
     document = requests.get(f"{server.base_url}/api/v1/openapi.json", timeout=30).json()  # every operation says so
-    assert {op["operationId"]: op["responses"]["500"]["$ref"] for path in document["paths"].values()
-            for op in path.values()} == dict.fromkeys(
+    assert {
+        op["operationId"]: op["responses"]["500"]["$ref"] for path in document["paths"].values() for op in path.values()
+    } == dict.fromkeys(
         ("SaveLearnerActivity", "GetLearnerStatus", "GetLearnerMatch", "SaveActivity", "GetActivity"),
-        "#/components/responses/SandboxFault")
+        "#/components/responses/SandboxFault",
+    )
 
 
 def test_delay_is_honoured(server):
@@ -133,8 +137,10 @@ def test_drop_gives_a_connection_error_and_stores_nothing(server):
 def test_hold_keeps_saved_records_submitted_until_it_ends(server):
     """hold=N outlasts the review delay (a record saved without it is reviewed meanwhile), an
     on-demand review too; once it ends the board review takes the held records as usual."""
-    held, held_json, plain = (record(f"ccid:testprovider.org:fault-hold-{name}", completed=f"2026-02-{day}T00:00:00")
-                              for name, day in (("soap", 16), ("json", 17), ("plain", 18)))
+    held, held_json, plain = (
+        record(f"ccid:testprovider.org:fault-hold-{name}", completed=f"2026-02-{day}T00:00:00")
+        for name, day in (("soap", 16), ("json", 17), ("plain", 18))
+    )
 
     def json_status(rec) -> list[str]:
         answer = api(server, "GET", "/learner-activities/status", params={"CreditId": rec["credit_id"]})
@@ -142,16 +148,19 @@ def test_hold_keeps_saved_records_submitted_until_it_ends(server):
 
     saved_at = time.monotonic()
     assert summary(soap(server, soap11_save([held]), "SaveLearnerActivity", fault=f"hold={HOLD}")) == "Success"
-    assert api(server, "POST", "/learner-activities", fault=f"hold={HOLD}",
-               json=json_reports([held_json])).status_code == 201
+    assert (
+        api(server, "POST", "/learner-activities", fault=f"hold={HOLD}", json=json_reports([held_json])).status_code
+        == 201
+    )
     assert summary(soap(server, soap11_save([plain]), "SaveLearnerActivity")) == "Success"
     assert wait_for(lambda: statuses(server, plain["credit_id"]) == ["Accepted"])
     run = requests.post(f"{server.base_url}/api/review/run", auth=AUTH, timeout=60)
     assert run.status_code == 200
     assert statuses(server, held["credit_id"]) == ["Submitted"] and json_status(held_json) == ["Submitted"]
     assert time.monotonic() - saved_at < HOLD, "too slow to tell a hold from a late review"
-    assert wait_for(lambda: statuses(server, held["credit_id"]) == ["Accepted"]
-                    and json_status(held_json) == ["Accepted"])
+    assert wait_for(
+        lambda: statuses(server, held["credit_id"]) == ["Accepted"] and json_status(held_json) == ["Accepted"]
+    )
     assert time.monotonic() - saved_at >= HOLD
 
 
@@ -165,23 +174,52 @@ def test_an_unreadable_fault_is_told_in_the_sandbox(server):
 
 
 def test_a_production_credential_gets_normal_answers_whatever_it_sends(server, tmp_path):
-    run_cli(server.env, "credentials", "create", "--provider-id", PROVIDER_ID, "--environment", "production",
-            "--username", PRODUCTION[0], "--password", PRODUCTION[1])
+    run_cli(
+        server.env,
+        "credentials",
+        "create",
+        "--provider-id",
+        PROVIDER_ID,
+        "--environment",
+        "production",
+        "--username",
+        PRODUCTION[0],
+        "--password",
+        PRODUCTION[1],
+    )
     rec = record("ccid:testprovider.org:fault-production", completed="2026-02-15T00:00:00")
     for trigger in TRIGGERS:
         started = time.monotonic()
-        saved = soap(server, soap11_save([rec], user=PRODUCTION[0], password=PRODUCTION[1]), "SaveLearnerActivity",
-                     fault=trigger)
+        saved = soap(
+            server, soap11_save([rec], user=PRODUCTION[0], password=PRODUCTION[1]), "SaveLearnerActivity", fault=trigger
+        )
         assert saved.status_code == 200 and b"SaveLearnerActivityResponse" in saved.content, trigger
         status = soap(server, status_body(rec["credit_id"], *PRODUCTION), "GetLearnerStatusByCreditId", fault=trigger)
         assert status.status_code == 200 and b"GetLearnerStatusByCreditIdResponse" in status.content, trigger
         answers = [
             api(server, "POST", "/learner-activities", auth=PRODUCTION, fault=trigger, json=json_reports([rec])),
-            api(server, "GET", "/learner-activities/status", auth=PRODUCTION, fault=trigger,
-                params={"CreditId": rec["credit_id"]}),
-            api(server, "POST", "/learner-match", auth=PRODUCTION, fault=trigger,
-                json={"Board": "ABIM", "LearnerID": "1000106", "FirstName": "Test2", "LastName": "Account2",
-                      "DOB": "03/01"}),
+            api(
+                server,
+                "GET",
+                "/learner-activities/status",
+                auth=PRODUCTION,
+                fault=trigger,
+                params={"CreditId": rec["credit_id"]},
+            ),
+            api(
+                server,
+                "POST",
+                "/learner-match",
+                auth=PRODUCTION,
+                fault=trigger,
+                json={
+                    "Board": "ABIM",
+                    "LearnerID": "1000106",
+                    "FirstName": "Test2",
+                    "LastName": "Account2",
+                    "DOB": "03/01",
+                },
+            ),
             api(server, "GET", "/activities/200930149", auth=PRODUCTION, fault=trigger),
         ]
         assert [a.status_code for a in answers] == [400, 404, 200, 404], trigger
@@ -190,14 +228,24 @@ def test_a_production_credential_gets_normal_answers_whatever_it_sends(server, t
     # Nor a hold: the operator's review of production takes the record at once (its activity and
     # learner registered there first: production has none).
     fixture = sandbox_fixture()
-    for kind, rows in (("activities", [a for a in fixture["activities"] if a["activity_id"] == "200930149"]),
-                       ("registry", [d for d in fixture["registry"] if d["board"] == "ABIM"])):
+    for kind, rows in (
+        ("activities", [a for a in fixture["activities"] if a["activity_id"] == "200930149"]),
+        ("registry", [d for d in fixture["registry"] if d["board"] == "ABIM"]),
+    ):
         (tmp_path / f"{kind}.json").write_text(json.dumps(rows))
-        run_cli(server.env, kind, "import", str(tmp_path / f"{kind}.json"), "--environment", "production",
-                *(["--provider-id", PROVIDER_ID] if kind == "activities" else []))
+        run_cli(
+            server.env,
+            kind,
+            "import",
+            str(tmp_path / f"{kind}.json"),
+            "--environment",
+            "production",
+            *(["--provider-id", PROVIDER_ID] if kind == "activities" else []),
+        )
     held = record("ccid:testprovider.org:fault-production-hold", completed="2026-02-19T00:00:00")
-    saved = soap(server, soap11_save([held], user=PRODUCTION[0], password=PRODUCTION[1]), "SaveLearnerActivity",
-                 fault="hold=600")
+    saved = soap(
+        server, soap11_save([held], user=PRODUCTION[0], password=PRODUCTION[1]), "SaveLearnerActivity", fault="hold=600"
+    )
     assert summary(saved) == "Success"
     run_cli(server.env, "review", "run", "--environment", "production")
     assert statuses(server, held["credit_id"], PRODUCTION) == ["Accepted"]

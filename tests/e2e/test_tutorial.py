@@ -3,6 +3,7 @@ were taken (PARS_TODAY=2020-01-16): one test per example, named after the tutori
 asserting the codes and statuses the tutorial prints (../shared/seed/pars-learner-reporting-tutorial.txt).
 The Deleting Records examples are older (DATE SUBMITTED 07/18/2019): they also replay on that day.
 """
+
 from __future__ import annotations
 
 import email
@@ -35,8 +36,10 @@ TUTORIAL_TODAY = "2020-01-16"  # the upload history's newest line: 01/16/2020 2:
 MSG_664 = "Diplomate date of birth does not match Board record for this diplomate ID."
 MSG_690 = "ACCME activity ID does not exist"
 MSG_605 = "Record not found. Delete action has unknown credit ID."
-MSG_706 = ("Deadline for deleting participant data has passed. PARS will not accept deletions of participant records "
-           "past the date set by the specialty board.")
+MSG_706 = (
+    "Deadline for deleting participant data has passed. PARS will not accept deletions of participant records "
+    "past the date set by the specialty board."
+)
 TAB = "\t"
 
 
@@ -93,9 +96,16 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 def logged_in(server) -> requests.Session:
     session = requests.Session()
     token = _CSRF.search(session.get(server.base_url + "/login", timeout=30).text).group(1)
-    response = session.post(server.base_url + "/login", timeout=30, data={
-        "csrf_token": token, "provider_id": PROVIDER_ID, "email": SANDBOX_WEB_EMAIL,
-        "password": SANDBOX_WEB_PASSWORD})
+    response = session.post(
+        server.base_url + "/login",
+        timeout=30,
+        data={
+            "csrf_token": token,
+            "provider_id": PROVIDER_ID,
+            "email": SANDBOX_WEB_EMAIL,
+            "password": SANDBOX_WEB_PASSWORD,
+        },
+    )
     assert response.ok and "/home" in response.url
     return session
 
@@ -111,22 +121,32 @@ def csrf_of(response) -> str:
 
 # -- Manual Entry Errors ---------------------------------------------------------------------------------
 
+
 def test_manual_entry_errors(server):
     """Traci Test on the North Carolina course: learner ID 999998 gives 664 on the row; with 999993 the
     record is saved and shows ACCEPTED."""
     session = logged_in(server)
     url = f"{server.base_url}/activities/200930054"
     form = session.get(url, params={"board": "NC", "rows": "1"}, timeout=30)
-    row = {"r1-first_name": "Traci", "r1-last_name": "Test", "r1-completion_date": "05/25/2019", "r1-dob": "07/01",
-           "r1-learner_id": "999998", "r1-credits": "5", "r1-credit_type": "AMA PRA Category 1"}
-    saved = session.post(url, timeout=30, data={"csrf_token": csrf_of(form), "board": "NC", "row": "1", "save": "1",
-                                                **row})
+    row = {
+        "r1-first_name": "Traci",
+        "r1-last_name": "Test",
+        "r1-completion_date": "05/25/2019",
+        "r1-dob": "07/01",
+        "r1-learner_id": "999998",
+        "r1-credits": "5",
+        "r1-credit_type": "AMA PRA Category 1",
+    }
+    saved = session.post(
+        url, timeout=30, data={"csrf_token": csrf_of(form), "board": "NC", "row": "1", "save": "1", **row}
+    )
     assert saved.status_code == 200
     assert f"Errors: 999998 - 664: {MSG_664}" in page_text(saved)
 
     row["r1-learner_id"] = "999993"
-    saved = session.post(url, timeout=30, data={"csrf_token": csrf_of(saved), "board": "NC", "row": "1", "save": "1",
-                                                **row})
+    saved = session.post(
+        url, timeout=30, data={"csrf_token": csrf_of(saved), "board": "NC", "row": "1", "save": "1", **row}
+    )
     text = page_text(saved)
     assert "Traci Test (999993) saved: ACCEPTED" in text
     assert "Traci Test 05/25/2019 07/01 999993 N/A ACCEPTED 5" in text
@@ -136,31 +156,125 @@ def test_manual_entry_errors(server):
 
 # The tutorial's error report, as printed (its header lists Learner ID before Learner ID Type; the
 # values follow the template).
-ERROR_REPORT_HEADER = TAB.join([
-    "1. Template (DO NOT ALTER OR)", "2. Activity Registration", "3. ACCME Activity ID", "4. Learner ID",
-    "5. Learner ID Type", "6. First Name", "7. Last Name", "8. Date of Birth", "9. Date of Completion", "10. Action",
-    "11. Number of Credits", "12. Activity Certification (1st)", "13. Activity Certification (2nd)",
-    "14. Activity Certification (3rd)", "15. Activity Certification (4th)", "16. Activity Certification (5th)",
-    "17. Activity Certification (6th)", "18. Error Code", "19. Error Message"])
+ERROR_REPORT_HEADER = TAB.join(
+    [
+        "1. Template (DO NOT ALTER OR)",
+        "2. Activity Registration",
+        "3. ACCME Activity ID",
+        "4. Learner ID",
+        "5. Learner ID Type",
+        "6. First Name",
+        "7. Last Name",
+        "8. Date of Birth",
+        "9. Date of Completion",
+        "10. Action",
+        "11. Number of Credits",
+        "12. Activity Certification (1st)",
+        "13. Activity Certification (2nd)",
+        "14. Activity Certification (3rd)",
+        "15. Activity Certification (4th)",
+        "16. Activity Certification (5th)",
+        "17. Activity Certification (6th)",
+        "18. Error Code",
+        "19. Error Message",
+    ]
+)
 ERROR_REPORT_ROWS = [
-    ["Learner Template B", "ABPATH", "200608132", "ABPATH", "1000109", "Test5", "Account5", "Jun-70", "10/6/2019",
-     "Add", "12", "ABPath MOC Part II", "", "", "", "", "", "664", MSG_664],
-    ["Learner Template B", "ABPATH", "200608132", "ABPATH", "1000112", "Test8", "Account8", "Sep-66", "10/6/2019",
-     "Add", "8.5", "ABPath MOC Part II", "", "", "", "", "", "664", MSG_664],
-    ["Learner Template B", "ABPATH", "200608133", "ABPATH", "1000113", "Test9", "Account9", "1-Oct", "10/6/2019",
-     "Add", "12", "ABPath MOC Part II", "", "", "", "", "", "690", MSG_690],
+    [
+        "Learner Template B",
+        "ABPATH",
+        "200608132",
+        "ABPATH",
+        "1000109",
+        "Test5",
+        "Account5",
+        "Jun-70",
+        "10/6/2019",
+        "Add",
+        "12",
+        "ABPath MOC Part II",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "664",
+        MSG_664,
+    ],
+    [
+        "Learner Template B",
+        "ABPATH",
+        "200608132",
+        "ABPATH",
+        "1000112",
+        "Test8",
+        "Account8",
+        "Sep-66",
+        "10/6/2019",
+        "Add",
+        "8.5",
+        "ABPath MOC Part II",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "664",
+        MSG_664,
+    ],
+    [
+        "Learner Template B",
+        "ABPATH",
+        "200608133",
+        "ABPATH",
+        "1000113",
+        "Test9",
+        "Account9",
+        "1-Oct",
+        "10/6/2019",
+        "Add",
+        "12",
+        "ABPath MOC Part II",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "690",
+        MSG_690,
+    ],
 ]
 # The other seven learners of 200930149_May_Learners.txt (10 records: 7 processed, 3 not processed).
-PROCESSED = [("1000106", "Test2", "Account2", "03/01"), ("1000107", "Test3", "Account3", "04/01"),
-             ("1000108", "Test4", "Account4", "05/01"), ("1000110", "Test6", "Account6", "07/01"),
-             ("1000111", "Test7", "Account7", "08/01"), ("1000105", "Test10", "Account10", "02/01"),
-             ("1000104", "Test11", "Account11", "01/01")]
-TEMPLATE_HEADER = TAB.join([
-    "1. Template (DO NOT ALTER OR DELETE THIS COLUMN)", "2. Activity Registration", "3. ACCME Activity ID",
-    "4. Learner ID Type", "5. Learner ID", "6. First Name", "7. Last Name", "8. Date of Birth (MM/DD)",
-    "9. Date of Completion", "10. Action", "11. Number of Credits", "12. Activity Certification (1st)",
-    "13. Activity Certification (2nd)", "14. Activity Certification (3rd)", "15. Activity Certification (4th)",
-    "16. Activity Certification (5th)", "17. Activity Certification (6th)"])
+PROCESSED = [
+    ("1000106", "Test2", "Account2", "03/01"),
+    ("1000107", "Test3", "Account3", "04/01"),
+    ("1000108", "Test4", "Account4", "05/01"),
+    ("1000110", "Test6", "Account6", "07/01"),
+    ("1000111", "Test7", "Account7", "08/01"),
+    ("1000105", "Test10", "Account10", "02/01"),
+    ("1000104", "Test11", "Account11", "01/01"),
+]
+TEMPLATE_HEADER = TAB.join(
+    [
+        "1. Template (DO NOT ALTER OR DELETE THIS COLUMN)",
+        "2. Activity Registration",
+        "3. ACCME Activity ID",
+        "4. Learner ID Type",
+        "5. Learner ID",
+        "6. First Name",
+        "7. Last Name",
+        "8. Date of Birth (MM/DD)",
+        "9. Date of Completion",
+        "10. Action",
+        "11. Number of Credits",
+        "12. Activity Certification (1st)",
+        "13. Activity Certification (2nd)",
+        "14. Activity Certification (3rd)",
+        "15. Activity Certification (4th)",
+        "16. Activity Certification (5th)",
+        "17. Activity Certification (6th)",
+    ]
+)
 
 
 def test_tab_delimited_and_xml_batch_upload_errors_error_report(server):
@@ -171,10 +285,28 @@ def test_tab_delimited_and_xml_batch_upload_errors_error_report(server):
     assert refused.json()["error"] == "THE FILE SELECTED IS NOT A .XML FILE. PLEASE UPLOAD A .XML FILE."
     refused = post_file(server, "20930149_May_Learners.txt", b"First\tLast\nTraci\tTest\n", "txt")
     assert refused.json()["error"].startswith(
-        "THE FILE IS NOT FORMATTED CORRECTLY. PLEASE USE THE FORMAT PROVIDED IN THIS TEMPLATE.")
+        "THE FILE IS NOT FORMATTED CORRECTLY. PLEASE USE THE FORMAT PROVIDED IN THIS TEMPLATE."
+    )
 
-    good = [TAB.join(["Learner Template B", "ABPATH", "200608132", "ABPATH", learner_id, first, last, dob,
-                      "10/6/2019", "Add", "12", "ABPath MOC Part II"]) for learner_id, first, last, dob in PROCESSED]
+    good = [
+        TAB.join(
+            [
+                "Learner Template B",
+                "ABPATH",
+                "200608132",
+                "ABPATH",
+                learner_id,
+                first,
+                last,
+                dob,
+                "10/6/2019",
+                "Add",
+                "12",
+                "ABPath MOC Part II",
+            ]
+        )
+        for learner_id, first, last, dob in PROCESSED
+    ]
     bad = [TAB.join(row[:17]) for row in ERROR_REPORT_ROWS]
     rows = good[:3] + bad[:1] + good[3:5] + bad[1:] + good[5:]
     batch = upload(server, "200930149_May_Learners.txt", tab_file([TEMPLATE_HEADER, *rows]))
@@ -184,21 +316,45 @@ def test_tab_delimited_and_xml_batch_upload_errors_error_report(server):
 
     # "You do not need to remove the columns with the Error Code and Error Message": the report as
     # the tutorial prints it is read by the template's positions and judged the same.
-    again = upload(server, "200930149_May_Learners_errors.txt",
-                   tab_file([ERROR_REPORT_HEADER, *(TAB.join(row) for row in ERROR_REPORT_ROWS)]))
+    again = upload(
+        server,
+        "200930149_May_Learners_errors.txt",
+        tab_file([ERROR_REPORT_HEADER, *(TAB.join(row) for row in ERROR_REPORT_ROWS)]),
+    )
     assert (again["records"], again["processed"], again["not_processed"]) == (3, 0, 3)
     assert report_lines(api_get(server, again["links"]["errors"]).content)[1:] == ERROR_REPORT_ROWS
 
 
 # -- Errors from the Board -------------------------------------------------------------------------------
 
+
 def test_errors_from_the_board(server, client):
     """Test9 and Test11 are Rejected by the board (Test11 with 664), Test10 Accepted; the provider is
     e-mailed the rejections."""
-    learners = [("1000113", "Test9", "Account9", "10/1"), ("1000104", "Test11", "Account11", "1/1"),
-                ("1000105", "Test10", "Account10", "2/1")]
-    rows = [TAB.join(["Learner Template B", "ABPATH", "200608132", "ABPATH", learner_id, first, last, dob,
-                      "12/01/2019", "Add", "2", "ABPath MOC Part II"]) for learner_id, first, last, dob in learners]
+    learners = [
+        ("1000113", "Test9", "Account9", "10/1"),
+        ("1000104", "Test11", "Account11", "1/1"),
+        ("1000105", "Test10", "Account10", "2/1"),
+    ]
+    rows = [
+        TAB.join(
+            [
+                "Learner Template B",
+                "ABPATH",
+                "200608132",
+                "ABPATH",
+                learner_id,
+                first,
+                last,
+                dob,
+                "12/01/2019",
+                "Add",
+                "2",
+                "ABPath MOC Part II",
+            ]
+        )
+        for learner_id, first, last, dob in learners
+    ]
     batch = upload(server, "board_errors.txt", tab_file([TEMPLATE_HEADER, *rows]))
     stored = api_get(server, batch["links"]["records"]).json()["records"]
     assert [r["result"] for r in stored] == ["Submitted"] * 3
@@ -213,8 +369,11 @@ def test_errors_from_the_board(server, client):
     assert statuses[0][:2] == ("1000113", "Rejected")
     # The provider is e-mailed the rejections (no SMTP server here: an .eml file in the outbox).
     deadline = time.monotonic() + 30
-    while not (mails := [m for m in map(_mail, (server.data_dir / "outbox").glob("*.eml"))
-                         if "rejected by the board" in m["Subject"]]):
+    while not (
+        mails := [
+            m for m in map(_mail, (server.data_dir / "outbox").glob("*.eml")) if "rejected by the board" in m["Subject"]
+        ]
+    ):
         assert time.monotonic() < deadline, "no rejection mail"
         time.sleep(0.2)
     text = mails[0].get_content()
@@ -228,6 +387,7 @@ def _mail(path):
 
 # -- Deleting Records ------------------------------------------------------------------------------------
 
+
 def _details(session, server, **params):
     return session.get(f"{server.base_url}/records", params=params, timeout=30)
 
@@ -237,17 +397,33 @@ def _add_traci_tester(session, server, times: int):
     url = f"{server.base_url}/activities/200930280"
     form = session.get(url, params={"board": "ME-MD", "rows": "1"}, timeout=30)
     for _ in range(times):
-        row = {"r1-first_name": "Traci", "r1-last_name": "Tester", "r1-completion_date": "07/18/2019",
-               "r1-dob": "11/10", "r1-learner_id": "MD9966", "r1-credits": "14", "r1-credit_type": "AMA PRA Category 1"}
-        form = session.post(url, timeout=30, data={"csrf_token": csrf_of(form), "board": "ME-MD", "row": "1",
-                                                   "save": "1", **row})
+        row = {
+            "r1-first_name": "Traci",
+            "r1-last_name": "Tester",
+            "r1-completion_date": "07/18/2019",
+            "r1-dob": "11/10",
+            "r1-learner_id": "MD9966",
+            "r1-credits": "14",
+            "r1-credit_type": "AMA PRA Category 1",
+        }
+        form = session.post(
+            url, timeout=30, data={"csrf_token": csrf_of(form), "board": "ME-MD", "row": "1", "save": "1", **row}
+        )
         assert "Traci Tester (MD9966) saved: ACCEPTED" in page_text(form), page_text(form)
 
 
 def _delete_on_the_page(session, server, details, credit_id: str):
-    return session.post(f"{server.base_url}/records/delete", timeout=30, data={
-        "csrf_token": csrf_of(details), "activity_id": "200930280", "board": "ME-MD", "learner_id": "MD9966",
-        "credit_id": credit_id})
+    return session.post(
+        f"{server.base_url}/records/delete",
+        timeout=30,
+        data={
+            "csrf_token": csrf_of(details),
+            "activity_id": "200930280",
+            "board": "ME-MD",
+            "learner_id": "MD9966",
+            "credit_id": credit_id,
+        },
+    )
 
 
 def test_deleting_records_from_the_details_view(server, deletes_day):
@@ -270,16 +446,30 @@ def test_deleting_records_from_the_details_view(server, deletes_day):
             assert f"{credit_ids[1]} - 706: {MSG_706}" in deleted and "Total Credits/Points Earned: 28" in deleted
 
     # A Submitted record (ABPATH reviews): no checkbox on the page, 605 in a file.
-    row = ["Learner Template B", "ABPATH", "200608132", "ABPATH", "999925", "Susan", "O'Laughlin", "01/01",
-           "12/02/2019", "Add", "1", "ABPath MOC Part II"]
+    row = [
+        "Learner Template B",
+        "ABPATH",
+        "200608132",
+        "ABPATH",
+        "999925",
+        "Susan",
+        "O'Laughlin",
+        "01/01",
+        "12/02/2019",
+        "Add",
+        "1",
+        "ABPath MOC Part II",
+    ]
     batch = upload(server, "submitted.txt", tab_file([TEMPLATE_HEADER, TAB.join(row)]))
     [stored] = api_get(server, batch["links"]["records"]).json()["records"]
     assert stored["status"] == "Submitted"
     details = _details(session, server, activity_id="200608132", board="ABPATH", learner_id="999925")
     assert stored["credit_id"] in details.text
     assert 'name="credit_id"' not in details.text and ">Delete</button>" not in details.text
-    assert ("A record with a status of Submitted must finish processing by the board before it can be deleted."
-            in page_text(details))
+    assert (
+        "A record with a status of Submitted must finish processing by the board before it can be deleted."
+        in page_text(details)
+    )
     rows = row[:9] + ["Delete"] + row[10:]
     refused = upload(server, "submitted-delete.txt", tab_file([TEMPLATE_HEADER, TAB.join(rows)]))
     assert refused["not_processed"] == 1
@@ -287,18 +477,62 @@ def test_deleting_records_from_the_details_view(server, deletes_day):
 
 
 # The tutorial's delete file: columns A to L, through "12. Activity Certification (1st)".
-TWELVE_COLUMNS = TAB.join([
-    "1. Template (DO NOT ALTER OR DELETE THIS COLUMN)", "2. Activity Registration", "3. ACCME Activity ID",
-    "4. Learner ID Type", "5. Learner ID", "6. First Name", "7. Last Name", "8. Date of Birth (MM/DD) -",
-    "9. Date of Completion", "10. Action", "11. Number of Credits", "12. Activity Certification (1st)"])
+TWELVE_COLUMNS = TAB.join(
+    [
+        "1. Template (DO NOT ALTER OR DELETE THIS COLUMN)",
+        "2. Activity Registration",
+        "3. ACCME Activity ID",
+        "4. Learner ID Type",
+        "5. Learner ID",
+        "6. First Name",
+        "7. Last Name",
+        "8. Date of Birth (MM/DD) -",
+        "9. Date of Completion",
+        "10. Action",
+        "11. Number of Credits",
+        "12. Activity Certification (1st)",
+    ]
+)
 
 
 def twelve_column_file(action: str) -> bytes:
-    return tab_file([TWELVE_COLUMNS,
-                     TAB.join(["Learner Template B", "ABO", "200931446", "ABO", "98989", "Vincent", "Van Gogh",
-                               "03/30", "2/10/2019", action, "0.25", "ABO MOC Part II"]),
-                     TAB.join(["Learner Template B", "ABO", "200931446", "ABO", "97979", "Georgia", "O'Keeffe",
-                               "11/15", "5/5/2019", action, "0.25", "ABO MOC Part II"])])
+    return tab_file(
+        [
+            TWELVE_COLUMNS,
+            TAB.join(
+                [
+                    "Learner Template B",
+                    "ABO",
+                    "200931446",
+                    "ABO",
+                    "98989",
+                    "Vincent",
+                    "Van Gogh",
+                    "03/30",
+                    "2/10/2019",
+                    action,
+                    "0.25",
+                    "ABO MOC Part II",
+                ]
+            ),
+            TAB.join(
+                [
+                    "Learner Template B",
+                    "ABO",
+                    "200931446",
+                    "ABO",
+                    "97979",
+                    "Georgia",
+                    "O'Keeffe",
+                    "11/15",
+                    "5/5/2019",
+                    action,
+                    "0.25",
+                    "ABO MOC Part II",
+                ]
+            ),
+        ]
+    )
 
 
 def test_deleting_records_template_b_delete_file(server, deletes_day):
@@ -365,13 +599,26 @@ def _soap(server, body: str):
     envelope = (
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:p="urn:pars-ws:learner:v1">'
         f"<soap:Body><p:SaveLearnerActivity><p:ProviderId>{PROVIDER_ID}</p:ProviderId><p:User>{SANDBOX_USER}</p:User>"
-        f"<p:Password>{SANDBOX_PASSWORD}</p:Password>{body}</p:SaveLearnerActivity></soap:Body></soap:Envelope>")
-    response = requests.post(server.service_url, data=envelope.encode(), timeout=60, headers={
-        "Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"urn:pars-ws:learner:v1/SaveLearnerActivity"'})
+        f"<p:Password>{SANDBOX_PASSWORD}</p:Password>{body}</p:SaveLearnerActivity></soap:Body></soap:Envelope>"
+    )
+    response = requests.post(
+        server.service_url,
+        data=envelope.encode(),
+        timeout=60,
+        headers={
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": '"urn:pars-ws:learner:v1/SaveLearnerActivity"',
+        },
+    )
     assert response.status_code == 200, response.text
     ns = {"p": "urn:pars-ws:learner:v1"}
-    return [(r.findtext("p:Status", namespaces=ns), [int(c) for c in r.xpath("p:Errors/p:Error/p:Code/text()", namespaces=ns)])
-            for r in etree.fromstring(response.content).iterfind(".//p:RecordResult", ns)]
+    return [
+        (
+            r.findtext("p:Status", namespaces=ns),
+            [int(c) for c in r.xpath("p:Errors/p:Error/p:Code/text()", namespaces=ns)],
+        )
+        for r in etree.fromstring(response.content).iterfind(".//p:RecordResult", ns)
+    ]
 
 
 def test_deleting_records_xml_delete_example(server, client):

@@ -1,6 +1,7 @@
 """An operator's install: the wheel built from this checkout, installed into a fresh virtual
 environment, migrates, serves, and hands out WSDLs that strict zeep loads, run from a folder far from
 the checkout (the migrations, schemas and WSDL ship inside the package)."""
+
 from __future__ import annotations
 
 import os
@@ -39,8 +40,13 @@ def test_the_wheel_migrates_serves_and_its_wsdls_load(tmp_path):
     assert "is at head" in _run(pars_ws, "db", "upgrade", cwd=elsewhere, env=env).stdout
     port = free_port()
     out = tmp_path / "serve.log"
-    proc = subprocess.Popen([pars_ws, "serve", "--bind", f"127.0.0.1:{port}"], cwd=elsewhere, env=env,
-                            stdout=open(out, "wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [pars_ws, "serve", "--bind", f"127.0.0.1:{port}"],
+        cwd=elsewhere,
+        env=env,
+        stdout=open(out, "wb"),
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -58,8 +64,9 @@ def test_the_wheel_migrates_serves_and_its_wsdls_load(tmp_path):
         strict = ZeepSettings(strict=True)
         for path in ("/services/ACCMELearnerService.svc?wsdl", "/services/ACCMELearnerService.svc/soap12?wsdl"):
             client = zeep.Client(base + path, settings=strict)
-        activity = client.service.GetActivity(ProviderId="1234567", User=user, Password=password,
-                                              ActivityID="200930149")
+        activity = client.service.GetActivity(
+            ProviderId="1234567", User=user, Password=password, ActivityID="200930149"
+        )
         assert activity.ActivityID == "200930149"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -9,6 +9,7 @@ request on the HTTP status its SOAP version prescribes: 500 for SOAP 1.1, 400 fo
 fault. Never a Server fault. A Template B file passes when `pars-ws validate`'s reader and rules either refuse it whole
 with a message or give every record a status or codes.
 """
+
 from __future__ import annotations
 
 import copy
@@ -59,16 +60,87 @@ class RandomChooser:
 ASCII = [chr(c) for c in range(32, 127)] + ["\t", "\n"]
 WORLD = ASCII + list("éÅßøЖж中文ﾃｽﾄ١٢٣߀\u0301\u200b\u202e\ufeff\U0001f600𝟘") + ["\ud7ff", "\ue000", "\ufffd"]
 INTERESTING = [
-    "", " ", "  \t ", "0", "-1", "-0", "3.5", "0.25", "0.1", "0.125", "1e3", "NaN", "Infinity", "+5", "5.",
-    ".5", "1,5", "99999999999999999999999999999999", "1" * 400, "١٢", "0x10", "2026-01-05", "2026-02-30",
-    "2026-06-16", "2025-12-31", "1899-12-31", "9999-12-31T23:59:59", "2026-01-05T00:00:00+14:00",
-    "2026-01-05T25:00:00", "01/05/2026", "1-Oct", "Jun-70", "1900-02-29", "1900-03-01", "03/01", "13/45",
-    "add", "ADD", " Add ", "delete", "DELETE", "update", "remove", "ABIM", "ABO", "abo", "ABS", "ME-MD", "TN",
-    "NPI", "XYZ", "1000106", "98989", "0000000", "200930149", "200900001", "200931446", "999999999",
-    "ABIM MOC Part II", "ABO MOC Part II", "ABO Patient Safety", "ABO MOC Part IV", "AMA PRA Category 1",
-    "Point", "Credit", "Completed", "Incomplete", "ccid:testprovider.org:fuzz-dup", "ccid:", "x" * 300,
-    "Van Gogh", "van gogh", "VAN GOGH ", "O'Keeffe", "Test2", "Account2", "Ünïcödé", "<&>\"'", "]]>",
-    "\u202eevil", "\U0001f600",
+    "",
+    " ",
+    "  \t ",
+    "0",
+    "-1",
+    "-0",
+    "3.5",
+    "0.25",
+    "0.1",
+    "0.125",
+    "1e3",
+    "NaN",
+    "Infinity",
+    "+5",
+    "5.",
+    ".5",
+    "1,5",
+    "99999999999999999999999999999999",
+    "1" * 400,
+    "١٢",
+    "0x10",
+    "2026-01-05",
+    "2026-02-30",
+    "2026-06-16",
+    "2025-12-31",
+    "1899-12-31",
+    "9999-12-31T23:59:59",
+    "2026-01-05T00:00:00+14:00",
+    "2026-01-05T25:00:00",
+    "01/05/2026",
+    "1-Oct",
+    "Jun-70",
+    "1900-02-29",
+    "1900-03-01",
+    "03/01",
+    "13/45",
+    "add",
+    "ADD",
+    " Add ",
+    "delete",
+    "DELETE",
+    "update",
+    "remove",
+    "ABIM",
+    "ABO",
+    "abo",
+    "ABS",
+    "ME-MD",
+    "TN",
+    "NPI",
+    "XYZ",
+    "1000106",
+    "98989",
+    "0000000",
+    "200930149",
+    "200900001",
+    "200931446",
+    "999999999",
+    "ABIM MOC Part II",
+    "ABO MOC Part II",
+    "ABO Patient Safety",
+    "ABO MOC Part IV",
+    "AMA PRA Category 1",
+    "Point",
+    "Credit",
+    "Completed",
+    "Incomplete",
+    "ccid:testprovider.org:fuzz-dup",
+    "ccid:",
+    "x" * 300,
+    "Van Gogh",
+    "van gogh",
+    "VAN GOGH ",
+    "O'Keeffe",
+    "Test2",
+    "Account2",
+    "Ünïcödé",
+    "<&>\"'",
+    "]]>",
+    "\u202eevil",
+    "\U0001f600",
 ]
 
 # -- SOAP requests -------------------------------------------------------------------------------
@@ -81,9 +153,18 @@ def base_records(ch: Chooser, serial: str) -> list[dict]:
     kinds = [
         lambda cid, i: abo_record(cid, i),  # Accepted at once
         lambda cid, i: record(cid, completed=f"2026-0{1 + i % 5}-1{i % 9}T00:00:00"),  # ABIM: Submitted
-        lambda cid, i: record(cid, board="ME-MD", id_type="License", activity_id="200900001",
-                              learner_id="MD9966", first="Traci", last="Tester", dob="1970-11-10",
-                              credit_types=("AMA PRA Category 1",), points="1"),
+        lambda cid, i: record(
+            cid,
+            board="ME-MD",
+            id_type="License",
+            activity_id="200900001",
+            learner_id="MD9966",
+            first="Traci",
+            last="Tester",
+            dob="1970-11-10",
+            credit_types=("AMA PRA Category 1",),
+            points="1",
+        ),
         lambda cid, i: abo_record(cid, i, action="delete"),  # 605 unless added earlier in the request
     ]
     n = ch.integer(1, 4)
@@ -117,8 +198,13 @@ def mutate_tree(ch: Chooser, envelope) -> list[str]:
     done = []
     for _ in range(ch.integer(1, 4)):
         where = ch.integer(0, 9)
-        scope = (envelope if where == 0 or reports is None else
-                 header if where == 1 and header is not None and len(header) else reports)
+        scope = (
+            envelope
+            if where == 0 or reports is None
+            else header
+            if where == 1 and header is not None and len(header)
+            else reports
+        )
         elements = _elements(scope)
         if values_only:
             elements = [e for e in elements if len(e) == 0] or elements
@@ -128,9 +214,20 @@ def mutate_tree(ch: Chooser, envelope) -> list[str]:
         if op == "text":
             _set_text(ch, target, ch.text())
         elif op == "attribute":
-            name = pick(ch, ("domain", "moduleID", "id", "{http://www.w3.org/2001/XMLSchema-instance}nil",
-                             "{http://www.w3.org/2001/XMLSchema-instance}type", "x", f"{{{SOAP11}}}mustUnderstand",
-                             f"{{{SOAP11}}}encodingStyle", f"{{{SOAP11}}}actor"))
+            name = pick(
+                ch,
+                (
+                    "domain",
+                    "moduleID",
+                    "id",
+                    "{http://www.w3.org/2001/XMLSchema-instance}nil",
+                    "{http://www.w3.org/2001/XMLSchema-instance}type",
+                    "x",
+                    f"{{{SOAP11}}}mustUnderstand",
+                    f"{{{SOAP11}}}encodingStyle",
+                    f"{{{SOAP11}}}actor",
+                ),
+            )
             try:
                 target.set(name, ch.text())
             except ValueError:
@@ -144,8 +241,11 @@ def mutate_tree(ch: Chooser, envelope) -> list[str]:
             order = sorted(range(len(children)), key=lambda i: ch.integer(0, 1000))
             target[:] = [children[i] for i in order]
         elif op == "move" and parent is not None:
-            new_parent = pick(ch, [e for e in elements if e is not target and target not in e.iterancestors()
-                                   and e not in target.iter()] or [parent])
+            new_parent = pick(
+                ch,
+                [e for e in elements if e is not target and target not in e.iterancestors() and e not in target.iter()]
+                or [parent],
+            )
             new_parent.insert(ch.integer(0, len(new_parent)), target)
         elif op == "rename":
             target.tag = pick(ch, [e.tag for e in elements])
@@ -167,11 +267,11 @@ def mutate_bytes(ch: Chooser, data: bytes) -> tuple[bytes, str]:
     op = pick(ch, ("flip", "insert", "delete", "duplicate", "truncate"))
     pos = ch.integer(0, max(0, len(data) - 1))
     if op == "flip":
-        data = data[:pos] + ch.raw(1) + data[pos + 1:]
+        data = data[:pos] + ch.raw(1) + data[pos + 1 :]
     elif op == "insert":
         data = data[:pos] + ch.raw(ch.integer(1, 8)) + data[pos:]
     elif op == "delete":
-        data = data[:pos] + data[pos + ch.integer(1, 64):]
+        data = data[:pos] + data[pos + ch.integer(1, 64) :]
     elif op == "duplicate":
         end = min(len(data), pos + ch.integer(1, 200))
         data = data[:end] + data[pos:end] + data[end:]
@@ -249,6 +349,7 @@ def check_soap_answer(data: bytes, response, tally: Tally | None = None) -> None
 
 # -- Template B ------------------------------------------------------------------------------------
 
+
 def template_rows(ch: Chooser) -> list[list[str]]:
     """1-5 rows that pass every rule as they are (ABPATH, Submitted)."""
     return [good_row(ch.integer(0, 500)) for _ in range(ch.integer(1, 5))]
@@ -258,8 +359,22 @@ def mutate_rows(ch: Chooser, rows: list[list[str]]) -> list[str]:
     done = []
     for _ in range(ch.integer(1, 4)):
         row = pick(ch, rows) if rows else None
-        op = pick(ch, ("cell", "cell", "cell", "delete-cell", "insert-cell", "delete-row", "duplicate-row",
-                       "swap-rows", "extra-columns", "blank-row", "error-columns"))
+        op = pick(
+            ch,
+            (
+                "cell",
+                "cell",
+                "cell",
+                "delete-cell",
+                "insert-cell",
+                "delete-row",
+                "duplicate-row",
+                "swap-rows",
+                "extra-columns",
+                "blank-row",
+                "error-columns",
+            ),
+        )
         if row and op == "cell":
             row[ch.integer(0, len(row) - 1)] = ch.text()
         elif row and op == "delete-cell":

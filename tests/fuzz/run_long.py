@@ -9,6 +9,7 @@ through `pars-ws validate`'s reader and rules, with the checks of tests/fuzz/mut
 Prints progress and the counts of every outcome; each failing case is written to --out (the
 request or file, and why) and the run exits 1 if there was any.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -64,9 +65,15 @@ def run_soap(server, cases: int, threads: int, seed: int, out: Path) -> tuple[Ta
             body, ops = soap_case(rng, f"{seed}-{n}")
             mine.ops.update(ops)
             try:
-                response = session.post(server.service_url, data=body, timeout=120, headers={
-                    "Content-Type": "text/xml; charset=utf-8",
-                    "SOAPAction": '"urn:pars-ws:learner:v1/SaveLearnerActivity"'})
+                response = session.post(
+                    server.service_url,
+                    data=body,
+                    timeout=120,
+                    headers={
+                        "Content-Type": "text/xml; charset=utf-8",
+                        "SOAPAction": '"urn:pars-ws:learner:v1/SaveLearnerActivity"',
+                    },
+                )
                 check_soap_answer(body, response, mine)
             except Exception as exc:  # noqa: BLE001 - every failure is kept and counted
                 mine.cases += 1
@@ -147,8 +154,11 @@ def main() -> int:
         url, drop = _pg_database(args.database_url)
     else:
         url = f"sqlite:///{work / 'pars.db'}"
-    print(f"seed {args.seed}; {args.soap:,} SOAP + {args.template:,} Template B cases; database "
-          f"{url.split('@')[-1]}; failures go to {args.out}", flush=True)
+    print(
+        f"seed {args.seed}; {args.soap:,} SOAP + {args.template:,} Template B cases; database "
+        f"{url.split('@')[-1]}; failures go to {args.out}",
+        flush=True,
+    )
     server = start_server(url, work, workers=2)
     try:
         started = time.monotonic()

@@ -5,6 +5,7 @@ record gets a status or error codes, or the whole request or file is refused wit
 
 Bounded for CI (well under a minute per backend); tests/fuzz/run_long.py runs 100,000+ cases.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -25,9 +26,11 @@ pytestmark = pytest.mark.e2e
 SOAP_EXAMPLES = 1500
 TEMPLATE_EXAMPLES = 1000
 
+
 def fuzz_settings(examples: int) -> settings:
-    return settings(max_examples=examples, deadline=None, database=None, print_blob=True,
-                    suppress_health_check=list(HealthCheck))
+    return settings(
+        max_examples=examples, deadline=None, database=None, print_blob=True, suppress_health_check=list(HealthCheck)
+    )
 
 
 TALLY = {"soap": Tally(), "template": Tally()}
@@ -86,8 +89,10 @@ def test_mutated_template_b_files(services, tmp_path):
 
 def test_fuzz_counts(server):
     soap, template = TALLY["soap"], TALLY["template"]
-    print(f"\nfuzz: {soap.cases} SOAP requests {dict(soap.outcomes)}; records {dict(soap.statuses)}; "
-          f"{template.cases} Template B files {dict(template.outcomes)}; records {dict(template.statuses)}")
+    print(
+        f"\nfuzz: {soap.cases} SOAP requests {dict(soap.outcomes)}; records {dict(soap.statuses)}; "
+        f"{template.cases} Template B files {dict(template.outcomes)}; records {dict(template.statuses)}"
+    )
     if soap.cases < SOAP_EXAMPLES or template.cases < TEMPLATE_EXAMPLES:
         pytest.skip("only part of the module ran (a -k selection)")
     # The mutations reach every outcome: records stored, records refused with codes, whole-request faults.

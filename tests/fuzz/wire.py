@@ -1,6 +1,7 @@
 """Raw SOAP over HTTP for the hostile-input, authentication, concurrency and fuzz tests: posting
 bodies, reading faults and record results (with a parser that itself reads nothing external),
 records that pass every rule, WS-Security headers, and the gunicorn processes behind a server."""
+
 from __future__ import annotations
 
 import base64
@@ -30,19 +31,35 @@ _SAFE = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
 # Test learners of ABO (Accepted at once, no one-completion-a-day rule) without completions
 # reported outside PARS, and an activity offering ABO 100 points: records built from them pass
 # every rule, so a CreditID stored once is refused only as a duplicate (603).
-ABO_LEARNERS = [("1000106", "Test2", "Account2", "1900-03-01"), ("1000107", "Test3", "Account3", "1900-04-01"),
-                ("1000108", "Test4", "Account4", "1900-05-01"), ("1000109", "Test5", "Account5", "1900-06-01"),
-                ("1000110", "Test6", "Account6", "1900-07-01"), ("1000112", "Test8", "Account8", "1900-09-01"),
-                ("1000113", "Test9", "Account9", "1900-10-01"), ("1000105", "Test10", "Account10", "1900-02-01"),
-                ("1000104", "Test11", "Account11", "1900-01-01"), ("98989", "Vincent", "Van Gogh", "1900-03-30")]
+ABO_LEARNERS = [
+    ("1000106", "Test2", "Account2", "1900-03-01"),
+    ("1000107", "Test3", "Account3", "1900-04-01"),
+    ("1000108", "Test4", "Account4", "1900-05-01"),
+    ("1000109", "Test5", "Account5", "1900-06-01"),
+    ("1000110", "Test6", "Account6", "1900-07-01"),
+    ("1000112", "Test8", "Account8", "1900-09-01"),
+    ("1000113", "Test9", "Account9", "1900-10-01"),
+    ("1000105", "Test10", "Account10", "1900-02-01"),
+    ("1000104", "Test11", "Account11", "1900-01-01"),
+    ("98989", "Vincent", "Van Gogh", "1900-03-30"),
+]
 
 
 def abo_record(credit_id: str, n: int = 0, **changes) -> dict:
     """A record that passes every rule (0.25 points: 400 of them fit one learner's maximum)."""
     learner_id, first, last, dob = ABO_LEARNERS[n % len(ABO_LEARNERS)]
-    fields = dict(board="ABO", id_type="ABO", activity_id="200900001", learner_id=learner_id, first=first,
-                  last=last, dob=dob, credit_types=("ABO MOC Part II",), points="0.25",
-                  completed="2026-03-02T00:00:00")
+    fields = dict(
+        board="ABO",
+        id_type="ABO",
+        activity_id="200900001",
+        learner_id=learner_id,
+        first=first,
+        last=last,
+        dob=dob,
+        credit_types=("ABO MOC Part II",),
+        points="0.25",
+        completed="2026-03-02T00:00:00",
+    )
     return record(credit_id, **{**fields, **changes})
 
 
@@ -50,8 +67,9 @@ def to_soap12(body: bytes) -> bytes:
     return body.replace(SOAP11.encode(), SOAP12.encode())
 
 
-def post(url: str, body: bytes, soap12: bool = False, content_type: str | None = None,
-         timeout: float = 60, **headers) -> requests.Response:
+def post(
+    url: str, body: bytes, soap12: bool = False, content_type: str | None = None, timeout: float = 60, **headers
+) -> requests.Response:
     ctype = content_type or ("application/soap+xml; charset=utf-8" if soap12 else "text/xml; charset=utf-8")
     head = {"Content-Type": ctype, **headers}
     if not soap12 and "SOAPAction" not in head:
@@ -91,7 +109,9 @@ def fault_of(response: requests.Response) -> FaultInfo | None:
     cid = doc.findtext(f".//{{{P}}}CorrelationID")
     fault = doc.find(f".//{{{SOAP11}}}Fault")
     if fault is not None:
-        return FaultInfo(_local(fault.findtext("faultcode") or ""), fault.findtext("faultstring") or "", limit, False, cid)
+        return FaultInfo(
+            _local(fault.findtext("faultcode") or ""), fault.findtext("faultstring") or "", limit, False, cid
+        )
     fault = doc.find(f".//{{{SOAP12}}}Fault")
     if fault is None:
         return None
@@ -100,7 +120,8 @@ def fault_of(response: requests.Response) -> FaultInfo | None:
     if sub is not None:  # a QName in the service namespace (SAAJ refuses an unqualified one)
         assert sub.nsmap.get(sub.text.partition(":")[0]) == P, sub.text
     code = ("Client" if value == "Sender" else "Server" if value == "Receiver" else value) + (
-        f".{_local(sub.text)}" if sub is not None else "")
+        f".{_local(sub.text)}" if sub is not None else ""
+    )
     return FaultInfo(code, fault.findtext(f".//{{{SOAP12}}}Text") or "", limit, True, cid)
 
 
@@ -115,18 +136,29 @@ class RecordResult:
 def results_of(response: requests.Response) -> list[RecordResult]:
     doc = parse_response(response.content)
     ns = {"p": P}
-    return [RecordResult(int(r.findtext("p:Index", namespaces=ns)), r.findtext("p:CreditID", namespaces=ns),
-                         r.findtext("p:Status", namespaces=ns),
-                         [int(c) for c in r.xpath("p:Errors/p:Error/p:Code/text()", namespaces=ns)])
-            for r in doc.iterfind(".//p:RecordResult", ns)]
+    return [
+        RecordResult(
+            int(r.findtext("p:Index", namespaces=ns)),
+            r.findtext("p:CreditID", namespaces=ns),
+            r.findtext("p:Status", namespaces=ns),
+            [int(c) for c in r.xpath("p:Errors/p:Error/p:Code/text()", namespaces=ns)],
+        )
+        for r in doc.iterfind(".//p:RecordResult", ns)
+    ]
 
 
 def save_body(records: list[dict], **kw) -> bytes:
     return soap11_save(records, **kw)
 
 
-def wsse_header(username: str, password: str, *, nonce: bytes | None = b"", created: dt.datetime | str | None = None,
-                digest: bool = False) -> str:
+def wsse_header(
+    username: str,
+    password: str,
+    *,
+    nonce: bytes | None = b"",
+    created: dt.datetime | str | None = None,
+    digest: bool = False,
+) -> str:
     """A wsse:Security header with a UsernameToken (PasswordText unless digest), as WCF/CXF send it.
 
     nonce b"" (the default) means a fresh random one; None leaves it out. created None leaves it out.
@@ -136,25 +168,35 @@ def wsse_header(username: str, password: str, *, nonce: bytes | None = b"", crea
     if isinstance(created, dt.datetime):
         created = created.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     kind = "PasswordDigest" if digest else "PasswordText"
-    parts = [f"<wsse:Username>{escape(username)}</wsse:Username>",
-             f'<wsse:Password Type="{TOKEN_PROFILE}#{kind}">{escape(password)}</wsse:Password>']
+    parts = [
+        f"<wsse:Username>{escape(username)}</wsse:Username>",
+        f'<wsse:Password Type="{TOKEN_PROFILE}#{kind}">{escape(password)}</wsse:Password>',
+    ]
     if nonce is not None:
-        parts.append(f'<wsse:Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/'
-                     f'oasis-200401-wss-soap-message-security-1.0#Base64Binary">{base64.b64encode(nonce).decode()}'
-                     "</wsse:Nonce>")
+        parts.append(
+            f'<wsse:Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/'
+            f'oasis-200401-wss-soap-message-security-1.0#Base64Binary">{base64.b64encode(nonce).decode()}'
+            "</wsse:Nonce>"
+        )
     if created is not None:
         parts.append(f"<wsu:Created>{escape(created)}</wsu:Created>")
-    return (f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
-            + "".join(parts) + "</wsse:UsernameToken></wsse:Security>")
+    return (
+        f'<wsse:Security xmlns:wsse="{WSSE}" xmlns:wsu="{WSU}"><wsse:UsernameToken>'
+        + "".join(parts)
+        + "</wsse:UsernameToken></wsse:Security>"
+    )
 
 
-def get_activity_body(provider: str = "1234567", user: str = "", password: str = "", header: str = "",
-                      activity_id: str = "200930149") -> bytes:
+def get_activity_body(
+    provider: str = "1234567", user: str = "", password: str = "", header: str = "", activity_id: str = "200930149"
+) -> bytes:
     """GetActivity (the cheapest authenticated call), credentials in the body unless user is empty."""
-    creds = (f"<p:User>{escape(user)}</p:User><p:Password>{escape(password)}</p:Password>" if user else "")
-    return (f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP11}" xmlns:p="{P}">'
-            f"<soap:Header>{header}</soap:Header><soap:Body><p:GetActivity><p:ProviderId>{provider}</p:ProviderId>"
-            f"{creds}<p:ActivityID>{activity_id}</p:ActivityID></p:GetActivity></soap:Body></soap:Envelope>").encode()
+    creds = f"<p:User>{escape(user)}</p:User><p:Password>{escape(password)}</p:Password>" if user else ""
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="{SOAP11}" xmlns:p="{P}">'
+        f"<soap:Header>{header}</soap:Header><soap:Body><p:GetActivity><p:ProviderId>{provider}</p:ProviderId>"
+        f"{creds}<p:ActivityID>{activity_id}</p:ActivityID></p:GetActivity></soap:Body></soap:Envelope>"
+    ).encode()
 
 
 def unique_id(prefix: str) -> str:
@@ -162,6 +204,7 @@ def unique_id(prefix: str) -> str:
 
 
 # -- the processes behind a server --------------------------------------------------------------
+
 
 def wait_for_workers(serve_pid: int, count: int, timeout: float = 30) -> list[int]:
     """The worker pids once `count` of them run (gunicorn forks them after answering starts)."""

@@ -1,6 +1,7 @@
 """What every interop test shares: the record each stack saves, running a stack's tools (a missing
 tool fails the test, saying what to install: CI installs them all), and the checks of the
 tab-separated lines each client prints (step, then its fields)."""
+
 from __future__ import annotations
 
 import shutil
@@ -14,8 +15,10 @@ from tests.conftest import PROVIDER_ID, SANDBOX_PASSWORD, SANDBOX_USER
 
 HERE = Path(__file__).resolve().parent
 CREDENTIALS = (PROVIDER_ID, SANDBOX_USER, SANDBOX_PASSWORD)
-FAULT_TEXTS = {"wrong-password": "Authentication failed. (correlation ID ",
-               "schema-invalid": "The request does not conform to the PARS schema: "}
+FAULT_TEXTS = {
+    "wrong-password": "Authentication failed. (correlation ID ",
+    "schema-invalid": "The request does not conform to the PARS schema: ",
+}
 # ABIM takes one completion of an activity per learner a day (717): each stack and SOAP version
 # saves the sandbox learner's completion on a day of its own, within TODAY's year.
 DAYS = {"zeep": 2, "suds": 4, "node-soap": 6, "jaxws": 8, "gsoap": 10}
@@ -55,8 +58,10 @@ def require(*tools: str, install: str) -> None:
 def run(args: list[str], cwd: Path, timeout: float = 180) -> str:
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, args))} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}",
-                    pytrace=False)
+        pytest.fail(
+            f"{' '.join(map(str, args))} exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}",
+            pytrace=False,
+        )
     return done.stdout
 
 

@@ -2,6 +2,7 @@
 from the live WSDL, javac compiles it with jaxws/Client.java, which saves and reads back a record
 and meets a wrong password and a schema-invalid request as SOAPFaultException (code, subcode, text),
 over SOAP 1.1 and 1.2."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,10 @@ from tests.interop.stacks import (
 pytestmark = pytest.mark.e2e
 
 JAXWS_RT = Path("/usr/share/java/jaxws-rt.jar")  # Debian's jaxws: its manifest names the rest of the runtime
-CODES = {False: "{http://schemas.xmlsoap.org/soap/envelope/}Client.",
-         True: "{http://www.w3.org/2003/05/soap-envelope}Sender {urn:pars-ws:learner:v1}"}
+CODES = {
+    False: "{http://schemas.xmlsoap.org/soap/envelope/}Client.",
+    True: "{http://www.w3.org/2003/05/soap-envelope}Sender {urn:pars-ws:learner:v1}",
+}
 
 
 def build(work: Path, wsdl: str, soap12: bool) -> None:
@@ -42,6 +45,9 @@ def test_jaxws_client_generated_by_wsimport(server, tmp_path_factory, soap12):
     wsdl = wsdl_url(server, soap12)
     work = built("jaxws", soap12, tmp_path_factory, lambda folder: build(folder, wsdl, soap12))
     record = record_for("jaxws", soap12)
-    output = run(["java", "-cp", f"classes:{JAXWS_RT}", "Client", wsdl, *CREDENTIALS, record.credit_id, record.completed],
-                 work, timeout=120)
+    output = run(
+        ["java", "-cp", f"classes:{JAXWS_RT}", "Client", wsdl, *CREDENTIALS, record.credit_id, record.completed],
+        work,
+        timeout=120,
+    )
     check(output, record, "SOAPFaultException", CODES[soap12])

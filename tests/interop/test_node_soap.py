@@ -2,6 +2,7 @@
 its client from the live WSDL without naming a port, saves and reads back a record and meets a wrong
 password and a schema-invalid request as node-soap's fault body (error.root.Envelope.Body.Fault),
 over SOAP 1.1 and 1.2 (forceSoap12Headers)."""
+
 from __future__ import annotations
 
 import pytest
@@ -33,8 +34,19 @@ def node_soap():
 @pytest.mark.parametrize("soap12", [False, True], ids=["soap11", "soap12"])
 def test_node_soap_client_from_the_wsdl(server, node_soap, soap12):
     record = record_for("node-soap", soap12)
-    output = run(["node", "client.js", wsdl_url(server, soap12), *CREDENTIALS, record.credit_id, record.completed,
-                  *(["soap12"] if soap12 else [])], node_soap, timeout=60)
+    output = run(
+        [
+            "node",
+            "client.js",
+            wsdl_url(server, soap12),
+            *CREDENTIALS,
+            record.credit_id,
+            record.completed,
+            *(["soap12"] if soap12 else []),
+        ],
+        node_soap,
+        timeout=60,
+    )
     found = check(output, record, "fault body", CODES[soap12])
     for step in ("wrong-password", "schema-invalid"):
         assert found[step][3] == f"HTTP {400 if soap12 else 500}", found[step]

@@ -2,6 +2,7 @@
 port, saves and reads back a record and meets a wrong password and a schema-invalid request as
 suds.WebFault (faultcode, faultstring). suds speaks SOAP 1.1 only: given the SOAP 1.2 endpoint's
 WSDL it still sends SOAP 1.1, and the fault it reads says where to post instead."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -64,15 +65,18 @@ def test_suds_client_from_the_wsdl(server):
     provider, user, password = CREDENTIALS
     creds = {"ProviderId": provider, "User": user, "Password": password}
     mine = record_for("suds", soap12=False)
-    saved = client.service.SaveLearnerActivity(ActivityReports=activity_reports(client, mine.credit_id, mine.completed),
-                                               **creds)
+    saved = client.service.SaveLearnerActivity(
+        ActivityReports=activity_reports(client, mine.credit_id, mine.completed), **creds
+    )
     result = saved.Results.RecordResult[0]
     assert (saved.ResultSummary, result.CreditID, result.Status) == ("Success", mine.credit_id, "Submitted")
     [status] = client.service.GetLearnerStatusByCreditId(CreditID=mine.credit_id, **creds)
     assert status.CreditID == mine.credit_id and status.Status in ("Submitted", "Accepted")
 
-    for step, changes, code in (("wrong-password", {"Password": "not-" + password}, "Authentication"),
-                                ("schema-invalid", {"ProviderId": "9" * 51}, "InvalidRequest")):
+    for step, changes, code in (
+        ("wrong-password", {"Password": "not-" + password}, "Authentication"),
+        ("schema-invalid", {"ProviderId": "9" * 51}, "InvalidRequest"),
+    ):
         with pytest.raises(WebFault) as raised:
             client.service.GetLearnerStatusByCreditId(CreditID=mine.credit_id, **{**creds, **changes})
         fault = raised.value.fault

@@ -1,6 +1,7 @@
 """Interop, Python: zeep 4 (strict settings, as shipped) builds its client from the live WSDL without
 naming a port, saves and reads back a record and meets a wrong password and a schema-invalid request
 as zeep.exceptions.Fault (code, SOAP 1.2 subcodes, message), over SOAP 1.1 and 1.2."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -32,8 +33,10 @@ def test_zeep_client_from_the_wsdl(server, soap12):
     assert status.Status in ("Submitted", "Accepted")
     assert status.CompletionDate == dt.date.fromisoformat(mine.completed[:10])
 
-    for step, changes, code in (("wrong-password", {"Password": "not-" + password}, "Authentication"),
-                                ("schema-invalid", {"ProviderId": "9" * 51}, "InvalidRequest")):
+    for step, changes, code in (
+        ("wrong-password", {"Password": "not-" + password}, "Authentication"),
+        ("schema-invalid", {"ProviderId": "9" * 51}, "InvalidRequest"),
+    ):
         with pytest.raises(Fault) as raised:
             client.service.GetLearnerStatusByCreditId(**{**creds, **changes}, CreditID=mine.credit_id)
         fault = raised.value

@@ -7,6 +7,7 @@ answered Submitted or Accepted is stored exactly once, and SQLite's integrity ch
 
 PARS_STRESS_SECONDS sets how long the churn lasts (default 40).
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,14 @@ class Service:
 
     def __init__(self, data_dir: Path, database_url: str | None):
         self.data_dir = data_dir
-        self.env = dict(os.environ, PARS_DATA_DIR=str(data_dir), PARS_LOG_LEVEL="WARNING", PARS_TODAY=TODAY,
-                        PARS_BATCH_STALE_SECONDS="3", PARS_REVIEW_DELAY_SECONDS="1")
+        self.env = dict(
+            os.environ,
+            PARS_DATA_DIR=str(data_dir),
+            PARS_LOG_LEVEL="WARNING",
+            PARS_TODAY=TODAY,
+            PARS_BATCH_STALE_SECONDS="3",
+            PARS_REVIEW_DELAY_SECONDS="1",
+        )
         self.env.pop("PARS_DATABASE_URL", None)
         if database_url:
             self.env["PARS_DATABASE_URL"] = database_url
@@ -67,7 +74,11 @@ class Service:
         out = self.data_dir.parent / f"serve-{self.starts}.log"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pars_ws.entrypoints.cli", "serve", "--bind", f"127.0.0.1:{self.port}"],
-            env=self.env, cwd=ROOT, stdout=open(out, "wb"), stderr=subprocess.STDOUT)
+            env=self.env,
+            cwd=ROOT,
+            stdout=open(out, "wb"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, out.read_text()
@@ -81,9 +92,11 @@ class Service:
             raise AssertionError("serve did not answer:\n" + out.read_text())
         if self.credential is None:  # the first start prints the sandbox credential, once
             text = out.read_text()
-            self.credential = {"ProviderId": re.search(r"ProviderId: (\S+)", text)[1],
-                               "User": re.search(r"User: +(\S+)", text)[1],
-                               "Password": re.search(r"Password: +(\S+)", text)[1]}
+            self.credential = {
+                "ProviderId": re.search(r"ProviderId: (\S+)", text)[1],
+                "User": re.search(r"User: +(\S+)", text)[1],
+                "Password": re.search(r"Password: +(\S+)", text)[1],
+            }
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -143,14 +156,32 @@ class Writers:
             i += 1
             learner_id, first, last, dob = LEARNERS[(n + i) % len(LEARNERS)]
             credit_id = f"ccid:stress.test:{n}-{i}-{random.getrandbits(40):x}"
-            body = soap11_save([record(credit_id, board="ABPATH", id_type="ABPATH", learner_id=learner_id,
-                                       first=first, last=last, dob=f"1900-{dob.replace('/', '-')}",
-                                       completed=f"{self.day}T00:00:00", points="0.25",
-                                       credit_types=("ABPath MOC Part II",))],
-                               provider=creds["ProviderId"], user=creds["User"], password=creds["Password"])
+            body = soap11_save(
+                [
+                    record(
+                        credit_id,
+                        board="ABPATH",
+                        id_type="ABPATH",
+                        learner_id=learner_id,
+                        first=first,
+                        last=last,
+                        dob=f"1900-{dob.replace('/', '-')}",
+                        completed=f"{self.day}T00:00:00",
+                        points="0.25",
+                        credit_types=("ABPath MOC Part II",),
+                    )
+                ],
+                provider=creds["ProviderId"],
+                user=creds["User"],
+                password=creds["Password"],
+            )
             try:
-                response = session.post(url, data=body, timeout=30, headers={
-                    "Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{P}/SaveLearnerActivity"'})
+                response = session.post(
+                    url,
+                    data=body,
+                    timeout=30,
+                    headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{P}/SaveLearnerActivity"'},
+                )
                 root = etree.fromstring(response.content)
             except (requests.RequestException, etree.XMLSyntaxError):
                 self.failed_calls += 1  # no answer: the outcome is unknown, nothing was promised
@@ -170,8 +201,9 @@ def _stored(service: Service, credit_ids: set[str]) -> dict[str, int]:
     engine = service.engine()
     try:
         with engine.connect() as conn:
-            rows = conn.execute(select(lr.c.credit_id, func.count()).where(lr.c.deleted_at.is_(None))
-                                .group_by(lr.c.credit_id)).all()
+            rows = conn.execute(
+                select(lr.c.credit_id, func.count()).where(lr.c.deleted_at.is_(None)).group_by(lr.c.credit_id)
+            ).all()
     finally:
         engine.dispose()
     counts = dict(rows)
@@ -190,11 +222,18 @@ def _check_database(service: Service) -> None:
     engine = service.engine()
     try:
         with engine.connect() as conn:
-            twice = conn.execute(select(lr.c.credit_id).where(lr.c.deleted_at.is_(None))
-                                 .group_by(lr.c.environment, lr.c.provider_pk, lr.c.credit_id)
-                                 .having(func.count() > 1)).all()
-            rows_twice = conn.execute(select(lr.c.batch_pk, lr.c.batch_row).where(lr.c.batch_pk.is_not(None))
-                                      .group_by(lr.c.batch_pk, lr.c.batch_row).having(func.count() > 1)).all()
+            twice = conn.execute(
+                select(lr.c.credit_id)
+                .where(lr.c.deleted_at.is_(None))
+                .group_by(lr.c.environment, lr.c.provider_pk, lr.c.credit_id)
+                .having(func.count() > 1)
+            ).all()
+            rows_twice = conn.execute(
+                select(lr.c.batch_pk, lr.c.batch_row)
+                .where(lr.c.batch_pk.is_not(None))
+                .group_by(lr.c.batch_pk, lr.c.batch_row)
+                .having(func.count() > 1)
+            ).all()
     finally:
         engine.dispose()
     assert twice == [] and rows_twice == []
@@ -244,8 +283,10 @@ def test_acknowledged_saves_survive_reloads_and_killed_workers(service):
             time.sleep(0.15)
         time.sleep(1)  # calls still under way are answered
     service.stop()
-    print(f"{len(writers.acknowledged)} saves acknowledged, {writers.answered_otherwise} refused, "
-          f"{writers.failed_calls} unanswered; {reloads} reloads, {killed} workers killed")
+    print(
+        f"{len(writers.acknowledged)} saves acknowledged, {writers.answered_otherwise} refused, "
+        f"{writers.failed_calls} unanswered; {reloads} reloads, {killed} workers killed"
+    )
     assert reloads >= 20 and killed >= 20
     assert len(writers.acknowledged) >= 50, (writers.acknowledged, writers.failed_calls)
     stored = _stored(service, writers.acknowledged)
@@ -260,8 +301,12 @@ def _api(service: Service):
 
 
 def _upload(service: Service, name: str, start: int) -> int:
-    response = _api(service).post(service.base + "/api/batches", data={"file_type": "txt", "force": "true"},
-                                  files={"file": (name, template_file(2500, {}, start=start))}, timeout=60)
+    response = _api(service).post(
+        service.base + "/api/batches",
+        data={"file_type": "txt", "force": "true"},
+        files={"file": (name, template_file(2500, {}, start=start))},
+        timeout=60,
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
@@ -300,8 +345,9 @@ def _check_batch(service: Service, batch_id: int) -> None:
         with engine.connect() as conn:
             results = conn.execute(select(func.count()).where(t.batch_results.c.batch_pk == batch_id)).scalar()
             stored = conn.execute(select(func.count()).where(t.learner_records.c.batch_pk == batch_id)).scalar()
-            ok = conn.execute(select(func.count()).where(t.batch_results.c.batch_pk == batch_id,
-                                                         t.batch_results.c.codes == "")).scalar()
+            ok = conn.execute(
+                select(func.count()).where(t.batch_results.c.batch_pk == batch_id, t.batch_results.c.codes == "")
+            ).scalar()
     finally:
         engine.dispose()
     assert results == 2500 and stored == ok == info["processed"] and info["processed"] + info["not_processed"] == 2500
@@ -334,8 +380,10 @@ def test_batches_and_saves_survive_killed_workers_and_a_killed_serve(service):
         # taken over once its worker's heartbeat is stale.
         third = _upload(service, "third.txt", 5000)
         _wait(lambda: _batch(service, third)["rows_done"] >= 250, what="the third file never got going")
-        everyone = [service.proc.pid, *(p for p in (gunicorn_master(service.proc.pid),
-                                                    batch_worker(service.proc.pid)) if p)]
+        everyone = [
+            service.proc.pid,
+            *(p for p in (gunicorn_master(service.proc.pid), batch_worker(service.proc.pid)) if p),
+        ]
         everyone += gunicorn_workers(service.proc.pid)
         for pid in everyone:
             _kill(pid)

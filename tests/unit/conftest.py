@@ -1,4 +1,5 @@
 """Fixtures of the unit tests that work on a database: the sandbox seeded, and its account."""
+
 from __future__ import annotations
 
 import pytest

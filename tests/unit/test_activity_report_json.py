@@ -1,5 +1,6 @@
 """The JSON twin's documents: xmlschema's own JSON form of an ActivityReports file reads into the same
 records as the file, and what is not the document is refused with the JSON pointer of the fault."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,15 @@ SAMPLE = ROOT / "sample_requests" / "batch" / "activityreports-sample.xml"
 def as_json(xml: bytes) -> dict:
     """What xmlschema makes of the XML through the project's XSD, in the draft's key style."""
     schema = xmlschema.XMLSchema(str(schema_dir() / "pars-activityreport.xsd"))
-    decoded = schema.decode(xml, converter=xmlschema.XMLSchemaConverter, attr_prefix="", text_key="value",
-                            strip_namespaces=True, cdata_prefix=None, decimal_type=str)
+    decoded = schema.decode(
+        xml,
+        converter=xmlschema.XMLSchemaConverter,
+        attr_prefix="",
+        text_key="value",
+        strip_namespaces=True,
+        cdata_prefix=None,
+        decimal_type=str,
+    )
     return {"ActivityReports": decoded}
 
 
@@ -31,8 +39,9 @@ def test_xmlschemas_json_of_a_file_reads_as_the_file():
 
 
 def test_the_drafts_action_and_numbers_as_written():
-    document = parse_json((ROOT / "sample_requests" / "json" / "SaveLearnerActivity-add.json").read_bytes()
-                          .replace(b"3.5", b"3.50"))
+    document = parse_json(
+        (ROOT / "sample_requests" / "json" / "SaveLearnerActivity-add.json").read_bytes().replace(b"3.5", b"3.50")
+    )
     (record,) = read_json_reports(document, 2500)
     assert (record.action, record.credits, record.learner_id_type, record.dob) == ("add", "3.50", "ABIM", "1900-03-01")
 
@@ -43,20 +52,32 @@ def report(**changes) -> dict:
     return document
 
 
-@pytest.mark.parametrize("document, pointer, detail", [
-    (report(Bogus=1), "/ActivityReports/ActivityReport/0/Bogus", "ActivityReport has no 'Bogus'."),
-    (report(Member=[]), "/ActivityReports/ActivityReport/0/Member", "Member must not be an array."),
-    (report(Member={"UniqueID": {"value": "1", "domain": "ABIM"}}),
-     "/ActivityReports/ActivityReport/0/Member/UniqueID", "UniqueID must be an array."),
-    (report(Member={"UniqueID": [{"value": "1", "domain": "ABIM", "kind": "x"}]}),
-     "/ActivityReports/ActivityReport/0/Member/UniqueID/0/kind", "UniqueID has no 'kind'."),
-    (report(ReportingOrganization=True), "/ActivityReports/ActivityReport/0/ReportingOrganization",
-     "Expected text or a number, found true or false."),
-    (report(ReportingOrganization="a\x00b"), "/ActivityReports/ActivityReport/0/ReportingOrganization", None),
-    (report(ReportingOrganization="x" * 256), "/ActivityReports/ActivityReport/0/ReportingOrganization", None),
-    ({"ActivityReports": {"ActivityReport": []}}, "/ActivityReports", None),  # DateTimeCreated missing
-    ([], "", "The body must be an object with one key, 'ActivityReports'."),
-])
+@pytest.mark.parametrize(
+    "document, pointer, detail",
+    [
+        (report(Bogus=1), "/ActivityReports/ActivityReport/0/Bogus", "ActivityReport has no 'Bogus'."),
+        (report(Member=[]), "/ActivityReports/ActivityReport/0/Member", "Member must not be an array."),
+        (
+            report(Member={"UniqueID": {"value": "1", "domain": "ABIM"}}),
+            "/ActivityReports/ActivityReport/0/Member/UniqueID",
+            "UniqueID must be an array.",
+        ),
+        (
+            report(Member={"UniqueID": [{"value": "1", "domain": "ABIM", "kind": "x"}]}),
+            "/ActivityReports/ActivityReport/0/Member/UniqueID/0/kind",
+            "UniqueID has no 'kind'.",
+        ),
+        (
+            report(ReportingOrganization=True),
+            "/ActivityReports/ActivityReport/0/ReportingOrganization",
+            "Expected text or a number, found true or false.",
+        ),
+        (report(ReportingOrganization="a\x00b"), "/ActivityReports/ActivityReport/0/ReportingOrganization", None),
+        (report(ReportingOrganization="x" * 256), "/ActivityReports/ActivityReport/0/ReportingOrganization", None),
+        ({"ActivityReports": {"ActivityReport": []}}, "/ActivityReports", None),  # DateTimeCreated missing
+        ([], "", "The body must be an object with one key, 'ActivityReports'."),
+    ],
+)
 def test_what_is_not_the_document_names_where(document, pointer, detail):
     with pytest.raises(InvalidJson) as refused:
         read_json_reports(document, 2500)

@@ -1,6 +1,7 @@
 """The Authenticator a container builds: the throttling settings reach every process (before, only the
 web application applied them, so workers and CLI tools ran with the defaults), and web sessions end
 when their credential is rotated or disabled."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 """Batch uploads through the service layer, against a real database (SQLite, and PostgreSQL when
 PARS_TEST_DATABASE_URL is set): whole-file refusals, one active file, duplicate monitoring, claims
 and recovery, error reports. Also the Template B files the end-to-end tests upload."""
+
 from __future__ import annotations
 
 import csv
@@ -27,6 +28,7 @@ from tests.support import good_row, record, template_file, xml_reports
 
 # -- fixtures -------------------------------------------------------------------------------------
 
+
 def production(account: Account) -> Account:
     return Account(**{**account.__dict__, "environment": "production"})
 
@@ -41,8 +43,9 @@ def set_batch(services, batch_id: int, **values) -> None:
         conn.execute(update(t.batches).where(t.batches.c.id == batch_id).values(**values))
 
 
-def upload_and_process(services, account, data: bytes, name: str = "learners.txt", file_type: str = "txt",
-                       force: bool = False) -> batches.BatchInfo:
+def upload_and_process(
+    services, account, data: bytes, name: str = "learners.txt", file_type: str = "txt", force: bool = False
+) -> batches.BatchInfo:
     queued = batches.upload(services, account, file_name=name, data=data, file_type=file_type, force=force)
     assert queued.status == "queued"
     assert batches.process_next(services, "test-worker") == 1
@@ -74,19 +77,40 @@ REFUSALS = [
     pytest.param("learners.txt", "xml", XML_OK, NOT_XML, id="xml-extension"),
     pytest.param("learners.txt", "txt", b"First Name\tLast Name\nA\tB\n", MSG_NOT_TEMPLATE, id="not-template-b"),
     pytest.param("learners.txt", "txt", XML_OK, MSG_NOT_TEMPLATE, id="xml-in-a-txt"),
-    pytest.param("learners.txt", "txt", template_file(2501, {}),
-                 "THE FILE HAS MORE THAN 2,500 RECORDS. BATCH UPLOADS MAY NOT EXCEED 2,500 RECORDS.", id="txt-2501"),
-    pytest.param("learners.xml", "xml", xml_reports([record(f"ccid:x:{i}") for i in range(2501)]).encode(),
-                 "ActivityReport records exceed the limit of 2500", id="xml-2501"),
+    pytest.param(
+        "learners.txt",
+        "txt",
+        template_file(2501, {}),
+        "THE FILE HAS MORE THAN 2,500 RECORDS. BATCH UPLOADS MAY NOT EXCEED 2,500 RECORDS.",
+        id="txt-2501",
+    ),
+    pytest.param(
+        "learners.xml",
+        "xml",
+        xml_reports([record(f"ccid:x:{i}") for i in range(2501)]).encode(),
+        "ActivityReport records exceed the limit of 2500",
+        id="xml-2501",
+    ),
     pytest.param("learners.txt", "txt", template_file(1) + b" " * 16 * MIB, TOO_LARGE, id="txt-16MiB"),
     pytest.param("learners.xml", "xml", _padded_xml(16 * MIB + 1), TOO_LARGE, id="xml-16MiB"),
-    pytest.param("learners.txt", "txt", b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", MSG_ENCODING,
-                 id="txt-binary"),
-    pytest.param("learners.xml", "xml", b'<?xml version="1.0" encoding="EBCDIC-US"?>' + XML_OK,
-                 "Encoding 'ebcdic-us' is not accepted", id="xml-encoding"),
+    pytest.param(
+        "learners.txt", "txt", b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", MSG_ENCODING, id="txt-binary"
+    ),
+    pytest.param(
+        "learners.xml",
+        "xml",
+        b'<?xml version="1.0" encoding="EBCDIC-US"?>' + XML_OK,
+        "Encoding 'ebcdic-us' is not accepted",
+        id="xml-encoding",
+    ),
     pytest.param("learners.xml", "xml", XML_OK[:-30], "Malformed XML", id="xml-malformed"),
-    pytest.param("learners.xml", "xml", XML_OK.replace(b"<ar:ReportingOrganization>Test Provider</ar:ReportingOrganization>",
-                                                       b"<ar:Unexpected/>"), "line 1:", id="xml-not-conforming"),
+    pytest.param(
+        "learners.xml",
+        "xml",
+        XML_OK.replace(b"<ar:ReportingOrganization>Test Provider</ar:ReportingOrganization>", b"<ar:Unexpected/>"),
+        "line 1:",
+        id="xml-not-conforming",
+    ),
     pytest.param("learners.pdf", "pdf", b"%PDF", "CHOOSE THE FILE TYPE", id="file-type"),
 ]
 
@@ -112,15 +136,16 @@ def test_files_at_the_limits_are_accepted(services, account):
 
 # -- one file at a time, duplicates ------------------------------------------------------------------
 
+
 def test_one_active_file_per_provider_and_environment(services, account):
-    first = batches.upload(services, account, file_name="a.txt", data=template_file(3, {}, start=100),
-                           file_type="txt")
+    first = batches.upload(services, account, file_name="a.txt", data=template_file(3, {}, start=100), file_type="txt")
     with pytest.raises(batches.UploadRefused) as refused:
         batches.upload(services, account, file_name="b.txt", data=template_file(3, {}, start=200), file_type="txt")
     assert (refused.value.reason, refused.value.message) == ("active", batches.MSG_ACTIVE)
     # The same provider's production environment is a separate queue.
-    other = batches.upload(services, production(account), file_name="b.txt", data=template_file(3, {}, start=200),
-                           file_type="txt")
+    other = batches.upload(
+        services, production(account), file_name="b.txt", data=template_file(3, {}, start=200), file_type="txt"
+    )
     assert batches.process_next(services, "w") == 1
     assert batches.process_next(services, "w") == 1
     assert batches.process_next(services, "w") == 0
@@ -148,6 +173,7 @@ def test_same_content_within_30_days_refused_unless_forced(services, account):
 
 # -- history and isolation ---------------------------------------------------------------------------
 
+
 def test_history_is_the_providers_own_last_30_days(services, account):
     info = upload_and_process(services, account, template_file(2, {}, start=400), name="history.txt")
     assert info.id in [b.id for b in batches.history(services, account)]
@@ -163,22 +189,47 @@ def test_history_is_the_providers_own_last_30_days(services, account):
 
 # -- processing ----------------------------------------------------------------------------------------
 
+
 def test_xml_batch_and_its_error_report(services, account):
     good = record("ccid:testprovider.org:xml-batch-1", completed="2026-02-02T00:00:00", points="2")
     bad = record("ccid:testprovider.org:xml-batch-2", completed="2026-02-03T00:00:00", points="1.1")
-    info = upload_and_process(services, account, xml_reports([good, bad]).encode(), name="learners.xml",
-                              file_type="xml")
+    info = upload_and_process(
+        services, account, xml_reports([good, bad]).encode(), name="learners.xml", file_type="xml"
+    )
     assert (info.status, info.records, info.processed, info.not_processed) == ("done", 2, 1, 1)
     [stored] = batches.processed_records(services, account, info.id)
-    assert (stored.row, stored.credit_id, stored.result, stored.learner_id) == \
-        (1, "ccid:testprovider.org:xml-batch-1", "Submitted", "1000106")
+    assert (stored.row, stored.credit_id, stored.result, stored.learner_id) == (
+        1,
+        "ccid:testprovider.org:xml-batch-1",
+        "Submitted",
+        "1000106",
+    )
     name, report = batches.error_report(services, account, info.id)
     assert name == "learners.xml"
     lines = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))
     # Dates as a provider reads them in Template B, and the record's CreditID.
-    assert lines[1] == [TEMPLATE_NAME, "ABIM", "200930149", "ABIM", "1000106", "Test2", "Account2", "03/01",
-                        "02/03/2026", "add", "1.1", "ABIM MOC Part II", "", "", "", "", "",
-                        "675", "MOC points not in increment of .25", "ccid:testprovider.org:xml-batch-2"]
+    assert lines[1] == [
+        TEMPLATE_NAME,
+        "ABIM",
+        "200930149",
+        "ABIM",
+        "1000106",
+        "Test2",
+        "Account2",
+        "03/01",
+        "02/03/2026",
+        "add",
+        "1.1",
+        "ABIM MOC Part II",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "675",
+        "MOC points not in increment of .25",
+        "ccid:testprovider.org:xml-batch-2",
+    ]
     assert len(lines) == 2
 
 
@@ -199,8 +250,11 @@ def test_an_xml_error_report_fixed_goes_back_in_as_template_b_with_its_credit_id
     fixed = upload_and_process(services, account, out.getvalue().encode("utf-8-sig"), name="fix_errors.csv")
     assert (fixed.processed, fixed.not_processed) == (1, 0)
     [stored] = batches.processed_records(services, account, fixed.id)
-    assert (stored.credit_id, stored.learner_id, stored.completion_date) == \
-        ("ccid:testprovider.org:xml-fix-1", "1000106", dt.date(2026, 2, 4))
+    assert (stored.credit_id, stored.learner_id, stored.completion_date) == (
+        "ccid:testprovider.org:xml-fix-1",
+        "1000106",
+        dt.date(2026, 2, 4),
+    )
     # And the same CreditID deletes it (ABIM: once the board has processed it).
     delete_row = lines[1][:9] + ["Delete"] + lines[1][10:17] + ["", "", "ccid:testprovider.org:xml-fix-1"]
     out = io.StringIO()
@@ -208,7 +262,8 @@ def test_an_xml_error_report_fixed_goes_back_in_as_template_b_with_its_credit_id
     review.run_now(services, account)
     deleted = upload_and_process(services, account, out.getvalue().encode(), name="fix_delete.csv")
     assert [(r.credit_id, r.result) for r in batches.processed_records(services, account, deleted.id)] == [
-        ("ccid:testprovider.org:xml-fix-1", "Deleted")]
+        ("ccid:testprovider.org:xml-fix-1", "Deleted")
+    ]
 
 
 def test_a_v2_xml_batch(services, account):
@@ -220,20 +275,25 @@ def test_a_v2_xml_batch(services, account):
     stored = batches.processed_records(services, account, info.id)
     assert [(r.credit_id, r.board, r.learner_id_type, r.learner_id, r.result) for r in stored] == [
         ("ccid:testprovider.org:2001", "ABO", "ABO", "97979", "Accepted"),
-        ("ccid:testprovider.org:2002", "ABIM", "ABIM", "1000107", "Submitted")]
+        ("ccid:testprovider.org:2002", "ABIM", "ABIM", "1000107", "Submitted"),
+    ]
 
 
 def test_rows_with_several_codes_get_one_report_line_each_and_finish_mail_is_queued(services, account):
-    data = template_file(2, {}, start=600).replace(b"\tABPATH\t1000106\tTest2\t", b"\tABPATH\t1000106\tX\t") \
+    data = (
+        template_file(2, {}, start=600)
+        .replace(b"\tABPATH\t1000106\tTest2\t", b"\tABPATH\t1000106\tX\t")
         .replace(b"\t1\tABPath MOC Part II", b"\t1.1\tABPath MOC Part II")
+    )
     info = upload_and_process(services, account, data, name="two-codes.txt")
     assert (info.processed, info.not_processed) == (0, 2)
     _, report = batches.error_report(services, account, info.id)
     codes = [line[17] for line in csv.reader(io.StringIO(report.decode("utf-8-sig")))][1:]
     assert codes == ["665", "675", "675"]
     with services.engine.begin() as conn:
-        mail = conn.execute(select(t.mail_outbox).where(t.mail_outbox.c.kind == "batch-finished")
-                                 .order_by(t.mail_outbox.c.id.desc())).first()
+        mail = conn.execute(
+            select(t.mail_outbox).where(t.mail_outbox.c.kind == "batch-finished").order_by(t.mail_outbox.c.id.desc())
+        ).first()
     assert mail.recipient == account.email
     assert mail.subject == "PARS batch upload two-codes.txt: 0 processed, 2 not processed"
     # The batch's page, where the provider logs in, at the address `pars-ws serve` binds by default.
@@ -241,12 +301,15 @@ def test_rows_with_several_codes_get_one_report_line_each_and_finish_mail_is_que
     assert "/api/" not in mail.body
 
 
-@pytest.mark.parametrize("public_url, bind, expected", [
-    ("https://pars.example.org", "0.0.0.0:9000", "https://pars.example.org/batches?batch=7"),
-    ("https://example.org/pars/", None, "https://example.org/pars/batches?batch=7"),
-    (None, "10.0.0.5:9000", "http://10.0.0.5:9000/batches?batch=7"),
-    (None, None, "http://127.0.0.1:8000/batches?batch=7"),
-])
+@pytest.mark.parametrize(
+    "public_url, bind, expected",
+    [
+        ("https://pars.example.org", "0.0.0.0:9000", "https://pars.example.org/batches?batch=7"),
+        ("https://example.org/pars/", None, "https://example.org/pars/batches?batch=7"),
+        (None, "10.0.0.5:9000", "http://10.0.0.5:9000/batches?batch=7"),
+        (None, None, "http://127.0.0.1:8000/batches?batch=7"),
+    ],
+)
 def test_mail_links_to_the_batch_page_at_the_public_url(public_url, bind, expected, monkeypatch):
     for name, value in (("PARS_PUBLIC_URL", public_url), ("PARS_BIND", bind)):
         if value:
@@ -261,13 +324,17 @@ def test_the_error_report_names_the_certification_of_678(services, account):
     info = upload_and_process(services, account, write_template_b([row]), name="twice.txt")
     _, report = batches.error_report(services, account, info.id)
     [line] = list(csv.reader(io.StringIO(report.decode("utf-8-sig"))))[1:]
-    assert line[17:] == ["678", "Invalid activity credit certificate. Activity certificate ABPath MOC Part II "
-                                "allowed once per learner submission record."]
+    assert line[17:] == [
+        "678",
+        "Invalid activity credit certificate. Activity certificate ABPath MOC Part II "
+        "allowed once per learner submission record.",
+    ]
 
 
 def test_a_dead_workers_batch_is_reclaimed_after_its_heartbeat_goes_stale(services, account):
-    queued = batches.upload(services, account, file_name="dead.txt", data=template_file(600, {}, start=700),
-                            file_type="txt")
+    queued = batches.upload(
+        services, account, file_name="dead.txt", data=template_file(600, {}, start=700), file_type="txt"
+    )
     now = dt.datetime.now(dt.timezone.utc)
     with services.engine.begin() as conn:  # a worker claims it, then dies
         assert BatchStore(conn).claim("dead-worker#1", now, now - dt.timedelta(seconds=60)).id == queued.id
@@ -283,8 +350,9 @@ def test_a_dead_workers_batch_is_reclaimed_after_its_heartbeat_goes_stale(servic
 
 
 def test_a_worker_presumed_dead_cannot_move_its_batch_on(services, account):
-    queued = batches.upload(services, account, file_name="slow.txt", data=template_file(2, {}, start=1300),
-                            file_type="txt")
+    queued = batches.upload(
+        services, account, file_name="slow.txt", data=template_file(2, {}, start=1300), file_type="txt"
+    )
     now = dt.datetime.now(dt.timezone.utc)
     stale = now + dt.timedelta(seconds=1)  # as seen after the slow worker's heartbeat went stale
     progress = dict(rows_from=0, rows_to=2, processed=2, failed=0, finished=True, now=now)
@@ -300,8 +368,12 @@ def test_a_worker_presumed_dead_cannot_move_its_batch_on(services, account):
 def test_concurrent_claims_take_different_batches(services, account, database_url):
     if database_url.startswith("sqlite"):
         pytest.skip("SQLite has one writer at a time: a second claim waits for the first to commit")
-    ids = {batches.upload(services, a, file_name="concurrent.txt", data=template_file(2, {}, start=1350),
-                          file_type="txt").id for a in (account, production(account))}
+    ids = {
+        batches.upload(
+            services, a, file_name="concurrent.txt", data=template_file(2, {}, start=1350), file_type="txt"
+        ).id
+        for a in (account, production(account))
+    }
     now = dt.datetime.now(dt.timezone.utc)
     with services.engine.connect() as first, services.engine.connect() as second:
         with first.begin(), second.begin():
@@ -314,8 +386,9 @@ def test_concurrent_claims_take_different_batches(services, account, database_ur
 
 
 def test_a_batch_that_keeps_failing_is_given_up(services, account):
-    queued = batches.upload(services, account, file_name="poison.txt", data=template_file(2, {}, start=1400),
-                            file_type="txt")
+    queued = batches.upload(
+        services, account, file_name="poison.txt", data=template_file(2, {}, start=1400), file_type="txt"
+    )
     now = dt.datetime.now(dt.timezone.utc)
     long_ago = now - dt.timedelta(hours=1)
     for attempt in range(batches.MAX_ATTEMPTS):  # every claim's worker died at once
@@ -352,4 +425,3 @@ def test_an_idle_worker_takes_no_write_lock(services, database_url):
         holder.connection.driver_connection.rollback()
     worker.join(120)
     assert not still_waiting and answered == [0]
-

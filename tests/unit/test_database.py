@@ -1,4 +1,5 @@
 """The engine and unit of work: SQLite's settings and transactions, PostgreSQL's dead connections."""
+
 from __future__ import annotations
 
 import sqlite3

@@ -1,4 +1,5 @@
 """Completion dates and DOBs as people, spreadsheets and XML write them."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,6 +1,7 @@
 """The Excel learner template: reading ACCME's layout (dates, DOBs and numbers as Excel keeps them,
 one row reporting CME and MOC), the error report, the generated template, and hostile workbooks
 refused before openpyxl opens them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -42,27 +43,59 @@ def refusal(data: bytes, **kwargs) -> str:
 
 # -- reading ------------------------------------------------------------------------------------------
 
+
 def test_a_row_reporting_cme_and_moc_is_one_record_per_board():
     cme, moc = read(excel_workbook([EXCEL_BOTH]))
     assert (cme.index, cme.row, cme.part, moc.index, moc.row, moc.part) == (1, 3, "CME", 2, 3, "MOC")
     for r in (cme, moc):
         assert (r.action, r.activity_id, r.completion_date, r.first_name, r.last_name, r.dob) == (
-            "Add", "200900001", "01/05/2026", "Test2", "Account2", "03/01")
+            "Add",
+            "200900001",
+            "01/05/2026",
+            "Test2",
+            "Account2",
+            "03/01",
+        )
         assert r.credit_id is None  # assigned by the service, as for Template B
     # CME: the state board, the NPI (a number cell) as learner ID, AMA PRA Category 1 plus the pair
     # whose credit type only the state board offers.
     assert (cme.board, cme.learner_id_type, cme.learner_id, cme.npi, cme.credits) == (
-        "NC", "NPI", "1679576722", "1679576722", "2")
+        "NC",
+        "NPI",
+        "1679576722",
+        "1679576722",
+        "2",
+    )
     assert cme.credit_types == ("AMA PRA Category 1", "Controlled Substance")
     # MOC: the certifying board, its ID (a number cell), Total Board Credits, the board's credit type.
     assert (moc.board, moc.learner_id_type, moc.learner_id, moc.npi, moc.credits, moc.credit_types) == (
-        "ABIM", "ABIM", "1000106", None, "3.5", ("ABIM MOC Part II",))
+        "ABIM",
+        "ABIM",
+        "1000106",
+        None,
+        "3.5",
+        ("ABIM MOC Part II",),
+    )
 
 
 def test_each_part_alone_and_a_licence_number():
     cme_only = ["Delete", "200930054", "01/05/2026", "Traci", "Test", "09/09", "NC", "999998", 1]
-    moc_only = ["Add", "200930149", "01/06/2026", "Test3", "Account3", "04/01", None, None, None,
-                "ABPATH", "1000107", None, "ABPath MOC Part II", 1.25]
+    moc_only = [
+        "Add",
+        "200930149",
+        "01/06/2026",
+        "Test3",
+        "Account3",
+        "04/01",
+        None,
+        None,
+        None,
+        "ABPATH",
+        "1000107",
+        None,
+        "ABPath MOC Part II",
+        1.25,
+    ]
     (cme,), (moc,) = read(excel_workbook([cme_only])), read(excel_workbook([moc_only]))
     # A licence number is named by its state (Board.id_type); 999998 fails the NPI check digit.
     assert (cme.part, cme.board, cme.learner_id_type, cme.learner_id, cme.npi) == ("CME", "NC", "NC", "999998", None)
@@ -71,8 +104,9 @@ def test_each_part_alone_and_a_licence_number():
     assert (moc.part, moc.credits, moc.credit_types) == ("MOC", "1.25", ("ABPath MOC Part II",))
 
 
-@pytest.mark.parametrize("completed", [dt.datetime(2026, 1, 5), 46027, 46027.75, "01/05/2026", "1/5/2026",
-                                       "2026-01-05"])
+@pytest.mark.parametrize(
+    "completed", [dt.datetime(2026, 1, 5), 46027, 46027.75, "01/05/2026", "1/5/2026", "2026-01-05"]
+)
 @pytest.mark.parametrize("dob", ["09/10", "9/10", dt.datetime(2026, 9, 10), 46275, "10-Sep"])
 def test_dates_as_date_cells_serials_or_text(completed, dob):
     row = [*EXCEL_BOTH[:2], completed, "Test2", "Account2", dob, *EXCEL_BOTH[6:]]
@@ -103,8 +137,22 @@ def test_the_guidance_row_may_be_missing_and_the_header_numbered():
 
 
 def test_a_state_content_credit_on_a_cme_only_row_goes_with_the_cme_record():
-    row = ["Add", "200930054", "01/05/2026", "Test2", "Account2", "03/01", "NC", "1000106", 2, None, None, None,
-           "Opioid Prescribing", 1]
+    row = [
+        "Add",
+        "200930054",
+        "01/05/2026",
+        "Test2",
+        "Account2",
+        "03/01",
+        "NC",
+        "1000106",
+        2,
+        None,
+        None,
+        None,
+        "Opioid Prescribing",
+        1,
+    ]
     (cme,) = read(excel_workbook([row]))
     assert cme.credit_types == ("AMA PRA Category 1", "Opioid Prescribing")
 
@@ -118,9 +166,12 @@ def test_refused_whole_for_a_missing_column_extra_data_or_no_header():
     header = list(HEADER)
     header[7] = "License"
     assert refusal(excel_workbook([EXCEL_BOTH], header=header)) == (
-        f"{MSG_NOT_TEMPLATE} THE FILE HAS NO COLUMN LICENSING ID OR NPI (COLUMN 8).")
+        f"{MSG_NOT_TEMPLATE} THE FILE HAS NO COLUMN LICENSING ID OR NPI (COLUMN 8)."
+    )
     extra = [*EXCEL_BOTH, *[None] * (len(HEADER) - len(EXCEL_BOTH)), "stray"]
-    assert refusal(excel_workbook([extra])) == f"{MSG_NOT_TEMPLATE} ROW 3 HAS DATA IN A COLUMN THE TEMPLATE DOES NOT HAVE."
+    assert (
+        refusal(excel_workbook([extra])) == f"{MSG_NOT_TEMPLATE} ROW 3 HAS DATA IN A COLUMN THE TEMPLATE DOES NOT HAVE."
+    )
     book = openpyxl.Workbook()
     book.active.append(["Learner", "list"])
     out = io.BytesIO()
@@ -133,7 +184,8 @@ def test_more_than_the_record_limit_is_refused_counting_records_not_rows():
     assert len(read(excel_workbook([EXCEL_BOTH] * 2), max_records=4)) == 4
     assert refusal(excel_workbook([EXCEL_BOTH] * 3), max_records=5) == (
         "THE FILE HAS MORE THAN 5 RECORDS. BATCH UPLOADS MAY NOT EXCEED 5 RECORDS "
-        "(A ROW REPORTING CME AND MOC IS TWO RECORDS).")
+        "(A ROW REPORTING CME AND MOC IS TWO RECORDS)."
+    )
 
 
 def test_the_file_kind_is_guessed_for_validate():
@@ -144,6 +196,7 @@ def test_the_file_kind_is_guessed_for_validate():
 
 
 # -- the error report ------------------------------------------------------------------------------------
+
 
 def test_the_report_keeps_a_row_once_with_every_code_and_blanks_what_was_processed():
     cme, moc = read(excel_workbook([EXCEL_BOTH]))
@@ -172,6 +225,7 @@ def test_the_report_as_workbook_and_csv():
 
 
 # -- the template ----------------------------------------------------------------------------------------
+
 
 def test_the_template_has_drop_downs_from_the_catalogue():
     book = openpyxl.load_workbook(io.BytesIO(write_template(CATALOGUE)))
@@ -203,8 +257,12 @@ def small_workbook() -> bytes:
     return excel_workbook([EXCEL_BOTH])
 
 
-def tampered(data: bytes, add: dict[str, bytes] | None = None, replace: dict[str, bytes] | None = None,
-             compression=zipfile.ZIP_DEFLATED) -> bytes:
+def tampered(
+    data: bytes,
+    add: dict[str, bytes] | None = None,
+    replace: dict[str, bytes] | None = None,
+    compression=zipfile.ZIP_DEFLATED,
+) -> bytes:
     """The workbook's zip rewritten: parts replaced or added."""
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", compression) as target:
@@ -231,10 +289,12 @@ def test_not_a_workbook():
 def test_zip_bomb_by_ratio_and_by_total_size():
     bomb = tampered(small_workbook(), add={"xl/media/padding.bin": b"\0" * (8 * 1024 * 1024)})
     assert refusal(bomb) == guard.MSG_TOO_LARGE_UNPACKED.format(records=2500)
-    stored = tampered(small_workbook(), add={"xl/media/padding.bin": b"\0" * (2 * 1024 * 1024)},
-                      compression=zipfile.ZIP_STORED)  # no ratio at all: the total counts
+    stored = tampered(
+        small_workbook(), add={"xl/media/padding.bin": b"\0" * (2 * 1024 * 1024)}, compression=zipfile.ZIP_STORED
+    )  # no ratio at all: the total counts
     assert refusal(stored, limits=ExcelLimits(max_total_bytes=2 * 1024 * 1024)) == (
-        guard.MSG_TOO_LARGE_UNPACKED.format(records=2500))
+        guard.MSG_TOO_LARGE_UNPACKED.format(records=2500)
+    )
     # Just under the limits passes.
     read(stored, limits=ExcelLimits(max_total_bytes=3 * 1024 * 1024))
 
@@ -249,16 +309,19 @@ def test_a_part_that_lies_about_its_size_fails_when_read():
     # The sheet's entry in the central directory (at the end of the zip): its uncompressed size made
     # small, so the checks pass; reading the part must then stop there, and fail its CRC.
     entry = bytes(data).rindex(b"xl/worksheets/sheet1.xml") - 46
-    assert data[entry:entry + 4] == b"PK\x01\x02"
-    data[entry + 24:entry + 28] = (100).to_bytes(4, "little")
+    assert data[entry : entry + 4] == b"PK\x01\x02"
+    data[entry + 24 : entry + 28] = (100).to_bytes(4, "little")
     with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
         assert z.getinfo("xl/worksheets/sheet1.xml").file_size == 100
     assert refusal(bytes(data)) == guard.MSG_NOT_XLSX
 
 
 def test_huge_shared_strings():
-    strings = (b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-               + b"<si><t>learner</t></si>" * 400_000 + b"</sst>")
+    strings = (
+        b'<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        + b"<si><t>learner</t></si>" * 400_000
+        + b"</sst>"
+    )
     data = tampered(small_workbook(), add={"xl/sharedStrings.xml": strings})
     assert refusal(data) == guard.MSG_SHARED_STRINGS.format(records=2500)
 
@@ -297,5 +360,9 @@ def test_the_sample_workbook_is_what_its_script_writes_and_passes_offline():
     exec(compile((sample.parent / "make_learners_xlsx.py").read_text(), "make_learners_xlsx.py", "exec"), namespace)
     assert read(sample.read_bytes()) == read(namespace["learners_xlsx"]())
     report = validate_file(sample, Settings(database_url="sqlite://", today=dt_.date(2026, 6, 15)))
-    assert report.ok and [j.status.value for j in report.judgements] == ["Accepted", "Submitted", "Submitted",
-                                                                          "Accepted"]
+    assert report.ok and [j.status.value for j in report.judgements] == [
+        "Accepted",
+        "Submitted",
+        "Submitted",
+        "Accepted",
+    ]

@@ -1,6 +1,7 @@
 """Excel learner template batches through the service layer, against a real database (SQLite, and
 PostgreSQL when PARS_TEST_DATABASE_URL is set): a row reporting CME and MOC stores a record per
 board, the error report comes back as a workbook that is fixed and uploaded again."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,10 +24,23 @@ LICENCE, BOARD_ID, DOB, COMPLETED = HEADER.index("Licensing ID or NPI"), HEADER.
 def stored(services, batch_id: int) -> list[tuple]:
     lr = t.learner_records
     with services.engine.begin() as conn:
-        return [tuple(row) for row in conn.execute(
-            select(lr.c.board, lr.c.learner_id, lr.c.npi, lr.c.credits, lr.c.credit_types, lr.c.source, lr.c.status,
-                   lr.c.credit_id)
-            .where(lr.c.batch_pk == batch_id, lr.c.deleted_at.is_(None)).order_by(lr.c.batch_row))]
+        return [
+            tuple(row)
+            for row in conn.execute(
+                select(
+                    lr.c.board,
+                    lr.c.learner_id,
+                    lr.c.npi,
+                    lr.c.credits,
+                    lr.c.credit_types,
+                    lr.c.source,
+                    lr.c.status,
+                    lr.c.credit_id,
+                )
+                .where(lr.c.batch_pk == batch_id, lr.c.deleted_at.is_(None))
+                .order_by(lr.c.batch_row)
+            )
+        ]
 
 
 def row(completed: dt.datetime, **changes) -> list:
@@ -38,11 +52,13 @@ def row(completed: dt.datetime, **changes) -> list:
 
 
 def test_an_excel_batch_stores_each_board_and_its_report_goes_back_in(services, account):
-    data = excel_workbook([
-        row(dt.datetime(2026, 1, 5)),  # both parts pass
-        row(dt.datetime(2026, 1, 6), **{f"c{BOARD_ID}": "9999999"}),  # CME passes, MOC: 661
-        row(dt.datetime(2026, 1, 7), **{f"c{DOB}": "12/31"}),  # both: 664
-    ])
+    data = excel_workbook(
+        [
+            row(dt.datetime(2026, 1, 5)),  # both parts pass
+            row(dt.datetime(2026, 1, 6), **{f"c{BOARD_ID}": "9999999"}),  # CME passes, MOC: 661
+            row(dt.datetime(2026, 1, 7), **{f"c{DOB}": "12/31"}),  # both: 664
+        ]
+    )
     info = upload_and_process(services, account, data, name="learners.xlsx", file_type="xlsx")
     assert (info.file_type, info.records, info.processed, info.not_processed) == ("xlsx", 6, 3, 3)
     records = stored(services, info.id)
@@ -85,16 +101,18 @@ def test_an_excel_delete_row_finds_the_record_by_its_fields(services, account):
     add = ["Add", "200930054", "02/02/2026", "Traci", "Test", "09/09", "NC", "999998", 1]
     added = upload_and_process(services, account, excel_workbook([add]), name="add.xlsx", file_type="xlsx")
     assert added.processed == 1
-    removed = upload_and_process(services, account, excel_workbook([["Delete", *add[1:]]]), name="delete.xlsx",
-                                 file_type="xlsx")
+    removed = upload_and_process(
+        services, account, excel_workbook([["Delete", *add[1:]]]), name="delete.xlsx", file_type="xlsx"
+    )
     assert (removed.processed, removed.not_processed) == (1, 0)
     assert stored(services, added.id) == []
 
 
 def test_a_hostile_workbook_is_refused_before_anything_is_stored(services, account):
     with pytest.raises(batches.UploadRefused) as refused:
-        batches.upload(services, account, file_name="macro.xlsx", file_type="xlsx",
-                       data=b"PK\x03\x04 not really a workbook")
+        batches.upload(
+            services, account, file_name="macro.xlsx", file_type="xlsx", data=b"PK\x03\x04 not really a workbook"
+        )
     assert refused.value.message.startswith("THE FILE IS NOT AN EXCEL WORKBOOK (.XLSX).")
     with pytest.raises(batches.UploadRefused) as refused:
         batches.upload(services, account, file_name="learners.txt", file_type="xlsx", data=excel_workbook([EXCEL_BOTH]))

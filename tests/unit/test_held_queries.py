@@ -1,6 +1,7 @@
 """What a learner holds is read pair by pair through ix_learner_records_held on SQLite, whatever the
 statistics say: ANALYZE run on an empty table (a fresh install) must not turn the lookup into a scan
 of every record of the board, which would grow with the records stored."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,8 +27,13 @@ def test_each_pair_asked_about_is_one_index_seek(sqlite_services, statement):
     def capture(_conn, _cursor, sql, parameters, _context, _many):
         seen.append((sql, parameters))
 
-    params = {"environment": "sandbox", "provider_pk": 1, "board": "ABO",
-              "pairs": [["200931446", f"{n}"] for n in range(300)], "days": [dt.date(2026, 2, 10)]}
+    params = {
+        "environment": "sandbox",
+        "provider_pk": 1,
+        "board": "ABO",
+        "pairs": [["200931446", f"{n}"] for n in range(300)],
+        "days": [dt.date(2026, 2, 10)],
+    }
     with services.engine.begin() as conn:
         conn.execute(text("ANALYZE"))  # the sandbox's few records, or none: the worst statistics
         event.listen(conn, "before_cursor_execute", capture)
@@ -37,6 +43,8 @@ def test_each_pair_asked_about_is_one_index_seek(sqlite_services, statement):
         plan = "\n".join(row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, parameters))
     lines = plan.splitlines()
     assert lines[0].startswith("SCAN asked"), plan
-    assert ("SEARCH learner_records USING INDEX ix_learner_records_held (environment=? AND provider_pk=? AND "
-            "board=? AND activity_id=? AND learner_key=?") in plan, plan
+    assert (
+        "SEARCH learner_records USING INDEX ix_learner_records_held (environment=? AND provider_pk=? AND "
+        "board=? AND activity_id=? AND learner_key=?"
+    ) in plan, plan
     assert "SCAN learner_records" not in plan, plan

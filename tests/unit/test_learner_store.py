@@ -1,5 +1,6 @@
 """Storing judged records (LearnerRepository.apply): what a concurrent request stored first is
 refused by the database, not by a read-then-write check, and nothing else is written for it."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -20,10 +21,21 @@ NOW = dt.datetime(2026, 6, 15, 9, tzinfo=dt.timezone.utc)
 
 
 def abo(credit_id: str) -> ReportedRecord:
-    return ReportedRecord(index=1, action="Add", credit_id=credit_id, board="ABO", activity_id="200931446",
-                          learner_id_type="ABO", learner_id="98989", first_name="Vincent", last_name="Van Gogh",
-                          dob="03/30", completion_date="02/10/2026", credits="0.25",
-                          credit_types=("ABO MOC Part II",))
+    return ReportedRecord(
+        index=1,
+        action="Add",
+        credit_id=credit_id,
+        board="ABO",
+        activity_id="200931446",
+        learner_id_type="ABO",
+        learner_id="98989",
+        first_name="Vincent",
+        last_name="Van Gogh",
+        dob="03/30",
+        completion_date="02/10/2026",
+        credits="0.25",
+        credit_types=("ABO MOC Part II",),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +46,9 @@ def world(services, account):
 def _events(services, credit_id: str) -> int:
     lr, ev = t.learner_records, t.record_events
     with services.engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(ev.join(lr, lr.c.id == ev.c.record_pk))
-                            .where(lr.c.credit_id == credit_id)).scalar()
+        return conn.execute(
+            select(func.count()).select_from(ev.join(lr, lr.c.id == ev.c.record_pk)).where(lr.c.credit_id == credit_id)
+        ).scalar()
 
 
 @pytest.mark.parametrize("count", [1, 2])  # one record comes back from its INSERT; many are read back
@@ -45,13 +58,20 @@ def test_adds_a_concurrent_request_stored_first_are_answered_603_and_write_nothi
     # The second request was judged before the first committed: its lookups saw neither record.
     with services.store.transaction(write=False) as uow:
         blind = uow.learners.lookups_for(account.environment, account.provider_pk, records, services.catalogue)
-    late = judge(records, today=dt.date.fromisoformat(TODAY), now=NOW, catalogue=services.catalogue,
-                 lookups=blind, source=Source.SOAP)
+    late = judge(
+        records,
+        today=dt.date.fromisoformat(TODAY),
+        now=NOW,
+        catalogue=services.catalogue,
+        lookups=blind,
+        source=Source.SOAP,
+    )
     first = services.learners.save(account, records, source=Source.SOAP, raw=b"<test/>", correlation_id="first")
     assert [j.status for j in first] == [Status.ACCEPTED] * count
     with services.store.transaction() as uow:
-        taken = uow.learners.apply(account.environment, account.provider_pk, late, NOW,
-                                   AuditCopy(b"<late/>", Source.SOAP, "late"))
+        taken = uow.learners.apply(
+            account.environment, account.provider_pk, late, NOW, AuditCopy(b"<late/>", Source.SOAP, "late")
+        )
     credit_ids_taken(late, taken)
     assert taken == {r.credit_id for r in records}
     assert [(j.status, j.codes) for j in late] == [(Status.NOT_PROCESSED, [603])] * count
@@ -68,14 +88,27 @@ def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(wor
         return real(write)
 
     monkeypatch.setattr(services.store, "transaction", counting)
-    [j] = services.learners.save_signed_in(SANDBOX_USER, SANDBOX_PASSWORD, None,
-                                           lambda _account: [abo("ccid:store.test:one-unit")], source=Source.SOAP,
-                                           raw=b"<x/>", correlation_id="one-unit")
+    [j] = services.learners.save_signed_in(
+        SANDBOX_USER,
+        SANDBOX_PASSWORD,
+        None,
+        lambda _account: [abo("ccid:store.test:one-unit")],
+        source=Source.SOAP,
+        raw=b"<x/>",
+        correlation_id="one-unit",
+    )
     assert j.status == Status.ACCEPTED and opened == [True]
     opened.clear()
     with pytest.raises(AuthenticationFailed):  # not verified: the full sign-in, then nothing saved
-        services.learners.save_signed_in(SANDBOX_USER, "wrong", None, lambda _account: [abo("ccid:store.test:no")],
-                                         source=Source.SOAP, raw=b"<x/>", correlation_id="wrong")
+        services.learners.save_signed_in(
+            SANDBOX_USER,
+            "wrong",
+            None,
+            lambda _account: [abo("ccid:store.test:no")],
+            source=Source.SOAP,
+            raw=b"<x/>",
+            correlation_id="wrong",
+        )
     assert opened[0] is True and _events(services, "ccid:store.test:no") == 0
 
 
@@ -85,8 +118,15 @@ def test_a_learner_points_are_counted_after_a_concurrent_save_commits(world):
     import threading
 
     services, account = world
-    full = replace(abo("ccid:store.test:max-first"), activity_id="200931446", credits="25", learner_id="1000112",
-                   first_name="Test8", last_name="Account8", dob="09/01")
+    full = replace(
+        abo("ccid:store.test:max-first"),
+        activity_id="200931446",
+        credits="25",
+        learner_id="1000112",
+        first_name="Test8",
+        last_name="Account8",
+        dob="09/01",
+    )
     second = replace(full, credit_id="ccid:store.test:max-second")
     first_open, second_started = threading.Event(), threading.Event()
     answers = {}
@@ -97,8 +137,9 @@ def test_a_learner_points_are_counted_after_a_concurrent_save_commits(world):
         time.sleep(0.3)  # the second save reaches its reads while this transaction is still open
 
     def save(name, record, **options):
-        answers[name] = services.learners.save(account, [record], source=Source.SOAP, raw=b"<test/>",
-                                               correlation_id=name, **options)[0]
+        answers[name] = services.learners.save(
+            account, [record], source=Source.SOAP, raw=b"<test/>", correlation_id=name, **options
+        )[0]
 
     first = threading.Thread(target=save, args=("first", full), kwargs={"in_same_transaction": hold_open})
     first.start()

@@ -2,6 +2,7 @@
 learners hold) answers every question the rules ask exactly as lookups holding the whole registry and
 every live record would: records kept under a registry learner's ID are found for a learner reported
 by NPI or matched on name."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,23 +36,67 @@ def rec(credit_id: str, action: str = "Add", **fields) -> ReportedRecord:
 # Stored first, each under the registry learner's ID, with the registration's maximum points: a
 # learner found holding it is refused more (710).
 STORED = [
-    rec("look-license", **ME_MD, credits="500", learner_id_type="License", learner_id="MD9966", first_name="Traci",
-        last_name="Tester", dob="11/10"),
+    rec(
+        "look-license",
+        **ME_MD,
+        credits="500",
+        learner_id_type="License",
+        learner_id="MD9966",
+        first_name="Traci",
+        last_name="Tester",
+        dob="11/10",
+    ),
     rec("look-name", **ABS, credits="100", first_name="José", last_name="Núñez", dob="12/24"),
-    rec("look-id", **ABIM, credits="100", learner_id_type="ABIM", learner_id="1000106", first_name="Test2",
-        last_name="Account2", dob="03/01"),
-    rec("look-deleted", **ME_MD, learner_id_type="License", learner_id="999993", first_name="Traci",
-        last_name="Test", dob="07/01"),  # deleted next (a Submitted record could not be)
+    rec(
+        "look-id",
+        **ABIM,
+        credits="100",
+        learner_id_type="ABIM",
+        learner_id="1000106",
+        first_name="Test2",
+        last_name="Account2",
+        dob="03/01",
+    ),
+    rec(
+        "look-deleted",
+        **ME_MD,
+        learner_id_type="License",
+        learner_id="999993",
+        first_name="Traci",
+        last_name="Test",
+        dob="07/01",
+    ),  # deleted next (a Submitted record could not be)
 ]
 # Then asked about: the same learners and completions, named another way.
 PROBES = [
-    rec("probe-npi", **ME_MD, learner_id_type="NPI", learner_id=" 1234567893 ", first_name="Traci",
-        last_name="Tester", dob="11/10"),
+    rec(
+        "probe-npi",
+        **ME_MD,
+        learner_id_type="NPI",
+        learner_id=" 1234567893 ",
+        first_name="Traci",
+        last_name="Tester",
+        dob="11/10",
+    ),
     rec("probe-name", **ABS, first_name=" jose ", last_name="NUNEZ", dob="12/24"),
-    rec("probe-id", **ABIM, learner_id_type="ABIM", learner_id=" 1000106", first_name="Test2", last_name="Account2",
-        dob="03/01"),
-    rec("probe-deleted", **ME_MD, learner_id_type="NPI", learner_id="1245319599", first_name="Traci",
-        last_name="Test", dob="07/01"),
+    rec(
+        "probe-id",
+        **ABIM,
+        learner_id_type="ABIM",
+        learner_id=" 1000106",
+        first_name="Test2",
+        last_name="Account2",
+        dob="03/01",
+    ),
+    rec(
+        "probe-deleted",
+        **ME_MD,
+        learner_id_type="NPI",
+        learner_id="1245319599",
+        first_name="Traci",
+        last_name="Test",
+        dob="07/01",
+    ),
     rec("look-id", action="Delete"),
     rec(None, action="Delete", **ME_MD, learner_id_type="NPI", learner_id="1234567893"),
 ]
@@ -70,8 +115,13 @@ def world(database_url):
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
     judgements = services.learners.save(account, STORED, source=Source.SOAP, raw=b"<test/>", correlation_id="look")
     assert all(j.ok for j in judgements), [j.codes for j in judgements]
-    deleted = services.learners.save(account, [rec("look-deleted", action="Delete")], source=Source.SOAP, raw=b"<test/>",
-                                     correlation_id="look-delete")
+    deleted = services.learners.save(
+        account,
+        [rec("look-deleted", action="Delete")],
+        source=Source.SOAP,
+        raw=b"<test/>",
+        correlation_id="look-delete",
+    )
     assert [j.status for j in deleted] == [Status.DELETED]
     yield services, account
     services.engine.dispose()
@@ -82,14 +132,19 @@ def _everything(services, account) -> MemoryLookups:
     fixture = sandbox_fixture()
     lr = t.learner_records
     with services.store.transaction(write=False) as uow:
-        activities = uow.learners.activities(account.environment, account.provider_pk,
-                                             [a["activity_id"] for a in fixture["activities"]])
+        activities = uow.learners.activities(
+            account.environment, account.provider_pk, [a["activity_id"] for a in fixture["activities"]]
+        )
     with services.engine.begin() as conn:
-        rows = conn.execute(select(lr).where(lr.c.environment == account.environment,
-                                             lr.c.provider_pk == account.provider_pk)).all()
+        rows = conn.execute(
+            select(lr).where(lr.c.environment == account.environment, lr.c.provider_pk == account.provider_pk)
+        ).all()
     year = dt.date.fromisoformat(TODAY).year
-    return MemoryLookups(activities, [learner_from_dict(x, year) for x in fixture["registry"]],
-                         [record_from_row(r) for r in rows if r.deleted_at is None])
+    return MemoryLookups(
+        activities,
+        [learner_from_dict(x, year) for x in fixture["registry"]],
+        [record_from_row(r) for r in rows if r.deleted_at is None],
+    )
 
 
 def _stored(services, account, records) -> MemoryLookups:
@@ -113,8 +168,7 @@ def test_each_probe_is_judged_as_with_the_whole_registry_and_every_record(world,
     today = dt.date.fromisoformat(TODAY)
 
     def outcome(lookups):
-        (j,) = judge([probe], today=today, now=NOW, catalogue=services.catalogue, lookups=lookups,
-                     source=Source.SOAP)
+        (j,) = judge([probe], today=today, now=NOW, catalogue=services.catalogue, lookups=lookups, source=Source.SOAP)
         return j.status, j.codes, j.stored.credit_id if j.stored else None
 
     expected = outcome(_everything(services, account))
@@ -140,9 +194,27 @@ def test_an_npi_imported_unfolded_is_found_folded(world):
     still matches a learner reporting it in any case."""
     services, account = world
     with services.store.transaction() as uow:
-        uow.learners.import_learners(account.environment, [RegisteredLearner(
-            board="ME-MD", learner_id="MD7001", first_name="Ada", last_name="Npi", dob=DOB(5, 5), npi=" X234567893 ")])
-    probe = rec("probe-folded", **ME_MD, learner_id_type="NPI", learner_id="x234567893", first_name="Ada",
-                last_name="Npi", dob="05/05")
+        uow.learners.import_learners(
+            account.environment,
+            [
+                RegisteredLearner(
+                    board="ME-MD",
+                    learner_id="MD7001",
+                    first_name="Ada",
+                    last_name="Npi",
+                    dob=DOB(5, 5),
+                    npi=" X234567893 ",
+                )
+            ],
+        )
+    probe = rec(
+        "probe-folded",
+        **ME_MD,
+        learner_id_type="NPI",
+        learner_id="x234567893",
+        first_name="Ada",
+        last_name="Npi",
+        dob="05/05",
+    )
     learner = _stored(services, account, [probe]).registered_learner("ME-MD", "NPI", "X234567893")
     assert learner is not None and learner.learner_id == "MD7001" and learner.npi == "x234567893"

@@ -1,5 +1,6 @@
 """GetLearnerMatch's default learner ID type, and deletion deadlines read from the board catalogue:
 domain functions, no database."""
+
 from __future__ import annotations
 
 import copy
@@ -22,27 +23,38 @@ TODAY = dt.date(2026, 6, 15)
 
 @pytest.mark.parametrize("board, learner_id", [("NC", "NC-12345"), ("ABIM", "123456")])
 def test_a_learner_id_without_its_type_is_matched_as_the_boards_first_type(board, learner_id):
-    known = RegisteredLearner(board=board, learner_id=learner_id, first_name="Ada", last_name="Lovelace",
-                              dob=DOB(12, 10))
-    record = ReportedRecord(index=1, board=board, learner_id=learner_id, first_name="Ada", last_name="Lovelace",
-                            dob="1815-12-10")
+    known = RegisteredLearner(
+        board=board, learner_id=learner_id, first_name="Ada", last_name="Lovelace", dob=DOB(12, 10)
+    )
+    record = ReportedRecord(
+        index=1, board=board, learner_id=learner_id, first_name="Ada", last_name="Lovelace", dob="1815-12-10"
+    )
     assert match(record, today=TODAY, catalogue=CATALOGUE, lookups=MemoryLookups(learners=[known])) == []
 
 
 @pytest.mark.parametrize("id_type", ["NC", "License", "license"])
 def test_a_state_board_learner_id_whose_type_names_the_board_is_its_licence_number(id_type):
     """The learner ID's domain names its issuer: NC's own ID is the licence number it issued."""
-    known = RegisteredLearner(board="NC", learner_id="NC-12345", first_name="Ada", last_name="Lovelace",
-                              dob=DOB(12, 10))
-    record = ReportedRecord(index=1, board="NC", learner_id_type=id_type, learner_id="NC-12345", first_name="Ada",
-                            last_name="Lovelace", dob="12/10")
+    known = RegisteredLearner(
+        board="NC", learner_id="NC-12345", first_name="Ada", last_name="Lovelace", dob=DOB(12, 10)
+    )
+    record = ReportedRecord(
+        index=1,
+        board="NC",
+        learner_id_type=id_type,
+        learner_id="NC-12345",
+        first_name="Ada",
+        last_name="Lovelace",
+        dob="12/10",
+    )
     assert match(record, today=TODAY, catalogue=CATALOGUE, lookups=MemoryLookups(learners=[known])) == []
 
 
 @pytest.mark.parametrize("id_type", ["TN", "ABIM", "Licence number"])
 def test_a_state_board_learner_id_of_another_issuer_is_712(id_type):
-    record = ReportedRecord(index=1, board="NC", learner_id_type=id_type, learner_id="NC-12345", first_name="Ada",
-                            last_name="Lovelace")
+    record = ReportedRecord(
+        index=1, board="NC", learner_id_type=id_type, learner_id="NC-12345", first_name="Ada", last_name="Lovelace"
+    )
     assert 712 in match(record, today=TODAY, catalogue=CATALOGUE, lookups=MemoryLookups())
 
 

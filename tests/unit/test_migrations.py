@@ -1,6 +1,7 @@
 """Migrations on a database that holds data: 0003 moves uploaded files out of the batches row and
 back again on downgrade, without losing a byte or a batch result; 0006 folds registry NPIs (SQLite
 and PostgreSQL)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,16 +19,28 @@ CONTENT = b"<ActivityReports>\x00\xff binary-safe</ActivityReports>" * 1000
 def _seed_0002(engine) -> None:
     now = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.timezone.utc)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO providers (provider_id, name, domain, email) "
-                          "VALUES ('7654321', 'Migrating', 'm.org', 'm@m.org')"))
+        conn.execute(
+            text(
+                "INSERT INTO providers (provider_id, name, domain, email) "
+                "VALUES ('7654321', 'Migrating', 'm.org', 'm@m.org')"
+            )
+        )
         provider_pk = conn.execute(text("SELECT id FROM providers WHERE provider_id = '7654321'")).scalar_one()
-        conn.execute(text(
-            "INSERT INTO batches (environment, provider_pk, file_name, file_type, content_sha256, content, status, "
-            "uploaded_at) VALUES ('sandbox', :p, 'a.xml', 'xml', 'sha', :c, 'done', :now)"),
-            {"p": provider_pk, "c": CONTENT, "now": now})
+        conn.execute(
+            text(
+                "INSERT INTO batches (environment, provider_pk, file_name, file_type, content_sha256, content, status, "
+                "uploaded_at) VALUES ('sandbox', :p, 'a.xml', 'xml', 'sha', :c, 'done', :now)"
+            ),
+            {"p": provider_pk, "c": CONTENT, "now": now},
+        )
         batch_pk = conn.execute(text("SELECT id FROM batches")).scalar_one()
-        conn.execute(text("INSERT INTO batch_results (batch_pk, row_index, status, codes) "
-                          "VALUES (:b, 1, 'Accepted', ''), (:b, 2, 'Not processed', '661')"), {"b": batch_pk})
+        conn.execute(
+            text(
+                "INSERT INTO batch_results (batch_pk, row_index, status, codes) "
+                "VALUES (:b, 1, 'Accepted', ''), (:b, 2, 'Not processed', '661')"
+            ),
+            {"b": batch_pk},
+        )
 
 
 def test_0003_moves_batch_files_and_back(database_url):
@@ -58,11 +71,14 @@ def test_0006_folds_the_registry_npis(database_url):
         upgrade(database_url)
         command.downgrade(alembic_config(database_url), "0005")
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO registry_learners (environment, board, learner_id, learner_key, npi, first_name, "
-                "last_name, last_name_key) VALUES ('sandbox', 'ME-MD', 'A1', 'a1', ' X23456789', 'F', 'L', 'l'), "
-                "('sandbox', 'ME-MD', 'A2', 'a2', '1245319599', 'F', 'L', 'l'), "
-                "('sandbox', 'ME-MD', 'A3', 'a3', NULL, 'F', 'L', 'l')"))
+            conn.execute(
+                text(
+                    "INSERT INTO registry_learners (environment, board, learner_id, learner_key, npi, first_name, "
+                    "last_name, last_name_key) VALUES ('sandbox', 'ME-MD', 'A1', 'a1', ' X23456789', 'F', 'L', 'l'), "
+                    "('sandbox', 'ME-MD', 'A2', 'a2', '1245319599', 'F', 'L', 'l'), "
+                    "('sandbox', 'ME-MD', 'A3', 'a3', NULL, 'F', 'L', 'l')"
+                )
+            )
         upgrade(database_url)
         with engine.connect() as conn:
             npis = conn.execute(text("SELECT learner_id, npi FROM registry_learners ORDER BY learner_id")).all()
@@ -104,18 +120,27 @@ def test_0008_keeps_every_record_and_its_events_and_names_the_learner_it_matched
     try:
         upgrade(url, "0007")
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO providers (provider_id, name, domain, email) "
-                              "VALUES ('7654322', 'Migrating', 'm.org', 'm@m.org')"))
+            conn.execute(
+                text(
+                    "INSERT INTO providers (provider_id, name, domain, email) "
+                    "VALUES ('7654322', 'Migrating', 'm.org', 'm@m.org')"
+                )
+            )
             provider_pk = conn.execute(text("SELECT id FROM providers WHERE provider_id = '7654322'")).scalar_one()
-            conn.execute(text(
-                "INSERT INTO learner_records (environment, provider_pk, credit_id, activity_id, board, learner_id, "
-                "learner_key, first_name, last_name, completion_date, credits, credit_types, source, status, "
-                "submitted_at, updated_at) VALUES ('sandbox', :p, 'ccid:m:1', '200930149', 'ABIM', 'AB1', 'ab1', "
-                "'Ann', 'Lee', '2026-05-01', 1, 'ABIM MOC Part II', 'SOAP', 'Accepted', :now, :now)"),
-                {"p": provider_pk, "now": now})
+            conn.execute(
+                text(
+                    "INSERT INTO learner_records (environment, provider_pk, credit_id, activity_id, board, learner_id, "
+                    "learner_key, first_name, last_name, completion_date, credits, credit_types, source, status, "
+                    "submitted_at, updated_at) VALUES ('sandbox', :p, 'ccid:m:1', '200930149', 'ABIM', 'AB1', 'ab1', "
+                    "'Ann', 'Lee', '2026-05-01', 1, 'ABIM MOC Part II', 'SOAP', 'Accepted', :now, :now)"
+                ),
+                {"p": provider_pk, "now": now},
+            )
             record_pk = conn.execute(text("SELECT id FROM learner_records")).scalar_one()
-            conn.execute(text("INSERT INTO record_events (record_pk, status, at) VALUES (:r, 'Accepted', :now)"),
-                         {"r": record_pk, "now": now})
+            conn.execute(
+                text("INSERT INTO record_events (record_pk, status, at) VALUES (:r, 'Accepted', :now)"),
+                {"r": record_pk, "now": now},
+            )
         upgrade(url)  # head
         with engine.connect() as conn:
             assert conn.execute(text("SELECT matched_learner_id FROM learner_records")).scalar_one() == "AB1"

@@ -1,5 +1,6 @@
 """A learner reported by NPI is kept with that NPI as reported, under the registry learner it matched:
 shown and found by the NPI, and by the board's own ID; points held count across both ways of naming."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,10 +18,21 @@ ACTIVITY = "200930054"  # North Carolina Course: ME-MD and NC
 
 
 def me_md(credit_id: str, id_type: str, learner_id: str, credits: str = "5") -> ReportedRecord:
-    return ReportedRecord(index=1, action="Add", credit_id=credit_id, board="ME-MD", activity_id=ACTIVITY,
-                          learner_id_type=id_type, learner_id=learner_id, first_name="Traci", last_name="Tester",
-                          dob="11/10", completion_date="03/02/2026", credits=credits,
-                          credit_types=("AMA PRA Category 1",))
+    return ReportedRecord(
+        index=1,
+        action="Add",
+        credit_id=credit_id,
+        board="ME-MD",
+        activity_id=ACTIVITY,
+        learner_id_type=id_type,
+        learner_id=learner_id,
+        first_name="Traci",
+        last_name="Tester",
+        dob="11/10",
+        completion_date="03/02/2026",
+        credits=credits,
+        credit_types=("AMA PRA Category 1",),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +40,13 @@ def world(database_url):
     services = make_services(database_url)
     seed_sandbox(services, username=SANDBOX_USER, password=SANDBOX_PASSWORD, web_password=SANDBOX_WEB_PASSWORD)
     account = services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)
-    [j] = services.learners.save(account, [me_md("ccid:npi.test:1", "NPI", " 1234567893 ")], source=Source.SOAP,
-                                 raw=b"<test/>", correlation_id="npi")
+    [j] = services.learners.save(
+        account,
+        [me_md("ccid:npi.test:1", "NPI", " 1234567893 ")],
+        source=Source.SOAP,
+        raw=b"<test/>",
+        correlation_id="npi",
+    )
     assert j.ok, j.codes
     yield services, account
     services.engine.dispose()
@@ -59,8 +76,13 @@ def test_status_by_learner_finds_it_by_the_npi(world):
 def test_points_held_count_however_the_learner_was_named(world):
     """500 points in all for ME-MD: 5 reported by NPI, so 495 more by licence pass and 496 do not."""
     services, account = world
-    [over] = services.learners.save(account, [me_md("ccid:npi.test:2", "License", "MD9966", "495.25")],
-                                    source=Source.SOAP, raw=b"<test/>", correlation_id="npi-over")
+    [over] = services.learners.save(
+        account,
+        [me_md("ccid:npi.test:2", "License", "MD9966", "495.25")],
+        source=Source.SOAP,
+        raw=b"<test/>",
+        correlation_id="npi-over",
+    )
     assert over.codes == [711]
 
 
@@ -69,8 +91,15 @@ def test_the_record_page_shows_the_npi_and_the_board_record(world):
     client = create_web_app(services).test_client()
     page = client.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)[1]
-    assert client.post("/login", data={"csrf_token": csrf, "email": SANDBOX_WEB_EMAIL,
-                                       "password": SANDBOX_WEB_PASSWORD}).status_code == 303
+    assert (
+        client.post(
+            "/login", data={"csrf_token": csrf, "email": SANDBOX_WEB_EMAIL, "password": SANDBOX_WEB_PASSWORD}
+        ).status_code
+        == 303
+    )
     html = client.get(f"/records?activity_id={ACTIVITY}&board=ME-MD&learner_id=1234567893").text
-    assert re.search(r"Learner ID: <strong>1234567893</strong> · NPI: <strong>1234567893</strong>"
-                     r"\s*· Board record: <strong>MD9966</strong>", html), html[:3000]
+    assert re.search(
+        r"Learner ID: <strong>1234567893</strong> · NPI: <strong>1234567893</strong>"
+        r"\s*· Board record: <strong>MD9966</strong>",
+        html,
+    ), html[:3000]

@@ -1,5 +1,6 @@
 """The PARS rules and the engine, without a database: hand-made activities, learners and stored records
 in a `MemoryLookups`, an injected "today", and `judge()` / `match()` answering codes."""
+
 from __future__ import annotations
 
 import csv
@@ -28,8 +29,45 @@ CATALOGUE = load_catalogue()
 SPEC_CODES = Path(__file__).resolve().parents[2] / "src" / "pars_ws" / "data" / "error-codes.tsv"
 
 # Every code the domain produces (all of error-codes.tsv).
-DOMAIN_CODES = (601, 602, 603, 605, 621, 622, 623, 624, 630, 631, 632, 650, 661, 664, 665, 670, 671, 672, 673,
-                674, 675, 676, 677, 678, 680, 681, 690, 705, 706, 709, 710, 711, 712, 713, 717, 718, 998)
+DOMAIN_CODES = (
+    601,
+    602,
+    603,
+    605,
+    621,
+    622,
+    623,
+    624,
+    630,
+    631,
+    632,
+    650,
+    661,
+    664,
+    665,
+    670,
+    671,
+    672,
+    673,
+    674,
+    675,
+    676,
+    677,
+    678,
+    680,
+    681,
+    690,
+    705,
+    706,
+    709,
+    710,
+    711,
+    712,
+    713,
+    717,
+    718,
+    998,
+)
 
 # -- the hand-made world ------------------------------------------------------------------------
 
@@ -73,8 +111,16 @@ def _registrations(only_first_standard: bool = False, boards=None) -> tuple[Regi
 ACTIVITIES = (
     Activity(MAIN, "Main", "Course", D(2024, 1, 1), MAIN_END, 2026, Decimal(10), _registrations()),
     Activity(PLAIN, "Plain", "Course", D(2024, 1, 1), D(2026, 12, 31), 2026, Decimal(10), _registrations(True)),
-    Activity(ONLY_ABO, "ABO only", "Course", D(2024, 1, 1), D(2026, 12, 31), 2026, Decimal(10),
-             _registrations(boards={"ABO"})),
+    Activity(
+        ONLY_ABO,
+        "ABO only",
+        "Course",
+        D(2024, 1, 1),
+        D(2026, 12, 31),
+        2026,
+        Decimal(10),
+        _registrations(boards={"ABO"}),
+    ),
     Activity(LATE, "Late", "Course", LATE_START, D(2026, 12, 31), 2026, Decimal(10), _registrations()),
     Activity(BOOM, "Boom", "Course", D(2024, 1, 1), D(2026, 12, 31), 2026, Decimal(10), _registrations()),
 )
@@ -86,8 +132,17 @@ def _learners() -> list[RegisteredLearner]:
     learners = []
     for board in CATALOGUE:
         learners.append(RegisteredLearner(board.code, "1001", "Ann", "Lee", DOB(3, 1), npi=NPI_1001))
-        learners.append(RegisteredLearner(board.code, "1002", "Ben", "Ray", DOB(4, 2), npi="2222222222",
-                                          completions=frozenset({(MAIN, D(2026, 2, 1))})))
+        learners.append(
+            RegisteredLearner(
+                board.code,
+                "1002",
+                "Ben",
+                "Ray",
+                DOB(4, 2),
+                npi="2222222222",
+                completions=frozenset({(MAIN, D(2026, 2, 1))}),
+            )
+        )
     learners += [
         RegisteredLearner("ABS", "5001", "John", "Smith", DOB(1, 15)),
         RegisteredLearner("ABS", "5002", "John", "Smith", DOB(1, 15)),
@@ -114,14 +169,23 @@ def world(stored=(), raising: bool = False) -> MemoryLookups:
 
 # -- records ------------------------------------------------------------------------------------
 
+
 def rec(index: int = 1, **changes: Any) -> ReportedRecord:
     """A record that passes every rule for its board (ABIM unless `board=` says otherwise)."""
     board = changes.get("board", "ABIM")
     code = CATALOGUE.by_registration(board).code if CATALOGUE.by_registration(board) else None
     fields = dict(
-        action="Add", credit_id=f"ccid:test.org:{index}", board=board, activity_id=MAIN,
-        learner_id_type=CATALOGUE[code].learner_id_types[0] if code else "ABIM", learner_id="1001",
-        first_name="Ann", last_name="Lee", dob="03/01", completion_date="05/01/2026", credits="1",
+        action="Add",
+        credit_id=f"ccid:test.org:{index}",
+        board=board,
+        activity_id=MAIN,
+        learner_id_type=CATALOGUE[code].learner_id_types[0] if code else "ABIM",
+        learner_id="1001",
+        first_name="Ann",
+        last_name="Lee",
+        dob="03/01",
+        completion_date="05/01/2026",
+        credits="1",
         credit_types=(standard(code) if code else "ABIM MOC Part II",),
     )
     fields.update(changes)
@@ -131,21 +195,46 @@ def rec(index: int = 1, **changes: Any) -> ReportedRecord:
 MAY_1 = D(2026, 5, 1)
 
 
-def held(credit_id: str, *, board: str = "ABO", learner: str = "1001", completion: dt.date = MAY_1,
-         credits: str = "1", status: Status = Status.ACCEPTED, activity: str = MAIN) -> StoredRecord:
+def held(
+    credit_id: str,
+    *,
+    board: str = "ABO",
+    learner: str = "1001",
+    completion: dt.date = MAY_1,
+    credits: str = "1",
+    status: Status = Status.ACCEPTED,
+    activity: str = MAIN,
+) -> StoredRecord:
     """A record already stored."""
     at = dt.datetime(2026, 5, 2, 12, 0)
     return StoredRecord(
-        credit_id=credit_id, activity_id=activity, board=board,
-        learner_id_type=CATALOGUE[board].learner_id_types[0], learner_id=learner, first_name="Ann",
-        last_name="Lee", dob=DOB(3, 1), completion_date=completion, credits=Decimal(credits),
-        credit_types=(standard(board),), status=status, source=Source.SOAP, submitted_at=at, updated_at=at,
+        credit_id=credit_id,
+        activity_id=activity,
+        board=board,
+        learner_id_type=CATALOGUE[board].learner_id_types[0],
+        learner_id=learner,
+        first_name="Ann",
+        last_name="Lee",
+        dob=DOB(3, 1),
+        completion_date=completion,
+        credits=Decimal(credits),
+        credit_types=(standard(board),),
+        status=status,
+        source=Source.SOAP,
+        submitted_at=at,
+        updated_at=at,
     )
 
 
 def run(records, *, lookups=None, today: dt.date = TODAY, source: Source = Source.SOAP):
-    return judge(records, today=today, now=dt.datetime.combine(today, dt.time(9, 30)), catalogue=CATALOGUE,
-                 lookups=lookups if lookups is not None else world(), source=source)
+    return judge(
+        records,
+        today=today,
+        now=dt.datetime.combine(today, dt.time(9, 30)),
+        catalogue=CATALOGUE,
+        lookups=lookups if lookups is not None else world(),
+        source=source,
+    )
 
 
 def codes_of(*records, **kw) -> list[list[int]]:
@@ -153,6 +242,7 @@ def codes_of(*records, **kw) -> list[list[int]]:
 
 
 # -- the table ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -187,48 +277,127 @@ ROWS = [
     Row(602, "action Update", dict(action="Update"), [602]),
     Row(602, "action 'Added'", dict(action="Added"), [602]),
     Row(602, "action ADD, any case, blanks", dict(action=" ADD "), []),
-    Row(602, "action delete, lower case", dict(DELETE, action="delete", credit_id="ccid:s:1"), [],
-        stored=(held("ccid:s:1"),)),
+    Row(
+        602,
+        "action delete, lower case",
+        dict(DELETE, action="delete", credit_id="ccid:s:1"),
+        [],
+        stored=(held("ccid:s:1"),),
+    ),
     # 603 duplicate CreditID
-    Row(603, "second Add of a CreditID in one request", dict(ABO, credit_id="ccid:x:1"), [603],
-        before=(dict(ABO, credit_id="ccid:x:1"),)),
+    Row(
+        603,
+        "second Add of a CreditID in one request",
+        dict(ABO, credit_id="ccid:x:1"),
+        [603],
+        before=(dict(ABO, credit_id="ccid:x:1"),),
+    ),
     Row(603, "CreditID of a live stored record", dict(ABO, credit_id="ccid:s:1"), [603], stored=(held("ccid:s:1"),)),
     Row(603, "CreditID with surrounding blanks", dict(ABO, credit_id=" ccid:s:1 "), [603], stored=(held("ccid:s:1"),)),
     Row(603, "another CreditID", dict(ABO, credit_id="ccid:s:2"), [], stored=(held("ccid:s:1"),)),
-    Row(603, "CreditID deleted earlier in the request", dict(ABO, credit_id="ccid:s:1"), [],
-        stored=(held("ccid:s:1"),), before=(dict(ABO, action="Delete", credit_id="ccid:s:1"),)),
-    Row(603, "CreditID of a stored deleted record", dict(ABO, credit_id="ccid:s:1"), [],
-        stored=(held("ccid:s:1", status=Status.DELETED),)),
-    Row(603, "earlier Add of the CreditID was refused", dict(ABO, credit_id="ccid:x:1"), [],
-        before=(dict(ABO, credit_id="ccid:x:1", credits="x"),), before_ok=False),
+    Row(
+        603,
+        "CreditID deleted earlier in the request",
+        dict(ABO, credit_id="ccid:s:1"),
+        [],
+        stored=(held("ccid:s:1"),),
+        before=(dict(ABO, action="Delete", credit_id="ccid:s:1"),),
+    ),
+    Row(
+        603,
+        "CreditID of a stored deleted record",
+        dict(ABO, credit_id="ccid:s:1"),
+        [],
+        stored=(held("ccid:s:1", status=Status.DELETED),),
+    ),
+    Row(
+        603,
+        "earlier Add of the CreditID was refused",
+        dict(ABO, credit_id="ccid:x:1"),
+        [],
+        before=(dict(ABO, credit_id="ccid:x:1", credits="x"),),
+        before_ok=False,
+    ),
     # 605 delete target
     Row(605, "delete of an unknown CreditID", dict(DELETE, credit_id="ccid:none"), [605]),
-    Row(605, "delete of a Submitted record", dict(DELETE, credit_id="ccid:s:1"), [605],
-        stored=(held("ccid:s:1", board="ABIM", status=Status.SUBMITTED),)),
-    Row(605, "delete of a record already deleted in the request", dict(DELETE, credit_id="ccid:s:1"), [605],
-        stored=(held("ccid:s:1"),), before=(dict(DELETE, credit_id="ccid:s:1"),)),
-    Row(605, "delete of an Accepted record", dict(DELETE, credit_id="ccid:s:1"), [],
-        stored=(held("ccid:s:1"),)),
-    Row(605, "delete of a Rejected record", dict(DELETE, credit_id="ccid:s:1"), [],
-        stored=(held("ccid:s:1", board="ABIM", status=Status.REJECTED),)),
-    Row(605, "delete of an Accepted record added earlier in the request",
-        dict(DELETE, board="ABO", credit_id="ccid:x:1"), [],
-        before=(dict(ABO, credit_id="ccid:x:1"),)),
-    Row(605, "tab delete by fields, points differ", dict(ABO, action="Delete", credit_id=None, credits="2"), [605],
-        stored=(held("ccid:s:1"),), source=Source.TAB_BATCH),
-    Row(605, "tab delete by fields", dict(ABO, action="Delete", credit_id=None), [],
-        stored=(held("ccid:s:1"),), source=Source.TAB_BATCH),
-    Row(605, "tab delete by fields, learner named by NPI", dict(board="NC", action="Delete", credit_id=None,
-        learner_id_type="NPI", learner_id=NPI_1001), [], stored=(held("ccid:s:1", board="NC"),),
-        source=Source.TAB_BATCH),
-    Row(605, "tab delete by fields, a Submitted and an Accepted twin", dict(action="Delete", credit_id=None), [],
+    Row(
+        605,
+        "delete of a Submitted record",
+        dict(DELETE, credit_id="ccid:s:1"),
+        [605],
+        stored=(held("ccid:s:1", board="ABIM", status=Status.SUBMITTED),),
+    ),
+    Row(
+        605,
+        "delete of a record already deleted in the request",
+        dict(DELETE, credit_id="ccid:s:1"),
+        [605],
+        stored=(held("ccid:s:1"),),
+        before=(dict(DELETE, credit_id="ccid:s:1"),),
+    ),
+    Row(605, "delete of an Accepted record", dict(DELETE, credit_id="ccid:s:1"), [], stored=(held("ccid:s:1"),)),
+    Row(
+        605,
+        "delete of a Rejected record",
+        dict(DELETE, credit_id="ccid:s:1"),
+        [],
+        stored=(held("ccid:s:1", board="ABIM", status=Status.REJECTED),),
+    ),
+    Row(
+        605,
+        "delete of an Accepted record added earlier in the request",
+        dict(DELETE, board="ABO", credit_id="ccid:x:1"),
+        [],
+        before=(dict(ABO, credit_id="ccid:x:1"),),
+    ),
+    Row(
+        605,
+        "tab delete by fields, points differ",
+        dict(ABO, action="Delete", credit_id=None, credits="2"),
+        [605],
+        stored=(held("ccid:s:1"),),
+        source=Source.TAB_BATCH,
+    ),
+    Row(
+        605,
+        "tab delete by fields",
+        dict(ABO, action="Delete", credit_id=None),
+        [],
+        stored=(held("ccid:s:1"),),
+        source=Source.TAB_BATCH,
+    ),
+    Row(
+        605,
+        "tab delete by fields, learner named by NPI",
+        dict(board="NC", action="Delete", credit_id=None, learner_id_type="NPI", learner_id=NPI_1001),
+        [],
+        stored=(held("ccid:s:1", board="NC"),),
+        source=Source.TAB_BATCH,
+    ),
+    Row(
+        605,
+        "tab delete by fields, a Submitted and an Accepted twin",
+        dict(action="Delete", credit_id=None),
+        [],
         stored=(held("ccid:s:1", board="ABIM", status=Status.SUBMITTED), held("ccid:s:2", board="ABIM")),
-        source=Source.TAB_BATCH),
-    Row(605, "tab delete by fields, only a Submitted record", dict(action="Delete", credit_id=None), [605],
-        stored=(held("ccid:s:1", board="ABIM", status=Status.SUBMITTED),), source=Source.TAB_BATCH),
-    Row(605, "tab delete by fields, ABS learner by name + DOB", dict(ABS_NO_ID, action="Delete", credit_id=None,
-        first_name="José", last_name="Núñez", dob="12/24"), [],
-        stored=(held("ccid:s:1", board="ABS", learner="5003", status=Status.ACCEPTED),), source=Source.TAB_BATCH),
+        source=Source.TAB_BATCH,
+    ),
+    Row(
+        605,
+        "tab delete by fields, only a Submitted record",
+        dict(action="Delete", credit_id=None),
+        [605],
+        stored=(held("ccid:s:1", board="ABIM", status=Status.SUBMITTED),),
+        source=Source.TAB_BATCH,
+    ),
+    Row(
+        605,
+        "tab delete by fields, ABS learner by name + DOB",
+        dict(ABS_NO_ID, action="Delete", credit_id=None, first_name="José", last_name="Núñez", dob="12/24"),
+        [],
+        stored=(held("ccid:s:1", board="ABS", learner="5003", status=Status.ACCEPTED),),
+        source=Source.TAB_BATCH,
+    ),
     # 621-632, 650, 677 missing fields
     Row(621, "learner ID missing", dict(learner_id=None), [621]),
     Row(621, "state board, learner ID missing", dict(board="TN", learner_id=None), [621]),
@@ -245,8 +414,12 @@ ROWS = [
     Row(631, "completion date missing", dict(completion_date=None), [631]),
     Row(631, "completion date present", dict(completion_date="05/01/2026"), []),
     Row(632, "points missing", dict(credits=None), [632]),
-    Row(632, "no CreditCertificate at all: 677 says it", dict(credits=None, credit_types=(),
-        has_credit_certificate=False), [677]),
+    Row(
+        632,
+        "no CreditCertificate at all: 677 says it",
+        dict(credits=None, credit_types=(), has_credit_certificate=False),
+        [677],
+    ),
     Row(632, "points present", dict(credits="0"), []),
     Row(650, "SOAP record without CreditID", dict(credit_id=None), [650]),
     Row(650, "XML batch record without CreditID", dict(credit_id=None), [650], source=Source.XML_BATCH),
@@ -258,8 +431,12 @@ ROWS = [
     Row(677, "one credit type", dict(credit_types=("ABIM MOC Part II",)), []),
     # 661/664/665/718 registry match
     Row(661, "learner ID unknown", dict(learner_id="9999"), [661]),
-    Row(661, "learner ID of another board's learner", dict(board="ABS", learner_id_type="ABS", learner_id="5001",
-        first_name="John", last_name="Smith", dob="01/15"), []),
+    Row(
+        661,
+        "learner ID of another board's learner",
+        dict(board="ABS", learner_id_type="ABS", learner_id="5001", first_name="John", last_name="Smith", dob="01/15"),
+        [],
+    ),
     Row(661, "learner ID with blanks", dict(learner_id=" 1001 "), []),
     Row(661, "state learner by NPI", dict(board="NC", learner_id_type="NPI", learner_id=NPI_1001), []),
     Row(661, "state learner, unknown NPI", dict(board="NC", learner_id_type="NPI", learner_id="1234"), [661]),
@@ -277,10 +454,18 @@ ROWS = [
     Row(718, "ABS, DOB empty", dict(ABS_NO_ID, dob=None), [624, 718]),
     Row(718, "ABS, first name empty", dict(ABS_NO_ID, first_name=None), [622, 718]),
     Row(718, "ABS, DOB without day", dict(ABS_NO_ID, dob="Mar-70"), [718]),
-    Row(718, "ABS, one match, accents and case ignored", dict(ABS_NO_ID, first_name=" jose ", last_name="NUNEZ",
-        dob="12/24"), []),
-    Row(718, "ABS, the ambiguous learner with board ID", dict(board="ABS", learner_id="5002", first_name="John",
-        last_name="Smith", dob="01/15"), []),
+    Row(
+        718,
+        "ABS, one match, accents and case ignored",
+        dict(ABS_NO_ID, first_name=" jose ", last_name="NUNEZ", dob="12/24"),
+        [],
+    ),
+    Row(
+        718,
+        "ABS, the ambiguous learner with board ID",
+        dict(board="ABS", learner_id="5002", first_name="John", last_name="Smith", dob="01/15"),
+        [],
+    ),
     # 670/690/712/713 activity, registration, ID type
     Row(670, "activity not registered for ABIM", dict(activity_id=ONLY_ABO), [670]),
     Row(670, "activity registered for ABO", dict(ABO, activity_id=ONLY_ABO), []),
@@ -291,22 +476,39 @@ ROWS = [
     Row(712, "ID type, other case", dict(learner_id_type="abim"), []),
     Row(712, "state board, NPI", dict(board="ME-DO", learner_id_type="npi", learner_id=NPI_1001), []),
     Row(712, "state board, board ID type", dict(board="ME-DO", learner_id_type="ABIM"), [712]),
-    Row(712, "state board, the domain names its state: a licence number", dict(board="ME-DO", learner_id_type="ME"),
-        []),
+    Row(
+        712, "state board, the domain names its state: a licence number", dict(board="ME-DO", learner_id_type="ME"), []
+    ),
     Row(712, "state board, the domain names the board: a licence number", dict(board="NC", learner_id_type="nc"), []),
     Row(712, "state board, another state", dict(board="NC", learner_id_type="TN"), [712]),
     Row(713, "unknown registration", dict(board="XYZ"), [713]),
     Row(713, "registration, other case and blanks", dict(board=" abim "), []),
     # Without a registration (the tutorial's XML has no hx:accreditingBody): the domain, else the credit type.
     Row(713, "no registration, the domain names the board", dict(board=None, learner_id_type="ABIM"), []),
-    Row(713, "no registration, the domain names no board, the credit type one", dict(
-        board=None, learner_id_type="NPI", learner_id=NPI_1001, credit_types=("Controlled Substance",)), []),
-    Row(713, "no registration, the credit type of every state board", dict(
-        board=None, learner_id_type="NPI", learner_id=NPI_1001, credit_types=("AMA PRA Category 1",)), [713]),
-    Row(713, "no registration, domain and credit type name two boards", dict(
-        board=None, learner_id_type="ABO", credit_types=("ABIM MOC Part II",)), [713]),
-    Row(713, "no registration, unknown domain and credit type", dict(
-        board=None, learner_id_type="XYZ", credit_types=("XYZ Part II",)), [713]),
+    Row(
+        713,
+        "no registration, the domain names no board, the credit type one",
+        dict(board=None, learner_id_type="NPI", learner_id=NPI_1001, credit_types=("Controlled Substance",)),
+        [],
+    ),
+    Row(
+        713,
+        "no registration, the credit type of every state board",
+        dict(board=None, learner_id_type="NPI", learner_id=NPI_1001, credit_types=("AMA PRA Category 1",)),
+        [713],
+    ),
+    Row(
+        713,
+        "no registration, domain and credit type name two boards",
+        dict(board=None, learner_id_type="ABO", credit_types=("ABIM MOC Part II",)),
+        [713],
+    ),
+    Row(
+        713,
+        "no registration, unknown domain and credit type",
+        dict(board=None, learner_id_type="XYZ", credit_types=("XYZ Part II",)),
+        [713],
+    ),
     Row(713, "the registration decides: another board's domain is 712", dict(learner_id_type="ABO"), [712]),
     # 671/672 completion date
     Row(671, "unreadable date", dict(completion_date="13/45/2026"), [671]),
@@ -329,34 +531,112 @@ ROWS = [
     Row(705, "today 1 Jan 2027: 31 Dec 2025 too old", dict(completion_date="12/31/2025"), [705], today=D(2027, 1, 1)),
     Row(705, "today 1 Jan 2027: 1 Jan 2026 in time", dict(completion_date="01/01/2026"), [], today=D(2027, 1, 1)),
     Row(705, "state board, too old", dict(board="NC", completion_date="12/31/2024"), [705]),
-    Row(706, "delete on 1 January after the completion year", dict(DELETE, credit_id="ccid:s:1"), [706],
-        stored=(held("ccid:s:1", completion=D(2025, 5, 1)),), today=D(2026, 1, 1)),
-    Row(706, "delete on 31 December of the completion year", dict(DELETE, credit_id="ccid:s:1"), [],
-        stored=(held("ccid:s:1", completion=D(2025, 5, 1)),), today=D(2025, 12, 31)),
-    Row(706, "tab delete by fields, year closed", dict(ABO, action="Delete", credit_id=None,
-        completion_date="05/01/2025"), [706], stored=(held("ccid:s:1", completion=D(2025, 5, 1)),),
-        source=Source.TAB_BATCH),
+    Row(
+        706,
+        "delete on 1 January after the completion year",
+        dict(DELETE, credit_id="ccid:s:1"),
+        [706],
+        stored=(held("ccid:s:1", completion=D(2025, 5, 1)),),
+        today=D(2026, 1, 1),
+    ),
+    Row(
+        706,
+        "delete on 31 December of the completion year",
+        dict(DELETE, credit_id="ccid:s:1"),
+        [],
+        stored=(held("ccid:s:1", completion=D(2025, 5, 1)),),
+        today=D(2025, 12, 31),
+    ),
+    Row(
+        706,
+        "tab delete by fields, year closed",
+        dict(ABO, action="Delete", credit_id=None, completion_date="05/01/2025"),
+        [706],
+        stored=(held("ccid:s:1", completion=D(2025, 5, 1)),),
+        source=Source.TAB_BATCH,
+    ),
     # 709/717 completions already known
-    Row(709, "board has this completion from outside PARS", dict(learner_id="1002", first_name="Ben",
-        last_name="Ray", dob="04/02", completion_date="02/01/2026"), [709]),
-    Row(709, "activity ID with blanks", dict(learner_id="1002", first_name="Ben", last_name="Ray", dob="04/02",
-        activity_id=f" {MAIN} ", completion_date="02/01/2026"), [709]),
-    Row(709, "next day is a new completion", dict(learner_id="1002", first_name="Ben", last_name="Ray",
-        dob="04/02", completion_date="02/02/2026"), []),
-    Row(709, "another activity the same day", dict(learner_id="1002", first_name="Ben", last_name="Ray",
-        dob="04/02", activity_id=PLAIN, completion_date="02/01/2026"), []),
-    Row(717, "ABIM, second completion the same day in the request", dict(credit_id="ccid:test.org:2"), [717],
-        before=(dict(credit_id="ccid:test.org:1"),)),
-    Row(717, "ABIM, stored completion the same day", dict(), [717],
-        stored=(held("ccid:s:1", board="ABIM", status=Status.SUBMITTED),)),
-    Row(717, "ABIM, stored completion the day before", dict(), [],
-        stored=(held("ccid:s:1", board="ABIM", completion=D(2026, 4, 30)),)),
-    Row(717, "ABIM, stored same-day completion was rejected", dict(), [],
-        stored=(held("ccid:s:1", board="ABIM", status=Status.REJECTED),)),
-    Row(717, "ABIM, same-day completion deleted earlier in the request", dict(), [],
-        stored=(held("ccid:s:1", board="ABIM"),), before=(dict(DELETE, credit_id="ccid:s:1"),)),
-    Row(717, "ABIM, another learner the same day", dict(learner_id="1002", first_name="Ben", last_name="Ray",
-        dob="04/02"), [], stored=(held("ccid:s:1", board="ABIM"),)),
+    Row(
+        709,
+        "board has this completion from outside PARS",
+        dict(learner_id="1002", first_name="Ben", last_name="Ray", dob="04/02", completion_date="02/01/2026"),
+        [709],
+    ),
+    Row(
+        709,
+        "activity ID with blanks",
+        dict(
+            learner_id="1002",
+            first_name="Ben",
+            last_name="Ray",
+            dob="04/02",
+            activity_id=f" {MAIN} ",
+            completion_date="02/01/2026",
+        ),
+        [709],
+    ),
+    Row(
+        709,
+        "next day is a new completion",
+        dict(learner_id="1002", first_name="Ben", last_name="Ray", dob="04/02", completion_date="02/02/2026"),
+        [],
+    ),
+    Row(
+        709,
+        "another activity the same day",
+        dict(
+            learner_id="1002",
+            first_name="Ben",
+            last_name="Ray",
+            dob="04/02",
+            activity_id=PLAIN,
+            completion_date="02/01/2026",
+        ),
+        [],
+    ),
+    Row(
+        717,
+        "ABIM, second completion the same day in the request",
+        dict(credit_id="ccid:test.org:2"),
+        [717],
+        before=(dict(credit_id="ccid:test.org:1"),),
+    ),
+    Row(
+        717,
+        "ABIM, stored completion the same day",
+        dict(),
+        [717],
+        stored=(held("ccid:s:1", board="ABIM", status=Status.SUBMITTED),),
+    ),
+    Row(
+        717,
+        "ABIM, stored completion the day before",
+        dict(),
+        [],
+        stored=(held("ccid:s:1", board="ABIM", completion=D(2026, 4, 30)),),
+    ),
+    Row(
+        717,
+        "ABIM, stored same-day completion was rejected",
+        dict(),
+        [],
+        stored=(held("ccid:s:1", board="ABIM", status=Status.REJECTED),),
+    ),
+    Row(
+        717,
+        "ABIM, same-day completion deleted earlier in the request",
+        dict(),
+        [],
+        stored=(held("ccid:s:1", board="ABIM"),),
+        before=(dict(DELETE, credit_id="ccid:s:1"),),
+    ),
+    Row(
+        717,
+        "ABIM, another learner the same day",
+        dict(learner_id="1002", first_name="Ben", last_name="Ray", dob="04/02"),
+        [],
+        stored=(held("ccid:s:1", board="ABIM"),),
+    ),
     Row(717, "ABO has no one-per-day rule", dict(ABO), [], stored=(held("ccid:s:1"),)),
     # 673-675 points
     Row(673, "points not a number", dict(credits="one"), [673]),
@@ -373,58 +653,148 @@ ROWS = [
     Row(675, "three quarters", dict(credits="1.75"), []),
     Row(675, "trailing zeros", dict(credits="2.5000"), []),
     # 710/711 cumulative points (ABO: no one-per-day rule to get in the way)
-    Row(710, "stored records hold the maximum", dict(ABO, completion_date="05/02/2026"), [710],
-        stored=(held("ccid:s:1", credits="6"), held("ccid:s:2", credits="4"))),
-    Row(710, "earlier records of the request hold the maximum", dict(ABO, credit_id="ccid:test.org:3"), [710],
-        before=(dict(ABO, credit_id="ccid:test.org:1", credits="6"),
-                dict(ABO, credit_id="ccid:test.org:2", credits="4"))),
-    Row(710, "stored + earlier reach the maximum", dict(ABO, credit_id="ccid:test.org:2"), [710],
-        stored=(held("ccid:s:1", credits="6"),), before=(dict(ABO, credits="4"),)),
-    Row(710, "one stored record rejected", dict(ABO), [],
-        stored=(held("ccid:s:1", credits="6"), held("ccid:s:2", credits="4", status=Status.REJECTED))),
-    Row(710, "one stored record deleted", dict(ABO), [],
-        stored=(held("ccid:s:1", credits="6"), held("ccid:s:2", credits="4", status=Status.DELETED))),
-    Row(710, "one deleted earlier in the request", dict(ABO, credit_id="ccid:test.org:2"), [],
+    Row(
+        710,
+        "stored records hold the maximum",
+        dict(ABO, completion_date="05/02/2026"),
+        [710],
         stored=(held("ccid:s:1", credits="6"), held("ccid:s:2", credits="4")),
-        before=(dict(ABO, action="Delete", credit_id="ccid:s:2"),)),
-    Row(710, "a quarter short of the maximum", dict(ABO, credits="0.25"), [],
-        stored=(held("ccid:s:1", credits="9.75"),)),
+    ),
+    Row(
+        710,
+        "earlier records of the request hold the maximum",
+        dict(ABO, credit_id="ccid:test.org:3"),
+        [710],
+        before=(
+            dict(ABO, credit_id="ccid:test.org:1", credits="6"),
+            dict(ABO, credit_id="ccid:test.org:2", credits="4"),
+        ),
+    ),
+    Row(
+        710,
+        "stored + earlier reach the maximum",
+        dict(ABO, credit_id="ccid:test.org:2"),
+        [710],
+        stored=(held("ccid:s:1", credits="6"),),
+        before=(dict(ABO, credits="4"),),
+    ),
+    Row(
+        710,
+        "one stored record rejected",
+        dict(ABO),
+        [],
+        stored=(held("ccid:s:1", credits="6"), held("ccid:s:2", credits="4", status=Status.REJECTED)),
+    ),
+    Row(
+        710,
+        "one stored record deleted",
+        dict(ABO),
+        [],
+        stored=(held("ccid:s:1", credits="6"), held("ccid:s:2", credits="4", status=Status.DELETED)),
+    ),
+    Row(
+        710,
+        "one deleted earlier in the request",
+        dict(ABO, credit_id="ccid:test.org:2"),
+        [],
+        stored=(held("ccid:s:1", credits="6"), held("ccid:s:2", credits="4")),
+        before=(dict(ABO, action="Delete", credit_id="ccid:s:2"),),
+    ),
+    Row(
+        710, "a quarter short of the maximum", dict(ABO, credits="0.25"), [], stored=(held("ccid:s:1", credits="9.75"),)
+    ),
     Row(710, "another learner's records", dict(ABO), [], stored=(held("ccid:s:1", learner="1002", credits="10"),)),
     Row(710, "another board's records", dict(ABO), [], stored=(held("ccid:s:1", board="ABOHNS", credits="10"),)),
-    Row(710, "ABS learner matched by name, stored under the ID", dict(ABS_NO_ID, first_name="José",
-        last_name="Núñez", dob="12/24"), [710], stored=(held("ccid:s:1", board="ABS", learner="5003", credits="10",
-                                                          completion=D(2026, 4, 1)),)),
+    Row(
+        710,
+        "ABS learner matched by name, stored under the ID",
+        dict(ABS_NO_ID, first_name="José", last_name="Núñez", dob="12/24"),
+        [710],
+        stored=(held("ccid:s:1", board="ABS", learner="5003", credits="10", completion=D(2026, 4, 1)),),
+    ),
     Row(711, "stored 8 + 2.25", dict(ABO, credits="2.25"), [711], stored=(held("ccid:s:1", credits="8"),)),
     Row(711, "stored 8 + 2", dict(ABO, credits="2"), [], stored=(held("ccid:s:1", credits="8"),)),
-    Row(711, "earlier in the request 8 + 2.25", dict(ABO, credit_id="ccid:test.org:2", credits="2.25"), [711],
-        before=(dict(ABO, credits="8"),)),
-    Row(711, "earlier in the request 8 + 2", dict(ABO, credit_id="ccid:test.org:2", credits="2"), [],
-        before=(dict(ABO, credits="8"),)),
-    Row(711, "earlier Add refused: does not count", dict(ABO, credit_id="ccid:test.org:2", credits="3"), [],
-        before=(dict(ABO, credits="8", first_name=None),), before_ok=False),
-    Row(711, "stored 8 rejected + 3", dict(ABO, credits="3"), [],
-        stored=(held("ccid:s:1", credits="8", status=Status.REJECTED),)),
-    Row(711, "stored 8 Submitted counts + 3", dict(credits="3", completion_date="05/02/2026"), [711],
-        stored=(held("ccid:s:1", board="ABIM", credits="8", status=Status.SUBMITTED),)),
-    Row(711, "stored 8, deleted in the request, + 3", dict(ABO, credit_id="ccid:test.org:2", credits="3"), [],
-        stored=(held("ccid:s:1", credits="8"),), before=(dict(ABO, action="Delete", credit_id="ccid:s:1"),)),
+    Row(
+        711,
+        "earlier in the request 8 + 2.25",
+        dict(ABO, credit_id="ccid:test.org:2", credits="2.25"),
+        [711],
+        before=(dict(ABO, credits="8"),),
+    ),
+    Row(
+        711,
+        "earlier in the request 8 + 2",
+        dict(ABO, credit_id="ccid:test.org:2", credits="2"),
+        [],
+        before=(dict(ABO, credits="8"),),
+    ),
+    Row(
+        711,
+        "earlier Add refused: does not count",
+        dict(ABO, credit_id="ccid:test.org:2", credits="3"),
+        [],
+        before=(dict(ABO, credits="8", first_name=None),),
+        before_ok=False,
+    ),
+    Row(
+        711,
+        "stored 8 rejected + 3",
+        dict(ABO, credits="3"),
+        [],
+        stored=(held("ccid:s:1", credits="8", status=Status.REJECTED),),
+    ),
+    Row(
+        711,
+        "stored 8 Submitted counts + 3",
+        dict(credits="3", completion_date="05/02/2026"),
+        [711],
+        stored=(held("ccid:s:1", board="ABIM", credits="8", status=Status.SUBMITTED),),
+    ),
+    Row(
+        711,
+        "stored 8, deleted in the request, + 3",
+        dict(ABO, credit_id="ccid:test.org:2", credits="3"),
+        [],
+        stored=(held("ccid:s:1", credits="8"),),
+        before=(dict(ABO, action="Delete", credit_id="ccid:s:1"),),
+    ),
     # 676/678/680/681 credit types
     Row(676, "credit type unknown to the board", dict(credit_types=("ABIM MOC Part IX",)), [676]),
     Row(676, "another board's credit type", dict(credit_types=("ABO MOC Part II",)), [676]),
-    Row(676, "state content type the activity does not offer", dict(board="NC", activity_id=PLAIN,
-        credit_types=("AMA PRA Category 1", "Controlled Substance")), [676]),
-    Row(676, "state content type offered",
-        dict(board="NC", credit_types=("AMA PRA Category 1", "Controlled Substance")), []),
+    Row(
+        676,
+        "state content type the activity does not offer",
+        dict(board="NC", activity_id=PLAIN, credit_types=("AMA PRA Category 1", "Controlled Substance")),
+        [676],
+    ),
+    Row(
+        676,
+        "state content type offered",
+        dict(board="NC", credit_types=("AMA PRA Category 1", "Controlled Substance")),
+        [],
+    ),
     Row(676, "credit type in other case and spacing", dict(credit_types=("abim  moc part ii",)), []),
     Row(678, "same credit type twice", dict(credit_types=("ABIM MOC Part II", "abim moc part II")), [678]),
     Row(678, "two different credit types", dict(credit_types=("ABIM MOC Part II", "ABIM MOC Part IV")), []),
-    Row(680, "patient safety, activity not registered for it", dict(activity_id=PLAIN,
-        credit_types=("ABIM Patient Safety",)), [680]),
+    Row(
+        680,
+        "patient safety, activity not registered for it",
+        dict(activity_id=PLAIN, credit_types=("ABIM Patient Safety",)),
+        [680],
+    ),
     Row(680, "patient safety, registered", dict(credit_types=("ABIM Patient Safety",)), []),
-    Row(681, "practice assessment, activity not registered for it", dict(board="ABS", learner_id_type="ABS",
-        activity_id=PLAIN, credit_types=("ABS Practice Assessment",)), [681]),
-    Row(681, "practice assessment, registered", dict(board="ABS", learner_id_type="ABS",
-        credit_types=("ABS Practice Assessment",)), []),
+    Row(
+        681,
+        "practice assessment, activity not registered for it",
+        dict(board="ABS", learner_id_type="ABS", activity_id=PLAIN, credit_types=("ABS Practice Assessment",)),
+        [681],
+    ),
+    Row(
+        681,
+        "practice assessment, registered",
+        dict(board="ABS", learner_id_type="ABS", credit_types=("ABS Practice Assessment",)),
+        [],
+    ),
     # 998 unexpected failure
     Row(998, "storage fails for this record's activity", dict(activity_id=BOOM), [998], raising=True),
     Row(998, "storage fails for another activity only", dict(activity_id=MAIN), [], raising=True),
@@ -458,9 +828,17 @@ def test_every_expected_list_is_ascending():
 
 # -- engine behaviour ---------------------------------------------------------------------------
 
+
 def test_all_codes_found_are_returned_in_ascending_order():
-    bad = rec(first_name=None, last_name=None, dob="12/12", completion_date="06/01/2026", credits="10.3",
-              credit_types=("ABIM MOC Part II", "ABIM MOC Part II", "ABIM Patient Safety"), activity_id=MAIN)
+    bad = rec(
+        first_name=None,
+        last_name=None,
+        dob="12/12",
+        completion_date="06/01/2026",
+        credits="10.3",
+        credit_types=("ABIM MOC Part II", "ABIM MOC Part II", "ABIM Patient Safety"),
+        activity_id=MAIN,
+    )
     (j,) = run([bad])
     assert j.codes == [622, 623, 664, 671, 674, 675, 678]
     assert j.status == Status.NOT_PROCESSED and j.stored is None
@@ -471,7 +849,8 @@ def test_678_names_the_certification_the_record_repeats():
     assert j.codes == [678]
     assert [message(code) for code in j.codes] == [
         "Invalid activity credit certificate. Activity certificate ABIM MOC Part II allowed once per learner "
-        "submission record."]
+        "submission record."
+    ]
     assert json.loads(json.dumps(j.as_dict()))["errors"][0]["code"] == 678  # the code stays a number
     assert ",".join(map(str, j.codes)) == "678"
 
@@ -484,12 +863,15 @@ def test_every_other_message_is_the_lists_verbatim():
     assert [message(code) for code in j.codes] == [listed[622], listed[673], listed[676]]
 
 
-@pytest.mark.parametrize("changes, board", [
-    (dict(board=None, learner_id_type="ABO", credit_types=("ABO MOC Part II",)), "ABO"),
-    (dict(board=None, learner_id_type="NPI", credit_types=("Controlled Substance",)), "NC"),
-    (dict(board=None, learner_id_type="ABO", credit_types=("ABIM MOC Part II",)), None),
-    (dict(board="abim", learner_id_type="ABO"), "ABIM"),  # the registration decides
-])
+@pytest.mark.parametrize(
+    "changes, board",
+    [
+        (dict(board=None, learner_id_type="ABO", credit_types=("ABO MOC Part II",)), "ABO"),
+        (dict(board=None, learner_id_type="NPI", credit_types=("Controlled Substance",)), "NC"),
+        (dict(board=None, learner_id_type="ABO", credit_types=("ABIM MOC Part II",)), None),
+        (dict(board="abim", learner_id_type="ABO"), "ABIM"),  # the registration decides
+    ],
+)
 def test_the_board_a_record_reports_to(changes, board):
     found = board_of(CATALOGUE, rec(**changes))
     assert (found.code if found else None) == board
@@ -512,14 +894,20 @@ def test_records_are_judged_independently():
 
 
 def test_duplicate_credit_id_only_for_the_second_add_of_a_request():
-    records = [rec(1, board="ABO", credit_id="ccid:x:1"), rec(2, board="ABO", credit_id="ccid:x:2"),
-               rec(3, board="ABO", credit_id="ccid:x:1")]
+    records = [
+        rec(1, board="ABO", credit_id="ccid:x:1"),
+        rec(2, board="ABO", credit_id="ccid:x:2"),
+        rec(3, board="ABO", credit_id="ccid:x:1"),
+    ]
     assert codes_of(*records) == [[], [], [603]]
 
 
 def test_a_record_that_raises_gets_998_alone(caplog):
-    records = [rec(1, board="ABO"), rec(2, board="ABO", activity_id=BOOM, first_name=None),
-               rec(3, board="ABO", credits="2")]
+    records = [
+        rec(1, board="ABO"),
+        rec(2, board="ABO", activity_id=BOOM, first_name=None),
+        rec(3, board="ABO", credits="2"),
+    ]
     with caplog.at_level(logging.ERROR):
         results = run(records, lookups=world(raising=True))
     assert [j.codes for j in results] == [[], [998], []]
@@ -530,10 +918,17 @@ def test_a_record_that_raises_gets_998_alone(caplog):
 
 
 def test_cumulative_points_across_stored_and_request():
-    stored = (held("ccid:s:1", credits="4"), held("ccid:s:2", credits="5", status=Status.REJECTED),
-              held("ccid:s:3", credits="3", status=Status.DELETED))
-    records = [rec(1, board="ABO", credits="3"), rec(2, board="ABO", credits="3.25"),
-               rec(3, board="ABO", credits="3"), rec(4, board="ABO", credits="0")]
+    stored = (
+        held("ccid:s:1", credits="4"),
+        held("ccid:s:2", credits="5", status=Status.REJECTED),
+        held("ccid:s:3", credits="3", status=Status.DELETED),
+    )
+    records = [
+        rec(1, board="ABO", credits="3"),
+        rec(2, board="ABO", credits="3.25"),
+        rec(3, board="ABO", credits="3"),
+        rec(4, board="ABO", credits="0"),
+    ]
     # held 4 -> +3 = 7 -> 7 + 3.25 > 10 (711) -> 7 + 3 = 10 -> maximum held (710)
     assert codes_of(*records, lookups=world(stored)) == [[], [711], [], [710]]
 
@@ -556,8 +951,18 @@ def test_delete_then_add_same_credit_id_in_one_request():
 
 
 def test_stored_record_of_an_add():
-    (j,) = run([rec(board="NC", learner_id_type="npi", learner_id=NPI_1001, first_name=" Ann ", credits="2.50",
-                    credit_types=("ama pra category 1",))])
+    (j,) = run(
+        [
+            rec(
+                board="NC",
+                learner_id_type="npi",
+                learner_id=NPI_1001,
+                first_name=" Ann ",
+                credits="2.50",
+                credit_types=("ama pra category 1",),
+            )
+        ]
+    )
     s = j.stored
     assert j.codes == [] and s is not None
     # The NPI as reported, held under the registry learner it matched; the catalogue's spellings.
@@ -568,97 +973,206 @@ def test_stored_record_of_an_add():
 
 # -- status after submission --------------------------------------------------------------------
 
-@pytest.mark.parametrize("board, status", [
-    ("ABO", Status.ACCEPTED), ("ABOHNS", Status.ACCEPTED),
-    ("ME-MD", Status.ACCEPTED), ("ME-DO", Status.ACCEPTED), ("NC", Status.ACCEPTED), ("TN", Status.ACCEPTED),
-    ("ABA", Status.SUBMITTED), ("ABIM", Status.SUBMITTED), ("ABPATH", Status.SUBMITTED), ("ABP", Status.SUBMITTED),
-    ("ABS", Status.SUBMITTED),
-])
+
+@pytest.mark.parametrize(
+    "board, status",
+    [
+        ("ABO", Status.ACCEPTED),
+        ("ABOHNS", Status.ACCEPTED),
+        ("ME-MD", Status.ACCEPTED),
+        ("ME-DO", Status.ACCEPTED),
+        ("NC", Status.ACCEPTED),
+        ("TN", Status.ACCEPTED),
+        ("ABA", Status.SUBMITTED),
+        ("ABIM", Status.SUBMITTED),
+        ("ABPATH", Status.SUBMITTED),
+        ("ABP", Status.SUBMITTED),
+        ("ABS", Status.SUBMITTED),
+    ],
+)
 def test_status_after_submission(board, status):
     (j,) = run([rec(board=board)])
     assert j.codes == [] and j.status == status and j.stored.status == status
 
 
 def test_catalogue_names_every_board_of_the_spec():
-    assert {b.code for b in CATALOGUE} == {"ABO", "ABOHNS", "ABA", "ABIM", "ABPATH", "ABP", "ABS",
-                                           "ME-MD", "ME-DO", "NC", "TN"}
+    assert {b.code for b in CATALOGUE} == {
+        "ABO",
+        "ABOHNS",
+        "ABA",
+        "ABIM",
+        "ABPATH",
+        "ABP",
+        "ABS",
+        "ME-MD",
+        "ME-DO",
+        "NC",
+        "TN",
+    }
 
 
 # -- match() (GetLearnerMatch) ------------------------------------------------------------------
+
 
 def _match(**changes) -> list[int]:
     r = rec(**changes)
     return match(r, today=TODAY, catalogue=CATALOGUE, lookups=world())
 
 
-@pytest.mark.parametrize("changes, expected", [
-    (dict(), []),
-    (dict(first_name=" ánn ", last_name="LEE "), []),
-    (dict(learner_id="9999"), [661]),
-    (dict(dob="03/02"), [664]),
-    (dict(first_name="Anne"), [665]),
-    (dict(dob="03/02", first_name="Anne"), [664, 665]),
-    (dict(learner_id=None), [621]),
-    (dict(learner_id_type="NPI"), [712]),
-    (dict(board="XYZ"), [713]),
-    (dict(board="NC", learner_id_type="NPI", learner_id=NPI_1001), []),
-    (dict(ABS_NO_ID, first_name="John", last_name="Smith", dob="01/15"), [718]),
-    (dict(ABS_NO_ID, first_name="John", last_name="Smith", dob="01/16"), [718]),
-    (dict(ABS_NO_ID, first_name="John", last_name="Smith", dob=None), [624, 718]),
-    (dict(ABS_NO_ID, first_name="jose", last_name="nunez", dob="12/24"), []),
-    (dict(board="ABS", learner_id="5001", first_name="John", last_name="Smith", dob="01/15"), []),
-    # Fields a report needs but a match does not.
-    (dict(activity_id=None, completion_date=None, credits=None, credit_types=(), action=None), []),
-])
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (dict(), []),
+        (dict(first_name=" ánn ", last_name="LEE "), []),
+        (dict(learner_id="9999"), [661]),
+        (dict(dob="03/02"), [664]),
+        (dict(first_name="Anne"), [665]),
+        (dict(dob="03/02", first_name="Anne"), [664, 665]),
+        (dict(learner_id=None), [621]),
+        (dict(learner_id_type="NPI"), [712]),
+        (dict(board="XYZ"), [713]),
+        (dict(board="NC", learner_id_type="NPI", learner_id=NPI_1001), []),
+        (dict(ABS_NO_ID, first_name="John", last_name="Smith", dob="01/15"), [718]),
+        (dict(ABS_NO_ID, first_name="John", last_name="Smith", dob="01/16"), [718]),
+        (dict(ABS_NO_ID, first_name="John", last_name="Smith", dob=None), [624, 718]),
+        (dict(ABS_NO_ID, first_name="jose", last_name="nunez", dob="12/24"), []),
+        (dict(board="ABS", learner_id="5001", first_name="John", last_name="Smith", dob="01/15"), []),
+        # Fields a report needs but a match does not.
+        (dict(activity_id=None, completion_date=None, credits=None, credit_types=(), action=None), []),
+    ],
+)
 def test_match(changes, expected):
     assert _match(**changes) == expected
 
 
 # -- the sandbox fixture (year 2026: activities from 2025-01-01) ------------------------------
 
+
 @pytest.fixture(scope="module")
 def sandbox():
     fx = sandbox_fixture()
-    return MemoryLookups([activity_from_dict(a, 2026) for a in fx["activities"]],
-                         [learner_from_dict(x, 2026) for x in fx["registry"]])
+    return MemoryLookups(
+        [activity_from_dict(a, 2026) for a in fx["activities"]], [learner_from_dict(x, 2026) for x in fx["registry"]]
+    )
 
 
 def sandbox_rec(**changes) -> ReportedRecord:
-    fields = dict(action="Add", credit_id="ccid:testprovider.org:1", board="ABIM", activity_id="200900001",
-                  learner_id_type="ABIM", learner_id="1000106", first_name="Test2", last_name="Account2",
-                  dob="03/01", completion_date="05/01/2026", credits="1", credit_types=("ABIM MOC Part II",))
+    fields = dict(
+        action="Add",
+        credit_id="ccid:testprovider.org:1",
+        board="ABIM",
+        activity_id="200900001",
+        learner_id_type="ABIM",
+        learner_id="1000106",
+        first_name="Test2",
+        last_name="Account2",
+        dob="03/01",
+        completion_date="05/01/2026",
+        credits="1",
+        credit_types=("ABIM MOC Part II",),
+    )
     fields.update(changes)
     return ReportedRecord(index=1, **fields)
 
 
-@pytest.mark.parametrize("changes, expected", [
-    (dict(first_name=" tëst2 "), []),
-    (dict(first_name="TEST2", last_name=" account2"), []),
-    (dict(first_name="Test3"), [665]),
-    (dict(board="ABS", learner_id=None, learner_id_type=None, first_name="John", last_name="Smith", dob="01/15",
-          credit_types=("ABS Continuous Certification",)), [718]),
-    (dict(board="ABS", learner_id=None, learner_id_type=None, first_name="Jose", last_name="NUNEZ", dob="12/24",
-          credit_types=("ABS Continuous Certification",)), []),
-    (dict(learner_id="1000111", first_name="Test7", last_name="Account7", dob="08/01", completion_date="02/01/2026"),
-     [709]),
-    (dict(activity_id="200900002", credits="2.25"), [674]),
-    # Activities span the previous and the current year: December's completions in January, 705's first day.
-    (dict(board="ABPATH", learner_id_type="ABPATH", activity_id="200608132", completion_date="01/01/2025",
-          credit_types=("ABPath MOC Part II",)), []),
-    (dict(board="ABO", learner_id_type="ABO", activity_id="200931446", completion_date="12/31/2024",
-          credit_types=("ABO MOC Part II",)), [672, 705]),
-    (dict(board="ME-MD", activity_id="200930135", learner_id_type="License", learner_id="MD9966", first_name="Traci",
-          last_name="Tester", dob="11/10", completion_date="06/10/2026", credit_types=("AMA PRA Category 1",)), []),
-])
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (dict(first_name=" tëst2 "), []),
+        (dict(first_name="TEST2", last_name=" account2"), []),
+        (dict(first_name="Test3"), [665]),
+        (
+            dict(
+                board="ABS",
+                learner_id=None,
+                learner_id_type=None,
+                first_name="John",
+                last_name="Smith",
+                dob="01/15",
+                credit_types=("ABS Continuous Certification",),
+            ),
+            [718],
+        ),
+        (
+            dict(
+                board="ABS",
+                learner_id=None,
+                learner_id_type=None,
+                first_name="Jose",
+                last_name="NUNEZ",
+                dob="12/24",
+                credit_types=("ABS Continuous Certification",),
+            ),
+            [],
+        ),
+        (
+            dict(
+                learner_id="1000111",
+                first_name="Test7",
+                last_name="Account7",
+                dob="08/01",
+                completion_date="02/01/2026",
+            ),
+            [709],
+        ),
+        (dict(activity_id="200900002", credits="2.25"), [674]),
+        # Activities span the previous and the current year: December's completions in January, 705's first day.
+        (
+            dict(
+                board="ABPATH",
+                learner_id_type="ABPATH",
+                activity_id="200608132",
+                completion_date="01/01/2025",
+                credit_types=("ABPath MOC Part II",),
+            ),
+            [],
+        ),
+        (
+            dict(
+                board="ABO",
+                learner_id_type="ABO",
+                activity_id="200931446",
+                completion_date="12/31/2024",
+                credit_types=("ABO MOC Part II",),
+            ),
+            [672, 705],
+        ),
+        (
+            dict(
+                board="ME-MD",
+                activity_id="200930135",
+                learner_id_type="License",
+                learner_id="MD9966",
+                first_name="Traci",
+                last_name="Tester",
+                dob="11/10",
+                completion_date="06/10/2026",
+                credit_types=("AMA PRA Category 1",),
+            ),
+            [],
+        ),
+    ],
+)
 def test_sandbox_fixture(sandbox, changes, expected):
-    (j,) = judge([sandbox_rec(**changes)], today=TODAY, now=dt.datetime(2026, 6, 15, 9), catalogue=CATALOGUE,
-                 lookups=sandbox, source=Source.SOAP)
+    (j,) = judge(
+        [sandbox_rec(**changes)],
+        today=TODAY,
+        now=dt.datetime(2026, 6, 15, 9),
+        catalogue=CATALOGUE,
+        lookups=sandbox,
+        source=Source.SOAP,
+    )
     assert j.codes == expected
 
 
 def test_sandbox_match_john_smith(sandbox):
-    r = sandbox_rec(board="ABS", learner_id=None, learner_id_type=None, first_name="John", last_name="Smith",
-                    dob="01/15")
+    r = sandbox_rec(
+        board="ABS", learner_id=None, learner_id_type=None, first_name="John", last_name="Smith", dob="01/15"
+    )
     assert match(r, today=TODAY, catalogue=CATALOGUE, lookups=sandbox) == [718]
-    assert match(replace(r, learner_id="5550002", learner_id_type="ABS"), today=TODAY, catalogue=CATALOGUE,
-                 lookups=sandbox) == []
+    assert (
+        match(
+            replace(r, learner_id="5550002", learner_id_type="ABS"), today=TODAY, catalogue=CATALOGUE, lookups=sandbox
+        )
+        == []
+    )

@@ -3,6 +3,7 @@
 The PARS profile must stay a strict subset of the MedBiquitous reference schemas; those are not
 part of the project and are looked up beside it (or at $PARS_REFERENCE_DIR).
 """
+
 from __future__ import annotations
 
 import copy
@@ -106,17 +107,23 @@ def ar_v2_schema() -> etree.XMLSchema:
 # reference's NOTE.md): only what the v2 schemas refer to.
 _V2_STAND_INS = {
     "http://www.w3.org/2004/08/xop/include": (
-        "xop.xsd", '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+        "xop.xsd",
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
         'targetNamespace="http://www.w3.org/2004/08/xop/include"><xs:element name="Include"><xs:complexType>'
         '<xs:sequence><xs:any namespace="##other" minOccurs="0" maxOccurs="unbounded"/></xs:sequence>'
-        '<xs:attribute name="href" type="xs:anyURI" use="required"/></xs:complexType></xs:element></xs:schema>'),
+        '<xs:attribute name="href" type="xs:anyURI" use="required"/></xs:complexType></xs:element></xs:schema>',
+    ),
     "http://www.dublincore.org/schemas/xmls/qdc/dcterms.xsd": (
-        "dcterms.xsd", '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
-        'targetNamespace="http://purl.org/dc/terms/"><xs:element name="format" type="xs:string"/></xs:schema>'),
+        "dcterms.xsd",
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+        'targetNamespace="http://purl.org/dc/terms/"><xs:element name="format" type="xs:string"/></xs:schema>',
+    ),
     "http://www.w3.org/2001/xml.xsd ": (
-        "xml.xsd", '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+        "xml.xsd",
+        '<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" '
         'targetNamespace="http://www.w3.org/XML/1998/namespace"><xs:attribute name="lang" type="xs:language"/>'
-        '</xs:schema>'),
+        "</xs:schema>",
+    ),
 }
 
 
@@ -169,8 +176,12 @@ def body_child(tree: etree._ElementTree, version: str) -> etree._Element:
 def test_schema_files_load_and_use_relative_locations():
     files = sorted(SCHEMAS.glob("*.xsd"))
     assert {f.name for f in files} >= {
-        "pars-activityreport.xsd", "pars-member.xsd", "pars-name.xsd",
-        "pars-healthcare.xsd", "pars-extension.xsd", "pars-learner-service.xsd",
+        "pars-activityreport.xsd",
+        "pars-member.xsd",
+        "pars-name.xsd",
+        "pars-healthcare.xsd",
+        "pars-extension.xsd",
+        "pars-learner-service.xsd",
     }
     for f in files:
         _schema(f)  # compiles on its own
@@ -183,9 +194,16 @@ def test_schema_files_load_and_use_relative_locations():
 def test_profile_text_is_always_bounded():
     """Every text type of the ActivityReports profile has a maxLength, enumeration or is a
     date/decimal: no element or attribute is a bare xs:string/xs:anyURI."""
-    for name in ("pars-activityreport.xsd", "pars-member.xsd", "pars-name.xsd",
-                 "pars-healthcare.xsd", "pars-extension.xsd",
-                 "pars-activityreport-v2.xsd", "pars-member-v2.xsd", "pars-name-v2.xsd"):
+    for name in (
+        "pars-activityreport.xsd",
+        "pars-member.xsd",
+        "pars-name.xsd",
+        "pars-healthcare.xsd",
+        "pars-extension.xsd",
+        "pars-activityreport-v2.xsd",
+        "pars-member-v2.xsd",
+        "pars-name-v2.xsd",
+    ):
         doc = etree.parse(str(SCHEMAS / name))
         for decl in doc.iter(q(XS, "element"), q(XS, "attribute")):
             assert decl.get("type") not in ("xs:string", "xs:anyURI", "xs:token"), (name, decl.get("name"))
@@ -257,7 +275,7 @@ def test_every_save_learner_activity_sample_carries_activity_reports():
 def test_activity_reports_valid_under_project_and_reference(path, request):
     for element in _activity_reports(path):
         v2 = element.tag == q(AR2, "ActivityReports")
-        project, reference = (("ar_v2_schema", "reference_v2_schema") if v2 else ("ar_schema", "reference_schema"))
+        project, reference = ("ar_v2_schema", "reference_v2_schema") if v2 else ("ar_schema", "reference_schema")
         assert_valid(request.getfixturevalue(project), element, f"{path.name} ActivityReports (project)")
         assert_valid(request.getfixturevalue(reference), element, f"{path.name} ActivityReports (reference)")
 
@@ -335,33 +353,37 @@ def _sample_activity_reports(zeep_client, action="add"):
     reports = zeep_client.get_element(q(AR, "ActivityReports"))
     return reports(
         DateTimeCreated=dt.datetime(2019, 12, 31, 10, 0),
-        ActivityReport=[{
-            "ReportingOrganization": "Test Provider",
-            "Member": {
-                "UniqueID": [{"_value_1": "1000106", "domain": "ABIM"}],
-                "Name": {"GivenName": "Test2", "FamilyName": "Account2"},
-                "PersonalInfo": {"BirthDate": dt.date(1900, 3, 1)},
-            },
-            "Activity": {
-                "ProviderOrganization": "Test Provider",
-                "ActivityName": "An Other is an Other",
-                "Module": {
-                    "ModuleName": {"_value_1": "An Other is an Other", "moduleID": "200930149"},
-                    "Status": "Completed",
-                    "CompletedDateTime": dt.datetime(2019, 1, 5),
-                    "CreditCertificate": [{
-                        "CreditReceived": {
-                            "accreditingBody": "ABIM",
-                            "activityCertification": "ABIM MOC Part II",
-                            "creditUnit": "Point",
-                            "numberOfCredits": Decimal("3.5"),
-                        },
-                        "CreditID": "ccid:testprovider.org:1001",
-                    }],
+        ActivityReport=[
+            {
+                "ReportingOrganization": "Test Provider",
+                "Member": {
+                    "UniqueID": [{"_value_1": "1000106", "domain": "ABIM"}],
+                    "Name": {"GivenName": "Test2", "FamilyName": "Account2"},
+                    "PersonalInfo": {"BirthDate": dt.date(1900, 3, 1)},
                 },
-            },
-            "XtensibleInfo": {"_value_1": [xsd.AnyObject(action_el, action)]},
-        }],
+                "Activity": {
+                    "ProviderOrganization": "Test Provider",
+                    "ActivityName": "An Other is an Other",
+                    "Module": {
+                        "ModuleName": {"_value_1": "An Other is an Other", "moduleID": "200930149"},
+                        "Status": "Completed",
+                        "CompletedDateTime": dt.datetime(2019, 1, 5),
+                        "CreditCertificate": [
+                            {
+                                "CreditReceived": {
+                                    "accreditingBody": "ABIM",
+                                    "activityCertification": "ABIM MOC Part II",
+                                    "creditUnit": "Point",
+                                    "numberOfCredits": Decimal("3.5"),
+                                },
+                                "CreditID": "ccid:testprovider.org:1001",
+                            }
+                        ],
+                    },
+                },
+                "XtensibleInfo": {"_value_1": [xsd.AnyObject(action_el, action)]},
+            }
+        ],
     )
 
 
@@ -370,19 +392,38 @@ def _zeep_requests(client):
     return {
         "SaveLearnerActivity": dict(creds, ActivityReports=_sample_activity_reports(client)),
         "GetLearnerStatusByCreditId": dict(creds, CreditID="ccid:testprovider.org:1001"),
-        "GetLearnerStatusByLearner": dict(creds, ActivityID="200930149", LearnerID="1000106",
-                                          CompletionDate=dt.date(2019, 1, 5), DOB="03/01"),
-        "GetLearnerMatch": dict(creds, Board="ABIM", LearnerIDType="ABIM", LearnerID="1000106",
-                                FirstName="Test2", LastName="Account2", DOB="03/01"),
-        "SaveActivity": dict(creds, Activity={
-            "Title": "Internal Medicine Update 2019", "ActivityType": "Course",
-            "StartDate": dt.date(2019, 6, 1), "EndDate": dt.date(2019, 6, 2), "ReportingYear": 2019,
-            "Credits": Decimal("12.5"),
-            "Registrations": {"Registration": [{
-                "Board": "ABIM", "MaxPoints": Decimal("12.5"),
-                "CreditTypes": {"CreditType": ["ABIM MOC Part II"]},
-            }]},
-        }),
+        "GetLearnerStatusByLearner": dict(
+            creds, ActivityID="200930149", LearnerID="1000106", CompletionDate=dt.date(2019, 1, 5), DOB="03/01"
+        ),
+        "GetLearnerMatch": dict(
+            creds,
+            Board="ABIM",
+            LearnerIDType="ABIM",
+            LearnerID="1000106",
+            FirstName="Test2",
+            LastName="Account2",
+            DOB="03/01",
+        ),
+        "SaveActivity": dict(
+            creds,
+            Activity={
+                "Title": "Internal Medicine Update 2019",
+                "ActivityType": "Course",
+                "StartDate": dt.date(2019, 6, 1),
+                "EndDate": dt.date(2019, 6, 2),
+                "ReportingYear": 2019,
+                "Credits": Decimal("12.5"),
+                "Registrations": {
+                    "Registration": [
+                        {
+                            "Board": "ABIM",
+                            "MaxPoints": Decimal("12.5"),
+                            "CreditTypes": {"CreditType": ["ABIM MOC Part II"]},
+                        }
+                    ]
+                },
+            },
+        ),
         "GetActivity": dict(creds, ActivityID="200930149"),
     }
 
@@ -465,7 +506,8 @@ RESPONSES = {
         "</p:Results>"
     ),
     "GetLearnerStatusByCreditId": _LEARNER_STATUS,
-    "GetLearnerStatusByLearner": _LEARNER_STATUS + _LEARNER_STATUS.replace("Submitted</p:Status>", "Rejected</p:Status>"),
+    "GetLearnerStatusByLearner": _LEARNER_STATUS
+    + _LEARNER_STATUS.replace("Submitted</p:Status>", "Rejected</p:Status>"),
     "GetLearnerMatch": f"<p:Matched>false</p:Matched>{_ERRORS}",
     "SaveActivity": _ACTIVITY,
     "GetActivity": _ACTIVITY,
@@ -503,6 +545,7 @@ def _first(root, path):
 def _set_text(path, text):
     def mutate(root):
         _first(root, path).text = text
+
     return mutate
 
 
@@ -519,12 +562,14 @@ def _dup(path, times):
         el = _first(root, path)
         for _ in range(times):
             el.addnext(copy.deepcopy(el))
+
     return mutate
 
 
 def _xtensible(child_xml):
     def mutate(root):
         _first(root, ".//ar:XtensibleInfo").append(etree.fromstring(child_xml))
+
     return mutate
 
 
@@ -556,7 +601,8 @@ NEGATIVE = {
     "unqualified-action": _xtensible("<learnerRecordAction>add</learnerRecordAction>"),
     "hx-element-in-xtensible-info": _xtensible(f'<hx:numberOfCredits xmlns:hx="{HX}">abc</hx:numberOfCredits>'),
     "nested-hx-element-in-xtensible-info": _xtensible(
-        f'<foo:x xmlns:foo="urn:foo"><hx:credits xmlns:hx="{HX}"/></foo:x>'),
+        f'<foo:x xmlns:foo="urn:foo"><hx:credits xmlns:hx="{HX}"/></foo:x>'
+    ),
     "lom-in-xtensible-info": _xtensible(f'<lom:lom xmlns:lom="{LOM}"/>'),
     "2501-records": _too_many_reports,
 }
@@ -578,9 +624,13 @@ POSITIVE_BOUNDARIES = {
     "credit-id-255": _set_text(".//ar:CreditID", "ccid:testprovider.org:" + "9" * 233),
     "six-credit-certificates": _dup(".//ar:CreditCertificate", 5),
     "blank-action": _set_text(".//ex:learnerRecordAction", ""),  # 601, per record
-    "foreign-extension": _xtensible('<foo:learnerRecordAction xmlns:foo="urn:other-pars-tool">add</foo:learnerRecordAction>'),
-    "2500-records": lambda root: [root.append(copy.deepcopy(_first(root, "ar:ActivityReport")))
-                                  for _ in range(2500 - len(root.findall(q(AR, "ActivityReport"))))],
+    "foreign-extension": _xtensible(
+        '<foo:learnerRecordAction xmlns:foo="urn:other-pars-tool">add</foo:learnerRecordAction>'
+    ),
+    "2500-records": lambda root: [
+        root.append(copy.deepcopy(_first(root, "ar:ActivityReport")))
+        for _ in range(2500 - len(root.findall(q(AR, "ActivityReport"))))
+    ],
 }
 
 
@@ -589,8 +639,9 @@ def test_profile_accepts_boundaries(name, ar_schema, reference_schema):
     _assert_accepted_by_both(ar_schema, reference_schema, _base_reports(), POSITIVE_BOUNDARIES[name], name)
 
 
-def _assert_accepted_by_both(project: etree.XMLSchema, reference: etree.XMLSchema, root: etree._Element, mutate,
-                             name: str) -> None:
+def _assert_accepted_by_both(
+    project: etree.XMLSchema, reference: etree.XMLSchema, root: etree._Element, mutate, name: str
+) -> None:
     mutate(root)
     assert_valid(project, root, name)
     assert_valid(reference, root, name)
@@ -619,8 +670,14 @@ def test_wrapper_rejects_over_long_credentials_and_bad_dob(service_schema):
     assert not valid(service_schema, body)
 
     match = body_child(parse(SAMPLES / "soap11" / "GetLearnerMatch.xml"), "soap11")
-    for dob, ok in (("03/01", True), ("3/1", True), ("12/31", True), ("13/01", False),
-                    ("03/32", False), ("1900-03-01", False)):
+    for dob, ok in (
+        ("03/01", True),
+        ("3/1", True),
+        ("12/31", True),
+        ("13/01", False),
+        ("03/32", False),
+        ("1900-03-01", False),
+    ):
         match.find(q(P, "DOB")).text = dob
         assert valid(service_schema, match) is ok, dob
 
@@ -656,6 +713,7 @@ def _v2_drop(path):
     def mutate(root):
         el = _v2_first(root, path)
         el.getparent().remove(el)
+
     return mutate
 
 
@@ -665,12 +723,14 @@ def _v2_set(path, value=None, **attrib):
         if value is not None:
             el.text = value
         el.attrib.update(attrib)
+
     return mutate
 
 
 def _v2_xtensible(child_xml):
     def mutate(root):
         _v2_first(root, ".//ar:XtensibleInfo").append(etree.fromstring(child_xml))
+
     return mutate
 
 
@@ -680,10 +740,13 @@ V2_NEGATIVE = {
     "v1-domain": _v2_set(".//m:UniqueID", domain="ABIM"),
     "domain-without-host": _v2_set(".//m:UniqueID", domain="idd:ABIM"),
     "blank-learner-id": _v2_set(".//m:UniqueID", "   "),
-    "foreign-extension": _v2_xtensible('<foo:learnerRecordAction xmlns:foo="urn:other-pars-tool">add</foo:learnerRecordAction>'),
+    "foreign-extension": _v2_xtensible(
+        '<foo:learnerRecordAction xmlns:foo="urn:other-pars-tool">add</foo:learnerRecordAction>'
+    ),
     "hx-element-in-xtensible-info": _v2_xtensible(f'<hx:numberOfCredits xmlns:hx="{HX}">1</hx:numberOfCredits>'),
     "v1-member": lambda root: _v2_first(root, ".//ar:Member").insert(
-        0, etree.fromstring(f'<m:UniqueID xmlns:m="{M}" domain="ABIM">1</m:UniqueID>')),
+        0, etree.fromstring(f'<m:UniqueID xmlns:m="{M}" domain="ABIM">1</m:UniqueID>')
+    ),
     "given-name-101": _v2_set(".//n:GivenName", "x" * 101),
 }
 
@@ -729,7 +792,7 @@ _TRICKY_EXTENSIONS = [
     f'<lom:lom xmlns:lom="{LOM}"/>',
     '<a:Address xmlns:a="http://ns.medbiq.org/address/v1/"/>',
     f'<o:x xmlns:o="urn:o"><ar:ActivityReports xmlns:ar="{AR}"/></o:x>',
-    '<learnerRecordAction>add</learnerRecordAction>',
+    "<learnerRecordAction>add</learnerRecordAction>",
     f'<ex:learnerRecordAction xmlns:ex="{EX}">{"x" * 30}</ex:learnerRecordAction>',
     '<o:x xmlns:o="urn:o" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:decimal" '
     'xmlns:xs="http://www.w3.org/2001/XMLSchema">abc</o:x>',
@@ -754,31 +817,42 @@ def test_extension_content_never_widens_the_standard(n, ar_schema, reference_sch
         assert_valid(reference_schema, root, "extension accepted by the profile")
 
 
-_SETTINGS = settings(max_examples=80, deadline=None, derandomize=True, database=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_SETTINGS = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # XML-safe characters (no controls, surrogates or non-characters), plus ordinary whitespace.
 _chars = st.characters(exclude_categories=("Cs", "Cc", "Cn", "Co")) | st.sampled_from(" \t\n")
 _word = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12)
 
+
 def _text(lo, hi):
     return st.one_of(st.text(_chars, min_size=lo, max_size=min(hi, 30)), st.just("z" * hi))
 
-_CREDIT_UNITS = ["CECH", "CEH", "CEU", "Cognate", "Contact Hour", "Credit", "Hour", "Unit",
-                 "Credit Hour", "Point"]
+
+_CREDIT_UNITS = ["CECH", "CEH", "CEU", "Cognate", "Contact Hour", "Credit", "Hour", "Unit", "Credit Hour", "Point"]
+
 
 @st.composite
 def _valid_report(draw):
     """Records the profile is meant to accept (text, optional parts, 0..6 certificates)."""
     certs = []
     for _ in range(draw(st.integers(0, 6))):
-        certs.append({
-            "accreditingBody": draw(st.none() | _text(0, 50)),
-            "activityCertification": draw(st.none() | _text(0, 100)),
-            "creditUnit": draw(st.none() | st.sampled_from(_CREDIT_UNITS)),
-            "numberOfCredits": draw(st.none() | st.decimals(allow_nan=False, allow_infinity=False, places=2).map(str)),
-            "CreditID": draw(st.one_of(st.just(""), _word.map(lambda w: f"ccid:testprovider.org:{w}"))),
-        })
+        certs.append(
+            {
+                "accreditingBody": draw(st.none() | _text(0, 50)),
+                "activityCertification": draw(st.none() | _text(0, 100)),
+                "creditUnit": draw(st.none() | st.sampled_from(_CREDIT_UNITS)),
+                "numberOfCredits": draw(
+                    st.none() | st.decimals(allow_nan=False, allow_infinity=False, places=2).map(str)
+                ),
+                "CreditID": draw(st.one_of(st.just(""), _word.map(lambda w: f"ccid:testprovider.org:{w}"))),
+            }
+        )
     return {
         "org": draw(_text(1, 255)),
         "ids": draw(st.lists(st.tuples(_word, _text(0, 50)), max_size=5)),
@@ -792,14 +866,22 @@ def _valid_report(draw):
         "status": draw(st.sampled_from(["Registered", "Completed", "Expired"])),
         "completed": draw(st.none() | st.datetimes().map(lambda d: d.isoformat())),
         "certs": certs,
-        "extensions": draw(st.lists(st.sampled_from([
-            f'<ex:learnerRecordAction xmlns:ex="{EX}">add</ex:learnerRecordAction>',
-            f'<ex:learnerRecordAction xmlns:ex="{EX}">DELETE</ex:learnerRecordAction>',
-            '<o:learnerRecordAction xmlns:o="urn:other-pars-tool">Add</o:learnerRecordAction>',
-            '<o:note xmlns:o="urn:other"><o:deep a="1">text</o:deep></o:note>',
-        ]), max_size=3)),
+        "extensions": draw(
+            st.lists(
+                st.sampled_from(
+                    [
+                        f'<ex:learnerRecordAction xmlns:ex="{EX}">add</ex:learnerRecordAction>',
+                        f'<ex:learnerRecordAction xmlns:ex="{EX}">DELETE</ex:learnerRecordAction>',
+                        '<o:learnerRecordAction xmlns:o="urn:other-pars-tool">Add</o:learnerRecordAction>',
+                        '<o:note xmlns:o="urn:other"><o:deep a="1">text</o:deep></o:note>',
+                    ]
+                ),
+                max_size=3,
+            )
+        ),
         "has_xtensible": draw(st.booleans()),
     }
+
 
 @st.composite
 def _any_report(draw):
@@ -818,9 +900,12 @@ def _any_report(draw):
     elif damage == "credits" and rep["certs"]:
         rep["certs"][0]["numberOfCredits"] = draw(st.sampled_from(["abc", "1,5", "", " 2 ", "1e3"]))
     elif damage == "extension":
-        rep["extensions"] = rep["extensions"] + draw(st.lists(st.sampled_from(_TRICKY_EXTENSIONS), min_size=1, max_size=2))
+        rep["extensions"] = rep["extensions"] + draw(
+            st.lists(st.sampled_from(_TRICKY_EXTENSIONS), min_size=1, max_size=2)
+        )
         rep["has_xtensible"] = True
     return rep
+
 
 def _build(reports) -> etree._Element:
     def sub(parent, ns, name, text=None):
@@ -871,12 +956,14 @@ def _build(reports) -> etree._Element:
     # As a client would send it: serialised and parsed again.
     return etree.fromstring(etree.tostring(root), PARSER)
 
+
 @_SETTINGS
 @given(reports=st.lists(_valid_report(), min_size=1, max_size=3))
 def test_generated_profile_documents_are_valid_under_both(reports, ar_schema, reference_schema):
     doc = _build(reports)
     assert_valid(ar_schema, doc, "generated document (project)")
     assert_valid(reference_schema, doc, "generated document (reference)")
+
 
 @_SETTINGS
 @given(reports=st.lists(_any_report(), min_size=1, max_size=3))
@@ -886,6 +973,7 @@ def test_profile_valid_implies_reference_valid(reports, ar_schema, reference_sch
         assert_valid(reference_schema, doc, "profile-valid document under the reference")
     else:  # refused for a reason the profile names
         assert ar_schema.error_log.last_error is not None
+
 
 @_SETTINGS
 @given(reports=st.lists(_any_report(), min_size=1, max_size=3))

@@ -1,5 +1,6 @@
 """Search, summary, history, deletes and the board review against a real database (SQLite, and
 PostgreSQL when PARS_TEST_DATABASE_URL is set), through the service layer."""
+
 from __future__ import annotations
 
 import csv
@@ -42,8 +43,13 @@ NEVER = 10**9  # a production schedule whose last tick (2001) precedes every tes
 @pytest.fixture(scope="module")
 def settings(database_url, tmp_path_factory):
     upgrade(database_url)
-    return Settings(database_url=database_url, today=TODAY, review_delay_seconds=0, review_interval_seconds=NEVER,
-                    outbox_dir=tmp_path_factory.mktemp("outbox"))
+    return Settings(
+        database_url=database_url,
+        today=TODAY,
+        review_delay_seconds=0,
+        review_interval_seconds=NEVER,
+        outbox_dir=tmp_path_factory.mktemp("outbox"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +63,9 @@ def services(settings):
         accounts = uow.accounts
         pk = accounts.provider(fixture["provider"]["provider_id"]).id
         accounts.add_credential(pk, "production", "search-prod", hash_secret("prod-password"), svc.clock.now())
-        uow.learners.import_learners("production", (learner_from_dict(d, 2026) for d in fixture["registry"]
-                                            if d["board"] == "ABIM"))
+        uow.learners.import_learners(
+            "production", (learner_from_dict(d, 2026) for d in fixture["registry"] if d["board"] == "ABIM")
+        )
     production = svc.auth.authenticate("search-prod", "prod-password")
     other = next(a for a in fixture["activities"] if a["activity_id"] == "200930149")
     svc.activities.save(production, activity_from_dict(other, 2026))
@@ -77,20 +84,42 @@ def production(services):
 
 
 LEARNERS = {  # name: (learner ID, DOB) in every certifying board's sandbox registry
-    "Test2 Account2": ("1000106", "03/01"), "Test3 Account3": ("1000107", "04/01"),
-    "Test4 Account4": ("1000108", "05/01"), "Test9 Account9": ("1000113", "10/01"),
+    "Test2 Account2": ("1000106", "03/01"),
+    "Test3 Account3": ("1000107", "04/01"),
+    "Test4 Account4": ("1000108", "05/01"),
+    "Test9 Account9": ("1000113", "10/01"),
     "Test11 Account11": ("1000104", "01/01"),
 }
 
 
-def reported(credit_id: str, who: str = "Test2 Account2", *, board="ABIM", activity_id="200930149",
-             completed="01/05/2026", points="0.25", credit_type=None, index=1) -> ReportedRecord:
+def reported(
+    credit_id: str,
+    who: str = "Test2 Account2",
+    *,
+    board="ABIM",
+    activity_id="200930149",
+    completed="01/05/2026",
+    points="0.25",
+    credit_type=None,
+    index=1,
+) -> ReportedRecord:
     learner_id, dob = LEARNERS[who]
     first, last = who.split()
     return ReportedRecord(
-        index=index, action="Add", credit_id=credit_id, board=board, activity_id=activity_id, learner_id_type=board,
-        learner_id=learner_id, first_name=first, last_name=last, dob=dob, completion_date=completed, credits=points,
-        credit_types=(credit_type or f"{board} MOC Part II",))
+        index=index,
+        action="Add",
+        credit_id=credit_id,
+        board=board,
+        activity_id=activity_id,
+        learner_id_type=board,
+        learner_id=learner_id,
+        first_name=first,
+        last_name=last,
+        dob=dob,
+        completion_date=completed,
+        credits=points,
+        credit_types=(credit_type or f"{board} MOC Part II",),
+    )
 
 
 def add(services, account, *records: ReportedRecord, raw: bytes = b"<test/>"):
@@ -114,27 +143,63 @@ def find(services, account, **params):
 
 # -- search ---------------------------------------------------------------------------------------
 
+
 def test_search_filters(services, sandbox):
-    add(services, sandbox,
+    add(
+        services,
+        sandbox,
         reported("ccid:t:f-1", "Test3 Account3", completed="02/01/2026"),
-        reported("ccid:t:f-2", "Test3 Account3", board="ABPATH", credit_type="ABPath MOC Part II", completed="03/01/2026",
-                 index=2),
-        reported("ccid:t:f-3", "Test3 Account3", board="ABO", activity_id="200931446", completed="04/01/2026", index=3))
+        reported(
+            "ccid:t:f-2",
+            "Test3 Account3",
+            board="ABPATH",
+            credit_type="ABPath MOC Part II",
+            completed="03/01/2026",
+            index=2,
+        ),
+        reported("ccid:t:f-3", "Test3 Account3", board="ABO", activity_id="200931446", completed="04/01/2026", index=3),
+    )
     assert set(credit_ids(find(services, sandbox, last_name="account3"))) >= {"ccid:t:f-1", "ccid:t:f-2", "ccid:t:f-3"}
     assert credit_ids(find(services, sandbox, last_name="Account3", board="ABPATH")) == ["ccid:t:f-2"]
     assert credit_ids(find(services, sandbox, title="ophthalmology grand", last_name="Account3")) == ["ccid:t:f-3"]
-    assert credit_ids(find(services, sandbox, last_name="Account3", provider_activity_id="to-20190405",
-                           completed_from="01/01/2026", completed_to="02/28/2026")) == ["ccid:t:f-1"]
-    assert credit_ids(find(services, sandbox, last_name="Account3", activity_id="200931446", status="Accepted",
-                           learner_id="1000107", id_type="abo")) == ["ccid:t:f-3"]
+    assert credit_ids(
+        find(
+            services,
+            sandbox,
+            last_name="Account3",
+            provider_activity_id="to-20190405",
+            completed_from="01/01/2026",
+            completed_to="02/28/2026",
+        )
+    ) == ["ccid:t:f-1"]
+    assert credit_ids(
+        find(
+            services,
+            sandbox,
+            last_name="Account3",
+            activity_id="200931446",
+            status="Accepted",
+            learner_id="1000107",
+            id_type="abo",
+        )
+    ) == ["ccid:t:f-3"]
     assert credit_ids(find(services, sandbox, last_name="Account3", status="Rejected")) == []
     # Title keywords are text, not patterns.
     assert find(services, sandbox, title="%").total == 0
     assert find(services, sandbox, title="_n Other").total == 0
     # Submission dates are whole days (UTC).
     today = services.clock.now().date()
-    assert set(credit_ids(find(services, sandbox, last_name="Account3", submitted_from=today.isoformat(),
-                               submitted_to=today.isoformat()))) >= {"ccid:t:f-1", "ccid:t:f-2"}
+    assert set(
+        credit_ids(
+            find(
+                services,
+                sandbox,
+                last_name="Account3",
+                submitted_from=today.isoformat(),
+                submitted_to=today.isoformat(),
+            )
+        )
+    ) >= {"ccid:t:f-1", "ccid:t:f-2"}
     assert find(services, sandbox, submitted_to=(today - dt.timedelta(days=1)).isoformat()).total == 0
 
 
@@ -142,14 +207,27 @@ def test_search_result_carries_the_activity_and_record(services, sandbox):
     found = find(services, sandbox, last_name="Account3", activity_id="200930149", board="ABIM").items[0]
     assert (found.activity_title, found.provider_activity_id) == ("An Other is an Other", "TO-20190405")
     rec = found.record
-    assert (rec.learner_id, str(rec.dob), rec.completion_date, rec.source) == \
-        ("1000107", "04/01", dt.date(2026, 2, 1), Source.SOAP)
+    assert (rec.learner_id, str(rec.dob), rec.completion_date, rec.source) == (
+        "1000107",
+        "04/01",
+        dt.date(2026, 2, 1),
+        Source.SOAP,
+    )
 
 
 def test_paging_newest_first_without_gaps_or_overlaps(services, sandbox):
     start = dt.date(2026, 1, 1)
-    records = [reported(f"ccid:t:page-{i:02d}", "Test4 Account4", board="ABO", activity_id="200900001",
-                        completed=(start + dt.timedelta(days=i)).isoformat(), index=i + 1) for i in range(45)]
+    records = [
+        reported(
+            f"ccid:t:page-{i:02d}",
+            "Test4 Account4",
+            board="ABO",
+            activity_id="200900001",
+            completed=(start + dt.timedelta(days=i)).isoformat(),
+            index=i + 1,
+        )
+        for i in range(45)
+    ]
     add(services, sandbox, *records)
     f = search_filter({"last_name": "Account4", "board": "ABO"}, services.catalogue)
     pages = [search(services, sandbox, f, page, 20) for page in (1, 2, 3, 4)]
@@ -170,8 +248,13 @@ def test_csv_export_of_the_same_filter(services, sandbox):
     assert len(rows) == search(services, sandbox, f).total == 45
     assert [c.header for c in LEARNER_COLUMNS] == list(rows[0])
     first = rows[-1]
-    assert (first["CreditID"], first["Last Name"], first["Date Completed"], first["Status"], first["DOB (MM/DD)"]) == \
-        ("ccid:t:page-00", "Account4", "01/01/2026", "Accepted", "05/01")
+    assert (first["CreditID"], first["Last Name"], first["Date Completed"], first["Status"], first["DOB (MM/DD)"]) == (
+        "ccid:t:page-00",
+        "Account4",
+        "01/01/2026",
+        "Accepted",
+        "05/01",
+    )
     assert first["Activity Title"] == "Sandbox All Boards Activity" and first["Submitted Via"] == "SOAP"
 
 
@@ -196,18 +279,23 @@ def test_sandbox_and_production_never_see_each_others_records(services, sandbox,
 
 # -- board review ---------------------------------------------------------------------------------
 
+
 def rejection_mails(services) -> list:
     with services.engine.begin() as conn:
-        return conn.execute(select(t.mail_outbox).where(t.mail_outbox.c.kind == "rejections")
-                                 .order_by(t.mail_outbox.c.id)).all()
+        return conn.execute(
+            select(t.mail_outbox).where(t.mail_outbox.c.kind == "rejections").order_by(t.mail_outbox.c.id)
+        ).all()
 
 
 def test_review_follows_the_registry_and_mails_each_provider_once(services, sandbox, production):
-    add(services, sandbox,
+    add(
+        services,
+        sandbox,
         reported("ccid:t:rv-ok", completed="01/20/2026"),
         reported("ccid:t:rv-664", "Test11 Account11", completed="01/20/2026", index=2),
         reported("ccid:t:rv-665", "Test9 Account9", completed="01/20/2026", index=3),
-        reported("ccid:t:rv-abo", board="ABO", activity_id="200931446", completed="01/20/2026", index=4))
+        reported("ccid:t:rv-abo", board="ABO", activity_id="200931446", completed="01/20/2026", index=4),
+    )
     add(services, production, reported("ccid:t:rv-prod", "Test11 Account11", completed="01/20/2026"))
     assert status(services, sandbox, "ccid:t:rv-ok") == (Status.SUBMITTED, None)
     assert status(services, sandbox, "ccid:t:rv-abo") == (Status.ACCEPTED, None)  # ABO does not review
@@ -262,8 +350,12 @@ def test_production_is_reviewed_at_the_next_tick(services, settings, production)
 def test_concurrent_workers_review_each_record_once(services, sandbox, monkeypatch):
     monkeypatch.setattr(review, "CHUNK", 20)  # several chunks, so the workers compete for rows
     start = dt.date(2025, 3, 1)
-    records = [reported(f"ccid:t:race-{i:03d}", "Test4 Account4", completed=(start + dt.timedelta(days=i)).isoformat(),
-                        index=i + 1) for i in range(150)]
+    records = [
+        reported(
+            f"ccid:t:race-{i:03d}", "Test4 Account4", completed=(start + dt.timedelta(days=i)).isoformat(), index=i + 1
+        )
+        for i in range(150)
+    ]
     add(services, sandbox, *records)
     counts: list[int] = []
 
@@ -279,14 +371,21 @@ def test_concurrent_workers_review_each_record_once(services, sandbox, monkeypat
     assert sum(counts) >= 150 and max(counts) <= 20
     with services.engine.begin() as conn:
         lr, ev = t.learner_records, t.record_events
-        per_record = conn.execute(
-            select(func.count()).select_from(ev.join(lr, lr.c.id == ev.c.record_pk))
-            .where(lr.c.credit_id.like("ccid:t:race-%"), ev.c.note == "board review")
-            .group_by(ev.c.record_pk)).scalars().all()
+        per_record = (
+            conn.execute(
+                select(func.count())
+                .select_from(ev.join(lr, lr.c.id == ev.c.record_pk))
+                .where(lr.c.credit_id.like("ccid:t:race-%"), ev.c.note == "board review")
+                .group_by(ev.c.record_pk)
+            )
+            .scalars()
+            .all()
+        )
     assert len(per_record) == 150 and set(per_record) == {1}
 
 
 # -- summary, history, deletes --------------------------------------------------------------------
+
 
 def summary_of(services, account, activity_id: str, **params):
     f = summary_filter(params, services.catalogue, TODAY)
@@ -295,14 +394,29 @@ def summary_of(services, account, activity_id: str, **params):
 
 def test_activity_summary_counts(services, sandbox):
     path = "200608132"  # Pathology Review Course: ABPATH only, used by no other test
-    assert (summary_of(services, sandbox, path).submitted, summary_of(services, sandbox, path).last_updated) == (0, None)
-    add(services, sandbox,
+    assert (summary_of(services, sandbox, path).submitted, summary_of(services, sandbox, path).last_updated) == (
+        0,
+        None,
+    )
+    add(
+        services,
+        sandbox,
         reported("ccid:t:sum-1", board="ABPATH", activity_id=path, credit_type="ABPath MOC Part II"),
-        reported("ccid:t:sum-2", "Test11 Account11", board="ABPATH", activity_id=path,
-                 credit_type="ABPath MOC Part II", index=2))
+        reported(
+            "ccid:t:sum-2",
+            "Test11 Account11",
+            board="ABPATH",
+            activity_id=path,
+            credit_type="ABPath MOC Part II",
+            index=2,
+        ),
+    )
     review.run_now(services, sandbox)
-    add(services, sandbox, reported("ccid:t:sum-3", "Test3 Account3", board="ABPATH", activity_id=path,
-                                    credit_type="ABPath MOC Part II"))
+    add(
+        services,
+        sandbox,
+        reported("ccid:t:sum-3", "Test3 Account3", board="ABPATH", activity_id=path, credit_type="ABPath MOC Part II"),
+    )
     s = summary_of(services, sandbox, path)
     assert (s.submitted, s.accepted, s.rejected, s.boards, s.title) == (1, 1, 1, ("ABPATH",), "Pathology Review Course")
     before = s.last_updated
@@ -338,14 +452,20 @@ def test_history_keeps_the_route_the_changes_and_the_request(services, sandbox):
 
 
 def test_deletes_from_the_details_view_follow_the_delete_rules(services, sandbox):
-    add(services, sandbox, reported("ccid:t:del-sub", completed="01/27/2026"),
-        reported("ccid:t:del-rej", "Test11 Account11", completed="01/27/2026", index=2))
+    add(
+        services,
+        sandbox,
+        reported("ccid:t:del-sub", completed="01/27/2026"),
+        reported("ccid:t:del-rej", "Test11 Account11", completed="01/27/2026", index=2),
+    )
     submitted = delete_records(services, sandbox, ["ccid:t:del-sub", "ccid:t:unknown"], correlation_id="test")
     assert [(j.status, j.codes) for j in submitted] == [(Status.NOT_PROCESSED, [605]), (Status.NOT_PROCESSED, [605])]
     review.run_now(services, sandbox)
     done = delete_records(services, sandbox, [" ccid:t:del-sub ", "ccid:t:del-rej"], correlation_id="test")
-    assert [(j.record.credit_id, j.status) for j in done] == [("ccid:t:del-sub", Status.DELETED),
-                                                               ("ccid:t:del-rej", Status.DELETED)]
+    assert [(j.record.credit_id, j.status) for j in done] == [
+        ("ccid:t:del-sub", Status.DELETED),
+        ("ccid:t:del-rej", Status.DELETED),
+    ]
     assert status(services, sandbox, "ccid:t:del-rej") == (Status.DELETED, 664)
     assert "ccid:t:del-rej" not in credit_ids(find(services, sandbox, last_name="Account11"))
     assert "ccid:t:del-rej" in credit_ids(find(services, sandbox, last_name="Account11", status="Deleted"))
@@ -362,6 +482,7 @@ def test_the_stored_audit_copy_holds_no_password(services, sandbox):
     raw = soap11_save([], password="stored-secret")
     [judgement] = add(services, sandbox, reported("ccid:t:audit-secret"), raw=raw)
     with services.engine.begin() as conn:
-        body = zlib.decompress(conn.execute(select(t.raw_requests.c.body).order_by(
-            t.raw_requests.c.id.desc()).limit(1)).scalar_one())
+        body = zlib.decompress(
+            conn.execute(select(t.raw_requests.c.body).order_by(t.raw_requests.c.id.desc()).limit(1)).scalar_one()
+        )
     assert b"stored-secret" not in body and b"<p:Password>********</p:Password>" in body

@@ -1,5 +1,6 @@
 """Search plumbing without a database: reading filters, the CSV Excel opens, password redaction in
 the audit copy, and when the board review is due."""
+
 from __future__ import annotations
 
 import csv
@@ -38,34 +39,61 @@ def export(rows, columns=COLUMNS) -> bytes:
 
 # -- filters --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("params", [{}, {"board": "ABIM"}, {"learner_id": "1000106", "status": "Accepted"},
-                                    {"title": "   "}, {"completed_from": "01/01/2026"}])
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"board": "ABIM"},
+        {"learner_id": "1000106", "status": "Accepted"},
+        {"title": "   "},
+        {"completed_from": "01/01/2026"},
+    ],
+)
 def test_search_needs_title_last_name_or_submission_dates(params):
     with pytest.raises(SearchRefused, match="at least one of"):
         search_filter(params, CATALOGUE)
 
 
-@pytest.mark.parametrize("params", [{"title": "Other"}, {"last_name": "Account2"}, {"submitted_from": "06/01/2026"},
-                                    {"submitted_to": "2026-06-15"}])
+@pytest.mark.parametrize(
+    "params",
+    [{"title": "Other"}, {"last_name": "Account2"}, {"submitted_from": "06/01/2026"}, {"submitted_to": "2026-06-15"}],
+)
 def test_any_one_required_field_is_enough(params):
     search_filter(params, CATALOGUE)
 
 
 def test_filters_are_read_from_text():
-    f = search_filter({"title": " Other ", "submitted_from": "6/1/2026", "submitted_to": "2026-06-15",
-                       "completed_from": "01-05-2026", "board": "abim", "status": "rejected", "page": "2"}, CATALOGUE)
+    f = search_filter(
+        {
+            "title": " Other ",
+            "submitted_from": "6/1/2026",
+            "submitted_to": "2026-06-15",
+            "completed_from": "01-05-2026",
+            "board": "abim",
+            "status": "rejected",
+            "page": "2",
+        },
+        CATALOGUE,
+    )
     assert (f.title, f.board, f.status) == ("Other", "ABIM", Status.REJECTED)
-    assert (f.submitted_from, f.submitted_to, f.completed_from) == (dt.date(2026, 6, 1), dt.date(2026, 6, 15),
-                                                                    dt.date(2026, 1, 5))
+    assert (f.submitted_from, f.submitted_to, f.completed_from) == (
+        dt.date(2026, 6, 1),
+        dt.date(2026, 6, 15),
+        dt.date(2026, 1, 5),
+    )
 
 
-@pytest.mark.parametrize("params, says", [
-    ({"last_name": "x", "submitted_from": "13/45/2026"}, "submitted_from"),
-    ({"last_name": "x", "completed_from": "06/02/2026", "completed_to": "06/01/2026"}, "after"),
-    ({"last_name": "x", "board": "ABC"}, "board"),
-    ({"last_name": "x", "status": "Not processed"}, "status"),
-    ({"last_name": "x" * 201}, "at most"),
-])
+@pytest.mark.parametrize(
+    "params, says",
+    [
+        ({"last_name": "x", "submitted_from": "13/45/2026"}, "submitted_from"),
+        ({"last_name": "x", "completed_from": "06/02/2026", "completed_to": "06/01/2026"}, "after"),
+        ({"last_name": "x", "board": "ABC"}, "board"),
+        ({"last_name": "x", "status": "Not processed"}, "status"),
+        ({"last_name": "x" * 201}, "at most"),
+    ],
+)
 def test_unreadable_filters_are_refused_with_a_reason(params, says):
     with pytest.raises(SearchRefused, match=says):
         search_filter(params, CATALOGUE)
@@ -89,6 +117,7 @@ def test_summary_year_defaults_to_this_year():
 
 # -- CSV ------------------------------------------------------------------------------------------
 
+
 def test_csv_has_a_byte_order_mark_and_crlf_line_ends():
     data = export([("x", "y"), ("1", "2")])
     assert data.startswith(b"\xef\xbb\xbf")
@@ -108,7 +137,7 @@ def test_csv_quotes_commas_quotes_and_line_breaks_as_rfc_4180_says():
     assert [r[0] for r in rows[1:]] == awkward
 
 
-@pytest.mark.parametrize("value", ["=HYPERLINK(\"http://x\")", "+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
+@pytest.mark.parametrize("value", ['=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd"])
 def test_cells_excel_would_run_as_formulas_are_made_text(value):
     assert csv_cell(value) == "'" + value
 
@@ -137,10 +166,13 @@ def test_learner_columns_have_unique_keys_and_headers():
 
 # -- audit copy -----------------------------------------------------------------------------------
 
+
 def test_passwords_are_blanked_in_the_audit_copy():
-    header = ('<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">'
-              '<wsse:UsernameToken><wsse:Username>u</wsse:Username>'
-              '<wsse:Password Type="...#PasswordText">token-secret</wsse:Password></wsse:UsernameToken></wsse:Security>')
+    header = (
+        '<wsse:Security xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">'
+        "<wsse:UsernameToken><wsse:Username>u</wsse:Username>"
+        '<wsse:Password Type="...#PasswordText">token-secret</wsse:Password></wsse:UsernameToken></wsse:Security>'
+    )
     body = soap11_save([], password="body-secret", header=header).decode()
     body += "<Password><![CDATA[cdata<secret>]]></Password><Password>split<!---->secret</Password>"
     blanked = redact_passwords(body.encode()).decode()
@@ -152,6 +184,7 @@ def test_passwords_are_blanked_in_the_audit_copy():
 
 
 # -- review schedule ------------------------------------------------------------------------------
+
 
 def test_sandbox_records_are_due_after_the_delay():
     now = dt.datetime(2026, 6, 15, 10, 0, 7, tzinfo=UTC)
@@ -165,8 +198,9 @@ def test_production_records_are_due_at_the_last_tick_of_the_schedule():
         now = dt.datetime(2026, 6, 15, 10, minute, 30, tzinfo=UTC)
         assert due_cutoff("production", now, settings) == dt.datetime(2026, 6, 15, 10, 0, tzinfo=UTC)
     daily = SimpleNamespace(review_delay_seconds=5, review_interval_seconds=86400)
-    assert due_cutoff("production", dt.datetime(2026, 6, 15, 23, 59, tzinfo=UTC), daily) == \
-        dt.datetime(2026, 6, 15, tzinfo=UTC)
+    assert due_cutoff("production", dt.datetime(2026, 6, 15, 23, 59, tzinfo=UTC), daily) == dt.datetime(
+        2026, 6, 15, tzinfo=UTC
+    )
 
 
 def test_the_registry_decides_the_outcome():

@@ -1,6 +1,7 @@
 """The SOAP endpoints in this process (no gunicorn): fault shapes and HTTP statuses for both SOAP
 versions, a call run again after a transient database conflict, and the WSDL each endpoint serves
 whatever the Host header says."""
+
 from __future__ import annotations
 
 import io
@@ -30,12 +31,29 @@ class Answer:
         self.status_code, self.headers, self.content = int(status[:3]), dict(headers), body
 
 
-def call(app, body: bytes = b"", path: str = SERVICE_PATH, method: str = "POST", query: str = "",
-         host: str | None = "127.0.0.1", **extra) -> Answer:
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
-               "SERVER_PORT": "8000", "wsgi.url_scheme": "http", "SERVER_PROTOCOL": "HTTP/1.1",
-               "CONTENT_TYPE": "application/soap+xml" if path == SOAP12_PATH else "text/xml; charset=utf-8",
-               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, **extra}
+def call(
+    app,
+    body: bytes = b"",
+    path: str = SERVICE_PATH,
+    method: str = "POST",
+    query: str = "",
+    host: str | None = "127.0.0.1",
+    **extra,
+) -> Answer:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "wsgi.url_scheme": "http",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "CONTENT_TYPE": "application/soap+xml" if path == SOAP12_PATH else "text/xml; charset=utf-8",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": sys.stderr,
+        **extra,
+    }
     if host is not None:
         environ["HTTP_HOST"] = host
     seen = []
@@ -48,12 +66,16 @@ def call(app, body: bytes = b"", path: str = SERVICE_PATH, method: str = "POST",
 
 # -- faults -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("soap12", [False, True])
-@pytest.mark.parametrize("case, code", [
-    ("wrong password", "Client.Authentication"),
-    ("not schema-valid", "Client.InvalidRequest"),
-    ("a DOCTYPE", "Client.Limit"),
-])
+@pytest.mark.parametrize(
+    "case, code",
+    [
+        ("wrong password", "Client.Authentication"),
+        ("not schema-valid", "Client.InvalidRequest"),
+        ("a DOCTYPE", "Client.Limit"),
+    ],
+)
 def test_client_faults_travel_on_the_status_each_soap_version_prescribes(app, soap12, case, code):
     body = soap11_save([record("ccid:t:fault")], password="wrong" if case == "wrong password" else SANDBOX_PASSWORD)
     if case == "not schema-valid":
@@ -121,14 +143,19 @@ def test_a_call_run_again_after_a_transient_conflict_keeps_its_nonce(app, servic
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(type(services.learners), "save_signed_in", conflict_once)
-    body = soap11_save([record("ccid:t:retry", completed="2026-02-11T00:00:00")], user="", password="",
-                       header=wsse_header(SANDBOX_USER, SANDBOX_PASSWORD))
+    body = soap11_save(
+        [record("ccid:t:retry", completed="2026-02-11T00:00:00")],
+        user="",
+        password="",
+        header=wsse_header(SANDBOX_USER, SANDBOX_PASSWORD),
+    )
     answer = call(app, body)
     assert answer.status_code == 200, answer.content[:600]
     assert len(runs) == 2 and b"<tns:Status>Submitted</tns:Status>" in answer.content
 
 
 # -- the WSDL ---------------------------------------------------------------------------------------
+
 
 def wsdl_of(app, soap12: bool = False, **kw) -> etree._Element:
     answer = call(app, path=SOAP12_PATH if soap12 else SERVICE_PATH, method="GET", query="wsdl", **kw)
@@ -151,12 +178,26 @@ def test_each_endpoint_s_wsdl_has_its_own_binding_and_port_alone(app, soap12):
     path = SOAP12_PATH if soap12 else SERVICE_PATH
     assert addresses(doc) == [f"http://pars.example.org:8443{path}"]
     imports = doc.xpath("//xs:import/@schemaLocation", namespaces={"xs": "http://www.w3.org/2001/XMLSchema"})
-    assert imports == ["http://pars.example.org:8443/schemas/pars-learner-service.xsd",
-                       "http://pars.example.org:8443/schemas/pars-activityreport.xsd"]
+    assert imports == [
+        "http://pars.example.org:8443/schemas/pars-learner-service.xsd",
+        "http://pars.example.org:8443/schemas/pars-activityreport.xsd",
+    ]
 
 
-HOSTILE_HOSTS = ['evil"/><x:y a="', "a<b", "a&b", "a'b", "host:80/path", "a b", "[::1", "[::1]:x", "a:99999",
-                 "\u00e9.example", "x" * 400, ""]
+HOSTILE_HOSTS = [
+    'evil"/><x:y a="',
+    "a<b",
+    "a&b",
+    "a'b",
+    "host:80/path",
+    "a b",
+    "[::1",
+    "[::1]:x",
+    "a:99999",
+    "\u00e9.example",
+    "x" * 400,
+    "",
+]
 
 
 @pytest.mark.parametrize("host", HOSTILE_HOSTS)
@@ -180,15 +221,33 @@ def test_pars_public_url_names_the_service_whatever_the_host(database_url):
     finally:
         services.engine.dispose()
     assert addresses(doc) == [f"https://pars.example.org/lms{SOAP12_PATH}"]
-    assert doc.xpath("//xs:import/@schemaLocation", namespaces={"xs": "http://www.w3.org/2001/XMLSchema"})[0] \
+    assert (
+        doc.xpath("//xs:import/@schemaLocation", namespaces={"xs": "http://www.w3.org/2001/XMLSchema"})[0]
         == "https://pars.example.org/lms/schemas/pars-learner-service.xsd"
+    )
 
 
-@pytest.mark.parametrize("host, valid", [
-    ("localhost", True), ("127.0.0.1:8000", True), ("[::1]:8000", True), ("[2001:db8::1]", True),
-    ("pars-ws.example.org.", True), ("pars_ws:80", True),
-    ("a:0", False), ("a:65536", False), ("[::1", False), ("[::1]8000", False), ("[zz]", False), ("-a", False), ("a..b", False),
-    ("a:", False), ("a:b", False), ("h:\uff18\uff10", False), (None, False),
-])
+@pytest.mark.parametrize(
+    "host, valid",
+    [
+        ("localhost", True),
+        ("127.0.0.1:8000", True),
+        ("[::1]:8000", True),
+        ("[2001:db8::1]", True),
+        ("pars-ws.example.org.", True),
+        ("pars_ws:80", True),
+        ("a:0", False),
+        ("a:65536", False),
+        ("[::1", False),
+        ("[::1]8000", False),
+        ("[zz]", False),
+        ("-a", False),
+        ("a..b", False),
+        ("a:", False),
+        ("a:b", False),
+        ("h:\uff18\uff10", False),
+        (None, False),
+    ],
+)
 def test_valid_host(host, valid):
     assert valid_host(host) is valid

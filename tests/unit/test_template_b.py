@@ -1,4 +1,5 @@
 """Learner Template B: reading tab-delimited (and re-uploaded CSV) files, writing error reports."""
+
 from __future__ import annotations
 
 import codecs
@@ -54,22 +55,57 @@ SEED_TEMPLATE = (
 )
 
 VAN_GOGH = ReportedRecord(
-    index=1, action="Add", board="ABO", activity_id="200931446", learner_id_type="ABO",
-    learner_id="98989", first_name="Vincent", last_name="Van Gogh", dob="03/30",
-    completion_date="2/10/2019", credits="0.25", credit_types=("ABO MOC Part II",),
+    index=1,
+    action="Add",
+    board="ABO",
+    activity_id="200931446",
+    learner_id_type="ABO",
+    learner_id="98989",
+    first_name="Vincent",
+    last_name="Van Gogh",
+    dob="03/30",
+    completion_date="2/10/2019",
+    credits="0.25",
+    credit_types=("ABO MOC Part II",),
 )
 OKEEFFE = ReportedRecord(
-    index=2, action="Add", board="ABO", activity_id="200931446", learner_id_type="ABO",
-    learner_id="97979", first_name="Georgia", last_name="O'Keeffe", dob="11/15",
-    completion_date="5/5/2019", credits="0.25", credit_types=("ABO MOC Part II",),
+    index=2,
+    action="Add",
+    board="ABO",
+    activity_id="200931446",
+    learner_id_type="ABO",
+    learner_id="97979",
+    first_name="Georgia",
+    last_name="O'Keeffe",
+    dob="11/15",
+    completion_date="5/5/2019",
+    credits="0.25",
+    credit_types=("ABO MOC Part II",),
 )
 
 
 def row(**kw: str) -> list[str]:
     """A 17-column data row; keyword arguments override Van Gogh's values."""
     base = list(record_columns(VAN_GOGH))
-    names = ["template", "board", "activity", "id_type", "id", "first", "last", "dob", "date",
-             "action", "credits", "c1", "c2", "c3", "c4", "c5", "c6"]
+    names = [
+        "template",
+        "board",
+        "activity",
+        "id_type",
+        "id",
+        "first",
+        "last",
+        "dob",
+        "date",
+        "action",
+        "credits",
+        "c1",
+        "c2",
+        "c3",
+        "c4",
+        "c5",
+        "c6",
+    ]
     for key, value in kw.items():
         base[names.index(key)] = value
     return base
@@ -92,15 +128,39 @@ def test_seed_error_report_reads_by_template_position_not_header():
     ]
     test5, test8, test9 = records
     assert test5 == ReportedRecord(
-        index=1, action="Add", board="ABPATH", activity_id="200608132", learner_id_type="ABPATH",
-        learner_id="1000109", first_name="Test5", last_name="Account5", dob="Jun-70",
-        completion_date="10/6/2019", credits="12", credit_types=("ABPath MOC Part II",),
+        index=1,
+        action="Add",
+        board="ABPATH",
+        activity_id="200608132",
+        learner_id_type="ABPATH",
+        learner_id="1000109",
+        first_name="Test5",
+        last_name="Account5",
+        dob="Jun-70",
+        completion_date="10/6/2019",
+        credits="12",
+        credit_types=("ABPath MOC Part II",),
     )
     assert test8.credits == "8.5" and test9.activity_id == "200608133"
     # The error columns are not part of the record's original columns.
     assert test5.original == (
-        "Learner Template B", "ABPATH", "200608132", "ABPATH", "1000109", "Test5", "Account5",
-        "Jun-70", "10/6/2019", "Add", "12", "ABPath MOC Part II", "", "", "", "", "",
+        "Learner Template B",
+        "ABPATH",
+        "200608132",
+        "ABPATH",
+        "1000109",
+        "Test5",
+        "Account5",
+        "Jun-70",
+        "10/6/2019",
+        "Add",
+        "12",
+        "ABPath MOC Part II",
+        "",
+        "",
+        "",
+        "",
+        "",
     )
     assert [parse_dob(r.dob) for r in records] == [DOB(6, None), DOB(9, None), DOB(10, 1)]
 
@@ -123,8 +183,13 @@ def test_header_optional_and_any_line_end(newline, header):
 
 @pytest.mark.parametrize(
     "first_cell",
-    ["1. Template (DO NOT ALTER OR DELETE THIS COLUMN)", "1. Template (DO NOT ALTER OR)",
-     "Template", "template", "  1. TEMPLATE"],
+    [
+        "1. Template (DO NOT ALTER OR DELETE THIS COLUMN)",
+        "1. Template (DO NOT ALTER OR)",
+        "Template",
+        "template",
+        "  1. TEMPLATE",
+    ],
 )
 def test_header_recognised_by_first_cell(first_cell):
     data = ("\t".join((first_cell,) + HEADER[1:]) + "\n" + "\t".join(row())).encode()
@@ -142,32 +207,42 @@ def test_header_down_to_the_first_certification_is_read(width):
 
 
 def test_the_tutorials_twelve_column_delete_file():
-    lines = [TWELVE_COLUMNS] + ["\t".join(row(action="Delete")[:12]),
-                                "\t".join(record_columns(OKEEFFE)[:9] + ("Delete",) + record_columns(OKEEFFE)[10:12])]
+    lines = [TWELVE_COLUMNS] + [
+        "\t".join(row(action="Delete")[:12]),
+        "\t".join(record_columns(OKEEFFE)[:9] + ("Delete",) + record_columns(OKEEFFE)[10:12]),
+    ]
     records = read_template_b("\r\n".join(lines).encode())
     assert [(r.first_name, r.action, r.credit_types) for r in records] == [
-        ("Vincent", "Delete", ("ABO MOC Part II",)), ("Georgia", "Delete", ("ABO MOC Part II",))]
+        ("Vincent", "Delete", ("ABO MOC Part II",)),
+        ("Georgia", "Delete", ("ABO MOC Part II",)),
+    ]
 
 
-@pytest.mark.parametrize("header", [
-    pytest.param("\t".join(h.split(". ", 1)[1] for h in HEADER), id="names-without-numbers"),
-    pytest.param("\t".join(h.split(". ", 1)[1].upper() for h in HEADER[:12]), id="upper-case-names"),
-    pytest.param(SEED_ERROR_REPORT.split("\n")[0], id="learner-id-before-its-type"),
-    pytest.param(TWELVE_COLUMNS, id="date-of-birth-with-a-dash"),
-    pytest.param("\t".join(["Template"] + [f"Column {n}" for n in range(2, 18)]), id="unknown-names-in-place"),
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param("\t".join(h.split(". ", 1)[1] for h in HEADER), id="names-without-numbers"),
+        pytest.param("\t".join(h.split(". ", 1)[1].upper() for h in HEADER[:12]), id="upper-case-names"),
+        pytest.param(SEED_ERROR_REPORT.split("\n")[0], id="learner-id-before-its-type"),
+        pytest.param(TWELVE_COLUMNS, id="date-of-birth-with-a-dash"),
+        pytest.param("\t".join(["Template"] + [f"Column {n}" for n in range(2, 18)]), id="unknown-names-in-place"),
+    ],
+)
 def test_header_variants_read_by_template_position(header):
     data = (header + "\n" + "\t".join(row())).encode()
     assert read_template_b(data) == [VAN_GOGH]
 
 
-@pytest.mark.parametrize("header, missing", [
-    (HEADER[:11], "12. ACTIVITY CERTIFICATION (1ST)"),
-    (HEADER[:10], "11. NUMBER OF CREDITS"),
-    (HEADER[:7] + HEADER[8:], "8. DATE OF BIRTH (MM/DD)"),  # a column deleted: the rest shifted left
-    (HEADER[:3] + HEADER[4:], "4. LEARNER ID TYPE"),
-    (("Template", "Activity Registration", "Learner ID Type", "Learner ID") + HEADER[5:], "3. ACCME ACTIVITY ID"),
-])
+@pytest.mark.parametrize(
+    "header, missing",
+    [
+        (HEADER[:11], "12. ACTIVITY CERTIFICATION (1ST)"),
+        (HEADER[:10], "11. NUMBER OF CREDITS"),
+        (HEADER[:7] + HEADER[8:], "8. DATE OF BIRTH (MM/DD)"),  # a column deleted: the rest shifted left
+        (HEADER[:3] + HEADER[4:], "4. LEARNER ID TYPE"),
+        (("Template", "Activity Registration", "Learner ID Type", "Learner ID") + HEADER[5:], "3. ACCME ACTIVITY ID"),
+    ],
+)
 def test_a_header_without_a_column_a_record_needs_is_refused_naming_it(header, missing):
     error = refused(("\t".join(header) + "\n" + "\t".join(row())).encode())
     assert error.message == f"{NOT_FORMATTED} THE FILE HAS NO COLUMN {missing}."
@@ -175,7 +250,11 @@ def test_a_header_without_a_column_a_record_needs_is_refused_naming_it(header, m
 
 def test_credit_id_column_read_when_the_header_names_it():
     header = "\t".join(ERROR_HEADER + (CREDIT_ID_HEADER,))
-    lines = [header, "\t".join(row() + ["661", "m", " ccid:testprovider.org:7 "]), "\t".join(row(id="2") + ["", "", ""])]
+    lines = [
+        header,
+        "\t".join(row() + ["661", "m", " ccid:testprovider.org:7 "]),
+        "\t".join(row(id="2") + ["", "", ""]),
+    ]
     first, second = read_template_b("\n".join(lines).encode())
     assert (first.credit_id, second.credit_id) == ("ccid:testprovider.org:7", None)
     assert first.original == tuple(row())
@@ -324,11 +403,14 @@ def refused(data: bytes, **kw) -> FileRefused:
         pytest.param(tsv(row(template="")), id="no-template-cell"),
         pytest.param(tsv(row(), row(template="ABO")), id="second-row-wrong"),
         pytest.param(tsv(row()[1:]), id="template-column-deleted"),
-        pytest.param(("\t".join(ERROR_HEADER + ("20. Note",)) + "\n" + "\t".join(row())).encode(),
-                     id="header-20-columns"),
+        pytest.param(
+            ("\t".join(ERROR_HEADER + ("20. Note",)) + "\n" + "\t".join(row())).encode(), id="header-20-columns"
+        ),
         pytest.param(tsv(row() + ["664", "msg", "extra"]), id="row-20-columns"),
-        pytest.param(("\t".join(ERROR_HEADER + (CREDIT_ID_HEADER,)) + "\n" + "\t".join(row() + ["", "", "c", "x"])).encode(),
-                     id="row-21-columns"),
+        pytest.param(
+            ("\t".join(ERROR_HEADER + (CREDIT_ID_HEADER,)) + "\n" + "\t".join(row() + ["", "", "c", "x"])).encode(),
+            id="row-21-columns",
+        ),
         pytest.param(tsv(row(), header=False).replace(b"\t", b";"), id="semicolons"),
         pytest.param(b"<?xml version='1.0'?><ActivityReports/>", id="xml"),
         pytest.param(tsv(row(), row()) + tsv(row()), id="second-header-mid-file"),
@@ -388,9 +470,7 @@ def test_default_record_limit_is_2500():
     rows = [row(id=str(i)) for i in range(2501)]
     assert len(read_template_b(tsv(*rows[:2500]))) == 2500
     error = refused(tsv(*rows))
-    assert error.message == (
-        "THE FILE HAS MORE THAN 2,500 RECORDS. BATCH UPLOADS MAY NOT EXCEED 2,500 RECORDS."
-    )
+    assert error.message == ("THE FILE HAS MORE THAN 2,500 RECORDS. BATCH UPLOADS MAY NOT EXCEED 2,500 RECORDS.")
 
 
 def test_blank_lines_do_not_count_as_records():
@@ -411,8 +491,13 @@ def test_size_limit_at_and_past():
 def test_error_report_format():
     data = write_error_report(
         [
-            (row(), [(664, "Diplomate date of birth does not match Board record for this diplomate ID."),
-                     (690, "ACCME activity ID does not exist")]),
+            (
+                row(),
+                [
+                    (664, "Diplomate date of birth does not match Board record for this diplomate ID."),
+                    (690, "ACCME activity ID does not exist"),
+                ],
+            ),
             (row(id="2", last='Van Gogh, "Jr."'), [(665, "Diplomate name does not match Board record.")]),
         ]
     )
@@ -455,9 +540,7 @@ def test_round_trip_error_report_to_records():
         (originals[2].original, [(632, "points"), (661, "id")]),
     ]
     data = write_error_report(report)
-    expected = [
-        ReportedRecord(**{**r.__dict__, "index": i}) for i, r in enumerate(originals, start=1)
-    ]
+    expected = [ReportedRecord(**{**r.__dict__, "index": i}) for i, r in enumerate(originals, start=1)]
     # Uploaded as downloaded (CSV, one line per code: collapsed back to one record each).
     assert read_template_b(data) == expected
     # Opened in Excel and saved as tab-delimited text (UTF-16 "Unicode text" or UTF-8).
@@ -471,24 +554,57 @@ def test_round_trip_error_report_to_records():
 def test_xml_records_in_the_error_report_read_as_a_provider_reads_them_with_their_credit_id():
     """An XML record: DOB MM/DD, completion date MM/DD/YYYY, its CreditID in a 20th column; dates PARS
     cannot read stay as written. The report goes back in as Template B, CreditIDs and all."""
-    xml = ReportedRecord(index=1, action="delete", credit_id="ccid:testProvider.org:123488", board="ABO",
-                         activity_id="200608492", learner_id_type="ABO", learner_id="98989", first_name="Vincent",
-                         last_name="Van Gogh", dob="1900-03-30", completion_date="2020-01-02T16:15:00", credits="4",
-                         credit_types=("ABO MOC Part II",))
-    unreadable = ReportedRecord(**{**xml.__dict__, "index": 2, "credit_id": None, "dob": "1900-02-30",
-                                   "completion_date": "2020-13-01T00:00:00"})
+    xml = ReportedRecord(
+        index=1,
+        action="delete",
+        credit_id="ccid:testProvider.org:123488",
+        board="ABO",
+        activity_id="200608492",
+        learner_id_type="ABO",
+        learner_id="98989",
+        first_name="Vincent",
+        last_name="Van Gogh",
+        dob="1900-03-30",
+        completion_date="2020-01-02T16:15:00",
+        credits="4",
+        credit_types=("ABO MOC Part II",),
+    )
+    unreadable = ReportedRecord(
+        **{**xml.__dict__, "index": 2, "credit_id": None, "dob": "1900-02-30", "completion_date": "2020-13-01T00:00:00"}
+    )
     data = write_error_report([(xml, [(605, "m")]), (unreadable, [(650, "n"), (664, "o")]), (row(), [(690, "p")])])
     header, *lines = list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline="")))
     assert header == list(ERROR_HEADER) + [CREDIT_ID_HEADER]
-    assert lines[0] == ["Learner Template B", "ABO", "200608492", "ABO", "98989", "Vincent", "Van Gogh", "03/30",
-                        "01/02/2020", "delete", "4", "ABO MOC Part II", "", "", "", "", "", "605", "m",
-                        "ccid:testProvider.org:123488"]
+    assert lines[0] == [
+        "Learner Template B",
+        "ABO",
+        "200608492",
+        "ABO",
+        "98989",
+        "Vincent",
+        "Van Gogh",
+        "03/30",
+        "01/02/2020",
+        "delete",
+        "4",
+        "ABO MOC Part II",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "605",
+        "m",
+        "ccid:testProvider.org:123488",
+    ]
     assert lines[1][7:9] == ["1900-02-30", "2020-13-01T00:00:00"] and lines[1][19] == ""
     assert lines[3] == row() + ["690", "p", ""]
     back = read_template_b(data)
     assert [(r.credit_id, r.dob, r.completion_date, r.action) for r in back] == [
         ("ccid:testProvider.org:123488", "03/30", "01/02/2020", "delete"),
-        (None, "1900-02-30", "2020-13-01T00:00:00", "delete"), (None, "03/30", "2/10/2019", "Add")]
+        (None, "1900-02-30", "2020-13-01T00:00:00", "delete"),
+        (None, "03/30", "2/10/2019", "Add"),
+    ]
 
 
 def test_a_report_of_template_b_rows_has_no_credit_id_column():
@@ -508,8 +624,7 @@ def test_fixed_lines_of_one_record_become_separate_records():
 
 
 def test_write_template_b_from_records_and_rows():
-    data = write_template_b([VAN_GOGH, row(id="97979", first="Georgia", last="O'Keeffe",
-                                          dob="11/15", date="5/5/2019")])
+    data = write_template_b([VAN_GOGH, row(id="97979", first="Georgia", last="O'Keeffe", dob="11/15", date="5/5/2019")])
     assert data.decode().split("\r\n")[0] == "\t".join(HEADER)
     assert read_template_b(data) == [VAN_GOGH, OKEEFFE]
     assert read_template_b(write_template_b([VAN_GOGH], header=False)) == [VAN_GOGH]
@@ -520,7 +635,7 @@ def test_write_template_b_from_records_and_rows():
 _TEXT = st.one_of(
     st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=20),
     # The characters quoting and sniffing care about, often.
-    st.text(alphabet=st.sampled_from('"\',; \u00a0\u2028Zë’'), max_size=8),
+    st.text(alphabet=st.sampled_from("\"',; \u00a0\u2028Zë’"), max_size=8),
 )
 _FIELD = st.one_of(st.none(), _TEXT)
 
@@ -550,10 +665,29 @@ def test_property_round_trip(records, header, encoding, as_error_report):
     for i, (r, cells) in enumerate(zip(got, rows, strict=True), start=1):
         values = [_expect(c) for c in cells]
         assert r.index == i
-        assert (r.board, r.activity_id, r.learner_id_type, r.learner_id, r.first_name, r.last_name,
-                r.dob, r.completion_date, r.action, r.credits) == (
-            values[1], values[2], values[3], values[4], values[5], values[6],
-            values[7], values[8], values[9], values[10])
+        assert (
+            r.board,
+            r.activity_id,
+            r.learner_id_type,
+            r.learner_id,
+            r.first_name,
+            r.last_name,
+            r.dob,
+            r.completion_date,
+            r.action,
+            r.credits,
+        ) == (
+            values[1],
+            values[2],
+            values[3],
+            values[4],
+            values[5],
+            values[6],
+            values[7],
+            values[8],
+            values[9],
+            values[10],
+        )
         assert r.credit_types == tuple(v for v in values[11:] if v is not None)
         assert r.original == tuple(cells)
 
@@ -564,8 +698,7 @@ def test_property_round_trip(records, header, encoding, as_error_report):
 
 def test_reading_2500_rows():
     data = write_template_b(
-        [row(id=str(100000 + i), first=f"First{i}", last=f"Last {i}", c2="ABO MOC Part IV")
-         for i in range(2500)]
+        [row(id=str(100000 + i), first=f"First{i}", last=f"Last {i}", c2="ABO MOC Part IV") for i in range(2500)]
     )
     records = read_template_b(data)
     assert len(records) == 2500

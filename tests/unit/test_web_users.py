@@ -1,5 +1,6 @@
 """People's web users (the pages' log-in) beside web-service credentials: each logs in only where it
 belongs, a provider manages only its own in its own environment, and the seed and the CLI make one."""
+
 from __future__ import annotations
 
 import re
@@ -49,36 +50,49 @@ def test_the_seed_s_web_user_logs_in_to_the_pages_and_the_credential_does_not(se
 
 
 def test_creating_a_web_user_checks_what_it_needs(services, person):
-    secret = accounts.create_web_user(services, provider_id=PROVIDER_ID, environment="sandbox", name=" Ann Other ",
-                                      email=" Ann.Other@Example.ORG ")
+    secret = accounts.create_web_user(
+        services, provider_id=PROVIDER_ID, environment="sandbox", name=" Ann Other ", email=" Ann.Other@Example.ORG "
+    )
     assert len(secret) >= 24
     ann = services.web_auth.authenticate("ann.other@example.org", secret)
     assert (ann.person, ann.username) == ("Ann Other", "ann.other@example.org")
     for name, email, password, says in (
-            ("Ann Again", "ann.other@example.org", None, "already"),
-            ("", "x@example.org", None, "name is required"),
-            ("X", "not-an-address", None, "e-mail address"),
-            ("X", "x@example.org", "short", "at least 12")):
+        ("Ann Again", "ann.other@example.org", None, "already"),
+        ("", "x@example.org", None, "name is required"),
+        ("X", "not-an-address", None, "e-mail address"),
+        ("X", "x@example.org", "short", "at least 12"),
+    ):
         with pytest.raises(accounts.AccountRefused, match=says):
-            accounts.create_web_user(services, provider_id=PROVIDER_ID, environment="sandbox", name=name,
-                                     email=email, password=password)
+            accounts.create_web_user(
+                services, provider_id=PROVIDER_ID, environment="sandbox", name=name, email=email, password=password
+            )
     with pytest.raises(accounts.AccountRefused, match="no provider"):
-        accounts.create_web_user(services, provider_id="0000099", environment="sandbox", name="X",
-                                 email="x@example.org")
+        accounts.create_web_user(
+            services, provider_id="0000099", environment="sandbox", name="X", email="x@example.org"
+        )
 
 
 def test_a_provider_manages_only_its_own_in_its_own_environment(services, person):
-    accounts.create_credential(services, provider_id=PROVIDER_ID, environment="production", username="prod-cred",
-                               password="prod-cred-secret")
-    accounts.create_web_user(services, provider_id=PROVIDER_ID, environment="production", name="Prod Person",
-                             email="prod@example.org", password="prod-password-1")
+    accounts.create_credential(
+        services, provider_id=PROVIDER_ID, environment="production", username="prod-cred", password="prod-cred-secret"
+    )
+    accounts.create_web_user(
+        services,
+        provider_id=PROVIDER_ID,
+        environment="production",
+        name="Prod Person",
+        email="prod@example.org",
+        password="prod-password-1",
+    )
     # A sandbox person sees and changes sandbox log-ins only.
     assert "prod-cred" not in {c.username for c in accounts.credentials(services, owner=person)}
     assert "prod@example.org" not in {u.email for u in accounts.web_users(services, PROVIDER_ID, "sandbox")}
-    for change in (lambda: accounts.rotate_credential(services, "prod-cred", owner=person),
-                   lambda: accounts.set_disabled(services, "prod-cred", True, owner=person),
-                   lambda: accounts.reset_web_user_password(services, "prod@example.org", owner=person),
-                   lambda: accounts.set_web_user_disabled(services, "prod@example.org", True, owner=person)):
+    for change in (
+        lambda: accounts.rotate_credential(services, "prod-cred", owner=person),
+        lambda: accounts.set_disabled(services, "prod-cred", True, owner=person),
+        lambda: accounts.reset_web_user_password(services, "prod@example.org", owner=person),
+        lambda: accounts.set_web_user_disabled(services, "prod@example.org", True, owner=person),
+    ):
         with pytest.raises(accounts.AccountRefused, match="^no "):
             change()
     services.auth.authenticate("prod-cred", "prod-cred-secret")  # untouched
@@ -100,8 +114,14 @@ def test_a_provider_manages_only_its_own_in_its_own_environment(services, person
 
 
 def test_failed_logins_lock_a_web_user_and_a_password_reset_lifts_it(services):
-    accounts.create_web_user(services, provider_id=PROVIDER_ID, environment="sandbox", name="Locked Out",
-                             email="locked@example.org", password="right-password-1")
+    accounts.create_web_user(
+        services,
+        provider_id=PROVIDER_ID,
+        environment="sandbox",
+        name="Locked Out",
+        email="locked@example.org",
+        password="right-password-1",
+    )
     for _ in range(3):
         with pytest.raises(AuthenticationFailed):
             services.web_auth.authenticate("locked@example.org", "wrong")
@@ -114,17 +134,43 @@ def test_failed_logins_lock_a_web_user_and_a_password_reset_lifts_it(services):
 
 def test_the_cli_seeds_prints_and_adds_web_users(database_url, tmp_path):
     env = service_env(database_url, tmp_path)
-    seeded = run_cli(env, "sandbox", "seed", "--username", "cli-seed-user", "--web-password",
-                     SANDBOX_WEB_PASSWORD).stdout
+    seeded = run_cli(
+        env, "sandbox", "seed", "--username", "cli-seed-user", "--web-password", SANDBOX_WEB_PASSWORD
+    ).stdout
     printed = re.search(r"sandbox web log-in for the pages.*\n\s+E-mail:\s+(\S+)\n\s+Password:\s+(\S+)", seeded)
     assert printed and (printed[1], printed[2]) == (SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD), seeded
-    added = run_cli(env, "users", "add", "--provider-id", PROVIDER_ID, "--environment", "sandbox", "--name",
-                    "Cli Person", "--email", "Cli.Person@example.org").stdout
+    added = run_cli(
+        env,
+        "users",
+        "add",
+        "--provider-id",
+        PROVIDER_ID,
+        "--environment",
+        "sandbox",
+        "--name",
+        "Cli Person",
+        "--email",
+        "Cli.Person@example.org",
+    ).stdout
     password = re.search(r"Password: (\S+)", added)[1]
-    assert "cli.person@example.org\tCli Person\tactive" in run_cli(
-        env, "users", "list", "--provider-id", PROVIDER_ID, "--environment", "sandbox").stdout
-    refused = run_cli(env, "users", "add", "--provider-id", PROVIDER_ID, "--environment", "sandbox", "--name",
-                      "Again", "--email", "cli.person@example.org", check=False)
+    assert (
+        "cli.person@example.org\tCli Person\tactive"
+        in run_cli(env, "users", "list", "--provider-id", PROVIDER_ID, "--environment", "sandbox").stdout
+    )
+    refused = run_cli(
+        env,
+        "users",
+        "add",
+        "--provider-id",
+        PROVIDER_ID,
+        "--environment",
+        "sandbox",
+        "--name",
+        "Again",
+        "--email",
+        "cli.person@example.org",
+        check=False,
+    )
     assert refused.returncode == 2 and "already" in refused.stderr
     run_cli(env, "users", "disable", "cli.person@example.org")
     services = make_services(database_url)
@@ -139,6 +185,7 @@ def test_the_cli_seeds_prints_and_adds_web_users(database_url, tmp_path):
 
 # -- the pages (Flask's test client on the real app and database) -------------------------------------
 
+
 def _token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html)[1]
 
@@ -148,23 +195,38 @@ def _pages_as(services, email: str, password: str):
 
     client = create_web_app(services).test_client()
     page = client.get("/login")
-    assert client.post("/login", data={"csrf_token": _token(page.text), "email": email,
-                                       "password": password}).status_code == 303
+    assert (
+        client.post("/login", data={"csrf_token": _token(page.text), "email": email, "password": password}).status_code
+        == 303
+    )
     return client
 
 
 def test_the_pages_forms_need_their_token_and_stay_in_their_environment(services):
-    accounts.create_web_user(services, provider_id=PROVIDER_ID, environment="production", name="Prod Pages",
-                             email="prod.pages@example.org", password="prod-pages-password")
-    accounts.create_credential(services, provider_id=PROVIDER_ID, environment="production",
-                               username="prod-pages-cred", password="prod-pages-cred-secret")
+    accounts.create_web_user(
+        services,
+        provider_id=PROVIDER_ID,
+        environment="production",
+        name="Prod Pages",
+        email="prod.pages@example.org",
+        password="prod-pages-password",
+    )
+    accounts.create_credential(
+        services,
+        provider_id=PROVIDER_ID,
+        environment="production",
+        username="prod-pages-cred",
+        password="prod-pages-cred-secret",
+    )
     sandbox = _pages_as(services, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
     token = _token(sandbox.get("/settings").text)
-    for path, data in (("/settings/users", {"name": "X", "email": "x@example.org"}),
-                       ("/settings/users/disable", {"email": "prod.pages@example.org"}),
-                       ("/settings/credentials", {"username": "forged"}),
-                       ("/settings/credentials/rotate", {"username": SANDBOX_USER}),
-                       ("/manage/activities/new", {"title": "Forged"})):
+    for path, data in (
+        ("/settings/users", {"name": "X", "email": "x@example.org"}),
+        ("/settings/users/disable", {"email": "prod.pages@example.org"}),
+        ("/settings/credentials", {"username": "forged"}),
+        ("/settings/credentials/rotate", {"username": SANDBOX_USER}),
+        ("/manage/activities/new", {"title": "Forged"}),
+    ):
         assert sandbox.post(path, data=data).status_code == 400, path  # no CSRF token
     assert accounts.web_users(services, PROVIDER_ID, "sandbox")[0].disabled is False
     # Production log-ins are neither listed nor changed from a sandbox session.
@@ -176,28 +238,46 @@ def test_the_pages_forms_need_their_token_and_stay_in_their_environment(services
     # A production person cannot open a sandbox activity to edit it.
     prod = _pages_as(services, "prod.pages@example.org", "prod-pages-password")
     assert prod.get("/manage/activities/200930149/edit").status_code == 404
-    assert prod.post("/manage/activities/200930149/edit", data={
-        "csrf_token": _token(prod.get("/settings").text), "title": "Taken over"}).status_code == 404
+    assert (
+        prod.post(
+            "/manage/activities/200930149/edit",
+            data={"csrf_token": _token(prod.get("/settings").text), "title": "Taken over"},
+        ).status_code
+        == 404
+    )
 
 
 def test_the_activity_form_answers_with_the_same_codes_as_save_activity(services):
     client = _pages_as(services, SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD)
-    form = {"csrf_token": _token(client.get("/manage/activities/new").text), "title": "Forged Types",
-            "activity_type": "Course", "start_date": "2026-01-01", "end_date": "12/31/2026", "credits": "3",
-            "reg-ABO": "yes", "points-ABO": "3", "types-ABO": ["ABIM MOC Part II"]}
+    form = {
+        "csrf_token": _token(client.get("/manage/activities/new").text),
+        "title": "Forged Types",
+        "activity_type": "Course",
+        "start_date": "2026-01-01",
+        "end_date": "12/31/2026",
+        "credits": "3",
+        "reg-ABO": "yes",
+        "points-ABO": "3",
+        "types-ABO": ["ABIM MOC Part II"],
+    }
     refused = client.post("/manage/activities/new", data=form)
     assert refused.status_code == 400 and "676 - " in refused.text and "(ABO: ABIM MOC Part II)" in refused.text
-    unread = client.post("/manage/activities/new", data={**form, "credits": "three", "points-ABO": "",
-                                                         "start_date": "02/30/2026"})
+    unread = client.post(
+        "/manage/activities/new", data={**form, "credits": "three", "points-ABO": "", "start_date": "02/30/2026"}
+    )
     assert unread.status_code == 400
-    for says in ("Credits: &#39;three&#39; is not a number.", "ABO: Maximum points is required.",
-                 "Start date: &#39;02/30/2026&#39; is not a date"):
+    for says in (
+        "Credits: &#39;three&#39; is not a number.",
+        "ABO: Maximum points is required.",
+        "Start date: &#39;02/30/2026&#39; is not a date",
+    ):
         assert says in unread.text, says
     saved = client.post("/manage/activities/new", data={**form, "types-ABO": ["abo moc part ii"]})
     assert saved.status_code == 303
     [activity_id] = re.findall(r"Activity (\d{9}) \(Forged Types\) saved", client.get(saved.location).text)
-    stored = services.activities.get(services.web_auth.authenticate(SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD),
-                                     activity_id)
+    stored = services.activities.get(
+        services.web_auth.authenticate(SANDBOX_WEB_EMAIL, SANDBOX_WEB_PASSWORD), activity_id
+    )
     assert stored.registrations[0].credit_types == ("ABO MOC Part II",)  # the catalogue's name, as SOAP stores it
 
 
@@ -211,8 +291,21 @@ def test_0010_adds_and_drops_web_users_and_a_first_start_without_them_says_how_t
     url = f"sqlite:///{tmp_path}/before-web-users.db"
     env = service_env(url, tmp_path)
     run_cli(env, "db", "upgrade", "--revision", "0009")
-    run_cli(env, "credentials", "create", "--provider-id", PROVIDER_ID, "--environment", "sandbox", "--username",
-            "old-cred", "--provider-name", "Old", "--provider-email", "old@example.org")
+    run_cli(
+        env,
+        "credentials",
+        "create",
+        "--provider-id",
+        PROVIDER_ID,
+        "--environment",
+        "sandbox",
+        "--username",
+        "old-cred",
+        "--provider-name",
+        "Old",
+        "--provider-email",
+        "old@example.org",
+    )
     first_start = run_cli(env, "db", "prepare", "--seed").stdout  # what `serve` runs first
     assert "no web users yet: add one for the pages with 'pars-ws users add" in first_start
     engine = make_engine(url)
@@ -226,6 +319,19 @@ def test_0010_adds_and_drops_web_users_and_a_first_start_without_them_says_how_t
         upgrade(url)
     finally:
         engine.dispose()
-    run_cli(env, "users", "add", "--provider-id", PROVIDER_ID, "--environment", "sandbox", "--name", "New",
-            "--email", "new@example.org", "--password", "new-person-password")
+    run_cli(
+        env,
+        "users",
+        "add",
+        "--provider-id",
+        PROVIDER_ID,
+        "--environment",
+        "sandbox",
+        "--name",
+        "New",
+        "--email",
+        "new@example.org",
+        "--password",
+        "new-person-password",
+    )
     assert "no web users" not in run_cli(env, "db", "prepare", "--seed").stdout

@@ -1,5 +1,6 @@
 """Hostile-input guard (SPEC 5): every limit just inside and just past, the attack corpus in
 tests/attacks/, and proof that nothing is read from disk or network."""
+
 from __future__ import annotations
 
 import builtins
@@ -63,11 +64,19 @@ ATTACKS = {
     "pi-after-root.xml": "processing-instruction",
 }
 # Files that point outside the document: checked for file and network access.
-EXTERNAL = ["xxe-local-file.xml", "xxe-url.xml", "external-dtd.xml", "parameter-entities.xml",
-            "xinclude.xml", "pi-stylesheet.xml", "billion-laughs.xml"]
+EXTERNAL = [
+    "xxe-local-file.xml",
+    "xxe-url.xml",
+    "external-dtd.xml",
+    "parameter-entities.xml",
+    "xinclude.xml",
+    "pi-stylesheet.xml",
+    "billion-laughs.xml",
+]
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def envelope(inner: str, head: str = '<?xml version="1.0" encoding="UTF-8"?>\n') -> bytes:
     return (
@@ -114,8 +123,9 @@ RECORD = """<ar:ActivityReport>
 
 def realistic(n: int) -> bytes:
     """A SaveLearnerActivity request with n full records (2,500 of them: about 3 MB)."""
-    return envelope("<ar:DateTimeCreated>2026-11-25T10:00:00</ar:DateTimeCreated>\n"
-                    + "".join(RECORD.format(i=i) for i in range(n)))
+    return envelope(
+        "<ar:DateTimeCreated>2026-11-25T10:00:00</ar:DateTimeCreated>\n" + "".join(RECORD.format(i=i) for i in range(n))
+    )
 
 
 def nested(depth: int) -> bytes:
@@ -139,6 +149,7 @@ def refused(data: bytes, limits: XmlLimits = LIMITS, **kw) -> XmlRefused:
 
 
 # --------------------------------------------------------------------------- fixtures
+
 
 class _Recorder(http.server.BaseHTTPRequestHandler):
     requests: list[str] = []
@@ -179,15 +190,22 @@ def secret_file(tmp_path):
 
 def load_attack(name: str, http_url: str = "http://127.0.0.1:9", secret_url: str = "") -> bytes:
     data = (ATTACKS_DIR / name).read_bytes()
-    return (data.replace(b"@HTTP_URL@", http_url.encode())
-            .replace(b"@SECRET_URL@", (secret_url or "file:///nonexistent/secret").encode()))
+    return data.replace(b"@HTTP_URL@", http_url.encode()).replace(
+        b"@SECRET_URL@", (secret_url or "file:///nonexistent/secret").encode()
+    )
 
 
 # --------------------------------------------------------------------------- limits
 
+
 def test_limits_defaults_and_validation():
-    assert LIMITS == XmlLimits(max_body_bytes=8 * 1024 * 1024, max_depth=64, max_attributes=50,
-                               max_records=2500, max_file_bytes=16 * 1024 * 1024)
+    assert LIMITS == XmlLimits(
+        max_body_bytes=8 * 1024 * 1024,
+        max_depth=64,
+        max_attributes=50,
+        max_records=2500,
+        max_file_bytes=16 * 1024 * 1024,
+    )
     with pytest.raises(dataclasses.FrozenInstanceError):
         LIMITS.max_depth = 3
     with pytest.raises(ValueError):
@@ -293,9 +311,11 @@ def test_namespace_declarations_count_as_attributes():
 def test_equals_signs_that_are_not_attributes_are_fine():
     # 50 attributes whose values are full of '=', 200 '=' in text and in a comment.
     assert parse_xml(with_attributes(50, value="a=b=c"), LIMITS) is not None
-    doc = envelope("<!-- " + "=" * 200 + " -->\n<ar:ActivityReport>"
-                   "<ar:ReportingOrganization>" + "=" * 200 + "</ar:ReportingOrganization>"
-                   "</ar:ActivityReport>\n")
+    doc = envelope(
+        "<!-- " + "=" * 200 + " -->\n<ar:ActivityReport>"
+        "<ar:ReportingOrganization>" + "=" * 200 + "</ar:ReportingOrganization>"
+        "</ar:ActivityReport>\n"
+    )
     assert parse_xml(doc, LIMITS) is not None
 
 
@@ -327,6 +347,7 @@ def test_records_limit_is_configurable():
 
 
 # --------------------------------------------------------------------------- attack corpus
+
 
 def test_every_attack_file_is_listed():
     on_disk = {p.name for p in ATTACKS_DIR.iterdir() if p.name != "README.md"}
@@ -371,8 +392,9 @@ def test_attacks_read_no_file_and_no_url(name, http_server, secret_file, monkeyp
     assert path.stat().st_atime_ns == old_atime
 
 
-@pytest.mark.parametrize("name", ["xxe-local-file.xml", "xxe-url.xml", "external-dtd.xml",
-                                  "parameter-entities.xml", "xinclude.xml"])
+@pytest.mark.parametrize(
+    "name", ["xxe-local-file.xml", "xxe-url.xml", "external-dtd.xml", "parameter-entities.xml", "xinclude.xml"]
+)
 def test_the_parser_alone_reads_nothing_either(name, http_server, secret_file):
     """Defence in depth: skip every check after parsing and hand the attack to the same lxml
     parser parse_xml uses. It may fail or leave entity nodes unexpanded; it must not fetch."""
@@ -429,24 +451,36 @@ def test_mtom_multipart_content_type_is_refused():
     assert refused(body).limit == "malformed"
 
 
-@pytest.mark.parametrize("value, limit", [
-    ("multipart/related; type=\"application/xop+xml\"; boundary=x", "multipart"),
-    ("Multipart/Related", "multipart"),
-    ("multipart/form-data; boundary=x", "multipart"),
-    ("multipart/mixed", "multipart"),
-    ("application/xop+xml; type=\"text/xml\"", "multipart"),
-    ("text/xml; charset=utf-7", "encoding"),
-    ("application/soap+xml; charset=ebcdic-cp-us", "encoding"),
-])
+@pytest.mark.parametrize(
+    "value, limit",
+    [
+        ('multipart/related; type="application/xop+xml"; boundary=x', "multipart"),
+        ("Multipart/Related", "multipart"),
+        ("multipart/form-data; boundary=x", "multipart"),
+        ("multipart/mixed", "multipart"),
+        ('application/xop+xml; type="text/xml"', "multipart"),
+        ("text/xml; charset=utf-7", "encoding"),
+        ("application/soap+xml; charset=ebcdic-cp-us", "encoding"),
+    ],
+)
 def test_content_type_refusals(value, limit):
     with pytest.raises(XmlRefused) as info:
         check_content_type(value)
     assert info.value.limit == limit
 
 
-@pytest.mark.parametrize("value", [None, "", "text/xml", "text/xml; charset=utf-8",
-                                   'application/soap+xml; charset="UTF-8"; action="urn:x"',
-                                   "text/xml;charset=ISO-8859-1", "application/xml"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "text/xml",
+        "text/xml; charset=utf-8",
+        'application/soap+xml; charset="UTF-8"; action="urn:x"',
+        "text/xml;charset=ISO-8859-1",
+        "application/xml",
+    ],
+)
 def test_content_type_accepted(value):
     check_content_type(value)
 
@@ -481,42 +515,46 @@ def test_elements_at_the_attribute_limit_are_accepted_in_bulk():
 
 # --------------------------------------------------------------------------- other refusals
 
-@pytest.mark.parametrize("doc, limit", [
-    (b'<?xml version="1.0"?>\n<!DOCTYPE a>\n<a/>', "doctype"),
-    (b"<!ENTITY x 'y'><a/>", "malformed"),
-    (b"<a>&ext;</a>", "entity"),
-    (b'<a b="&ext;"/>', "entity"),
-    (b"<?pi?><a/>", "processing-instruction"),
-    (b"<a><?pi x?></a>", "processing-instruction"),
-    (b"<a/><?pi x?>", "processing-instruction"),
-    (b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:fallback/></a>', "xinclude"),
-    (b'<a xmlns="http://www.w3.org/2001/XInclude"/>', "xinclude"),
-    (b"", "malformed"),
-    (b"not xml", "malformed"),
-    (b"<a>", "malformed"),
-    (b"<a/><b/>", "malformed"),
-    (b"<a/>tail", "malformed"),
-    (b"<a></b>", "malformed"),
-    (b"<a>x</a></a>", "malformed"),
-    (b" <?xml version='1.0'?><a/>", "malformed"),
-    (b"<a>\x00</a>", "malformed"),
-    (b"<a>&#0;</a>", "malformed"),
-    (b"<?xml version='1.0' encoding='UTF-7'?><a/>", "encoding"),
-    (b"<?xml version='1.0' encoding='windows-1252'?><a/>", "encoding"),
-    (b"<?xml version='1.0' encoding=utf-8?><a/>", "malformed"),
-    (b"\xef\xbb\xbf<?xml version='1.0' encoding='ISO-8859-1'?><a/>", "encoding"),
-    ('<?xml version="1.0" encoding="UTF-8"?><a/>'.encode("utf-16"), "encoding"),
-    ("<a>x</a>".encode("utf-32-le"), "encoding"),
-    ('<?xml version="1.0" encoding="IBM037"?><a/>'.encode("cp037"), "encoding"),
-    (b"<a>\xff</a>", "encoding"),
-    ("<a>x</a>".encode("utf-16-le"), "malformed"),  # UTF-16 must start with a BOM or a declaration
-    (b'<?xml version="1.0"' + b" " * 10_000 + b"<a/>", "malformed"),
-    (b'<?xml version="1.0" encoding="UTF-7" x="?"?><a/>', "encoding"),
-    (b'<?xml version="1.0" encoding="Shift_JIS"?><a/>', "encoding"),
-    (b'<!DOCTYPE a SYSTEM "file:///etc/passwd"><a/>', "doctype"),
-    (b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>', "doctype"),
-    (b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><b><xi:include href="x"/></b></a>', "xinclude"),
-])
+
+@pytest.mark.parametrize(
+    "doc, limit",
+    [
+        (b'<?xml version="1.0"?>\n<!DOCTYPE a>\n<a/>', "doctype"),
+        (b"<!ENTITY x 'y'><a/>", "malformed"),
+        (b"<a>&ext;</a>", "entity"),
+        (b'<a b="&ext;"/>', "entity"),
+        (b"<?pi?><a/>", "processing-instruction"),
+        (b"<a><?pi x?></a>", "processing-instruction"),
+        (b"<a/><?pi x?>", "processing-instruction"),
+        (b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><xi:fallback/></a>', "xinclude"),
+        (b'<a xmlns="http://www.w3.org/2001/XInclude"/>', "xinclude"),
+        (b"", "malformed"),
+        (b"not xml", "malformed"),
+        (b"<a>", "malformed"),
+        (b"<a/><b/>", "malformed"),
+        (b"<a/>tail", "malformed"),
+        (b"<a></b>", "malformed"),
+        (b"<a>x</a></a>", "malformed"),
+        (b" <?xml version='1.0'?><a/>", "malformed"),
+        (b"<a>\x00</a>", "malformed"),
+        (b"<a>&#0;</a>", "malformed"),
+        (b"<?xml version='1.0' encoding='UTF-7'?><a/>", "encoding"),
+        (b"<?xml version='1.0' encoding='windows-1252'?><a/>", "encoding"),
+        (b"<?xml version='1.0' encoding=utf-8?><a/>", "malformed"),
+        (b"\xef\xbb\xbf<?xml version='1.0' encoding='ISO-8859-1'?><a/>", "encoding"),
+        ('<?xml version="1.0" encoding="UTF-8"?><a/>'.encode("utf-16"), "encoding"),
+        ("<a>x</a>".encode("utf-32-le"), "encoding"),
+        ('<?xml version="1.0" encoding="IBM037"?><a/>'.encode("cp037"), "encoding"),
+        (b"<a>\xff</a>", "encoding"),
+        ("<a>x</a>".encode("utf-16-le"), "malformed"),  # UTF-16 must start with a BOM or a declaration
+        (b'<?xml version="1.0"' + b" " * 10_000 + b"<a/>", "malformed"),
+        (b'<?xml version="1.0" encoding="UTF-7" x="?"?><a/>', "encoding"),
+        (b'<?xml version="1.0" encoding="Shift_JIS"?><a/>', "encoding"),
+        (b'<!DOCTYPE a SYSTEM "file:///etc/passwd"><a/>', "doctype"),
+        (b'<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>', "doctype"),
+        (b'<a xmlns:xi="http://www.w3.org/2001/XInclude"><b><xi:include href="x"/></b></a>', "xinclude"),
+    ],
+)
 def test_other_refusals(doc, limit):
     assert refused(doc).limit == limit
 
@@ -532,16 +570,20 @@ def test_messages_name_the_limit_and_line():
     assert exc.limit == "malformed" and "(line" in str(exc)
 
 
-@pytest.mark.parametrize("doc, says", [
-    (b"<a>\n<b></a>", "Malformed XML: Opening and ending tag mismatch: b line 2 and a (line 2)."),
-    (b"<a>\n</b></a>", "Malformed XML: Opening and ending tag mismatch: a line 1 and b (line 2)."),
-    (b"<a>\n<b>\n", "Malformed XML: Premature end of data in tag b line 2 (line 3)."),
-])
+@pytest.mark.parametrize(
+    "doc, says",
+    [
+        (b"<a>\n<b></a>", "Malformed XML: Opening and ending tag mismatch: b line 2 and a (line 2)."),
+        (b"<a>\n</b></a>", "Malformed XML: Opening and ending tag mismatch: a line 1 and b (line 2)."),
+        (b"<a>\n<b>\n", "Malformed XML: Premature end of data in tag b line 2 (line 3)."),
+    ],
+)
 def test_malformed_documents_are_told_in_lxml_s_words_with_the_line(doc, says):
     assert str(refused(doc)) == says
 
 
 # --------------------------------------------------------------------------- accepted input
+
 
 def test_returned_tree_is_the_clients_document_with_line_numbers():
     doc = realistic(3)
@@ -551,10 +593,12 @@ def test_returned_tree_is_the_clients_document_with_line_numbers():
     assert root.getparent() is None
     assert root.sourceline == 2
     credit_id = root.find(f".//{{{AR}}}CreditID")
-    assert credit_id.sourceline == doc.decode()[:doc.decode().index("<ar:CreditID>")].count("\n") + 1
+    assert credit_id.sourceline == doc.decode()[: doc.decode().index("<ar:CreditID>")].count("\n") + 1
     assert tree.getpath(credit_id).startswith("/soap:Envelope/soap:Body/p:SaveLearnerActivity/")
-    assert tree.xpath("/soap:Envelope/soap:Body/*", namespaces={"soap": SOAP})[0].tag \
+    assert (
+        tree.xpath("/soap:Envelope/soap:Body/*", namespaces={"soap": SOAP})[0].tag
         == "{urn:pars-ws:learner:v1}SaveLearnerActivity"
+    )
     assert tree.docinfo.xml_version == "1.0" and tree.docinfo.encoding == "UTF-8"
     assert etree.tostring(tree).startswith(b"<soap:Envelope")
     assert etree.fromstring(etree.tostring(tree)).tag == root.tag
@@ -576,8 +620,7 @@ def test_result_is_exactly_what_a_plain_parse_gives(doc):
     tree = parse_xml(doc, LIMITS)
     plain = etree.fromstring(doc).getroottree()
     assert etree.tostring(tree) == etree.tostring(plain)
-    assert [(e.tag, e.sourceline) for e in tree.iter()] == \
-        [(e.tag, e.sourceline) for e in plain.iter()]
+    assert [(e.tag, e.sourceline) for e in tree.iter()] == [(e.tag, e.sourceline) for e in plain.iter()]
     assert tree.getroot().getparent() is None
     assert tree.getroot().getroottree().getroot() is tree.getroot()
 
@@ -591,8 +634,7 @@ def _elements(draw, depth=0):
     name = draw(_names)
     attrs = draw(st.dictionaries(st.sampled_from(["k", "l", "m"]), _texts, max_size=2))
     children = draw(st.lists(_elements(depth + 1), max_size=3)) if depth < 3 else []
-    element = etree.Element(name.replace("p:", "{urn:p}"), nsmap={"p": "urn:p"}
-                            if depth == 0 else None, **attrs)
+    element = etree.Element(name.replace("p:", "{urn:p}"), nsmap={"p": "urn:p"} if depth == 0 else None, **attrs)
     element.text = draw(_texts) or None
     for child in children:
         child.tail = draw(_texts) or None
@@ -600,8 +642,7 @@ def _elements(draw, depth=0):
     return element
 
 
-@settings(max_examples=40, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_elements(), st.sampled_from([b"", b"\n", b"\n  \n"]), st.booleans())
 def test_generated_documents_parse_exactly_as_plain_lxml(root, trailer, declared):
     doc = etree.tostring(root, xml_declaration=declared, encoding="UTF-8") + trailer
@@ -614,13 +655,16 @@ def test_comments_around_the_root_are_allowed():
     assert parse_xml(doc, LIMITS).getroot().text == "x"
 
 
-@pytest.mark.parametrize("doc", [
-    '<?xml version="1.0" encoding="UTF-8"?>\n<a>caf\u00e9 \u20ac</a>'.encode("utf-8"),
-    b"\xef\xbb\xbf" + '<?xml version="1.0" encoding="utf-8"?>\n<a>caf\u00e9 \u20ac</a>'.encode(),
-    '<a>caf\u00e9 \u20ac</a>'.encode("utf-8"),
-    '<?xml version="1.0" encoding="UTF-16"?>\n<a>caf\u00e9 \u20ac</a>'.encode("utf-16"),
-    '<?xml version="1.0" encoding="UTF-16"?>\n<a>caf\u00e9 \u20ac</a>'.encode("utf-16-be"),
-])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<a>caf\u00e9 \u20ac</a>'.encode("utf-8"),
+        b"\xef\xbb\xbf" + '<?xml version="1.0" encoding="utf-8"?>\n<a>caf\u00e9 \u20ac</a>'.encode(),
+        "<a>caf\u00e9 \u20ac</a>".encode("utf-8"),
+        '<?xml version="1.0" encoding="UTF-16"?>\n<a>caf\u00e9 \u20ac</a>'.encode("utf-16"),
+        '<?xml version="1.0" encoding="UTF-16"?>\n<a>caf\u00e9 \u20ac</a>'.encode("utf-16-be"),
+    ],
+)
 def test_unicode_encodings_accepted(doc):
     assert parse_xml(doc, LIMITS).getroot().text == "caf\u00e9 \u20ac"
 
@@ -660,16 +704,26 @@ def test_threads_each_get_a_correct_result():
 
 
 def test_limit_names_are_stable():
-    assert LIMIT_NAMES == ("body-size", "doctype", "entity", "processing-instruction", "depth",
-                           "attributes", "records", "malformed", "encoding", "multipart",
-                           "xinclude")
+    assert LIMIT_NAMES == (
+        "body-size",
+        "doctype",
+        "entity",
+        "processing-instruction",
+        "depth",
+        "attributes",
+        "records",
+        "malformed",
+        "encoding",
+        "multipart",
+        "xinclude",
+    )
 
 
 # --------------------------------------------------------------------------- fuzz
 # (The guard's cost next to a plain parse is measured in bench/, not asserted here.)
 
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400))
 def test_random_bytes_never_escape_as_anything_but_xml_refused(data):
     try:
@@ -681,13 +735,35 @@ def test_random_bytes_never_escape_as_anything_but_xml_refused(data):
 _SEED = realistic(2).decode()
 
 
-@settings(max_examples=150, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, len(_SEED)), st.integers(0, 40),
-       st.sampled_from(["", "<", ">", "&", "<!DOCTYPE a>", "<?p?>", "<x>", "</x>", "\x00", "=",
-                        '"', "&amp;", "<![CDATA[", "]]>", "<!--", "-->", "\u00e9", "xmlns:a='b'"]))
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, len(_SEED)),
+    st.integers(0, 40),
+    st.sampled_from(
+        [
+            "",
+            "<",
+            ">",
+            "&",
+            "<!DOCTYPE a>",
+            "<?p?>",
+            "<x>",
+            "</x>",
+            "\x00",
+            "=",
+            '"',
+            "&amp;",
+            "<![CDATA[",
+            "]]>",
+            "<!--",
+            "-->",
+            "\u00e9",
+            "xmlns:a='b'",
+        ]
+    ),
+)
 def test_mutated_requests_never_escape_as_anything_but_xml_refused(pos, cut, insert):
-    data = (_SEED[:pos] + insert + _SEED[pos + cut:]).encode()
+    data = (_SEED[:pos] + insert + _SEED[pos + cut :]).encode()
     try:
         parse_xml(data, LIMITS)
     except XmlRefused as exc:

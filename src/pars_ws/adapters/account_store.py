@@ -2,6 +2,7 @@
 
 Not environment-scoped: the credential (or web user) decides the environment.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -16,11 +17,23 @@ _C, _P, _W = t.credentials, t.providers, t.web_users
 def _login_select(table, name, secret, person):
     """One log-in row (with its throttling state) joined with its provider, by log-in name."""
     return (
-        select(table.c.id, table.c.environment, name.label("username"), secret.label("secret_hash"),
-               table.c.disabled, table.c.failed_logins, table.c.locked_until, person.label("person"),
-               _P.c.id.label("provider_pk"), _P.c.provider_id, _P.c.name.label("provider_name"), _P.c.domain,
-               _P.c.email)
-        .join(_P, _P.c.id == table.c.provider_pk).where(name == bindparam("username"))
+        select(
+            table.c.id,
+            table.c.environment,
+            name.label("username"),
+            secret.label("secret_hash"),
+            table.c.disabled,
+            table.c.failed_logins,
+            table.c.locked_until,
+            person.label("person"),
+            _P.c.id.label("provider_pk"),
+            _P.c.provider_id,
+            _P.c.name.label("provider_name"),
+            _P.c.domain,
+            _P.c.email,
+        )
+        .join(_P, _P.c.id == table.c.provider_pk)
+        .where(name == bindparam("username"))
     )
 
 
@@ -58,9 +71,17 @@ class AccountRepository:
         row = self.provider(provider_id)
         if row is not None:
             return row.id
-        return self.conn.execute(insert(_P).values(
-            provider_id=provider_id, name=name, domain=domain, email=email, contact=contact,
-        ).returning(_P.c.id)).scalar_one()
+        return self.conn.execute(
+            insert(_P)
+            .values(
+                provider_id=provider_id,
+                name=name,
+                domain=domain,
+                email=email,
+                contact=contact,
+            )
+            .returning(_P.c.id)
+        ).scalar_one()
 
     # -- credentials ----------------------------------------------------------------------------
     def login(self, kind: str, username: str):
@@ -73,10 +94,11 @@ class AccountRepository:
     def credentials(self, provider_pk: int | None = None, environment: str | None = None):
         """Every credential, or a provider's in one environment."""
         return self.conn.execute(
-            select(_C.c.username, _C.c.environment, _C.c.disabled, _C.c.created_at, _C.c.rotated_at,
-                   _P.c.provider_id)
-            .join(_P, _P.c.id == _C.c.provider_pk).where(*_owned(_C, provider_pk, environment))
-            .order_by(_P.c.provider_id, _C.c.username)).all()
+            select(_C.c.username, _C.c.environment, _C.c.disabled, _C.c.created_at, _C.c.rotated_at, _P.c.provider_id)
+            .join(_P, _P.c.id == _C.c.provider_pk)
+            .where(*_owned(_C, provider_pk, environment))
+            .order_by(_P.c.provider_id, _C.c.username)
+        ).all()
 
     def any_credential(self) -> bool:
         return self.conn.execute(select(_C.c.id).limit(1)).first() is not None
@@ -84,32 +106,56 @@ class AccountRepository:
     def any_web_user(self) -> bool:
         return self.conn.execute(select(_W.c.id).limit(1)).first() is not None
 
-    def add_credential(self, provider_pk: int, environment: str, username: str, secret_hash: str,
-                       now: dt.datetime) -> None:
-        self.conn.execute(insert(_C).values(
-            provider_pk=provider_pk, environment=environment, username=username, secret_hash=secret_hash,
-            disabled=False, created_at=now))
+    def add_credential(
+        self, provider_pk: int, environment: str, username: str, secret_hash: str, now: dt.datetime
+    ) -> None:
+        self.conn.execute(
+            insert(_C).values(
+                provider_pk=provider_pk,
+                environment=environment,
+                username=username,
+                secret_hash=secret_hash,
+                disabled=False,
+                created_at=now,
+            )
+        )
 
-    def set_credential(self, username: str, now: dt.datetime, *, secret_hash: str | None = None,
-                       disabled: bool | None = None, provider_pk: int | None = None,
-                       environment: str | None = None) -> bool:
+    def set_credential(
+        self,
+        username: str,
+        now: dt.datetime,
+        *,
+        secret_hash: str | None = None,
+        disabled: bool | None = None,
+        provider_pk: int | None = None,
+        environment: str | None = None,
+    ) -> bool:
         """Change a credential (of this provider and environment when given); False when there is none."""
         values: dict = {}
         if secret_hash is not None:
             values.update(secret_hash=secret_hash, rotated_at=now)
         if disabled is not None:
             values["disabled"] = disabled
-        return self.conn.execute(update(_C).where(_C.c.username == username, *_owned(_C, provider_pk, environment))
-                                 .values(**values)).rowcount == 1
+        return (
+            self.conn.execute(
+                update(_C).where(_C.c.username == username, *_owned(_C, provider_pk, environment)).values(**values)
+            ).rowcount
+            == 1
+        )
 
     def reset_failures(self, username: str, kind: str = CREDENTIAL) -> bool:
         """Forget a log-in's failed logins and lift its lock; False for an unknown user."""
         table, name = _LOGIN_TABLE[kind]
-        return self.conn.execute(update(table).where(name == _login_name(kind, username))
-                                 .values(failed_logins=0, locked_until=None)).rowcount == 1
+        return (
+            self.conn.execute(
+                update(table).where(name == _login_name(kind, username)).values(failed_logins=0, locked_until=None)
+            ).rowcount
+            == 1
+        )
 
-    def count_failure(self, username: str, now: dt.datetime, max_failures: int, lockout: dt.timedelta,
-                      kind: str = CREDENTIAL) -> None:
+    def count_failure(
+        self, username: str, now: dt.datetime, max_failures: int, lockout: dt.timedelta, kind: str = CREDENTIAL
+    ) -> None:
         """One failed login; the max_failures-th in a row locks the log-in until now + lockout.
 
         One statement: it matches no row for an unknown user or a locked log-in (so a lock is not
@@ -119,35 +165,60 @@ class AccountRepository:
         reached = table.c.failed_logins + 1 >= max_failures
         self.conn.execute(
             update(table)
-            .where(name == _login_name(kind, username),
-                   or_(table.c.locked_until.is_(None), table.c.locked_until <= now))
-            .values(failed_logins=case((reached, 0), else_=table.c.failed_logins + 1),
-                    locked_until=case((reached, now + lockout), else_=None)))
+            .where(
+                name == _login_name(kind, username), or_(table.c.locked_until.is_(None), table.c.locked_until <= now)
+            )
+            .values(
+                failed_logins=case((reached, 0), else_=table.c.failed_logins + 1),
+                locked_until=case((reached, now + lockout), else_=None),
+            )
+        )
 
     # -- web users ------------------------------------------------------------------------------
     def web_users(self, provider_pk: int, environment: str):
         return self.conn.execute(
             select(_W.c.name, _W.c.email, _W.c.disabled, _W.c.created_at, _W.c.password_set_at)
-            .where(_W.c.provider_pk == provider_pk, _W.c.environment == environment).order_by(_W.c.email)).all()
+            .where(_W.c.provider_pk == provider_pk, _W.c.environment == environment)
+            .order_by(_W.c.email)
+        ).all()
 
-    def add_web_user(self, provider_pk: int, environment: str, name: str, email: str, password_hash: str,
-                     now: dt.datetime) -> None:
-        self.conn.execute(insert(_W).values(
-            provider_pk=provider_pk, environment=environment, name=name, email=email.lower(),
-            password_hash=password_hash, disabled=False, created_at=now))
+    def add_web_user(
+        self, provider_pk: int, environment: str, name: str, email: str, password_hash: str, now: dt.datetime
+    ) -> None:
+        self.conn.execute(
+            insert(_W).values(
+                provider_pk=provider_pk,
+                environment=environment,
+                name=name,
+                email=email.lower(),
+                password_hash=password_hash,
+                disabled=False,
+                created_at=now,
+            )
+        )
 
-    def set_web_user(self, email: str, now: dt.datetime, *, password_hash: str | None = None,
-                     disabled: bool | None = None, provider_pk: int | None = None,
-                     environment: str | None = None) -> bool:
+    def set_web_user(
+        self,
+        email: str,
+        now: dt.datetime,
+        *,
+        password_hash: str | None = None,
+        disabled: bool | None = None,
+        provider_pk: int | None = None,
+        environment: str | None = None,
+    ) -> bool:
         """Change a web user (of this provider and environment when given); False when there is none."""
         values: dict = {}
         if password_hash is not None:
             values.update(password_hash=password_hash, password_set_at=now, failed_logins=0, locked_until=None)
         if disabled is not None:
             values["disabled"] = disabled
-        return self.conn.execute(
-            update(_W).where(_W.c.email == email.lower(), *_owned(_W, provider_pk, environment)).values(**values)
-        ).rowcount == 1
+        return (
+            self.conn.execute(
+                update(_W).where(_W.c.email == email.lower(), *_owned(_W, provider_pk, environment)).values(**values)
+            ).rowcount
+            == 1
+        )
 
     # -- WS-Security nonces ---------------------------------------------------------------------
     def remember_nonce(self, nonce_hash: str, now: dt.datetime) -> None:

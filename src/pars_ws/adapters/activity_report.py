@@ -4,6 +4,7 @@ Structure is checked with the project's XSD for the document's version (compiled
 Three fields are read as text even when their type is wrong (a bad date, a non-numeric point value):
 the rules turn those into the nearest code for that record instead of refusing the whole request.
 """
+
 from __future__ import annotations
 
 import re
@@ -30,8 +31,11 @@ SCHEMA_FILES = {AR: "pars-activityreport.xsd", AR2: "pars-activityreport-v2.xsd"
 REPORTS_TAGS = tuple(f"{{{ns}}}ActivityReports" for ns in SCHEMA_FILES)
 
 # Elements whose wrong *type* is a per-record error (rules give 671, 673, 664), not a fault.
-TOLERATED = {f"{{{ar}}}CompletedDateTime" for ar in (AR, AR2)} | {f"{{{m}}}BirthDate" for m in (M, M2)} | {
-    f"{{{HX}}}numberOfCredits"}
+TOLERATED = (
+    {f"{{{ar}}}CompletedDateTime" for ar in (AR, AR2)}
+    | {f"{{{m}}}BirthDate" for m in (M, M2)}
+    | {f"{{{HX}}}numberOfCredits"}
+)
 # libxml2 names the element in Clark notation: "Element '{ns}name': 'x' is not a valid value of ..."
 _TYPE_ERROR = re.compile(r"^Element '(\{[^}]*\}[^']+)': .* is not a valid value of the (local )?atomic type")
 
@@ -101,10 +105,33 @@ class _Tags:
         uid, birth, given, family = f"{{{m}}}UniqueID", f"{{{m}}}BirthDate", f"{{{n}}}GivenName", f"{{{n}}}FamilyName"
         module_name, completed = f"{{{ar}}}ModuleName", f"{{{ar}}}CompletedDateTime"
         certificate, credit_id, xtensible = f"{{{ar}}}CreditCertificate", f"{{{ar}}}CreditID", f"{{{ar}}}XtensibleInfo"
-        read = (uid, given, family, birth, module_name, completed, certificate, credit_id, _BODY, _CERTIFICATION,
-                _CREDITS, xtensible)
-        return cls(f"{{{ar}}}ActivityReport", uid, birth, given, family, module_name, completed, certificate,
-                   credit_id, xtensible, read)
+        read = (
+            uid,
+            given,
+            family,
+            birth,
+            module_name,
+            completed,
+            certificate,
+            credit_id,
+            _BODY,
+            _CERTIFICATION,
+            _CREDITS,
+            xtensible,
+        )
+        return cls(
+            f"{{{ar}}}ActivityReport",
+            uid,
+            birth,
+            given,
+            family,
+            module_name,
+            completed,
+            certificate,
+            credit_id,
+            xtensible,
+            read,
+        )
 
 
 _BODY, _CERTIFICATION = f"{{{HX}}}accreditingBody", f"{{{HX}}}activityCertification"

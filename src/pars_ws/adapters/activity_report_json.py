@@ -11,6 +11,7 @@ object where text goes is refused with its JSON pointer. The element built is th
 exactly as a SOAP request's (activity_report.validate), and a problem it finds names the JSON
 pointer of the element it is about.
 """
+
 from __future__ import annotations
 
 import json
@@ -163,10 +164,14 @@ def _root(document, key: str) -> object:
 def activity_reports(document, max_records: int) -> etree._Element:
     """`{"ActivityReports": {...}}` as a validated ar:ActivityReports element (v1). Raises InvalidJson."""
     reports = _root(document, "ActivityReports")
-    if isinstance(reports, dict) and isinstance(reports.get("ActivityReport"), list) \
-            and len(reports["ActivityReport"]) > max_records:
-        raise InvalidJson(f"At most {max_records:,} ActivityReport records may be sent at once.",
-                          "/ActivityReports/ActivityReport")
+    if (
+        isinstance(reports, dict)
+        and isinstance(reports.get("ActivityReport"), list)
+        and len(reports["ActivityReport"]) > max_records
+    ):
+        raise InvalidJson(
+            f"At most {max_records:,} ActivityReport records may be sent at once.", "/ActivityReports/ActivityReport"
+        )
     schema = _components("pars-activityreport.xsd")
     walk = _Walk(schema)
     element = walk.element(reports, schema.elements["ActivityReports"], None, "/ActivityReports")

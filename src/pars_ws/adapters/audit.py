@@ -1,4 +1,5 @@
 """Audit copies of requests: passwords blanked, compressed."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,9 @@ import zlib
 from ..domain.records import Source
 
 # A Password element's text (the body's or WS-Security's, plain or CDATA), in any ASCII-compatible encoding.
-_PASSWORD = re.compile(rb"(<(?:[\w.-]+:)?Password\b[^>]*>)(?:<!\[CDATA\[.*?\]\]>|<!--.*?-->|[^<])*(</(?:[\w.-]+:)?Password\s*>)",
-                       re.DOTALL)
+_PASSWORD = re.compile(
+    rb"(<(?:[\w.-]+:)?Password\b[^>]*>)(?:<!\[CDATA\[.*?\]\]>|<!--.*?-->|[^<])*(</(?:[\w.-]+:)?Password\s*>)", re.DOTALL
+)
 
 
 def redact_passwords(body: bytes) -> bytes:

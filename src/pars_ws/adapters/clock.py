@@ -1,4 +1,5 @@
 """The one clock every date rule reads."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -1,4 +1,5 @@
 """Loading the data files: the board catalogue, the sandbox fixture, activity and registry imports."""
+
 from __future__ import annotations
 
 import datetime as dt

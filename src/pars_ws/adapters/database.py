@@ -3,6 +3,7 @@
 An engine is made in the process that uses it and never crosses a fork: `pars-ws serve` lets each
 gunicorn worker build its own (no preload), and the gunicorn master never opens the database.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -53,7 +54,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     # A connection the server closed (a restart) is found on checkout and replaced.
     return create_engine(url, pool_pre_ping=True)
 

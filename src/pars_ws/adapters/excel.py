@@ -11,6 +11,7 @@ Credits) and MOC to a certifying board (Certifying Board, Certifying Board ID, T
 the credit type pairs): it becomes one record per board reported, each with the row's Record Action,
 activity, completion date, names and DOB (docs/WIRE.md says how).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -31,18 +32,39 @@ from ..settings import ExcelLimits
 from .excel_guard import MSG_NOT_XLSX, check_workbook
 from .template_b import MSG_NOT_TEMPLATE, FileRefused
 
-__all__ = ["HEADER", "is_npi", "read_workbook", "report_rows", "write_error_report_csv", "write_error_report_xlsx",
-           "write_template"]
+__all__ = [
+    "HEADER",
+    "is_npi",
+    "read_workbook",
+    "report_rows",
+    "write_error_report_csv",
+    "write_error_report_xlsx",
+    "write_template",
+]
 
 MAX_CREDIT_TYPES = 6  # per record, as Template B's six Activity Certification columns and the XSD allow
 PAIRS = 6  # Credit Type / Credits Awarded pairs in the template: one, and five additional
 
 HEADER: tuple[str, ...] = (
-    "Record Action", "ACCME Activity ID", "Completion Date (MM/DD/YYYY)", "First Name", "Last Name",
-    "Date of Birth (MM/DD)", "Licensing State", "Licensing ID or NPI", "Number of CME Credits",
-    "Certifying Board", "Certifying Board ID", "Total Board Credits", "Credit Type", "Credits Awarded for Credit Type",
-    *[name for n in range(1, PAIRS) for name in (f"Additional Credit Type {n}",
-                                                 f"Credits Awarded for Additional Credit Type {n}")],
+    "Record Action",
+    "ACCME Activity ID",
+    "Completion Date (MM/DD/YYYY)",
+    "First Name",
+    "Last Name",
+    "Date of Birth (MM/DD)",
+    "Licensing State",
+    "Licensing ID or NPI",
+    "Number of CME Credits",
+    "Certifying Board",
+    "Certifying Board ID",
+    "Total Board Credits",
+    "Credit Type",
+    "Credits Awarded for Credit Type",
+    *[
+        name
+        for n in range(1, PAIRS)
+        for name in (f"Additional Credit Type {n}", f"Credits Awarded for Additional Credit Type {n}")
+    ],
 )
 ERROR_COLUMNS = ("Error Code", "Error Message")
 GUIDANCE = (
@@ -92,23 +114,31 @@ def _columns(header: list) -> tuple[int, set[int]]:
     for position in range(PAIRS_FROM + 2):
         got = keys[position] if position < len(keys) else ""
         if not any(got.startswith(name) for name in _expected(position)):
-            raise FileRefused(f"{MSG_NOT_TEMPLATE} THE FILE HAS NO COLUMN {HEADER[position].upper()} "
-                              f"(COLUMN {position + 1}).", f"header cell {position + 1}: {got!r}")
+            raise FileRefused(
+                f"{MSG_NOT_TEMPLATE} THE FILE HAS NO COLUMN {HEADER[position].upper()} (COLUMN {position + 1}).",
+                f"header cell {position + 1}: {got!r}",
+            )
     width = PAIRS_FROM + 2
-    while width + 1 < len(keys) and any(keys[width].startswith(n) for n in _expected(width)) \
-            and keys[width + 1].startswith(_expected(width + 1)):
+    while (
+        width + 1 < len(keys)
+        and any(keys[width].startswith(n) for n in _expected(width))
+        and keys[width + 1].startswith(_expected(width + 1))
+    ):
         width += 2
     ignored = set()
     for position in range(width, len(keys)):
         if keys[position] in _ERROR_KEYS:
             ignored.add(position)
         elif keys[position]:
-            raise FileRefused(f"{MSG_NOT_TEMPLATE} THE TEMPLATE HAS NO COLUMN {str(header[position]).upper()}.",
-                              f"header cell {position + 1}: {keys[position]!r}")
+            raise FileRefused(
+                f"{MSG_NOT_TEMPLATE} THE TEMPLATE HAS NO COLUMN {str(header[position]).upper()}.",
+                f"header cell {position + 1}: {keys[position]!r}",
+            )
     return width, ignored
 
 
 # -- cells -------------------------------------------------------------------------------------------
+
 
 def _text(value) -> str | None:
     """A cell as PARS reads text: numbers without a trailing .0 (IDs and points typed as numbers)."""
@@ -168,8 +198,10 @@ def is_npi(value: str) -> bool:
 
 # -- reading -----------------------------------------------------------------------------------------
 
-def read_workbook(data: bytes, *, catalogue: Catalogue, max_records: int = 2500,
-                  limits: ExcelLimits | None = None) -> list[ReportedRecord]:
+
+def read_workbook(
+    data: bytes, *, catalogue: Catalogue, max_records: int = 2500, limits: ExcelLimits | None = None
+) -> list[ReportedRecord]:
     """Records of a workbook in ACCME's learner template layout. Raises FileRefused, before anything
     is stored, for a workbook that is hostile or too large unpacked (excel_guard), not a workbook, not
     the template, or holds more than `max_records` records. Record errors are left to the rules.
@@ -198,20 +230,27 @@ def _records(rows, epoch, catalogue: Catalogue, max_records: int) -> list[Report
             if cells and _key(cells[0]).startswith(_key(HEADER[ACTION])):
                 width, ignored = _columns(cells)
             elif row_no >= _HEADER_ROWS:
-                raise FileRefused(f"{MSG_NOT_TEMPLATE} THE FILE HAS NO HEADER ROW STARTING WITH RECORD ACTION.",
-                                  f"no header in the first {_HEADER_ROWS} rows")
+                raise FileRefused(
+                    f"{MSG_NOT_TEMPLATE} THE FILE HAS NO HEADER ROW STARTING WITH RECORD ACTION.",
+                    f"no header in the first {_HEADER_ROWS} rows",
+                )
             continue
         texts = [_cell(position, value, epoch) for position, value in enumerate(cells[:width])]
         texts += [None] * (width - len(texts))
         if any(_text(v) for i, v in enumerate(cells[width:], width) if i not in ignored):
-            raise FileRefused(f"{MSG_NOT_TEMPLATE} ROW {row_no} HAS DATA IN A COLUMN THE TEMPLATE DOES NOT HAVE.",
-                              f"row {row_no}: more than {width} columns")
+            raise FileRefused(
+                f"{MSG_NOT_TEMPLATE} ROW {row_no} HAS DATA IN A COLUMN THE TEMPLATE DOES NOT HAVE.",
+                f"row {row_no}: more than {width} columns",
+            )
         if not any(texts):
             continue  # a blank row, or one of empty cells Excel kept
         records += _row_records(row_no, texts, catalogue, len(records) + 1)
         if len(records) > max_records:
-            raise FileRefused(f"THE FILE HAS MORE THAN {max_records:,} RECORDS. BATCH UPLOADS MAY NOT EXCEED "
-                              f"{max_records:,} RECORDS (A ROW REPORTING CME AND MOC IS TWO RECORDS).", f"row {row_no}")
+            raise FileRefused(
+                f"THE FILE HAS MORE THAN {max_records:,} RECORDS. BATCH UPLOADS MAY NOT EXCEED "
+                f"{max_records:,} RECORDS (A ROW REPORTING CME AND MOC IS TWO RECORDS).",
+                f"row {row_no}",
+            )
     if width is None:
         raise FileRefused(f"{MSG_NOT_TEMPLATE} THE FILE HAS NO HEADER ROW STARTING WITH RECORD ACTION.", "empty sheet")
     if not records:
@@ -257,16 +296,22 @@ def _row_records(row_no: int, t: list[str | None], catalogue: Catalogue, index: 
         cme_pairs = filled if cme else []
     moc_pairs = [p for p in filled if p not in cme_pairs]
     moc = moc_cells or bool(moc_pairs)
-    common = dict(action=t[ACTION], activity_id=t[ACTIVITY], completion_date=t[COMPLETED], first_name=t[FIRST],
-                  last_name=t[LAST], dob=t[DOB], row=row_no)
+    common = dict(
+        action=t[ACTION],
+        activity_id=t[ACTIVITY],
+        completion_date=t[COMPLETED],
+        first_name=t[FIRST],
+        last_name=t[LAST],
+        dob=t[DOB],
+        row=row_no,
+    )
 
     def without(columns) -> tuple[str, ...]:
         return tuple("" if i in columns else cell for i, cell in enumerate(original))
 
     def record(offset: int, types: list[str], **fields) -> ReportedRecord:
         codes = (676,) if len(types) > MAX_CREDIT_TYPES else ()  # more types than a record may carry
-        return ReportedRecord(index=index + offset, credit_types=tuple(types), reader_codes=codes,
-                              **common, **fields)
+        return ReportedRecord(index=index + offset, credit_types=tuple(types), reader_codes=codes, **common, **fields)
 
     found = []
     if cme:
@@ -278,18 +323,39 @@ def _row_records(row_no: int, t: list[str | None], catalogue: Catalogue, index: 
             types.insert(0, standard)
         # A state names its own licence numbers as the learner ID type (Board.id_type).
         others = set(MOC_COLUMNS) | {c for p in moc_pairs for c in (p, p + 1)}
-        found.append(record(0, types, board=t[STATE], learner_id_type="NPI" if npi else t[STATE], learner_id=licence,
-                            npi=npi, credits=t[CME_CREDITS], part="CME", original=without(others) if moc else original))
+        found.append(
+            record(
+                0,
+                types,
+                board=t[STATE],
+                learner_id_type="NPI" if npi else t[STATE],
+                learner_id=licence,
+                npi=npi,
+                credits=t[CME_CREDITS],
+                part="CME",
+                original=without(others) if moc else original,
+            )
+        )
     if moc or not cme:
         credits = t[BOARD_CREDITS] or next((t[p + 1] for p in moc_pairs if t[p + 1]), None)
         others = set(CME_COLUMNS) | {c for p in cme_pairs for c in (p, p + 1)}
-        found.append(record(len(found), [t[p] for p in moc_pairs if t[p]], board=t[BOARD], learner_id_type=t[BOARD],
-                            learner_id=t[BOARD_ID], credits=credits, part="MOC" if moc else None,
-                            original=without(others) if cme else original))
+        found.append(
+            record(
+                len(found),
+                [t[p] for p in moc_pairs if t[p]],
+                board=t[BOARD],
+                learner_id_type=t[BOARD],
+                learner_id=t[BOARD_ID],
+                credits=credits,
+                part="MOC" if moc else None,
+                original=without(others) if cme else original,
+            )
+        )
     return found
 
 
 # -- the error report ----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ReportRow:
@@ -317,8 +383,9 @@ def report_rows(failed: list[tuple[ReportedRecord, list[int]]]) -> list[ReportRo
     rows = []
     for _, found in sorted(by_row.items()):
         width = max(len(r.original) for r, _ in found)
-        cells = tuple(next((r.original[i] for r, _ in found if i < len(r.original) and r.original[i]), "")
-                      for i in range(width))
+        cells = tuple(
+            next((r.original[i] for r, _ in found if i < len(r.original) and r.original[i]), "") for i in range(width)
+        )
         named = len({r.part for r, _ in found}) > 1
         codes, messages = [], []
         for record, record_codes in found:
@@ -364,6 +431,7 @@ def write_error_report_csv(rows: list[ReportRow]) -> bytes:
 
 # -- the blank template ----------------------------------------------------------------------------------
 
+
 def write_template(catalogue: Catalogue, max_records: int = 2500) -> bytes:
     """The learner template built from the board catalogue: drop-downs (data validation) for the
     record action, state and certifying boards and credit types, listed on a sheet of valid values."""
@@ -385,13 +453,22 @@ def write_template(catalogue: Catalogue, max_records: int = 2500) -> bytes:
     sheet.append(list(HEADER))
     last = 2 + max_records
     letters = {position: openpyxl.utils.get_column_letter(position + 1) for position in range(len(HEADER))}
-    targets = {"Record Action": [ACTION], "Licensing State": [STATE], "Certifying Board": [BOARD],
-               "Credit Type": list(range(PAIRS_FROM, len(HEADER), 2))}
+    targets = {
+        "Record Action": [ACTION],
+        "Licensing State": [STATE],
+        "Certifying Board": [BOARD],
+        "Credit Type": list(range(PAIRS_FROM, len(HEADER), 2)),
+    }
     for column, name in enumerate(lists, start=1):
         source = openpyxl.utils.get_column_letter(column)
-        rule = DataValidation(type="list", formula1=f"'Valid Values'!${source}$2:${source}${1 + len(lists[name])}",
-                              allow_blank=True, showErrorMessage=True, errorTitle=name,
-                              error=f"Choose a {name} from the list.")
+        rule = DataValidation(
+            type="list",
+            formula1=f"'Valid Values'!${source}$2:${source}${1 + len(lists[name])}",
+            allow_blank=True,
+            showErrorMessage=True,
+            errorTitle=name,
+            error=f"Choose a {name} from the list.",
+        )
         for position in targets[name]:
             rule.add(f"{letters[position]}3:{letters[position]}{last}")
         sheet.add_data_validation(rule)

@@ -6,6 +6,7 @@ the provider: anything that is not a zip, a zip bomb (too many parts, too large 
 unlikely compression ratio), a text table (sharedStrings.xml) too large to hold, links to other
 workbooks, macros, and DTDs or entity declarations in any part (Excel writes none).
 """
+
 from __future__ import annotations
 
 import io
@@ -16,18 +17,28 @@ from .template_b import FileRefused
 
 MiB = 1024 * 1024
 
-MSG_NOT_XLSX = ("THE FILE IS NOT AN EXCEL WORKBOOK (.XLSX). PLEASE SAVE IT AS AN EXCEL WORKBOOK (.XLSX) "
-                "AND UPLOAD IT AGAIN.")
-MSG_TOO_LARGE_UNPACKED = ("THE WORKBOOK IS TOO LARGE WHEN OPENED. PLEASE UPLOAD A WORKBOOK WITH ONLY THE "
-                          "LEARNER TEMPLATE'S SHEETS AND AT MOST {records:,} RECORDS.")
-MSG_SHARED_STRINGS = ("THE WORKBOOK HOLDS TOO MUCH TEXT. PLEASE UPLOAD A WORKBOOK WITH ONLY THE LEARNER "
-                      "TEMPLATE'S SHEETS AND AT MOST {records:,} RECORDS.")
-MSG_EXTERNAL_LINKS = ("THE WORKBOOK LINKS TO OTHER WORKBOOKS. PLEASE BREAK THE LINKS (DATA > EDIT LINKS), "
-                      "SAVE IT AS AN EXCEL WORKBOOK (.XLSX) AND UPLOAD IT AGAIN.")
-MSG_MACROS = ("THE WORKBOOK CONTAINS MACROS. PLEASE SAVE IT AS AN EXCEL WORKBOOK (.XLSX) WITHOUT MACROS "
-              "AND UPLOAD IT AGAIN.")
-MSG_DTD = ("THE WORKBOOK CONTAINS XML THAT EXCEL DOES NOT WRITE (A DTD OR ENTITY DECLARATION). PLEASE SAVE "
-           "IT FROM EXCEL AS AN EXCEL WORKBOOK (.XLSX) AND UPLOAD IT AGAIN.")
+MSG_NOT_XLSX = (
+    "THE FILE IS NOT AN EXCEL WORKBOOK (.XLSX). PLEASE SAVE IT AS AN EXCEL WORKBOOK (.XLSX) AND UPLOAD IT AGAIN."
+)
+MSG_TOO_LARGE_UNPACKED = (
+    "THE WORKBOOK IS TOO LARGE WHEN OPENED. PLEASE UPLOAD A WORKBOOK WITH ONLY THE "
+    "LEARNER TEMPLATE'S SHEETS AND AT MOST {records:,} RECORDS."
+)
+MSG_SHARED_STRINGS = (
+    "THE WORKBOOK HOLDS TOO MUCH TEXT. PLEASE UPLOAD A WORKBOOK WITH ONLY THE LEARNER "
+    "TEMPLATE'S SHEETS AND AT MOST {records:,} RECORDS."
+)
+MSG_EXTERNAL_LINKS = (
+    "THE WORKBOOK LINKS TO OTHER WORKBOOKS. PLEASE BREAK THE LINKS (DATA > EDIT LINKS), "
+    "SAVE IT AS AN EXCEL WORKBOOK (.XLSX) AND UPLOAD IT AGAIN."
+)
+MSG_MACROS = (
+    "THE WORKBOOK CONTAINS MACROS. PLEASE SAVE IT AS AN EXCEL WORKBOOK (.XLSX) WITHOUT MACROS AND UPLOAD IT AGAIN."
+)
+MSG_DTD = (
+    "THE WORKBOOK CONTAINS XML THAT EXCEL DOES NOT WRITE (A DTD OR ENTITY DECLARATION). PLEASE SAVE "
+    "IT FROM EXCEL AS AN EXCEL WORKBOOK (.XLSX) AND UPLOAD IT AGAIN."
+)
 
 _CONTENT_TYPES = "[Content_Types].xml"
 _SHARED_STRINGS = "xl/sharedStrings.xml"
@@ -55,12 +66,15 @@ def check_workbook(data: bytes, limits: ExcelLimits, max_records: int) -> None:
             total += part.file_size
             name = part.filename.lower()
             if name == _SHARED_STRINGS.lower() and part.file_size > limits.max_shared_strings_bytes:
-                raise FileRefused(MSG_SHARED_STRINGS.format(records=max_records),
-                                  f"sharedStrings.xml: {part.file_size} bytes")
+                raise FileRefused(
+                    MSG_SHARED_STRINGS.format(records=max_records), f"sharedStrings.xml: {part.file_size} bytes"
+                )
             if part.file_size > limits.max_part_bytes or total > limits.max_total_bytes:
                 raise FileRefused(too_large, f"{part.filename}: {part.file_size} bytes, {total} in all")
             if part.file_size > _RATIO_FLOOR and part.file_size > limits.max_ratio * max(part.compress_size, 1):
-                raise FileRefused(too_large, f"{part.filename}: ratio {part.file_size / max(part.compress_size, 1):.0f}")
+                raise FileRefused(
+                    too_large, f"{part.filename}: ratio {part.file_size / max(part.compress_size, 1):.0f}"
+                )
             if name.startswith("xl/externallinks/"):
                 raise FileRefused(MSG_EXTERNAL_LINKS, part.filename)
             if "vbaproject" in name or (name.endswith(".bin") and "macro" in name):

@@ -1,4 +1,5 @@
 """Sending mail: SMTP when PARS_SMTP_HOST is set, otherwise an .eml file in the outbox folder."""
+
 from __future__ import annotations
 
 import smtplib

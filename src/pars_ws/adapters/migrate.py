@@ -1,5 +1,6 @@
 """Running the Alembic migrations shipped in the package (pars_ws/migrations) from code (`pars-ws db
 upgrade`, `serve`)."""
+
 from __future__ import annotations
 
 from alembic import command

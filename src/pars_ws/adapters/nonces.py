@@ -3,6 +3,7 @@
 The primary key decides: of two processes seeing the same nonce at the same moment, exactly one
 inserts it; the other gets an IntegrityError and refuses the request as a replay.
 """
+
 from __future__ import annotations
 
 import datetime as dt

@@ -7,6 +7,7 @@ completion date the v2 document gives in Activity/Module. After the template's 1
 error report's own (Error Code, Error Message, Error Field), ignored on read, so a corrected
 report is uploaded again as it is.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -39,21 +40,23 @@ HEADER: tuple[str, ...] = (
 )
 ERROR_HEADER = HEADER + ("11. Error Code", "12. Error Message", "13. Error Field")
 SCHEMA_FILE = "pars-rems-activityreport-v2.xsd"
-MSG_NOT_TEMPLATE = ("THE FILE IS NOT FORMATTED CORRECTLY. PLEASE USE THE FORMAT PROVIDED IN THE "
-                    "REMS PARTICIPANT TEMPLATE.")
+MSG_NOT_TEMPLATE = (
+    "THE FILE IS NOT FORMATTED CORRECTLY. PLEASE USE THE FORMAT PROVIDED IN THE REMS PARTICIPANT TEMPLATE."
+)
 _COLUMNS = len(HEADER)
 _TEMPLATE_KEY = TEMPLATE_NAME.casefold()
 
 
 def msg_too_many(max_records: int) -> str:
-    return (f"THE FILE HAS MORE THAN {max_records:,} RECORDS. "
-            f"BATCH UPLOADS MAY NOT EXCEED {max_records:,} RECORDS.")
+    return f"THE FILE HAS MORE THAN {max_records:,} RECORDS. BATCH UPLOADS MAY NOT EXCEED {max_records:,} RECORDS."
 
 
 # -- tab-delimited -------------------------------------------------------------------------------------
 
-def read_rems_template(data: bytes, *, max_records: int = 2500,
-                       max_bytes: int = 16 * 1024 * 1024) -> list[ReportedParticipant]:
+
+def read_rems_template(
+    data: bytes, *, max_records: int = 2500, max_bytes: int = 16 * 1024 * 1024
+) -> list[ReportedParticipant]:
     """Participants of a REMS Participant Template file (or its error report). Raises FileRefused."""
     return read_rows(data, lambda rows: _participants(rows, max_records), max_bytes=max_bytes)
 
@@ -66,16 +69,28 @@ def _participants(rows: Iterable[list[str]], max_records: int) -> list[ReportedP
             continue
         if not found and first.startswith(("1. template", "template")):
             continue  # the header
-        if first != _TEMPLATE_KEY or len(row) > len(ERROR_HEADER) and "".join(row[len(ERROR_HEADER):]).strip():
+        if first != _TEMPLATE_KEY or len(row) > len(ERROR_HEADER) and "".join(row[len(ERROR_HEADER) :]).strip():
             raise FileRefused(MSG_NOT_TEMPLATE, f"row {row_no} is not a {TEMPLATE_NAME} row")
         if len(found) >= max_records:
             raise FileRefused(msg_too_many(max_records), f"row {row_no}")
         original = tuple(row[:_COLUMNS]) + ("",) * (_COLUMNS - min(len(row), _COLUMNS))
         v = [cell.strip() or None for cell in original]
-        found.append(ReportedParticipant(
-            index=len(found) + 1, activity_id=v[1], participant_id=v[2], participant_id_domain=None,
-            completion_date=v[3], profession=v[4], state=v[5], dea_registration=v[6], practice_area=v[7],
-            surgical_procedures=v[8], time_in_practice=v[9], original=original))
+        found.append(
+            ReportedParticipant(
+                index=len(found) + 1,
+                activity_id=v[1],
+                participant_id=v[2],
+                participant_id_domain=None,
+                completion_date=v[3],
+                profession=v[4],
+                state=v[5],
+                dea_registration=v[6],
+                practice_area=v[7],
+                surgical_procedures=v[8],
+                time_in_practice=v[9],
+                original=original,
+            )
+        )
     if not found:
         raise FileRefused(MSG_NOT_TEMPLATE, "no participants")
     return found
@@ -85,8 +100,17 @@ def participant_columns(p: ReportedParticipant) -> tuple[str, ...]:
     """A participant's template columns: a tab row exactly as written; an XML participant's fields."""
     if p.original:
         return p.original
-    fields = (p.activity_id, p.participant_id, p.completion_date, p.profession, p.state, p.dea_registration,
-              p.practice_area, p.surgical_procedures, p.time_in_practice)
+    fields = (
+        p.activity_id,
+        p.participant_id,
+        p.completion_date,
+        p.profession,
+        p.state,
+        p.dea_registration,
+        p.practice_area,
+        p.surgical_procedures,
+        p.time_in_practice,
+    )
     return (TEMPLATE_NAME, *(f or "" for f in fields))
 
 
@@ -111,10 +135,25 @@ def write_rems_error_report(rows: Iterable[tuple[ReportedParticipant, list[Code]
 
 # -- ActivityReport v2 ----------------------------------------------------------------------------------
 
-_Q = {name: f"{{{AR2}}}{name}" for name in (
-    "ActivityReports", "ActivityReport", "Participant", "LocalIdentifier", "StateOfPrimaryPractice",
-    "DEARegistration", "Profession", "PracticeArea", "SurgicalProcedures", "TimeInPractice", "Activity",
-    "Module", "ModuleName", "CompletedDateTime")}
+_Q = {
+    name: f"{{{AR2}}}{name}"
+    for name in (
+        "ActivityReports",
+        "ActivityReport",
+        "Participant",
+        "LocalIdentifier",
+        "StateOfPrimaryPractice",
+        "DEARegistration",
+        "Profession",
+        "PracticeArea",
+        "SurgicalProcedures",
+        "TimeInPractice",
+        "Activity",
+        "Module",
+        "ModuleName",
+        "CompletedDateTime",
+    )
+}
 
 
 @cache
@@ -133,8 +172,10 @@ def read_rems_document(data: bytes, limits) -> list[ReportedParticipant]:
     raises XmlRefused, InvalidDocument or FileRefused (more than `limits.max_records` participants)."""
     root = parse_xml(data, limits, max_bytes=limits.max_file_bytes).getroot()
     if root.tag != _Q["ActivityReports"]:
-        raise InvalidDocument(f"line {root.sourceline}: expected the ActivityReport v2 ActivityReports "
-                              f"element of a REMS file, found {root.tag}")
+        raise InvalidDocument(
+            f"line {root.sourceline}: expected the ActivityReport v2 ActivityReports "
+            f"element of a REMS file, found {root.tag}"
+        )
     validate(root, rems_schema())
     found: list[ReportedParticipant] = []
     for report in root.iterchildren(_Q["ActivityReport"]):
@@ -145,12 +186,19 @@ def read_rems_document(data: bytes, limits) -> list[ReportedParticipant]:
             if len(found) >= limits.max_records:
                 raise FileRefused(msg_too_many(limits.max_records), f"line {el.sourceline}")
             local_id = el.find(_Q["LocalIdentifier"])
-            found.append(ReportedParticipant(
-                index=len(found) + 1, activity_id=activity_id, participant_id=_text(local_id),
-                participant_id_domain=(local_id.get("domain") or "").strip() or None, completion_date=completed,
-                profession=_text(el.find(_Q["Profession"])), state=_text(el.find(_Q["StateOfPrimaryPractice"])),
-                dea_registration=_text(el.find(_Q["DEARegistration"])),
-                practice_area=_text(el.find(_Q["PracticeArea"])),
-                surgical_procedures=_text(el.find(_Q["SurgicalProcedures"])),
-                time_in_practice=_text(el.find(_Q["TimeInPractice"]))))
+            found.append(
+                ReportedParticipant(
+                    index=len(found) + 1,
+                    activity_id=activity_id,
+                    participant_id=_text(local_id),
+                    participant_id_domain=(local_id.get("domain") or "").strip() or None,
+                    completion_date=completed,
+                    profession=_text(el.find(_Q["Profession"])),
+                    state=_text(el.find(_Q["StateOfPrimaryPractice"])),
+                    dea_registration=_text(el.find(_Q["DEARegistration"])),
+                    practice_area=_text(el.find(_Q["PracticeArea"])),
+                    surgical_procedures=_text(el.find(_Q["SurgicalProcedures"])),
+                    time_in_practice=_text(el.find(_Q["TimeInPractice"])),
+                )
+            )
     return found

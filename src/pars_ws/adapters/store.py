@@ -7,6 +7,7 @@
 Each repository reads and writes through the unit of work's connection, so everything a use case
 does commits or rolls back together.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

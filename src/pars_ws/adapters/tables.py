@@ -1,4 +1,5 @@
 """The database schema (SQLAlchemy Core). Alembic migrations (pars_ws/migrations) create the same tables."""
+
 from __future__ import annotations
 
 from sqlalchemy import (
@@ -19,17 +20,20 @@ from sqlalchemy import (
     text,
 )
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 POINTS = Numeric(10, 2, asdecimal=True)
 
 providers = Table(
-    "providers", metadata,
+    "providers",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("provider_id", String(7), nullable=False, unique=True),  # ACCME provider ID, leading zeros kept
     Column("name", String(200), nullable=False),
@@ -39,7 +43,8 @@ providers = Table(
 )
 
 credentials = Table(
-    "credentials", metadata,
+    "credentials",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("provider_pk", ForeignKey("providers.id"), nullable=False),
     Column("environment", String(10), nullable=False),  # sandbox | production: decided by the credential alone
@@ -55,7 +60,8 @@ credentials = Table(
 
 # People who log in to the pages: separate from web-service credentials, as in PARS.
 web_users = Table(
-    "web_users", metadata,
+    "web_users",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("provider_pk", ForeignKey("providers.id"), nullable=False),
     Column("environment", String(10), nullable=False),  # sandbox | production, as for credentials
@@ -70,7 +76,8 @@ web_users = Table(
 )
 
 activities = Table(
-    "activities", metadata,
+    "activities",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("environment", String(10), nullable=False),
     Column("provider_pk", ForeignKey("providers.id"), nullable=False),
@@ -88,7 +95,8 @@ activities = Table(
 )
 
 registrations = Table(
-    "registrations", metadata,
+    "registrations",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("activity_pk", ForeignKey("activities.id", ondelete="CASCADE"), nullable=False),
     Column("board", String(10), nullable=False),
@@ -98,7 +106,8 @@ registrations = Table(
 )
 
 registry_learners = Table(
-    "registry_learners", metadata,
+    "registry_learners",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("environment", String(10), nullable=False),
     Column("board", String(10), nullable=False),
@@ -117,7 +126,8 @@ registry_learners = Table(
 )
 
 registry_completions = Table(
-    "registry_completions", metadata,
+    "registry_completions",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("learner_pk", ForeignKey("registry_learners.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("activity_id", String(9), nullable=False),
@@ -125,7 +135,8 @@ registry_completions = Table(
 )
 
 raw_requests = Table(
-    "raw_requests", metadata,
+    "raw_requests",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("environment", String(10), nullable=False),
     Column("provider_pk", ForeignKey("providers.id"), nullable=False),
@@ -136,7 +147,8 @@ raw_requests = Table(
 )
 
 learner_records = Table(
-    "learner_records", metadata,
+    "learner_records",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("environment", String(10), nullable=False),
     Column("provider_pk", ForeignKey("providers.id"), nullable=False),
@@ -167,27 +179,47 @@ learner_records = Table(
     Column("batch_row", Integer),  # 1-based record number in the batch file
     # A CreditID belongs to at most one live record of a provider: the database decides races.
     Index(
-        "uq_learner_records_live_credit_id", "environment", "provider_pk", "credit_id",
+        "uq_learner_records_live_credit_id",
+        "environment",
+        "provider_pk",
+        "credit_id",
         unique=True,
         sqlite_where=text("deleted_at IS NULL"),
         postgresql_where=text("deleted_at IS NULL"),
     ),
     # What a learner holds for an activity (the rules' points and same-day lookups), read from the
     # index alone however many records the learner has.
-    Index("ix_learner_records_held", "environment", "provider_pk", "board", "activity_id", "learner_key",
-          "completion_date", "status", "credits",
-          sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+    Index(
+        "ix_learner_records_held",
+        "environment",
+        "provider_pk",
+        "board",
+        "activity_id",
+        "learner_key",
+        "completion_date",
+        "status",
+        "credits",
+        sqlite_where=text("deleted_at IS NULL"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
     # GetLearnerStatusByLearner (no board given), deleted records included.
     Index("ix_learner_records_learner", "environment", "provider_pk", "activity_id", "learner_key"),
     # The board review asks for Submitted records due (submitted before a cutoff): an index range.
     Index("ix_learner_records_due", "environment", "status", "board", "submitted_at"),
     # A batch row is stored at most once, even when a crashed worker's batch is resumed.
-    Index("uq_learner_records_batch_row", "batch_pk", "batch_row", unique=True,
-          sqlite_where=text("batch_pk IS NOT NULL"), postgresql_where=text("batch_pk IS NOT NULL")),
+    Index(
+        "uq_learner_records_batch_row",
+        "batch_pk",
+        "batch_row",
+        unique=True,
+        sqlite_where=text("batch_pk IS NOT NULL"),
+        postgresql_where=text("batch_pk IS NOT NULL"),
+    ),
 )
 
 record_events = Table(
-    "record_events", metadata,
+    "record_events",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("record_pk", ForeignKey("learner_records.id", ondelete="CASCADE"), nullable=False, index=True),
     Column("status", String(20), nullable=False),
@@ -198,7 +230,8 @@ record_events = Table(
 
 # WS-Security nonces seen in the last minutes: shared by every process, so a replay is refused anywhere.
 ws_nonces = Table(
-    "ws_nonces", metadata,
+    "ws_nonces",
+    metadata,
     Column("nonce_hash", String(64), primary_key=True),
     Column("seen_at", DateTime(timezone=True), nullable=False, index=True),
 )
@@ -206,7 +239,8 @@ ws_nonces = Table(
 
 # Uploaded batches: what was uploaded, and how far processing has gone.
 batches = Table(
-    "batches", metadata,
+    "batches",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("environment", String(10), nullable=False),
     Column("provider_pk", ForeignKey("providers.id"), nullable=False),
@@ -229,9 +263,14 @@ batches = Table(
     Column("heartbeat_at", DateTime(timezone=True)),
     Column("attempts", Integer, nullable=False, server_default=text("0")),
     # One file per provider and environment at a time: the database decides races.
-    Index("uq_batches_active", "environment", "provider_pk", unique=True,
-          sqlite_where=text("status IN ('queued', 'processing')"),
-          postgresql_where=text("status IN ('queued', 'processing')")),
+    Index(
+        "uq_batches_active",
+        "environment",
+        "provider_pk",
+        unique=True,
+        sqlite_where=text("status IN ('queued', 'processing')"),
+        postgresql_where=text("status IN ('queued', 'processing')"),
+    ),
     Index("ix_batches_history", "environment", "provider_pk", "uploaded_at"),
     Index("ix_batches_sha", "environment", "provider_pk", "content_sha256"),
 )
@@ -240,14 +279,16 @@ batches = Table(
 # table of its own: SQLite rewrites a whole row on every update, and the batch row is updated after
 # every chunk.
 batch_files = Table(
-    "batch_files", metadata,
+    "batch_files",
+    metadata,
     Column("batch_pk", ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
     Column("content", LargeBinary, nullable=False),
 )
 
 # The outcome of every batch row (stored or not, with its codes), for the error report and history.
 batch_results = Table(
-    "batch_results", metadata,
+    "batch_results",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("batch_pk", ForeignKey("batches.id", ondelete="CASCADE"), nullable=False),
     Column("row_index", Integer, nullable=False),
@@ -259,7 +300,8 @@ batch_results = Table(
 
 # Opioid Analgesic REMS participants reported by batch (ActivityReport v2 Participant fields).
 rems_participants = Table(
-    "rems_participants", metadata,
+    "rems_participants",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("environment", String(10), nullable=False),
     Column("provider_pk", ForeignKey("providers.id"), nullable=False),
@@ -282,7 +324,8 @@ rems_participants = Table(
 
 # Transactional outbox: mail is queued in the same transaction as what it reports, then sent.
 mail_outbox = Table(
-    "mail_outbox", metadata,
+    "mail_outbox",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("environment", String(10), nullable=False),
     Column("provider_pk", ForeignKey("providers.id")),

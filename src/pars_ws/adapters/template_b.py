@@ -7,6 +7,7 @@ end at the 1st certification, as the tutorial's delete file does), never used to
 the template's 17 columns come the error report's own: Error Code and Error Message (ignored), and
 CreditID where the records had one (XML records), read back when the header names it.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -81,9 +82,7 @@ _MAX_LINE = 65536
 # 16 MiB file of empty lines take seconds.
 _BLANK_RUNS = {"\t": re.compile(r"\n[ \t\n]*\n"), ",": re.compile(r"\n[ \t,\n]*\n")}
 
-MSG_NOT_TEMPLATE = (
-    "THE FILE IS NOT FORMATTED CORRECTLY. PLEASE USE THE FORMAT PROVIDED IN THIS TEMPLATE."
-)
+MSG_NOT_TEMPLATE = "THE FILE IS NOT FORMATTED CORRECTLY. PLEASE USE THE FORMAT PROVIDED IN THIS TEMPLATE."
 MSG_ENCODING = (
     "THE FILE COULD NOT BE READ AS TEXT. PLEASE SAVE IT AS TAB DELIMITED TEXT "
     "(UTF-8, UNICODE TEXT OR WINDOWS TEXT) AND UPLOAD IT AGAIN."
@@ -190,14 +189,13 @@ def _check_header(row: list[str]) -> bool:
     missing = [n for n in range(1, _REQUIRED + 1) if n not in named]
     if missing:
         column = HEADER[missing[0] - 1]
-        raise FileRefused(f"{MSG_NOT_TEMPLATE} THE FILE HAS NO COLUMN {column.upper()}.",
-                          f"header lacks column {missing[0]}")
+        raise FileRefused(
+            f"{MSG_NOT_TEMPLATE} THE FILE HAS NO COLUMN {column.upper()}.", f"header lacks column {missing[0]}"
+        )
     return len(row) > _CREDIT_ID and _NUMBERED.sub("", row[_CREDIT_ID]).replace(" ", "").casefold() == "creditid"
 
 
-def read_template_b(
-    data: bytes, *, max_records: int = 2500, max_bytes: int = 16 * 1024 * 1024
-) -> list[ReportedRecord]:
+def read_template_b(data: bytes, *, max_records: int = 2500, max_bytes: int = 16 * 1024 * 1024) -> list[ReportedRecord]:
     """Read a Learner Template B file (tab-delimited, or the CSV error report as downloaded).
 
     Raises FileRefused, before anything is stored, for a file over `max_bytes` or `max_records`,
@@ -254,7 +252,7 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
             raise FileRefused(MSG_NOT_TEMPLATE, detail)
 
         if len(row) < _COLUMNS:
-            original = (*row, *_PADDING[len(row):])
+            original = (*row, *_PADDING[len(row) :])
         else:
             original = tuple(row[:_COLUMNS])
         values = [cell.strip() or None for cell in original]
@@ -278,7 +276,8 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
                 f"BATCH UPLOADS MAY NOT EXCEED {max_records:,} RECORDS.",
                 f"row {row_no}",
             )
-        records.append(ReportedRecord(
+        records.append(
+            ReportedRecord(
                 index=len(records) + 1,
                 action=values[9],
                 credit_id=values[_COLUMNS] if width > _CREDIT_ID else None,
@@ -293,7 +292,8 @@ def _records(rows: Iterable[list[str]], max_records: int) -> list[ReportedRecord
                 credits=values[10],
                 credit_types=tuple([v for v in values[11:_COLUMNS] if v is not None]),
                 original=original,
-            ))
+            )
+        )
     if not records:
         raise FileRefused(MSG_NOT_TEMPLATE, "no records")
     return records
@@ -303,9 +303,16 @@ def record_columns(record: ReportedRecord) -> tuple[str, ...]:
     """The 17 template columns of a record, its fields as they are, for writing it into a file."""
     types = tuple(record.credit_types[:6]) + ("",) * (6 - min(len(record.credit_types), 6))
     fields = (
-        record.board, record.activity_id, record.learner_id_type, record.learner_id,
-        record.first_name, record.last_name, record.dob, record.completion_date,
-        record.action, record.credits,
+        record.board,
+        record.activity_id,
+        record.learner_id_type,
+        record.learner_id,
+        record.first_name,
+        record.last_name,
+        record.dob,
+        record.completion_date,
+        record.action,
+        record.credits,
     )
     return (TEMPLATE_NAME, *(f or "" for f in fields), *types)
 
@@ -318,9 +325,13 @@ def report_columns(record: ReportedRecord) -> tuple[str, ...]:
     if record.original:
         return record.original
     dob, completed = parse_dob(record.dob), parse_completion_date(record.completion_date)
-    return record_columns(replace(
-        record, dob=str(dob) if dob is not None and dob.day else record.dob,
-        completion_date=completed.strftime("%m/%d/%Y") if completed is not None else record.completion_date))
+    return record_columns(
+        replace(
+            record,
+            dob=str(dob) if dob is not None and dob.day else record.dob,
+            completion_date=completed.strftime("%m/%d/%Y") if completed is not None else record.completion_date,
+        )
+    )
 
 
 def _template_cells(row: Sequence[str | None] | ReportedRecord) -> list[str]:
@@ -339,8 +350,14 @@ def write_error_report(
     RFC 4180 quoting, CRLF. A row given no errors still gets one line, so no record silently drops
     out of the report.
     """
-    rows = [(_template_cells(report_columns(r) if isinstance(r, ReportedRecord) else r),
-             r.credit_id if isinstance(r, ReportedRecord) else None, errors) for r, errors in rows]
+    rows = [
+        (
+            _template_cells(report_columns(r) if isinstance(r, ReportedRecord) else r),
+            r.credit_id if isinstance(r, ReportedRecord) else None,
+            errors,
+        )
+        for r, errors in rows
+    ]
     with_credit_ids = any(credit_id for _, credit_id, _ in rows)
     out = io.StringIO(newline="")
     writer = csv.writer(out, dialect=dialect)

@@ -12,6 +12,7 @@ standard library only. How a document is read (SPEC 5):
    (namespace declarations included), the ActivityReport count, and refuses processing
    instructions, entity references and XInclude elements.
 """
+
 from __future__ import annotations
 
 import re
@@ -65,17 +66,31 @@ class XmlRefused(Exception):
 
 # Names as written (lower case) -> family.
 _CHARSETS = {
-    "utf-8": "utf-8", "utf8": "utf-8",
-    "utf-16": "utf-16", "utf16": "utf-16", "utf-16le": "utf-16", "utf-16be": "utf-16",
-    "us-ascii": "ascii", "ascii": "ascii",
-    "iso-8859-1": "latin-1", "iso8859-1": "latin-1", "iso_8859-1": "latin-1", "latin1": "latin-1",
-    "latin-1": "latin-1", "l1": "latin-1",
+    "utf-8": "utf-8",
+    "utf8": "utf-8",
+    "utf-16": "utf-16",
+    "utf16": "utf-16",
+    "utf-16le": "utf-16",
+    "utf-16be": "utf-16",
+    "us-ascii": "ascii",
+    "ascii": "ascii",
+    "iso-8859-1": "latin-1",
+    "iso8859-1": "latin-1",
+    "iso_8859-1": "latin-1",
+    "latin1": "latin-1",
+    "latin-1": "latin-1",
+    "l1": "latin-1",
 }
 _ACCEPTED = "UTF-8, UTF-16, US-ASCII or ISO-8859-1"
 # First bytes of UTF-32 (either byte order, with or without a BOM) and of "<?xm" in EBCDIC
 # (XML 1.0 Appendix F): libxml2 would read some of these, the service does not.
-_REFUSED_STARTS = {b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\x00<": "UTF-32",
-                   b"<\x00\x00\x00": "UTF-32", b"Lo\xa7\x94": "EBCDIC"}
+_REFUSED_STARTS = {
+    b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe\x00\x00": "UTF-32",
+    b"\x00\x00\x00<": "UTF-32",
+    b"<\x00\x00\x00": "UTF-32",
+    b"Lo\xa7\x94": "EBCDIC",
+}
 _DECLARED = re.compile(r"<\?xml[^>]{0,200}?encoding\s*=\s*[\"']?([^\"'\s?>]{0,40})")
 
 
@@ -94,8 +109,11 @@ def check_content_type(content_type: str | None) -> None:
     mime, _, params = content_type.partition(";")
     mime = mime.strip().lower()
     if mime.startswith("multipart/") or mime == "application/xop+xml":
-        raise XmlRefused("multipart", f"Content type {mime} is not accepted: MTOM/SwA attachments are not "
-                                      "supported, send the SOAP envelope as a plain XML body")
+        raise XmlRefused(
+            "multipart",
+            f"Content type {mime} is not accepted: MTOM/SwA attachments are not "
+            "supported, send the SOAP envelope as a plain XML body",
+        )
     for param in params.split(";"):
         key, _, value = param.partition("=")
         charset = value.strip().strip("\"'").lower()
@@ -124,11 +142,15 @@ def _check_encoding(data: bytes) -> None:
     if family is None:
         raise _encoding_refusal(name)
     if (family == "utf-16") != (shown == "utf-16") or (shown == "utf-8" and family != "utf-8"):
-        raise XmlRefused("encoding", f"The XML declaration says {name!r} but the document's first bytes "
-                                     f"say {shown or 'an 8-bit encoding'}", 1)
+        raise XmlRefused(
+            "encoding",
+            f"The XML declaration says {name!r} but the document's first bytes say {shown or 'an 8-bit encoding'}",
+            1,
+        )
 
 
 # --------------------------------------------------------------------------- parsing
+
 
 class _NothingResolver(etree.Resolver):
     """Every external resource (a DTD, an entity) reads as empty, whatever else the parser was told:
@@ -180,12 +202,27 @@ def _declares_doctype(data: bytes) -> bool:
 # libxml2's errors that stand for a limit of their own; any other is malformed XML. With huge_tree
 # off, libxml2 stops past depth 256, at text of 10,000,000 characters (more than a request may hold)
 # and at an entity expanding too far (only possible with a DTD, which is refused as such).
-_SYNTAX_LIMITS = {getattr(etree.ErrorTypes, name): limit for limit, names in (
-    ("entity", ("ERR_UNDECLARED_ENTITY", "WAR_UNDECLARED_ENTITY", "ERR_ENTITY_LOOP", "ERR_UNPARSED_ENTITY",
-                "ERR_ENTITYREF_IN_PROLOG", "ERR_ENTITYREF_IN_EPILOG", "ERR_PEREF_IN_PROLOG", "ERR_PEREF_IN_EPILOG")),
-    ("encoding", ("ERR_INVALID_ENCODING", "ERR_UNKNOWN_ENCODING", "ERR_UNSUPPORTED_ENCODING", "ERR_ENCODING_NAME")),
-    ("depth", ("ERR_RESOURCE_LIMIT",)),
-) for name in names}
+_SYNTAX_LIMITS = {
+    getattr(etree.ErrorTypes, name): limit
+    for limit, names in (
+        (
+            "entity",
+            (
+                "ERR_UNDECLARED_ENTITY",
+                "WAR_UNDECLARED_ENTITY",
+                "ERR_ENTITY_LOOP",
+                "ERR_UNPARSED_ENTITY",
+                "ERR_ENTITYREF_IN_PROLOG",
+                "ERR_ENTITYREF_IN_EPILOG",
+                "ERR_PEREF_IN_PROLOG",
+                "ERR_PEREF_IN_EPILOG",
+            ),
+        ),
+        ("encoding", ("ERR_INVALID_ENCODING", "ERR_UNKNOWN_ENCODING", "ERR_UNSUPPORTED_ENCODING", "ERR_ENCODING_NAME")),
+        ("depth", ("ERR_RESOURCE_LIMIT",)),
+    )
+    for name in names
+}
 
 
 def _doctype_refusal() -> XmlRefused:
@@ -198,8 +235,7 @@ def _syntax_refusal(exc: etree.XMLSyntaxError, data: bytes) -> XmlRefused:
     last = exc.error_log.last_error
     text = last.message if last is not None else exc.msg
     limit = _SYNTAX_LIMITS.get(exc.code, "malformed")
-    return XmlRefused(limit, f"{'Malformed XML' if limit == 'malformed' else 'Refused XML'}: {text}",
-                      exc.lineno)
+    return XmlRefused(limit, f"{'Malformed XML' if limit == 'malformed' else 'Refused XML'}: {text}", exc.lineno)
 
 
 def _walk(root: etree._Element, limits: XmlLimits) -> None:
@@ -214,14 +250,16 @@ def _walk(root: etree._Element, limits: XmlLimits) -> None:
             if depth > max_depth:
                 raise XmlRefused("depth", f"Element depth exceeds the limit of {max_depth}", node.sourceline)
             if declared + len(node.attrib) > max_attributes:
-                raise XmlRefused("attributes", f"Attributes on one element exceed the limit of {max_attributes}",
-                                 node.sourceline)
+                raise XmlRefused(
+                    "attributes", f"Attributes on one element exceed the limit of {max_attributes}", node.sourceline
+                )
             declared = 0
             if tag in RECORD_TAGS:
                 records += 1
                 if records > max_records:
-                    raise XmlRefused("records", f"ActivityReport records exceed the limit of {max_records}",
-                                     node.sourceline)
+                    raise XmlRefused(
+                        "records", f"ActivityReport records exceed the limit of {max_records}", node.sourceline
+                    )
             elif tag is etree.Entity:
                 raise XmlRefused("entity", "Entity references are not allowed", node.sourceline)
             elif tag.startswith(XINCLUDE_PREFIX):

@@ -1,4 +1,5 @@
 """Activities, their board registrations, and the board registries PARS matches learners against."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -56,17 +57,20 @@ class Activity:
     def problems(self) -> list[str]:
         """What makes this activity unfit to store (a title and type; points finite, non-negative, at most
         MAX_POINTS)."""
-        found = [f"The activity's {what} is required." for what, value in (("title", self.title),
-                                                                            ("type", self.activity_type))
-                 if not (value or "").strip()]
+        found = [
+            f"The activity's {what} is required."
+            for what, value in (("title", self.title), ("type", self.activity_type))
+            if not (value or "").strip()
+        ]
         if self.end_date < self.start_date:
             found.append("The activity's end date is before its start date.")
         if not _points_ok(self.credits):
             found.append(f"Credits must be a non-negative number up to {MAX_POINTS:,}, not {self.credits}.")
         for reg in self.registrations:
             if not _points_ok(reg.max_points):
-                found.append(f"{reg.board}: MaxPoints must be a non-negative number up to {MAX_POINTS:,}, "
-                             f"not {reg.max_points}.")
+                found.append(
+                    f"{reg.board}: MaxPoints must be a non-negative number up to {MAX_POINTS:,}, not {reg.max_points}."
+                )
         return found
 
     def registered_with(self, catalogue: Catalogue) -> Activity:

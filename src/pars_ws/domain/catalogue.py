@@ -1,4 +1,5 @@
 """The board catalogue: what each board or program accepts. Built from data, never hard-coded."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -62,8 +63,10 @@ class Board:
         for name in (self.code, *self.registration_codes, *filter(None, [self.state])):
             self._id_types.setdefault(fold(name), self.learner_id_types[0])
         if self.deletion_deadline not in DELETION_DEADLINES:
-            raise ValueError(f"{self.code}: unknown deletion_deadline {self.deletion_deadline!r} "
-                             f"(known: {', '.join(DELETION_DEADLINES)})")
+            raise ValueError(
+                f"{self.code}: unknown deletion_deadline {self.deletion_deadline!r} "
+                f"(known: {', '.join(DELETION_DEADLINES)})"
+            )
 
     @property
     def certifying(self) -> bool:
@@ -85,9 +88,7 @@ class Board:
 class Catalogue:
     def __init__(self, boards: Mapping[str, Board]):
         self.boards = dict(boards)
-        self._by_registration = {
-            fold(code): board for board in boards.values() for code in board.registration_codes
-        }
+        self._by_registration = {fold(code): board for board in boards.values() for code in board.registration_codes}
         self._offering: dict[str, set[str]] = {}  # folded credit type -> codes of the boards offering it
         for board in boards.values():
             for t in board.credit_types:

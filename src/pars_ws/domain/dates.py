@@ -4,6 +4,7 @@ Both parsers return None for anything they cannot read for certain: the rules tu
 per-record error (671 for a completion date; 664, or 718 on boards that match by name and date of
 birth, for a DOB) rather than guessing.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -17,9 +18,7 @@ __all__ = ["parse_completion_date", "parse_dob"]
 _US_DATE = re.compile(r"(\d{1,2})([/-])(\d{1,2})\2(\d{4})", re.ASCII)
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 _TZ = r"(?:Z|[+-](\d{2}):(\d{2}))?"
-_ISO_DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?" + _TZ, re.ASCII
-)
+_ISO_DATETIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.\d+)?" + _TZ, re.ASCII)
 _ISO_DATE_TZ = re.compile(r"(\d{4})-(\d{2})-(\d{2})" + _TZ, re.ASCII)  # xs:date may carry a zone
 _GMONTHDAY = re.compile(r"--(\d{2})-(\d{2})" + _TZ, re.ASCII)  # xs:gMonthDay
 _MONTH_DAY = re.compile(r"(\d{1,2})([/-])(\d{1,2})", re.ASCII)
@@ -31,9 +30,17 @@ _MONTHS = {
     name: number
     for number, names in enumerate(
         [
-            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
-            ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
-            ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
             ("dec", "december"),
         ],
         start=1,

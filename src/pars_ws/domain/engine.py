@@ -1,5 +1,6 @@
 """Judging a request: every record against every rule, in request order; a record sees what the earlier
 records of the same request added or deleted (RequestState), and one record's failure changes no other."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -88,8 +89,16 @@ class RequestState:
 class Case:
     """One record, with everything the rules ask about it, worked out once and on demand."""
 
-    def __init__(self, r: ReportedRecord, *, today: dt.date, catalogue: Catalogue, lookups: Lookups,
-                 state: RequestState, source: Source):
+    def __init__(
+        self,
+        r: ReportedRecord,
+        *,
+        today: dt.date,
+        catalogue: Catalogue,
+        lookups: Lookups,
+        state: RequestState,
+        source: Source,
+    ):
         self.r = r
         self.today = today
         self.catalogue = catalogue
@@ -206,7 +215,9 @@ class Case:
         key = self.held_key
         if key is None or self.completion is None:
             return False
-        held = [rec for rec in self.lookups.records_on(*key, self.completion) if rec.credit_id not in self.state.deleted]
+        held = [
+            rec for rec in self.lookups.records_on(*key, self.completion) if rec.credit_id not in self.state.deleted
+        ]
         held += [rec for rec in self.state.by_learner.get(key, ()) if rec.completion_date == self.completion]
         return any(rec.status != Status.REJECTED for rec in held)
 
@@ -243,7 +254,9 @@ class Case:
         if self.completion is None:
             return None
         key = (self.board.code, self.r.activity_id.strip(), who)
-        candidates = [r for r in self.lookups.records_on(*key, self.completion) if r.credit_id not in self.state.deleted]
+        candidates = [
+            r for r in self.lookups.records_on(*key, self.completion) if r.credit_id not in self.state.deleted
+        ]
         candidates += [r for r in self.state.by_learner.get(key, []) if r.completion_date == self.completion]
         # A Submitted record cannot be deleted yet: prefer a processed one with the same fields.
         candidates.sort(key=lambda rec: rec.status == Status.SUBMITTED)
@@ -264,12 +277,23 @@ class Judgement:
 
     def as_dict(self) -> dict:
         """The outcome as the JSON API and `pars-ws validate --json` give it."""
-        return {"index": self.record.index, "credit_id": self.record.credit_id, "status": self.status.value,
-                "errors": [{"code": c, "message": message(c)} for c in self.codes]}
+        return {
+            "index": self.record.index,
+            "credit_id": self.record.credit_id,
+            "status": self.status.value,
+            "errors": [{"code": c, "message": message(c)} for c in self.codes],
+        }
 
 
-def judge(records: Iterable[ReportedRecord], *, today: dt.date, now: dt.datetime, catalogue: Catalogue,
-          lookups: Lookups, source: Source) -> list[Judgement]:
+def judge(
+    records: Iterable[ReportedRecord],
+    *,
+    today: dt.date,
+    now: dt.datetime,
+    catalogue: Catalogue,
+    lookups: Lookups,
+    source: Source,
+) -> list[Judgement]:
     """Judge every record of one request or file. One record's failure never changes another's."""
     state = RequestState()
     results = []
@@ -283,8 +307,10 @@ def judge(records: Iterable[ReportedRecord], *, today: dt.date, now: dt.datetime
 
 
 # The rules that apply to each action (None: neither add nor delete), in code order, as (code, check).
-_RULES_FOR = {action: [(rule.code, rule.check) for rule in RULES if rule.action in ("any", action)]
-              for action in (ADD, DELETE, None)}
+_RULES_FOR = {
+    action: [(rule.code, rule.check) for rule in RULES if rule.action in ("any", action)]
+    for action in (ADD, DELETE, None)
+}
 
 
 def _judge_one(r, today, now, catalogue, lookups, state, source) -> Judgement:

@@ -1,4 +1,5 @@
 """PARS error codes and their messages, verbatim (typos included: clients match on them)."""
+
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,5 @@
 """Lookups answered from memory: the service fills one per request from storage, tests fill it by hand."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,12 @@ from .records import DOB, Status, StoredRecord
 
 
 class MemoryLookups:
-    def __init__(self, activities: Iterable[Activity] = (), learners: Iterable[RegisteredLearner] = (),
-                 records: Iterable[StoredRecord] = ()):
+    def __init__(
+        self,
+        activities: Iterable[Activity] = (),
+        learners: Iterable[RegisteredLearner] = (),
+        records: Iterable[StoredRecord] = (),
+    ):
         self.activities: dict[str, Activity] = {}
         self._by_id: dict[tuple[str, str], RegisteredLearner] = {}
         self._by_npi: dict[tuple[str, str], RegisteredLearner] = {}
@@ -60,9 +65,12 @@ class MemoryLookups:
             # Name keys are slow to compute and only boards without learner IDs match on names.
             self._by_name = defaultdict(list)
             for learner in self._learners:
-                self._by_name[(learner.board, name_key(learner.first_name), name_key(learner.last_name))].append(learner)
+                self._by_name[(learner.board, name_key(learner.first_name), name_key(learner.last_name))].append(
+                    learner
+                )
         return [
-            learner for learner in self._by_name.get((board, name_key(first), name_key(last)), [])
+            learner
+            for learner in self._by_name.get((board, name_key(first), name_key(last)), [])
             if learner.dob is not None and learner.dob == dob
         ]
 

@@ -1,4 +1,5 @@
 """Learner name matching: case, accents and surrounding blanks do not count."""
+
 from __future__ import annotations
 
 import unicodedata

@@ -3,6 +3,7 @@
 Web users log in to the pages; credentials are for SOAP and the JSON API. PARS keeps them apart
 ("This access is different from any existing PARS access in the interface").
 """
+
 from __future__ import annotations
 
 MIN_PASSWORD = 12  # a password a person chooses (generated ones are longer)
@@ -18,8 +19,14 @@ def password_problems(password: str | None) -> list[str]:
 
 def email_ok(email: str) -> bool:
     local, at, domain = email.partition("@")
-    return bool(at and local and "." in domain.strip(".") and not any(c.isspace() for c in email)
-                and "@" not in domain and len(email) <= MAX_EMAIL)
+    return bool(
+        at
+        and local
+        and "." in domain.strip(".")
+        and not any(c.isspace() for c in email)
+        and "@" not in domain
+        and len(email) <= MAX_EMAIL
+    )
 
 
 def web_user_problems(name: str, email: str, password: str | None) -> list[str]:

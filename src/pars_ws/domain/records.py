@@ -1,4 +1,5 @@
 """Learner completion records as PARS receives them and as it keeps them."""
+
 from __future__ import annotations
 
 import datetime as dt

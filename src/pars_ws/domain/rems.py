@@ -6,6 +6,7 @@ PARS lists no REMS-specific error codes. A rule uses the nearest existing code: 
 one of ActivityReport v2's values is 998, with the field named beside the message (`as_found`).
 Each rule is a small function next to its code, as in rules.py; one problem is reported once.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,8 +35,13 @@ class RemsValues:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RemsValues:
-        return cls(tuple(d["professions"]), tuple(d["dea_registrations"]), tuple(d["practice_areas"]),
-                   tuple(d["time_in_practice"]), dict(d["states"]))
+        return cls(
+            tuple(d["professions"]),
+            tuple(d["dea_registrations"]),
+            tuple(d["practice_areas"]),
+            tuple(d["time_in_practice"]),
+            dict(d["states"]),
+        )
 
     def state(self, text: str | None) -> str | None:
         """The postal code of a state named by its code or its name, folded; None if it is neither."""
@@ -108,6 +114,7 @@ def rule(code: int, field: str | None = None):
 
 # -- participant ID and activity ------------------------------------------------------------------
 
+
 @rule(621)
 def participant_id_missing(c) -> bool:
     return c.p.participant_id is None
@@ -131,6 +138,7 @@ def activity_not_rems(c) -> bool:
 
 # -- completion date -------------------------------------------------------------------------------
 
+
 @rule(631)
 def completion_date_missing(c) -> bool:
     return c.p.completion_date is None
@@ -152,6 +160,7 @@ def completion_before_start(c) -> bool:
 
 
 # -- participant fields (ActivityReport v2 values) -------------------------------------------------
+
 
 @rule(FIELD_VALUE, "Profession")
 def profession_invalid(c) -> bool:
@@ -184,6 +193,7 @@ def time_in_practice_invalid(c) -> bool:
 
 
 # -- judging ------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Participant:
@@ -225,19 +235,29 @@ def found_codes(c: ParticipantCase) -> list[Code]:
     return [Code(code, ", ".join(fields)) for code, fields in sorted(broken.items())]
 
 
-def judge_participant(p: ReportedParticipant, activity: Activity | None, values: RemsValues,
-                      today: dt.date) -> ParticipantJudgement:
+def judge_participant(
+    p: ReportedParticipant, activity: Activity | None, values: RemsValues, today: dt.date
+) -> ParticipantJudgement:
     case = ParticipantCase(p, activity, values, today)
     codes = found_codes(case)
     if codes:
         return ParticipantJudgement(p, codes, None)
-    return ParticipantJudgement(p, [], Participant(
-        activity_id=p.activity_id, participant_id=p.participant_id, participant_id_domain=p.participant_id_domain,
-        completion_date=case.completion, profession=one_of(values.professions, p.profession),
-        state=values.state(p.state), dea_registration=one_of(values.dea_registrations, p.dea_registration),
-        practice_area=one_of(values.practice_areas, p.practice_area),
-        surgical_procedures=surgical_procedures(p.surgical_procedures),
-        time_in_practice=one_of(values.time_in_practice, p.time_in_practice)))
+    return ParticipantJudgement(
+        p,
+        [],
+        Participant(
+            activity_id=p.activity_id,
+            participant_id=p.participant_id,
+            participant_id_domain=p.participant_id_domain,
+            completion_date=case.completion,
+            profession=one_of(values.professions, p.profession),
+            state=values.state(p.state),
+            dea_registration=one_of(values.dea_registrations, p.dea_registration),
+            practice_area=one_of(values.practice_areas, p.practice_area),
+            surgical_procedures=surgical_procedures(p.surgical_procedures),
+            time_in_practice=one_of(values.time_in_practice, p.time_in_practice),
+        ),
+    )
 
 
 def as_found(code: int, p: ReportedParticipant, values: RemsValues) -> Code:

@@ -1,4 +1,5 @@
 """The board review: what happens to a Submitted record when its board reviews it."""
+
 from __future__ import annotations
 
 from .catalogue import Catalogue

@@ -4,6 +4,7 @@ A rule receives a `Case` (one record with everything PARS knows about it) and an
 the record breaks it. Rules that need a value another rule reports as missing or invalid stay
 silent, so each problem is reported once, under its own code.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,6 +47,7 @@ def rule(code: int, action: str = ADD):
 
 # -- action ---------------------------------------------------------------------------------
 
+
 @rule(601, "any")
 def action_missing(c) -> bool:
     return c.action_text is None
@@ -57,6 +59,7 @@ def action_invalid(c) -> bool:
 
 
 # -- missing fields -------------------------------------------------------------------------
+
 
 @rule(603)
 def credit_id_already_used(c) -> bool:
@@ -110,6 +113,7 @@ def credit_certificate_missing(c) -> bool:
 
 # -- board registry match -------------------------------------------------------------------
 
+
 @rule(661)
 def learner_id_unknown(c) -> bool:
     return c.id_lookup_possible and c.registered is None
@@ -137,6 +141,7 @@ def no_single_match_without_id(c) -> bool:
 
 
 # -- activity and registration --------------------------------------------------------------
+
 
 @rule(670)
 def activity_not_registered_for_board(c) -> bool:
@@ -177,6 +182,7 @@ def registration_type_invalid(c) -> bool:
 
 
 # -- dates ----------------------------------------------------------------------------------
+
 
 @rule(671)
 def completion_date_invalid(c) -> bool:
@@ -228,6 +234,7 @@ def second_completion_same_day(c) -> bool:
 
 # -- points ---------------------------------------------------------------------------------
 
+
 @rule(673)
 def points_invalid(c) -> bool:
     return c.r.credits is not None and c.points is None
@@ -262,6 +269,7 @@ def points_push_past_maximum(c) -> bool:
 
 
 # -- credit types ---------------------------------------------------------------------------
+
 
 @rule(676)
 def credit_type_not_offered(c) -> bool:
@@ -319,6 +327,7 @@ def practice_assessment_not_registered(c) -> bool:
 
 
 # -- deletes --------------------------------------------------------------------------------
+
 
 @rule(605, DELETE)
 def delete_target_not_found(c) -> bool:

@@ -1,5 +1,6 @@
 """What a provider searches for and what a search finds: learner search, activity learner summary,
 and a record's history (plain values; storage fills them, the service reads filters into them)."""
+
 from __future__ import annotations
 
 import datetime as dt

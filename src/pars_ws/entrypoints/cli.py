@@ -1,4 +1,5 @@
 """The `pars-ws` command line."""
+
 from __future__ import annotations
 
 import json
@@ -26,6 +27,7 @@ def main() -> None:
 
 
 # -- database ---------------------------------------------------------------------------------
+
 
 @main.group()
 def db() -> None:
@@ -58,8 +60,10 @@ def db_prepare(seed: bool) -> None:
         if not has_credentials(services):
             _print_seed(seed_sandbox(services))
         elif not has_web_users(services):  # a database from before web users: nobody can log in to the pages
-            click.echo("no web users yet: add one for the pages with 'pars-ws users add --provider-id N "
-                       "--environment sandbox|production --name NAME --email EMAIL'")
+            click.echo(
+                "no web users yet: add one for the pages with 'pars-ws users add --provider-id N "
+                "--environment sandbox|production --name NAME --email EMAIL'"
+            )
 
 
 def _safe_url(url: str) -> str:
@@ -70,6 +74,7 @@ def _safe_url(url: str) -> str:
 
 # -- sandbox ----------------------------------------------------------------------------------
 
+
 @main.group()
 def sandbox() -> None:
     """The sandbox environment."""
@@ -78,7 +83,9 @@ def sandbox() -> None:
 @sandbox.command("seed")
 @click.option("--username", help="Credential user name (default: generated).")
 @click.option("--password", help="Credential password (default: generated; printed once).")
-@click.option("--web-password", help="The sandbox web user's password for the pages (default: generated; printed once).")
+@click.option(
+    "--web-password", help="The sandbox web user's password for the pages (default: generated; printed once)."
+)
 @click.option("--no-credential", is_flag=True, help="Load activities and learners only (no credential, no web user).")
 def sandbox_seed(username, password, web_password, no_credential) -> None:
     """Load the test provider, activities and board test learners; create one sandbox credential and one
@@ -88,14 +95,17 @@ def sandbox_seed(username, password, web_password, no_credential) -> None:
 
     services = _services()
     upgrade(services.settings.database_url)
-    result = seed_sandbox(services, username=username, password=password, create_credential=not no_credential,
-                          web_password=web_password)
+    result = seed_sandbox(
+        services, username=username, password=password, create_credential=not no_credential, web_password=web_password
+    )
     _print_seed(result)
 
 
 def _print_seed(result) -> None:
-    click.echo(f"sandbox seeded: provider {result.provider_id}, {result.activities} activities, "
-               f"{result.learners} registry learners")
+    click.echo(
+        f"sandbox seeded: provider {result.provider_id}, {result.activities} activities, "
+        f"{result.learners} registry learners"
+    )
     if result.username:
         click.echo("sandbox credential (shown once; only its hash is stored):")
         click.echo(f"  ProviderId: {result.provider_id}")
@@ -108,6 +118,7 @@ def _print_seed(result) -> None:
 
 
 # -- credentials ------------------------------------------------------------------------------
+
 
 @main.group()
 def credentials() -> None:
@@ -131,9 +142,18 @@ def credentials_create(provider_id, environment, username, password, provider_na
         raise click.BadParameter("must be 7 digits (leading zeros kept)", param_hint="--provider-id")
     services = _services()
     upgrade(services.settings.database_url)
-    secret = _operator(lambda: accounts.create_credential(
-        services, provider_id=provider_id, environment=environment, username=username, password=password,
-        provider_name=provider_name, provider_domain=provider_domain, provider_email=provider_email))
+    secret = _operator(
+        lambda: accounts.create_credential(
+            services,
+            provider_id=provider_id,
+            environment=environment,
+            username=username,
+            password=password,
+            provider_name=provider_name,
+            provider_domain=provider_domain,
+            provider_email=provider_email,
+        )
+    )
     click.echo(f"{environment} credential for provider {provider_id}:")
     click.echo(f"  User:     {username}")
     if not password:
@@ -195,6 +215,7 @@ def credentials_list():
 
 # -- web users --------------------------------------------------------------------------------
 
+
 @main.group()
 def users() -> None:
     """People's web users: the log-in for the pages (separate from web-service credentials)."""
@@ -213,8 +234,11 @@ def users_add(provider_id, environment, name, email, password):
 
     services = _services()
     upgrade(services.settings.database_url)
-    secret = _operator(lambda: accounts.create_web_user(services, provider_id=provider_id, environment=environment,
-                                                        name=name, email=email, password=password))
+    secret = _operator(
+        lambda: accounts.create_web_user(
+            services, provider_id=provider_id, environment=environment, name=name, email=email, password=password
+        )
+    )
     click.echo(f"{environment} web user for provider {provider_id}:")
     click.echo(f"  E-mail:   {email.strip().lower()}")
     if not password:
@@ -256,6 +280,7 @@ def users_list(provider_id, environment):
 
 # -- data imports -----------------------------------------------------------------------------
 
+
 @main.group()
 def activities() -> None:
     """Activities and their board registrations."""
@@ -267,8 +292,9 @@ def operator_account(services, provider_id: str | None, environment: str):
     from ..adapters.data_files import sandbox_fixture
     from ..service.accounts import provider_account
 
-    return _operator(lambda: provider_account(
-        services, provider_id or sandbox_fixture()["provider"]["provider_id"], environment))
+    return _operator(
+        lambda: provider_account(services, provider_id or sandbox_fixture()["provider"]["provider_id"], environment)
+    )
 
 
 @activities.command("import")
@@ -324,6 +350,7 @@ def registry_import(file, environment):
 
 # -- serving ----------------------------------------------------------------------------------
 
+
 @main.command()
 @click.option("--poll", type=float, default=POLL_SECONDS, show_default=True, help="Seconds between polls when idle.")
 def worker(poll):
@@ -337,8 +364,12 @@ def worker(poll):
 
 @main.command()
 @click.option("--bind", default=lambda: os.environ.get("PARS_BIND", "127.0.0.1:8000"), show_default="127.0.0.1:8000")
-@click.option("--workers", type=int, default=None,
-              help="gunicorn workers [default: PARS_WORKERS, else 2 on SQLite and 2 per CPU on PostgreSQL]")
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="gunicorn workers [default: PARS_WORKERS, else 2 on SQLite and 2 per CPU on PostgreSQL]",
+)
 @click.option("--no-seed", is_flag=True, help="Do not seed the sandbox on an empty database.")
 @click.option("--no-worker", is_flag=True, help="Do not run a worker process beside the web processes.")
 def serve(bind, workers, no_seed, no_worker):
@@ -354,12 +385,15 @@ def serve(bind, workers, no_seed, no_worker):
     # knows the address it answers on (links in mail).
     os.environ.setdefault("PARS_SECRET_KEY", secrets.token_urlsafe(32))
     os.environ["PARS_BIND"] = bind
-    click.echo(f"serving on http://{bind}/services/ACCMELearnerService.svc (WSDL: ?wsdl) "
-               f"with {_safe_url(settings.database_url)} ({workers} gunicorn workers)")
+    click.echo(
+        f"serving on http://{bind}/services/ACCMELearnerService.svc (WSDL: ?wsdl) "
+        f"with {_safe_url(settings.database_url)} ({workers} gunicorn workers)"
+    )
     sys.exit(serving.run(bind, workers, with_worker=not no_worker))
 
 
 # -- offline tools ----------------------------------------------------------------------------
+
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))

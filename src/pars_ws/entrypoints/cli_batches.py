@@ -1,5 +1,6 @@
 """CLI commands for batches (registered on `main` when cli.py is imported): `pars-ws upload` and
 `pars-ws uploads`, clients of the HTTP API (/api/batches) of a running service."""
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,9 @@ class _Api:
 
     def call(self, path: str, *, body: bytes | None = None, content_type: str | None = None) -> tuple[int, bytes]:
         headers = dict(self.headers, **({"Content-Type": content_type} if content_type else {}))
-        req = urllib.request.Request(self.url + path, data=body, headers=headers,
-                                     method="POST" if body is not None else "GET")
+        req = urllib.request.Request(
+            self.url + path, data=body, headers=headers, method="POST" if body is not None else "GET"
+        )
         try:
             with urllib.request.urlopen(req, timeout=120) as response:
                 return response.status, response.read()
@@ -58,11 +60,22 @@ class _Api:
 def _connection(command):
     """--url, --user, --password (or PARS_URL, PARS_USER, PARS_PASSWORD), passed on as `api`."""
 
-    @click.option("--url", envvar="PARS_URL", default="http://127.0.0.1:8000", show_default=True,
-                  help="The service (env PARS_URL).")
+    @click.option(
+        "--url",
+        envvar="PARS_URL",
+        default="http://127.0.0.1:8000",
+        show_default=True,
+        help="The service (env PARS_URL).",
+    )
     @click.option("--user", envvar="PARS_USER", required=True, help="Web-service credential user (env PARS_USER).")
-    @click.option("--password", envvar="PARS_PASSWORD", required=True, prompt=True, hide_input=True,
-                  help="Its password (env PARS_PASSWORD; prompted when missing).")
+    @click.option(
+        "--password",
+        envvar="PARS_PASSWORD",
+        required=True,
+        prompt=True,
+        hide_input=True,
+        help="Its password (env PARS_PASSWORD; prompted when missing).",
+    )
     @functools.wraps(command)
     def wrapped(url, user, password, **kwargs):
         return command(api=_Api(url, user, password), **kwargs)
@@ -77,10 +90,15 @@ def _quoted(text: str) -> str:
 def multipart_form(fields: dict[str, str], file_name: str, data: bytes) -> tuple[bytes, str]:
     """(body, Content-Type) of a multipart/form-data POST with text fields and one "file"."""
     boundary = secrets.token_hex(16)
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{_quoted(file_name)}"\r\n'
-                 "Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{_quoted(file_name)}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
     parts.append(f"--{boundary}--\r\n".encode())
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
@@ -91,17 +109,28 @@ def _when(iso: str | None) -> str:
 
 @main.command("upload")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--type", "file_type", type=click.Choice(["txt", "xml", "xlsx"]),
-              help="Tab-delimited Template B, XML or the Excel learner template (default: by the file's "
-                   "extension, .xml and .xlsx, else txt).")
-@click.option("--submission-type", type=click.Choice(["boards", "rems"]), default="boards", show_default=True,
-              help="Learners for a Licensing or Specialty Board, or Opioid Analgesic REMS participants (a REMS "
-                   "participant template .txt or an Activity Report v2 .xml).")
+@click.option(
+    "--type",
+    "file_type",
+    type=click.Choice(["txt", "xml", "xlsx"]),
+    help="Tab-delimited Template B, XML or the Excel learner template (default: by the file's "
+    "extension, .xml and .xlsx, else txt).",
+)
+@click.option(
+    "--submission-type",
+    type=click.Choice(["boards", "rems"]),
+    default="boards",
+    show_default=True,
+    help="Learners for a Licensing or Specialty Board, or Opioid Analgesic REMS participants (a REMS "
+    "participant template .txt or an Activity Report v2 .xml).",
+)
 @click.option("--force", is_flag=True, help="Process it even if the same file was uploaded in the last 30 days.")
 @click.option("--no-wait", is_flag=True, help="Return once the file is queued.")
-@click.option("--errors-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the error report (rows not processed) to this file (.xlsx: as a workbook, for "
-                   "Excel uploads).")
+@click.option(
+    "--errors-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Save the error report (rows not processed) to this file (.xlsx: as a workbook, for Excel uploads).",
+)
 @_connection
 def upload(api: _Api, file: Path, file_type, submission_type, force, no_wait, errors_out):
     """Upload a batch FILE of learner records and wait for it to be processed.
@@ -109,8 +138,11 @@ def upload(api: _Api, file: Path, file_type, submission_type, force, no_wait, er
     Exits 1 when the file is refused, fails, or has rows that were not processed.
     """
     file_type = file_type or {".xml": "xml", ".xlsx": "xlsx"}.get(file.suffix.lower(), "txt")
-    body, content_type = multipart_form({"file_type": file_type, "force": "true" if force else "false",
-                                         "submission_type": submission_type}, file.name, file.read_bytes())
+    body, content_type = multipart_form(
+        {"file_type": file_type, "force": "true" if force else "false", "submission_type": submission_type},
+        file.name,
+        file.read_bytes(),
+    )
     status, batch = api.json("/api/batches", body=body, content_type=content_type)
     if status != 202:
         click.echo(f"{file.name}: refused: {batch.get('error', status)}", err=True)
@@ -125,8 +157,10 @@ def upload(api: _Api, file: Path, file_type, submission_type, force, no_wait, er
             batch = api.get(batch["links"]["self"])
             bar.update(batch["rows_done"] - shown)
             shown = batch["rows_done"]
-    click.echo(f"batch {batch['id']}: {batch['status']}. {batch['records']} records: "
-               f"{batch['processed']} processed, {batch['not_processed']} not processed.")
+    click.echo(
+        f"batch {batch['id']}: {batch['status']}. {batch['records']} records: "
+        f"{batch['processed']} processed, {batch['not_processed']} not processed."
+    )
     if batch["message"] and batch["status"] == "failed":
         click.echo(batch["message"], err=True)
     links = batch["links"]
@@ -154,5 +188,7 @@ def uploads(api: _Api):
         return
     click.echo("batch\tuploaded\tstatus\trecords\tprocessed\tnot processed\tfile")
     for b in rows:
-        click.echo(f"{b['id']}\t{_when(b['uploaded_at'])}\t{b['status']}\t{b['records']}\t{b['processed']}\t"
-                   f"{b['not_processed']}\t{b['file_name']}")
+        click.echo(
+            f"{b['id']}\t{_when(b['uploaded_at'])}\t{b['status']}\t{b['records']}\t{b['processed']}\t"
+            f"{b['not_processed']}\t{b['file_name']}"
+        )

@@ -2,6 +2,7 @@
 
 These work on the database directly, as an operator: `--provider-id` and `--environment` choose
 whose records (default: the sandbox test provider)."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,9 @@ def _write_csv(chunks, path: str) -> None:
             out.write(chunk)
 
 
-def _show(listing, params: dict, csv_file: str | None, as_json: bool, provider_id: str | None,
-          environment: str) -> None:
+def _show(
+    listing, params: dict, csv_file: str | None, as_json: bool, provider_id: str | None, environment: str
+) -> None:
     """A page of a listing as text or JSON, or all of it as CSV."""
     from ..service.search import csv_cell, page_json, paging
 
@@ -59,19 +61,22 @@ def _show(listing, params: dict, csv_file: str | None, as_json: bool, provider_i
 
 def _listing_options(command):
     """Paging, output and whose records: the same for every listing."""
-    for option in reversed((
-        click.option("--page", default="1", show_default=True),
-        click.option("--per-page", default="20", show_default=True),
-        click.option("--csv", "csv_file", help="Write all of it as CSV to this file ('-': standard output)."),
-        click.option("--json", "as_json", is_flag=True, help="Print the page as JSON."),
-        click.option("--provider-id", help="7-digit ACCME provider ID (default: the sandbox test provider)."),
-        click.option("--environment", type=ENVIRONMENT, default="sandbox", show_default=True),
-    )):
+    for option in reversed(
+        (
+            click.option("--page", default="1", show_default=True),
+            click.option("--per-page", default="20", show_default=True),
+            click.option("--csv", "csv_file", help="Write all of it as CSV to this file ('-': standard output)."),
+            click.option("--json", "as_json", is_flag=True, help="Print the page as JSON."),
+            click.option("--provider-id", help="7-digit ACCME provider ID (default: the sandbox test provider)."),
+            click.option("--environment", type=ENVIRONMENT, default="sandbox", show_default=True),
+        )
+    ):
         command = option(command)
     return command
 
 
 # -- review ---------------------------------------------------------------------------------------
+
 
 @main.group()
 def review() -> None:
@@ -85,11 +90,14 @@ def review_run(environment):
     from ..service.review import run_now
 
     summary = run_now(_services(), environment)
-    click.echo(f"{environment}: {summary.reviewed} reviewed, {summary.accepted} accepted, "
-               f"{summary.rejected} rejected, {summary.emails} rejection e-mails queued")
+    click.echo(
+        f"{environment}: {summary.reviewed} reviewed, {summary.accepted} accepted, "
+        f"{summary.rejected} rejected, {summary.emails} rejection e-mails queued"
+    )
 
 
 # -- search ---------------------------------------------------------------------------------------
+
 
 @main.command("search")
 @click.option("--title", help="Activity title keyword.")

@@ -14,6 +14,7 @@ SOAP's are, and go to the same services; results carry SOAP's names, codes and v
 records in request order. A body that is not JSON or not the document's shape is 400 with a problem
 document (RFC 9457) naming the JSON pointer.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -59,8 +60,14 @@ def problem(status: int, detail: str, pointer: str | None = None, codes=()) -> R
     return Response(json.dumps(body), status=status, mimetype=PROBLEM)
 
 
-_TITLES = {400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Content Too Large",
-           500: "Internal Server Error", 503: "Service Unavailable"}
+_TITLES = {
+    400: "Bad Request",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def _json(body, status: int = 200, **headers) -> Response:
@@ -90,10 +97,18 @@ def _log_call(response):
     """One JSON line per call, as SOAP calls have, with the request's correlation ID."""
     if log.isEnabledFor(logging.INFO):
         account = g.get("account")
-        log.info(json.dumps({
-            "event": "api_call", "correlation_id": correlation_id(), "operation": request.endpoint,
-            "status": response.status_code, "provider_id": account.provider_id if account else None,
-            "environment": account.environment if account else None}))
+        log.info(
+            json.dumps(
+                {
+                    "event": "api_call",
+                    "correlation_id": correlation_id(),
+                    "operation": request.endpoint,
+                    "status": response.status_code,
+                    "provider_id": account.provider_id if account else None,
+                    "environment": account.environment if account else None,
+                }
+            )
+        )
     return response
 
 
@@ -120,6 +135,7 @@ def sandbox_faults_honoured(view):
     """X-PARS-Sandbox-Fault (service.faults decides; production never gets one): 998 and drop answer
     before the operation runs, so nothing is stored; a delay holds the operation's answer back; a hold
     is the save's (the header goes to the service with the records)."""
+
     @wraps(view)
     def wrapped(*args, **kwargs):
         try:
@@ -140,6 +156,7 @@ def sandbox_faults_honoured(view):
 
 # -- learner activity ---------------------------------------------------------------------------------
 
+
 def _record_result(j) -> dict:
     result = {"Index": j.record.index}
     if j.record.credit_id:
@@ -156,21 +173,35 @@ def _record_result(j) -> dict:
 def save_learner_activity():
     body = _body()
     records = read_json_reports(parse_json(body), services().settings.limits.max_records)
-    judgements = services().learners.save(g.account, records, source=Source.JSON, raw=body,
-                                          correlation_id=correlation_id(),
-                                          sandbox_fault=sandbox_faults.header(request.environ))
+    judgements = services().learners.save(
+        g.account,
+        records,
+        source=Source.JSON,
+        raw=body,
+        correlation_id=correlation_id(),
+        sandbox_fault=sandbox_faults.header(request.environ),
+    )
     ok = sum(1 for j in judgements if j.ok)
     summary = "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success")
     return _json({"ResultSummary": summary, "Results": [_record_result(j) for j in judgements]}, 201 if ok else 400)
 
 
 def _statuses(records) -> list[dict]:
-    return [{
-        "CreditID": rec.credit_id, "ActivityID": rec.activity_id, "Board": rec.board, "LearnerID": rec.learner_id or "",
-        "CompletionDate": rec.completion_date.isoformat(), "Credits": _decimal(rec.credits), "Status": rec.status.value,
-        "Errors": _errors([rec.reject_code] if rec.status == Status.REJECTED and rec.reject_code else []),
-        "Submitted": as_utc(rec.submitted_at).isoformat(), "Updated": as_utc(rec.updated_at).isoformat(),
-    } for rec in records]
+    return [
+        {
+            "CreditID": rec.credit_id,
+            "ActivityID": rec.activity_id,
+            "Board": rec.board,
+            "LearnerID": rec.learner_id or "",
+            "CompletionDate": rec.completion_date.isoformat(),
+            "Credits": _decimal(rec.credits),
+            "Status": rec.status.value,
+            "Errors": _errors([rec.reject_code] if rec.status == Status.REJECTED and rec.reject_code else []),
+            "Submitted": as_utc(rec.submitted_at).isoformat(),
+            "Updated": as_utc(rec.updated_at).isoformat(),
+        }
+        for rec in records
+    ]
 
 
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # what SOAP's XML cannot carry either
@@ -222,27 +253,43 @@ def learner_match():
         value = el.findtext(f"{{{P}}}{name}")
         return value.strip() or None if value else None
 
-    record = ReportedRecord(index=1, board=text("Board"), learner_id_type=text("LearnerIDType"),
-                            learner_id=text("LearnerID"), first_name=text("FirstName"), last_name=text("LastName"),
-                            dob=text("DOB"))
+    record = ReportedRecord(
+        index=1,
+        board=text("Board"),
+        learner_id_type=text("LearnerIDType"),
+        learner_id=text("LearnerID"),
+        first_name=text("FirstName"),
+        last_name=text("LastName"),
+        dob=text("DOB"),
+    )
     codes = services().learners.match_learner(g.account, record)
     return _json({"Matched": not codes, "Errors": _errors(codes)})
 
 
 # -- activities -----------------------------------------------------------------------------------------
 
+
 def _activity(activity) -> dict:
     found = {"ActivityID": activity.activity_id}
     if activity.provider_activity_id:
         found["ProviderActivityID"] = activity.provider_activity_id
     found.update(
-        Title=activity.title, ActivityType=activity.activity_type, StartDate=activity.start_date.isoformat(),
-        EndDate=activity.end_date.isoformat(), ReportingYear=activity.reporting_year,
+        Title=activity.title,
+        ActivityType=activity.activity_type,
+        StartDate=activity.start_date.isoformat(),
+        EndDate=activity.end_date.isoformat(),
+        ReportingYear=activity.reporting_year,
         Credits=_decimal(activity.credits),
-        Registrations={"Registration": [
-            {"Board": reg.board, "MaxPoints": _decimal(reg.max_points),
-             "CreditTypes": {"CreditType": list(reg.credit_types)}}
-            for reg in activity.registrations]},
+        Registrations={
+            "Registration": [
+                {
+                    "Board": reg.board,
+                    "MaxPoints": _decimal(reg.max_points),
+                    "CreditTypes": {"CreditType": list(reg.credit_types)},
+                }
+                for reg in activity.registrations
+            ]
+        },
     )
     return found
 
@@ -274,6 +321,7 @@ def get_activity(activity_id: str):
 
 
 # -- the contract -------------------------------------------------------------------------------------------
+
 
 @blueprint.get("/openapi.json")
 def openapi():

@@ -1,5 +1,6 @@
 """Authentication for the HTTP API (uploads, search, review): the provider's web-service
 credential as HTTP Basic auth. The credential alone decides the environment, as in SOAP."""
+
 from __future__ import annotations
 
 from functools import wraps
@@ -46,8 +47,11 @@ def csv_download(chunks, name: str) -> Response:
     """CSV text chunks as a download named `name`-YYYYMMDD.csv, streamed: the chunks are produced while
     the response is sent (the first carries the byte order mark)."""
     file_name = f"{name}-{services().clock.today():%Y%m%d}.csv"
-    return Response(stream_with_context(chunk.encode("utf-8") for chunk in chunks), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+    return Response(
+        stream_with_context(chunk.encode("utf-8") for chunk in chunks),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{file_name}"'},
+    )
 
 
 # Room for the multipart framing and form fields around an uploaded file at the size limit.

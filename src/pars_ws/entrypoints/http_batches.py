@@ -10,6 +10,7 @@ GET  /api/batches/<id>/records         the rows processed, with their CreditIDs 
 
 A batch of another provider or environment is answered 404, exactly like one that does not exist.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -42,12 +43,21 @@ def _batch_json(info: batches.BatchInfo) -> dict:
         if info.file_type == "xlsx":
             links["errors_xlsx"] = url_for("batches.errors", batch_id=info.id, report_format="xlsx")
     return {
-        "id": info.id, "file_name": info.file_name, "file_type": info.file_type,
-        "submission_type": info.submission_type, "status": info.status,
-        "records": info.records, "rows_done": info.rows_done, "processed": info.processed,
-        "not_processed": info.not_processed, "forced": info.forced, "message": info.message,
-        "uploaded_at": _iso(info.uploaded_at), "started_at": _iso(info.started_at),
-        "finished_at": _iso(info.finished_at), "links": links,
+        "id": info.id,
+        "file_name": info.file_name,
+        "file_type": info.file_type,
+        "submission_type": info.submission_type,
+        "status": info.status,
+        "records": info.records,
+        "rows_done": info.rows_done,
+        "processed": info.processed,
+        "not_processed": info.not_processed,
+        "forced": info.forced,
+        "message": info.message,
+        "uploaded_at": _iso(info.uploaded_at),
+        "started_at": _iso(info.started_at),
+        "finished_at": _iso(info.finished_at),
+        "links": links,
     }
 
 
@@ -66,10 +76,14 @@ def upload():
         return json_error(400, batches.MSG_NO_FILE, reason="invalid")
     try:
         info = batches.upload(
-            services(), g.account, file_name=file.filename,
-            data=file.stream.read(limit + 1), file_type=(form.get("file_type") or "").strip().lower(),
+            services(),
+            g.account,
+            file_name=file.filename,
+            data=file.stream.read(limit + 1),
+            file_type=(form.get("file_type") or "").strip().lower(),
             force=(form.get("force") or "").strip().lower() in _TRUE,
-            submission_type=(form.get("submission_type") or rems.BOARDS).strip().lower())
+            submission_type=(form.get("submission_type") or rems.BOARDS).strip().lower(),
+        )
     except batches.UploadRefused as refused:
         return json_error(refused.http_status, refused.message, reason=refused.reason)
     response = jsonify(_batch_json(info))
@@ -98,8 +112,11 @@ def report_download(found: tuple[str, bytes], report_format: str) -> Response:
     """An error report (batches.error_report) as a download named after the uploaded file."""
     file_name, report = found
     name = batches.error_report_download_name(file_name, report_format)
-    return Response(report, mimetype=REPORT_MIMETYPES[report_format],
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        report,
+        mimetype=REPORT_MIMETYPES[report_format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 @blueprint.get("/api/batches/<int:batch_id>/errors.<report_format>")
@@ -114,18 +131,34 @@ def errors(batch_id: int, report_format: str):
 def records(batch_id: int):
     info = batches.get(services(), g.account, batch_id)
     if info is not None and info.submission_type == rems.REMS:
-        return jsonify(participants=[
-            {"row": p.batch_row, "activity_id": p.activity_id, "participant_id": p.participant_id,
-             "participant_id_domain": p.participant_id_domain, "completion_date": _iso(p.completion_date),
-             "profession": p.profession, "state_of_primary_practice": p.state,
-             "dea_registration": p.dea_registration, "practice_area": p.practice_area,
-             "surgical_procedures": p.surgical_procedures, "time_in_practice": p.time_in_practice}
-            for p in rems.participants(services(), g.account, batch_id)])
+        return jsonify(
+            participants=[
+                {
+                    "row": p.batch_row,
+                    "activity_id": p.activity_id,
+                    "participant_id": p.participant_id,
+                    "participant_id_domain": p.participant_id_domain,
+                    "completion_date": _iso(p.completion_date),
+                    "profession": p.profession,
+                    "state_of_primary_practice": p.state,
+                    "dea_registration": p.dea_registration,
+                    "practice_area": p.practice_area,
+                    "surgical_procedures": p.surgical_procedures,
+                    "time_in_practice": p.time_in_practice,
+                }
+                for p in rems.participants(services(), g.account, batch_id)
+            ]
+        )
     found = batches.processed_records(services(), g.account, batch_id)
     if found is None:
         return _not_found()
-    return jsonify(records=[
-        {**asdict(r), "completion_date": _iso(r.completion_date),
-         "credits": None if r.credits is None else str(r.credits)}
-        for r in found
-    ])
+    return jsonify(
+        records=[
+            {
+                **asdict(r),
+                "completion_date": _iso(r.completion_date),
+                "credits": None if r.credits is None else str(r.credits),
+            }
+            for r in found
+        ]
+    )

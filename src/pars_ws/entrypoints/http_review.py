@@ -1,5 +1,6 @@
 """HTTP API for board review, learner search and export, the activity summary, record history and
 deletes. HTTP Basic with the provider's web-service credential; the credential picks the environment."""
+
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request

@@ -9,6 +9,7 @@ web-service credential of SOAP and the JSON API (PARS keeps the two apart); a se
 against its web user on every request, so a disabled web user or a reset password is logged out at
 once. Every POST carries the session's CSRF token.
 """
+
 from __future__ import annotations
 
 import hmac
@@ -63,6 +64,7 @@ ATTESTATION = (
 
 # -- sessions (the proof and its checks: Authenticator.session_proof / resume) ---------------------
 
+
 def _session_account() -> Account | None:
     username, proof = session.get("user"), session.get("proof")
     if not (isinstance(username, str) and isinstance(proof, str)):
@@ -106,8 +108,9 @@ def _guard():
                 return _error_page(413, "The form is too large.")
             ok = True  # the upload view answers the size; nothing was stored
         if not ok:
-            return _error_page(400, "This form has expired or did not come from this site. "
-                                    "Reload the page and try again.")
+            return _error_page(
+                400, "This form has expired or did not come from this site. Reload the page and try again."
+            )
     if request.endpoint in _PUBLIC:
         return None
     account = _session_account()
@@ -154,6 +157,7 @@ def protect(other: Blueprint) -> None:
 
 # -- template filters -----------------------------------------------------------------------------
 
+
 @blueprint.app_template_filter("us_date")
 def _us_date(value) -> str:
     if value is None:
@@ -180,6 +184,7 @@ def _points(value) -> str:
 
 # -- log in / log out -----------------------------------------------------------------------------
 
+
 @blueprint.get("/")
 def index():
     return redirect(url_for(HOME))
@@ -195,12 +200,17 @@ def login():
         return render_template("login.html", next_url=next_url, form={})
     form = request.form
     try:
-        account = services().web_auth.authenticate(form.get("email"), form.get("password"),
-                                                   (form.get("provider_id") or "").strip() or None)
+        account = services().web_auth.authenticate(
+            form.get("email"), form.get("password"), (form.get("provider_id") or "").strip() or None
+        )
         proof = services().web_auth.session_proof(account)
     except AuthenticationFailed:
-        return render_template("login.html", next_url=next_url, form=form,
-                               error="Log in failed. Check the provider ID, e-mail and password."), 401
+        return render_template(
+            "login.html",
+            next_url=next_url,
+            form=form,
+            error="Log in failed. Check the provider ID, e-mail and password.",
+        ), 401
     session.clear()  # a new session on every log in (no fixation)
     session.permanent = True
     session["user"] = account.username
@@ -218,11 +228,13 @@ def logout():
 
 # -- exports --------------------------------------------------------------------------------------
 
+
 def _query(**params) -> str:
     return urlencode({k: v for k, v in params.items() if v not in (None, "")})
 
 
 # -- Activity Learner Summary ---------------------------------------------------------------------
+
 
 def _board_choices():
     cat = services().catalogue
@@ -251,8 +263,9 @@ def summary():
     args = request.args
     found = activities_of_year(args)
     filters = {k: args.get(k, "") for k in ("title", "provider_activity_id", "board")}
-    return render_template("summary.html", **found, filters=filters, boards=_board_choices(),
-                           query=_query(**filters, year=found["year"])), 400 if found["error"] else 200
+    return render_template(
+        "summary.html", **found, filters=filters, boards=_board_choices(), query=_query(**filters, year=found["year"])
+    ), 400 if found["error"] else 200
 
 
 @blueprint.get("/activities.csv")
@@ -266,6 +279,7 @@ def summary_csv():
 
 
 # -- Activity Detail and manual entry -------------------------------------------------------------
+
 
 @dataclass
 class EntryRow:
@@ -306,8 +320,8 @@ def _rows_from_form(form) -> list[EntryRow]:
             numbers.append(int(value))
     rows = []
     for n in numbers[:MAX_ENTRY_ROWS]:
-        values = {name: (form.get(f"r{n}-{name}") or "")[:search.MAX_TEXT] for name in ROW_FIELDS}
-        types = tuple(dict.fromkeys(t[:search.MAX_TEXT] for t in form.getlist(f"r{n}-credit_type") if t))
+        values = {name: (form.get(f"r{n}-{name}") or "")[: search.MAX_TEXT] for name in ROW_FIELDS}
+        types = tuple(dict.fromkeys(t[: search.MAX_TEXT] for t in form.getlist(f"r{n}-credit_type") if t))
         rows.append(EntryRow(n, credit_types=types[:6], **values))
     return rows
 
@@ -317,12 +331,20 @@ def _reported(row: EntryRow, index: int, activity, board) -> ReportedRecord:
         return value.strip() or None
 
     return ReportedRecord(
-        index=index, action="Add", board=board.code, activity_id=activity.activity_id,
+        index=index,
+        action="Add",
+        board=board.code,
+        activity_id=activity.activity_id,
         # The form offers the board's learner ID types; a board with one type needs no choice.
         learner_id_type=text(row.learner_id_type) or board.learner_id_types[0],
-        learner_id=text(row.learner_id), first_name=text(row.first_name), last_name=text(row.last_name),
-        dob=text(row.dob), completion_date=text(row.completion_date), credits=text(row.credits),
-        credit_types=row.credit_types, npi=text(row.npi),
+        learner_id=text(row.learner_id),
+        first_name=text(row.first_name),
+        last_name=text(row.last_name),
+        dob=text(row.dob),
+        completion_date=text(row.completion_date),
+        credits=text(row.credits),
+        credit_types=row.credit_types,
+        npi=text(row.npi),
     )
 
 
@@ -375,8 +397,12 @@ def _entry_post(activity, registration, board) -> Entry:
         entry.notice, entry.status = "Enter at least one learner before saving.", 400
         return entry
     judgements = services().learners.save(
-        g.account, [_reported(r, i, activity, board) for i, r in enumerate(filled, 1)],
-        source=Source.WEB_FORM, raw=_audit_bytes(form), correlation_id=correlation_id())
+        g.account,
+        [_reported(r, i, activity, board) for i, r in enumerate(filled, 1)],
+        source=Source.WEB_FORM,
+        raw=_audit_bytes(form),
+        correlation_id=correlation_id(),
+    )
     for j in judgements:
         row = filled[j.record.index - 1]
         if j.ok:
@@ -403,17 +429,29 @@ def activity_detail(activity_id: str):
         if entry.saved and not entry.errors:
             for row in entry.saved:
                 flash(f"{row.first_name} {row.last_name} ({row.label}) saved: {row.status.upper()}", "success")
-            return redirect(url_for("pages.activity_detail", activity_id=activity.activity_id,
-                                    board=registration.board), 303)
+            return redirect(
+                url_for("pages.activity_detail", activity_id=activity.activity_id, board=registration.board), 303
+            )
     elif request.args.get("rows", "").isdigit():
-        entry.rows = [_blank_row(n, registration)
-                      for n in range(1, min(int(request.args["rows"]), MAX_ENTRY_ROWS) + 1)]
-    learners = search.search(svc, g.account, search.SearchFilter(activity_id=activity.activity_id,
-                                                                  board=registration.board), _page(), PER_PAGE)
+        entry.rows = [_blank_row(n, registration) for n in range(1, min(int(request.args["rows"]), MAX_ENTRY_ROWS) + 1)]
+    learners = search.search(
+        svc,
+        g.account,
+        search.SearchFilter(activity_id=activity.activity_id, board=registration.board),
+        _page(),
+        PER_PAGE,
+    )
     return render_template(
-        "activity.html", activity=activity, registration=registration, board=board, learners=learners,
-        entry=entry, attestation=ATTESTATION, blank_row=_blank_row(0, registration),
-        board_name=lambda code: svc.catalogue[code].name, has=_has_type,
+        "activity.html",
+        activity=activity,
+        registration=registration,
+        board=board,
+        learners=learners,
+        entry=entry,
+        attestation=ATTESTATION,
+        blank_row=_blank_row(0, registration),
+        board_name=lambda code: svc.catalogue[code].name,
+        has=_has_type,
     ), entry.status
 
 
@@ -440,9 +478,21 @@ def activity_csv(activity_id: str):
 
 # -- Learner Search -------------------------------------------------------------------------------
 
-SEARCH_FIELDS = ("title", "last_name", "submitted_from", "submitted_to", "specialty_board", "state_board",
-                 "activity_id", "provider_activity_id", "learner_id", "id_type", "status", "completed_from",
-                 "completed_to")
+SEARCH_FIELDS = (
+    "title",
+    "last_name",
+    "submitted_from",
+    "submitted_to",
+    "specialty_board",
+    "state_board",
+    "activity_id",
+    "provider_activity_id",
+    "learner_id",
+    "id_type",
+    "status",
+    "completed_from",
+    "completed_to",
+)
 
 
 def _search_params(args) -> dict:
@@ -478,8 +528,9 @@ def learner_search():
             result = search.search(svc, g.account, f, page, PER_PAGE)
         except search.SearchRefused as exc:
             error = str(exc)
-    return render_template("search.html", values=values, result=result, error=error,
-                           query=_query(**values), **_search_form_options()), 400 if error else 200
+    return render_template(
+        "search.html", values=values, result=result, error=error, query=_query(**values), **_search_form_options()
+    ), 400 if error else 200
 
 
 @blueprint.get("/search.csv")
@@ -489,12 +540,14 @@ def search_csv():
         f = search.search_filter(_search_params(request.args), svc.catalogue)
     except search.SearchRefused as exc:
         values = {name: request.args.get(name, "") for name in SEARCH_FIELDS}
-        return render_template("search.html", values=values, result=None, error=str(exc), query=_query(**values),
-                               **_search_form_options()), 400
+        return render_template(
+            "search.html", values=values, result=None, error=str(exc), query=_query(**values), **_search_form_options()
+        ), 400
     return csv_download(search.export_csv(svc, g.account, f), search.LEARNER_SEARCH.name)
 
 
 # -- Record details and delete --------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RecordLine:
@@ -512,7 +565,7 @@ def record_details():
     svc, args = services(), request.args
     activity = _activity_or_404(args.get("activity_id", ""))
     registration = _registration(activity, args.get("board"))
-    learner_id = (args.get("learner_id") or "").strip()[:search.MAX_TEXT]
+    learner_id = (args.get("learner_id") or "").strip()[: search.MAX_TEXT]
     if registration is None or not learner_id:
         abort(404)
     f = search.SearchFilter(activity_id=activity.activity_id, board=registration.board, learner_id=learner_id)
@@ -521,22 +574,36 @@ def record_details():
     first = found.items[0].record if found.items else None
     # A Submitted record cannot be deleted until the board has processed it: no checkbox, and why.
     awaiting = sum(1 for line in lines if line.result.record.status == Status.SUBMITTED)
-    return render_template("record.html", activity=activity, registration=registration, learner_id=learner_id,
-                           found=found, lines=lines, total=total, first=first, has=_has_type,
-                           awaiting=awaiting, deletable=len(lines) > awaiting,
-                           board_name=svc.catalogue[registration.board].name,
-                           query=_query(activity_id=activity.activity_id, board=registration.board,
-                                        learner_id=learner_id))
+    return render_template(
+        "record.html",
+        activity=activity,
+        registration=registration,
+        learner_id=learner_id,
+        found=found,
+        lines=lines,
+        total=total,
+        first=first,
+        has=_has_type,
+        awaiting=awaiting,
+        deletable=len(lines) > awaiting,
+        board_name=svc.catalogue[registration.board].name,
+        query=_query(activity_id=activity.activity_id, board=registration.board, learner_id=learner_id),
+    )
 
 
 @blueprint.post("/records/delete")
 def delete_records():
     form = request.form
-    back = url_for("pages.record_details", activity_id=form.get("activity_id", ""), board=form.get("board", ""),
-                   learner_id=form.get("learner_id", ""))
+    back = url_for(
+        "pages.record_details",
+        activity_id=form.get("activity_id", ""),
+        board=form.get("board", ""),
+        learner_id=form.get("learner_id", ""),
+    )
     try:
-        judgements = search.delete_records(services(), g.account, form.getlist("credit_id"),
-                                           correlation_id=correlation_id())
+        judgements = search.delete_records(
+            services(), g.account, form.getlist("credit_id"), correlation_id=correlation_id()
+        )
     except search.SearchRefused as exc:
         flash(str(exc), "error")
         return redirect(back, 303)
@@ -551,17 +618,30 @@ def delete_records():
 
 # -- Batch Upload ---------------------------------------------------------------------------------
 
-def _history_page(status: int = 200, refused: batches.UploadRefused | None = None, file_type: str = "txt",
-                  file_name: str | None = None, submission_type: str = "boards"):
+
+def _history_page(
+    status: int = 200,
+    refused: batches.UploadRefused | None = None,
+    file_type: str = "txt",
+    file_name: str | None = None,
+    submission_type: str = "boards",
+):
     svc = services()
     shown = None
     wanted = request.args.get("batch", "")
     if wanted.isdigit():
         shown = batches.get(svc, g.account, int(wanted))
-    return render_template("batches.html", history=batches.history(svc, g.account), shown=shown, refused=refused,
-                           file_type=file_type, file_name=file_name, submission_type=submission_type,
-                           rems_provider=rems.participates(svc, g.account),
-                           max_records=svc.settings.limits.max_records), status
+    return render_template(
+        "batches.html",
+        history=batches.history(svc, g.account),
+        shown=shown,
+        refused=refused,
+        file_type=file_type,
+        file_name=file_name,
+        submission_type=submission_type,
+        rems_provider=rems.participates(svc, g.account),
+        max_records=svc.settings.limits.max_records,
+    ), status
 
 
 @blueprint.get("/batches")
@@ -581,12 +661,20 @@ def batch_upload_post():
     file_type = (form.get("file_type") or "").strip().lower()
     submission_type = (form.get("submission_type") or rems.BOARDS).strip().lower()
     if file is None or not file.filename:
-        return _history_page(400, batches.UploadRefused(batches.MSG_NO_FILE, "invalid"), file_type,
-                             submission_type=submission_type)
+        return _history_page(
+            400, batches.UploadRefused(batches.MSG_NO_FILE, "invalid"), file_type, submission_type=submission_type
+        )
     name = batches.uploaded_name(file.filename)
     try:
-        info = batches.upload(svc, g.account, file_name=name, data=file.stream.read(limit + 1), file_type=file_type,
-                              force=form.get("force") == "yes", submission_type=submission_type)
+        info = batches.upload(
+            svc,
+            g.account,
+            file_name=name,
+            data=file.stream.read(limit + 1),
+            file_type=file_type,
+            force=form.get("force") == "yes",
+            submission_type=submission_type,
+        )
     except batches.UploadRefused as refused:
         return _history_page(refused.http_status, refused, file_type, name, submission_type)
     return redirect(url_for("pages.batch_upload", batch=info.id) + "#processing", 303)
@@ -620,12 +708,18 @@ def batch_records(batch_id: int):
 
 @blueprint.get("/batches/template.txt")
 def batch_template():
-    return Response(write_template_b([]), mimetype="text/plain; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="learner-template-b.txt"'})
+    return Response(
+        write_template_b([]),
+        mimetype="text/plain; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="learner-template-b.txt"'},
+    )
 
 
 @blueprint.get("/batches/template.xlsx")
 def batch_template_xlsx():
     svc = services()
-    return Response(write_template(svc.catalogue, svc.settings.limits.max_records), mimetype=REPORT_MIMETYPES["xlsx"],
-                    headers={"Content-Disposition": 'attachment; filename="learner-template.xlsx"'})
+    return Response(
+        write_template(svc.catalogue, svc.settings.limits.max_records),
+        mimetype=REPORT_MIMETYPES["xlsx"],
+        headers={"Content-Disposition": 'attachment; filename="learner-template.xlsx"'},
+    )

@@ -6,6 +6,7 @@ Saving goes through the same ActivityService.save as SOAP SaveActivity and the J
 gets the same refusals (713 unknown board, 676 unknown credit type, 690 another provider's activity,
 dates, points). The page only reads the form's text into an Activity.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -37,11 +38,13 @@ def home():
 def activities():
     found = activities_of_year(request.args)
     title = request.args.get("title", "")
-    return render_template("manage_activities.html", **found, title=title,
-                           query=_query(year=found["year"], title=title)), 400 if found["error"] else 200
+    return render_template(
+        "manage_activities.html", **found, title=title, query=_query(year=found["year"], title=title)
+    ), 400 if found["error"] else 200
 
 
 # -- the register / edit form ---------------------------------------------------------------------
+
 
 @dataclass
 class BoardChoice:
@@ -67,18 +70,30 @@ def _form_for(activity: Activity | None) -> ActivityForm:
     boards = []
     for board in services().catalogue:
         reg = regs.get(board.code)
-        boards.append(BoardChoice(board.code, board.name, tuple(t.name for t in board.credit_types),
-                                  registered=reg is not None,
-                                  max_points=format(reg.max_points.normalize(), "f") if reg else "",
-                                  chosen=reg.credit_types if reg else ()))
+        boards.append(
+            BoardChoice(
+                board.code,
+                board.name,
+                tuple(t.name for t in board.credit_types),
+                registered=reg is not None,
+                max_points=format(reg.max_points.normalize(), "f") if reg else "",
+                chosen=reg.credit_types if reg else (),
+            )
+        )
     if activity is None:
         return ActivityForm({name: "" for name in TEXT_FIELDS}, boards)
-    return ActivityForm({
-        "title": activity.title, "provider_activity_id": activity.provider_activity_id or "",
-        "activity_type": activity.activity_type, "start_date": activity.start_date.strftime("%m/%d/%Y"),
-        "end_date": activity.end_date.strftime("%m/%d/%Y"), "reporting_year": str(activity.reporting_year),
-        "credits": format(activity.credits.normalize(), "f"),
-    }, boards)
+    return ActivityForm(
+        {
+            "title": activity.title,
+            "provider_activity_id": activity.provider_activity_id or "",
+            "activity_type": activity.activity_type,
+            "start_date": activity.start_date.strftime("%m/%d/%Y"),
+            "end_date": activity.end_date.strftime("%m/%d/%Y"),
+            "reporting_year": str(activity.reporting_year),
+            "credits": format(activity.credits.normalize(), "f"),
+        },
+        boards,
+    )
 
 
 def _number(text: str, what: str, problems: list[str]) -> Decimal:
@@ -93,8 +108,9 @@ def _number(text: str, what: str, problems: list[str]) -> Decimal:
 def _date(text: str, what: str, problems: list[str]) -> dt.date:
     value = parse_completion_date(text)
     if value is None:
-        problems.append(f"{what}: {text.strip()!r} is not a date (mm/dd/yyyy)." if text.strip()
-                        else f"{what} is required.")
+        problems.append(
+            f"{what}: {text.strip()!r} is not a date (mm/dd/yyyy)." if text.strip() else f"{what} is required."
+        )
         return dt.date.min
     return value
 
@@ -104,8 +120,11 @@ def _read_form(form, activity_id: str | None) -> tuple[ActivityForm, Activity | 
     typed = _form_for(None)
     typed.values = {name: (form.get(name) or "").strip() for name in TEXT_FIELDS}
     v, problems = typed.values, typed.problems
-    for name, what, most in (("title", "Title", MAX_TITLE), ("provider_activity_id", "Provider activity ID",
-                             MAX_PROVIDER_ACTIVITY_ID), ("activity_type", "Activity type", MAX_TYPE)):
+    for name, what, most in (
+        ("title", "Title", MAX_TITLE),
+        ("provider_activity_id", "Provider activity ID", MAX_PROVIDER_ACTIVITY_ID),
+        ("activity_type", "Activity type", MAX_TYPE),
+    ):
         if len(v[name]) > most:
             problems.append(f"{what}: at most {most} characters.")
     start, end = _date(v["start_date"], "Start date", problems), _date(v["end_date"], "End date", problems)
@@ -116,18 +135,25 @@ def _read_form(form, activity_id: str | None) -> tuple[ActivityForm, Activity | 
     regs = []
     for board in typed.boards:
         board.registered = form.get(f"reg-{board.code}") == "yes"
-        board.max_points = (form.get(f"points-{board.code}") or "").strip()[:search.MAX_TEXT]
+        board.max_points = (form.get(f"points-{board.code}") or "").strip()[: search.MAX_TEXT]
         # As sent: a credit type the board does not offer is the service's to refuse (676).
-        board.chosen = tuple(dict.fromkeys(t[:search.MAX_TEXT] for t in form.getlist(f"types-{board.code}") if t))[:10]
+        board.chosen = tuple(dict.fromkeys(t[: search.MAX_TEXT] for t in form.getlist(f"types-{board.code}") if t))[:10]
         if board.registered:
             points = _number(board.max_points, f"{board.code}: Maximum points", problems)
             regs.append(Registration(board.code, points, board.chosen))
     if problems:
         return typed, None
     return typed, Activity(
-        activity_id=activity_id, provider_activity_id=v["provider_activity_id"] or None, title=v["title"],
-        activity_type=v["activity_type"], start_date=start, end_date=end,
-        reporting_year=int(year) if year else start.year, credits=credits, registrations=tuple(regs))
+        activity_id=activity_id,
+        provider_activity_id=v["provider_activity_id"] or None,
+        title=v["title"],
+        activity_type=v["activity_type"],
+        start_date=start,
+        end_date=end,
+        reporting_year=int(year) if year else start.year,
+        credits=credits,
+        registrations=tuple(regs),
+    )
 
 
 def _save(activity_id: str | None):

@@ -2,6 +2,7 @@
 credentials (SOAP and the JSON API), in the environment of the person logged in. Create, reset the
 password, disable or enable again; a new password is shown once, on the answer to the POST that made
 it (never kept in the session cookie). What is allowed is decided by service.accounts."""
+
 from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
@@ -17,8 +18,12 @@ protect(blueprint)
 def _page(status: int = 200, shown: dict | None = None, error: str | None = None, form: dict | None = None):
     svc, account = services(), g.account
     return render_template(
-        "settings.html", users=accounts.web_users(svc, account.provider_id, account.environment),
-        credentials=accounts.credentials(svc, owner=account), shown=shown, error=error, form=form or {},
+        "settings.html",
+        users=accounts.web_users(svc, account.provider_id, account.environment),
+        credentials=accounts.credentials(svc, owner=account),
+        shown=shown,
+        error=error,
+        form=form or {},
     ), status
 
 
@@ -35,9 +40,13 @@ def settings():
 def add_user():
     account = g.account
     try:
-        secret = accounts.create_web_user(services(), provider_id=account.provider_id,
-                                          environment=account.environment, name=_field("name"),
-                                          email=_field("email"))
+        secret = accounts.create_web_user(
+            services(),
+            provider_id=account.provider_id,
+            environment=account.environment,
+            name=_field("name"),
+            email=_field("email"),
+        )
     except accounts.AccountRefused as exc:
         return _page(400, error=str(exc), form={"name": _field("name"), "email": _field("email")})
     return _page(shown={"what": "New web user", "login": _field("email").strip().lower(), "secret": secret})

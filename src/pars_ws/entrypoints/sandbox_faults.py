@@ -1,4 +1,5 @@
 """Carrying out a sandbox fault over HTTP (SOAP and /api/v1); service.faults decides whether there is one."""
+
 from __future__ import annotations
 
 import socket

@@ -5,6 +5,7 @@ process of their own; gunicorn's master loads the application (code, contract, n
 each web worker opens its own engine right after the fork (post_fork). A batch worker that dies is
 started again; both children get SIGTERM when serve is stopped, and (Linux) when serve itself is killed.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -52,10 +53,17 @@ def run_gunicorn(bind: str, workers: int) -> None:
 
     class _App(BaseApplication):
         def load_config(self):
-            options = {"bind": bind, "workers": workers, "preload_app": True, "accesslog": None,
-                       "timeout": 120, "graceful_timeout": GRACEFUL_SECONDS, "worker_class": "sync",
-                       "logconfig_dict": logs.gunicorn_config(level),
-                       "post_fork": lambda _server, _worker: self.application.services.open_database()}
+            options = {
+                "bind": bind,
+                "workers": workers,
+                "preload_app": True,
+                "accesslog": None,
+                "timeout": 120,
+                "graceful_timeout": GRACEFUL_SECONDS,
+                "worker_class": "sync",
+                "logconfig_dict": logs.gunicorn_config(level),
+                "post_fork": lambda _server, _worker: self.application.services.open_database(),
+            }
             if "control_socket_disable" in self.cfg.settings:  # gunicorn 27+: a thread in the master
                 options["control_socket_disable"] = True
             for key, value in options.items():
@@ -127,8 +135,10 @@ class _Supervisor:
             if self.worker is not None and pid == self.worker.pid:
                 self.worker.returncode = code
                 if not self.stopping:
-                    log.error("batch worker exited; starting another",
-                              extra={"event": "worker_exited", "pid": pid, "status": code})
+                    log.error(
+                        "batch worker exited; starting another",
+                        extra={"event": "worker_exited", "pid": pid, "status": code},
+                    )
                     if time.monotonic() - self.worker_started < RESTART_PAUSE_SECONDS:
                         time.sleep(RESTART_PAUSE_SECONDS)
                     self._start_worker()

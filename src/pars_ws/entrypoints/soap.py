@@ -11,6 +11,7 @@ express; the element is validated against the project's XSD and the response ele
 here, so the wire shape is exactly the one in pars_ws/wsdl (which is what clients download, not a
 spyne-generated WSDL).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -193,14 +194,23 @@ class Operations:
 
         try:
             judgements = self.services.learners.save_signed_in(
-                *self.login(ctx, el), records, source=Source.SOAP, raw=b"".join(ctx.in_string),
-                correlation_id=ctx.udc.correlation_id, sandbox_fault=sandbox_faults.header(ctx.transport.req_env))
+                *self.login(ctx, el),
+                records,
+                source=Source.SOAP,
+                raw=b"".join(ctx.in_string),
+                correlation_id=ctx.udc.correlation_id,
+                sandbox_fault=sandbox_faults.header(ctx.transport.req_env),
+            )
         except AuthenticationFailed:
             raise _authentication_failed() from None
         ctx.udc.records = judgements
         ok = sum(1 for j in judgements if j.ok)
         response = etree.Element(q("SaveLearnerActivityResponse"))
-        _sub(response, "ResultSummary", "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success"))
+        _sub(
+            response,
+            "ResultSummary",
+            "Success" if ok == len(judgements) else ("Failure" if ok == 0 else "Partial success"),
+        )
         results = _sub(response, "Results")
         for j in judgements:
             result = _sub(results, "RecordResult")
@@ -244,16 +254,24 @@ class Operations:
         if dob_text and dob is None:
             raise client_fault("InvalidRequest", "DOB must be given as MM/DD.")
         found = self.services.learners.status_by_learner(
-            account, _text(el, "ActivityID") or "", _text(el, "LearnerID") or "",
-            dt.date.fromisoformat(_text(el, "CompletionDate")), dob)
+            account,
+            _text(el, "ActivityID") or "",
+            _text(el, "LearnerID") or "",
+            dt.date.fromisoformat(_text(el, "CompletionDate")),
+            dob,
+        )
         return self._statuses("GetLearnerStatusByLearnerResponse", found)
 
     def learner_match(self, ctx, el):
         self.check(el)
         account = self.account(ctx, el)
         record = ReportedRecord(
-            index=1, board=_text(el, "Board"), learner_id_type=_text(el, "LearnerIDType"),
-            learner_id=_text(el, "LearnerID"), first_name=_text(el, "FirstName"), last_name=_text(el, "LastName"),
+            index=1,
+            board=_text(el, "Board"),
+            learner_id_type=_text(el, "LearnerIDType"),
+            learner_id=_text(el, "LearnerID"),
+            first_name=_text(el, "FirstName"),
+            last_name=_text(el, "LastName"),
             dob=_text(el, "DOB"),
         )
         codes = self.services.learners.match_learner(account, record)
@@ -284,11 +302,15 @@ class Operations:
     def _activity_from(a) -> Activity:
         regs = []
         for reg in a.iterfind(f"{q('Registrations')}/{q('Registration')}"):
-            regs.append(Registration(
-                board=_text(reg, "Board") or "",
-                max_points=Decimal(_text(reg, "MaxPoints")),
-                credit_types=tuple(t.text.strip() for t in reg.iterfind(f"{q('CreditTypes')}/{q('CreditType')}") if t.text),
-            ))
+            regs.append(
+                Registration(
+                    board=_text(reg, "Board") or "",
+                    max_points=Decimal(_text(reg, "MaxPoints")),
+                    credit_types=tuple(
+                        t.text.strip() for t in reg.iterfind(f"{q('CreditTypes')}/{q('CreditType')}") if t.text
+                    ),
+                )
+            )
         start = dt.date.fromisoformat(_text(a, "StartDate"))
         year = _text(a, "ReportingYear")
         return Activity(
@@ -337,8 +359,14 @@ def _operation(op_name: str, handler: str):
         return getattr(ctx.app.operations, handler)(ctx, body)
 
     call.__name__ = op_name
-    return rpc(BodyElement, _returns=BodyElement, _body_style="bare", _in_message_name=op_name,
-               _out_message_name=f"{op_name}Response", _operation_name=op_name)(call)
+    return rpc(
+        BodyElement,
+        _returns=BodyElement,
+        _body_style="bare",
+        _in_message_name=op_name,
+        _out_message_name=f"{op_name}Response",
+        _operation_name=op_name,
+    )(call)
 
 
 OPERATIONS = {
@@ -350,9 +378,9 @@ OPERATIONS = {
     "GetActivity": "get_activity",
 }
 
-LearnerService = type("ACCMELearnerService", (ServiceBase,), {
-    name: _operation(name, handler) for name, handler in OPERATIONS.items()
-})
+LearnerService = type(
+    "ACCMELearnerService", (ServiceBase,), {name: _operation(name, handler) for name, handler in OPERATIONS.items()}
+)
 
 
 def _envelope_parts(root, env_ns: str):
@@ -363,6 +391,7 @@ def _envelope_parts(root, env_ns: str):
     Profile, document/literal); comments around it are ignored. SOAP 1.1 tolerates further elements
     after the Body; 1.2 does not.
     """
+
     def refused(text: str) -> Fault:
         return client_fault("InvalidRequest", text)
 
@@ -372,8 +401,8 @@ def _envelope_parts(root, env_ns: str):
     tags = [c.tag for c in children]
     expected = [f"{{{env_ns}}}Header"] * (tags[:1] == [f"{{{env_ns}}}Header"]) + [f"{{{env_ns}}}Body"]
     position = len(expected) - 1
-    extra = tags[len(expected):]
-    if tags[:len(expected)] != expected or set(expected) & set(extra) or (env_ns == Soap12.ns_soap_env and extra):
+    extra = tags[len(expected) :]
+    if tags[: len(expected)] != expected or set(expected) & set(extra) or (env_ns == Soap12.ns_soap_env and extra):
         raise refused("The SOAP envelope must hold an optional Header followed by exactly one Body.")
     content = list(children[position].iterchildren(etree.Element))
     if len(content) != 1:
@@ -410,8 +439,9 @@ class _Guarded:
         except XmlRefused as exc:  # the HTTP request is refused whatever the document says
             raise client_fault("Limit", str(exc), exc.limit) from None
         except RequestTooLongError:
-            raise client_fault("Limit", f"The request body exceeds the limit of {self.limits.max_body_bytes} bytes.",
-                               "body-size") from None
+            raise client_fault(
+                "Limit", f"The request body exceeds the limit of {self.limits.max_body_bytes} bytes.", "body-size"
+            ) from None
         ctx.in_string = [body]  # kept for the audit copy (SaveLearnerActivity)
         try:
             ctx.in_document = parse_xml(body, self.limits).getroot()
@@ -425,8 +455,11 @@ class _Guarded:
             # Answered in the client's own SOAP version, so its toolkit can read the fault.
             ctx.out_protocol = other(limits=self.limits)
             ctx.transport.resp_headers["Content-Type"] = other.mime_type
-            raise Fault("VersionMismatch", f"This endpoint speaks SOAP {self.version}; the request is a SOAP "
-                                           f"{other.version} envelope: post it to the SOAP {other.version} endpoint.")
+            raise Fault(
+                "VersionMismatch",
+                f"This endpoint speaks SOAP {self.version}; the request is a SOAP "
+                f"{other.version} envelope: post it to the SOAP {other.version} endpoint.",
+            )
         ctx.in_header_doc, ctx.in_body_doc = _envelope_parts(envelope, self.ns_soap_env)
         if ctx.in_header_doc is not None:
             ctx.in_header_doc = list(ctx.in_header_doc)
@@ -459,11 +492,16 @@ class ParsSoap12(_Guarded, Soap12):
         code = E(f"{{{env}}}Code", E(f"{{{env}}}Value", f"{self.soap_env}:{_SOAP12_CODES.get(top, top)}"))
         parent_code = code
         for subcode in subcodes:
-            node = E(f"{{{env}}}Subcode", E(f"{{{env}}}Value", f"{self.app.interface.get_namespace_prefix(P)}:{subcode}"))
+            node = E(
+                f"{{{env}}}Subcode", E(f"{{{env}}}Value", f"{self.app.interface.get_namespace_prefix(P)}:{subcode}")
+            )
             parent_code.append(node)
             parent_code = node
-        fault = E(f"{{{env}}}Fault", code,
-                  E(f"{{{env}}}Reason", E(f"{{{env}}}Text", inst.faultstring, **{f"{{{NS_XML}}}lang": inst.lang})))
+        fault = E(
+            f"{{{env}}}Fault",
+            code,
+            E(f"{{{env}}}Reason", E(f"{{{env}}}Text", inst.faultstring, **{f"{{{NS_XML}}}lang": inst.lang})),
+        )
         if inst.faultactor:
             fault.append(E(f"{{{env}}}Role", inst.faultactor))
         if inst.detail:
@@ -492,8 +530,13 @@ def _transient(exc: BaseException | None) -> bool:
 class ParsApplication(Application):
     def __init__(self, services, protocol: type[_Guarded]):
         limits = services.settings.limits
-        super().__init__([LearnerService], tns=P, name="ACCMELearnerService",
-                         in_protocol=protocol(limits=limits), out_protocol=protocol(limits=limits))
+        super().__init__(
+            [LearnerService],
+            tns=P,
+            name="ACCMELearnerService",
+            in_protocol=protocol(limits=limits),
+            out_protocol=protocol(limits=limits),
+        )
         self.operations = Operations(services)
         self.event_manager.add_listener("method_exception_object", _label_fault)
 
@@ -531,8 +574,10 @@ def _log_call(ctx):
         return
     udc, operation = ctx.udc, ctx.method_request_string
     entry = {
-        "event": "soap_call", "operation": operation.rsplit("}", 1)[-1] if operation else None,
-        "outcome": ctx.transport.resp_code[:3], "soap": ctx.app.in_protocol.version,
+        "event": "soap_call",
+        "operation": operation.rsplit("}", 1)[-1] if operation else None,
+        "outcome": ctx.transport.resp_code[:3],
+        "soap": ctx.app.in_protocol.version,
         "ms": round((time.time() - ctx.call_start) * 1000, 2),
     }
     if ctx.out_error is not None:

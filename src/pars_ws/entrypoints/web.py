@@ -1,4 +1,5 @@
 """HTTP pages and endpoints other than SOAP (Flask)."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -2,6 +2,7 @@
 
 Any number of workers may run, on any host: every job claims its work in the database.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,10 +32,11 @@ def run_once(services, name: str, stop: threading.Event | None = None) -> bool:
     from ..service import batches, review
 
     more = False
-    for job in (lambda: batches.process_next(services, name, stop) > 0,
-                lambda: review.run_due(services) >= review.CHUNK,
-                lambda: deliver_pending(services.store, services.mailer, services.clock,
-                                        limit=OUTBOX_CHUNK) >= OUTBOX_CHUNK):
+    for job in (
+        lambda: batches.process_next(services, name, stop) > 0,
+        lambda: review.run_due(services) >= review.CHUNK,
+        lambda: deliver_pending(services.store, services.mailer, services.clock, limit=OUTBOX_CHUNK) >= OUTBOX_CHUNK,
+    ):
         try:
             more = job() or more
         except Exception:  # noqa: BLE001 - one failing job must not stop the others

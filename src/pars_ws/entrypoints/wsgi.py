@@ -1,4 +1,5 @@
 """The WSGI application: the SOAP endpoints, each endpoint's WSDL, the schemas, and the web pages."""
+
 from __future__ import annotations
 
 import copy
@@ -52,22 +53,26 @@ def fault_document(soap12: bool, text: str, correlation_id: str) -> bytes:
 
 # -- the WSDL ---------------------------------------------------------------------------------------
 
+
 def endpoint_wsdl(source: etree._ElementTree, soap12: bool) -> etree._ElementTree:
     """The WSDL of one endpoint: its binding and port alone (clients that use the first or the last
     port of a service, as node-soap and gSOAP do, then speak the endpoint's SOAP version), and no
     declaration of the other SOAP binding's namespace (wsdl2h took one for SOAP 1.2 throughout)."""
     tree = copy.deepcopy(source)
     other = "ACCMELearnerServiceSoap" if soap12 else "ACCMELearnerServiceSoap12"
-    for node in tree.xpath(f"/w:definitions/w:binding[@name='{other}'] | //w:port[@binding='tns:{other}']",
-                           namespaces=WSDL_NS):
+    for node in tree.xpath(
+        f"/w:definitions/w:binding[@name='{other}'] | //w:port[@binding='tns:{other}']", namespaces=WSDL_NS
+    ):
         node.getparent().remove(node)
     etree.cleanup_namespaces(tree, keep_ns_prefixes=("tns", "xs"))  # these two are used in attribute values
     return tree
 
 
 # A host name (labels of letters, digits, "-" and "_") or a bracketed IPv6 literal, then a port.
-_HOST = re.compile(r"(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?"
-                   r"|\[(?P<ipv6>[0-9A-Fa-f:.]{2,45})\])(?::(?P<port>[0-9]{1,5}))?")
+_HOST = re.compile(
+    r"(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(?:\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?"
+    r"|\[(?P<ipv6>[0-9A-Fa-f:.]{2,45})\])(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 def valid_host(value: str | None) -> bool:
@@ -104,12 +109,14 @@ class ParsWsgi:
                 query = {k.lower() for k in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)}
                 if "wsdl" in query or "singlewsdl" in query:
                     return self._wsdl(environ, start_response, soap12=path == SOAP12_PATH)
-                return _plain(start_response, "200 OK", "ACCMELearnerService: POST SOAP requests here; ?wsdl for the contract.\n")
+                return _plain(
+                    start_response, "200 OK", "ACCMELearnerService: POST SOAP requests here; ?wsdl for the contract.\n"
+                )
             if method == "POST":
                 return self._soap(environ, start_response, soap12=path == SOAP12_PATH)
             return _plain(start_response, "405 Method Not Allowed", "POST SOAP requests or GET ?wsdl.\n")
         if path.startswith("/schemas/"):
-            return self._schema(path[len("/schemas/"):], start_response)
+            return self._schema(path[len("/schemas/") :], start_response)
         if self.web is not None:
             return self.web(environ, start_response)
         return _plain(start_response, "404 Not Found", "Not found.\n")
@@ -136,7 +143,9 @@ class ParsWsgi:
             address.set("location", base + (SOAP12_PATH if soap12 else SERVICE_PATH))
         # Absolute, so that they resolve from either endpoint's URL (../schemas/ from .../soap12 would not).
         for schema_import in tree.xpath("/w:definitions/w:types/xs:schema/xs:import", namespaces=WSDL_NS):
-            schema_import.set("schemaLocation", f"{base}/schemas/{schema_import.get('schemaLocation').rsplit('/', 1)[-1]}")
+            schema_import.set(
+                "schemaLocation", f"{base}/schemas/{schema_import.get('schemaLocation').rsplit('/', 1)[-1]}"
+            )
         body = etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
         start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
         return [body]
@@ -147,7 +156,11 @@ class ParsWsgi:
         if root not in target.parents or not target.is_file():
             return _plain(start_response, "404 Not Found", "Not found.\n")
         body = target.read_bytes()
-        ctype = "text/xml; charset=utf-8" if target.suffix == ".xsd" else (mimetypes.guess_type(target.name)[0] or "application/octet-stream")
+        ctype = (
+            "text/xml; charset=utf-8"
+            if target.suffix == ".xsd"
+            else (mimetypes.guess_type(target.name)[0] or "application/octet-stream")
+        )
         start_response("200 OK", [("Content-Type", ctype), ("Content-Length", str(len(body)))])
         return [body]
 
@@ -162,7 +175,9 @@ class ParsWsgi:
             logging.getLogger("pars_ws.errors").exception("uncaught in spyne")
             doc = fault_document(soap12, f"Internal error while processing the request. (correlation ID {cid})", cid)
             content_type = "application/soap+xml; charset=utf-8" if soap12 else "text/xml; charset=utf-8"
-            start_response("500 Internal Server Error", [("Content-Type", content_type), ("Content-Length", str(len(doc)))])
+            start_response(
+                "500 Internal Server Error", [("Content-Type", content_type), ("Content-Length", str(len(doc)))]
+            )
             return [doc]
 
     def _body(self, environ) -> tuple[bytes, str]:

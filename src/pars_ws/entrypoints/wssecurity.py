@@ -4,6 +4,7 @@ the WSDL for zeep). PasswordText only: PasswordDigest needs the clear password o
 With wsu:Created the token must be within the freshness window (5 minutes by default, either side
 of now, as CXF, WSE and Metro do); with a Nonce, a nonce already seen is refused in every process
 (adapters/nonces.py keeps them in the database for twice the window)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -55,8 +56,10 @@ def username_token(header_elements, services, call) -> UsernameToken | None:
         password_el = token.find(f"{{{WSSE}}}Password")
         kind = (password_el.get("Type") or PASSWORD_TEXT) if password_el is not None else PASSWORD_TEXT
         if kind.endswith(PASSWORD_DIGEST):
-            raise _security_fault("PasswordDigest is not supported (the service keeps only password hashes): "
-                                  "send the UsernameToken with PasswordText over HTTPS.")
+            raise _security_fault(
+                "PasswordDigest is not supported (the service keeps only password hashes): "
+                "send the UsernameToken with PasswordText over HTTPS."
+            )
         if not kind.endswith(PASSWORD_TEXT):
             raise _security_fault("Unsupported UsernameToken password type.")
         username = (token.findtext(f"{{{WSSE}}}Username") or "").strip()
@@ -69,8 +72,9 @@ def username_token(header_elements, services, call) -> UsernameToken | None:
             except (ValueError, OverflowError):
                 raise _security_fault("wsu:Created is not a valid timestamp.") from None
             if skew > window:
-                raise _security_fault("The UsernameToken is stale: wsu:Created is outside the "
-                                      f"{_minutes(window)} window.")
+                raise _security_fault(
+                    f"The UsernameToken is stale: wsu:Created is outside the {_minutes(window)} window."
+                )
         if nonce is not None:
             keep = max(KEEP, 2 * window + dt.timedelta(minutes=1))
             seen = (username, nonce.strip())

@@ -1,4 +1,5 @@
 """Alembic environment: the URL comes from the settings (PARS_DATABASE_URL or the embedded default)."""
+
 from __future__ import annotations
 
 from alembic import context
@@ -14,8 +15,7 @@ def run_migrations_online() -> None:
     url = config.attributes.get("database_url") or Settings.from_env().database_url
     engine = make_engine(url)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True,
-                          compare_type=True)
+        context.configure(connection=connection, target_metadata=metadata, render_as_batch=True, compare_type=True)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

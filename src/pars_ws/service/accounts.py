@@ -1,6 +1,7 @@
 """Providers, their web-service credentials and their people's web users, as an operator manages
 them (`pars-ws credentials`, `pars-ws users`) and as a provider does on its Settings page (`owner`:
 only its own, in its own environment)."""
+
 from __future__ import annotations
 
 from ..adapters.account_store import WEB_USER
@@ -12,9 +13,17 @@ class AccountRefused(Exception):
     """An operator's request that cannot be done; the message says why."""
 
 
-def create_credential(services, *, provider_id: str, environment: str, username: str, password: str | None = None,
-                      provider_name: str | None = None, provider_domain: str | None = None,
-                      provider_email: str | None = None) -> str:
+def create_credential(
+    services,
+    *,
+    provider_id: str,
+    environment: str,
+    username: str,
+    password: str | None = None,
+    provider_name: str | None = None,
+    provider_domain: str | None = None,
+    provider_email: str | None = None,
+) -> str:
     """A credential for a provider in one environment (the provider is created when new); the secret."""
     secret = password or new_secret()
     with services.store.transaction() as uow:
@@ -22,8 +31,9 @@ def create_credential(services, *, provider_id: str, environment: str, username:
         if provider is None:
             if not (provider_name and provider_email):
                 raise AccountRefused("new provider: give --provider-name and --provider-email")
-            pk = uow.accounts.ensure_provider(provider_id, provider_name,
-                                              provider_domain or f"provider{provider_id}.example", provider_email)
+            pk = uow.accounts.ensure_provider(
+                provider_id, provider_name, provider_domain or f"provider{provider_id}.example", provider_email
+            )
         else:
             pk = provider.id
         if uow.accounts.credential(username) is not None:
@@ -45,8 +55,9 @@ def rotate_credential(services, username: str, password: str | None = None, *, o
     """A new secret for a credential (the old one stops working at once); the secret."""
     secret = password or new_secret()
     with services.store.transaction() as uow:
-        if not uow.accounts.set_credential(username, services.clock.now(), secret_hash=hash_secret(secret),
-                                           **_scope(owner)):
+        if not uow.accounts.set_credential(
+            username, services.clock.now(), secret_hash=hash_secret(secret), **_scope(owner)
+        ):
             raise AccountRefused(f"no credential {username!r}")
     return secret
 
@@ -68,14 +79,17 @@ def add_credential(services, owner: Account, username: str, password: str | None
     """A provider's new credential in its own environment, from its Settings page; the secret."""
     username = username.strip()
     _refuse_problems(credential_problems(username, password))
-    return create_credential(services, provider_id=owner.provider_id, environment=owner.environment,
-                             username=username, password=password)
+    return create_credential(
+        services, provider_id=owner.provider_id, environment=owner.environment, username=username, password=password
+    )
 
 
 # -- people's web users (the pages' log-in) --------------------------------------------------
 
-def create_web_user(services, *, provider_id: str, environment: str, name: str, email: str,
-                    password: str | None = None) -> str:
+
+def create_web_user(
+    services, *, provider_id: str, environment: str, name: str, email: str, password: str | None = None
+) -> str:
     """A web user of an existing provider in one environment; the password (generated when not given)."""
     name, email = name.strip(), email.strip().lower()
     _refuse_problems(web_user_problems(name, email, password))
@@ -90,14 +104,14 @@ def create_web_user(services, *, provider_id: str, environment: str, name: str, 
     return secret
 
 
-def reset_web_user_password(services, email: str, password: str | None = None, *,
-                            owner: Account | None = None) -> str:
+def reset_web_user_password(services, email: str, password: str | None = None, *, owner: Account | None = None) -> str:
     """A new password for a web user (its sessions end at once); the password."""
     _refuse_problems(password_problems(password))
     secret = password or new_secret()
     with services.store.transaction() as uow:
-        if not uow.accounts.set_web_user(email.strip(), services.clock.now(), password_hash=hash_secret(secret),
-                                         **_scope(owner)):
+        if not uow.accounts.set_web_user(
+            email.strip(), services.clock.now(), password_hash=hash_secret(secret), **_scope(owner)
+        ):
             raise AccountRefused(f"no web user {email!r}")
     return secret
 
@@ -133,5 +147,6 @@ def provider_account(services, provider_id: str, environment: str) -> Account:
         provider = uow.accounts.provider(provider_id)
     if provider is None:
         raise AccountRefused(f"no provider {provider_id}; create it with 'pars-ws credentials create'")
-    return Account(0, "cli", environment, provider.id, provider.provider_id, provider.name, provider.domain,
-                   provider.email)
+    return Account(
+        0, "cli", environment, provider.id, provider.provider_id, provider.name, provider.domain, provider.email
+    )

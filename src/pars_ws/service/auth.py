@@ -14,6 +14,7 @@ Every refusal costs the same: an argon2 verification (against a dummy hash when 
 unknown or locked) and the same UPDATE statement (which matches no row when the user is unknown
 or locked), so the answer time does not tell whether a user exists.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -71,9 +72,17 @@ def unlock(store, username: str) -> bool:
 
 def _account(row, kind: str) -> Account:
     # credential_pk names the credential a batch came through; a web user's upload came through none.
-    return Account(credential_pk=row.id if kind == CREDENTIAL else 0, username=row.username,
-                   environment=row.environment, provider_pk=row.provider_pk, provider_id=row.provider_id,
-                   provider_name=row.provider_name, domain=row.domain, email=row.email, person=row.person)
+    return Account(
+        credential_pk=row.id if kind == CREDENTIAL else 0,
+        username=row.username,
+        environment=row.environment,
+        provider_pk=row.provider_pk,
+        provider_id=row.provider_id,
+        provider_name=row.provider_name,
+        domain=row.domain,
+        email=row.email,
+        person=row.person,
+    )
 
 
 def _barred(row, provider_id: str | None) -> bool:
@@ -88,8 +97,16 @@ def _failures_to_forget(row) -> bool:
 class Authenticator:
     """Checks one kind of log-in: web-service credentials (CREDENTIAL) or web users (WEB_USER)."""
 
-    def __init__(self, store, secret_key: bytes, cache_seconds: int = 300, *,
-                 max_failures: int = 10, lockout_seconds: int = 300, kind: str = CREDENTIAL):
+    def __init__(
+        self,
+        store,
+        secret_key: bytes,
+        cache_seconds: int = 300,
+        *,
+        max_failures: int = 10,
+        lockout_seconds: int = 300,
+        kind: str = CREDENTIAL,
+    ):
         self.kind = kind
         self.store = store
         self.key = secret_key
@@ -102,14 +119,16 @@ class Authenticator:
 
     def _digest(self, row, password: str) -> bytes:
         # Bound to the stored hash: a rotated secret no longer matches.
-        return hmac.digest(self.key, f"pars-ws verified secret\0{self.kind}\0{row.id}\0{row.secret_hash}\0{password}"
-                           .encode(), "sha256")
+        return hmac.digest(
+            self.key,
+            f"pars-ws verified secret\0{self.kind}\0{row.id}\0{row.secret_hash}\0{password}".encode(),
+            "sha256",
+        )
 
     def _cached(self, row, digest: bytes) -> bool:
         with self._lock:
             entry = self._verified.get(row.id)
-        return (entry is not None and entry[1] >= time.monotonic()
-                and hmac.compare_digest(entry[0], digest))
+        return entry is not None and entry[1] >= time.monotonic() and hmac.compare_digest(entry[0], digest)
 
     def _remember(self, row, digest: bytes) -> None:
         with self._lock:
@@ -117,14 +136,19 @@ class Authenticator:
                 self._verified.clear()
             self._verified[row.id] = (digest, time.monotonic() + self.cache_seconds)
 
-    def verified(self, uow, username: str | None, password: str | None, provider_id: str | None = None
-                 ) -> Account | None:
+    def verified(
+        self, uow, username: str | None, password: str | None, provider_id: str | None = None
+    ) -> Account | None:
         """The account, read in the caller's unit of work, when authenticate() would succeed from the
         cache alone with nothing to write (no failed logins to forget); else None: call authenticate()."""
         username = (username or "").strip()
         row = uow.accounts.login(self.kind, username) if username else None
-        if (row is None or _barred(row, provider_id) or _failures_to_forget(row)
-                or not self._cached(row, self._digest(row, password or ""))):
+        if (
+            row is None
+            or _barred(row, provider_id)
+            or _failures_to_forget(row)
+            or not self._cached(row, self._digest(row, password or ""))
+        ):
             return None
         return _account(row, self.kind)
 
@@ -159,8 +183,9 @@ class Authenticator:
     # -- web sessions: the cookie holds the user name and a proof bound to the credential's stored
     # hash (never the secret), so rotating the secret or disabling the credential ends every session.
     def _session_digest(self, row) -> str:
-        return hmac.new(self.key, f"pars-ws web session\0{self.kind}\0{row.id}\0{row.secret_hash}".encode(),
-                        hashlib.sha256).hexdigest()
+        return hmac.new(
+            self.key, f"pars-ws web session\0{self.kind}\0{row.id}\0{row.secret_hash}".encode(), hashlib.sha256
+        ).hexdigest()
 
     def session_proof(self, account: Account) -> str:
         """The proof a web session keeps, for an account authenticate() has just returned."""
@@ -185,8 +210,9 @@ class Authenticator:
         if self.max_failures <= 0 or not username:
             return
         with self.store.transaction() as uow:
-            uow.accounts.count_failure(username, now, self.max_failures, dt.timedelta(seconds=self.lockout_seconds),
-                                       self.kind)
+            uow.accounts.count_failure(
+                username, now, self.max_failures, dt.timedelta(seconds=self.lockout_seconds), self.kind
+            )
 
     def _succeeded(self, username: str) -> None:
         with self.store.transaction() as uow:

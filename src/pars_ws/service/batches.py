@@ -6,6 +6,7 @@ read; otherwise it is queued and a worker judges and stores it in chunks through
 Each chunk's records, its per-row results and the batch's resume point commit in one transaction,
 so a worker killed at any moment loses nothing and a resumed batch stores nothing twice.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,8 +45,10 @@ EXTENSIONS = {"txt": (".txt", ".csv"), "xml": (".xml",), "xlsx": (".xlsx",)}
 SOURCES = {"txt": Source.TAB_BATCH, "xml": Source.XML_BATCH, "xlsx": Source.EXCEL_BATCH}
 
 MSG_NO_FILE = "CHOOSE A FILE TO UPLOAD."
-MSG_ACTIVE = ("A FILE IS ALREADY PROCESSING. ONLY ONE FILE MAY BE UPLOADED AT A TIME: "
-              "UPLOAD THIS FILE ONCE THE CURRENT FILE HAS FINISHED PROCESSING.")
+MSG_ACTIVE = (
+    "A FILE IS ALREADY PROCESSING. ONLY ONE FILE MAY BE UPLOADED AT A TIME: "
+    "UPLOAD THIS FILE ONCE THE CURRENT FILE HAS FINISHED PROCESSING."
+)
 
 
 def msg_too_large(max_bytes: int) -> str:
@@ -97,11 +100,20 @@ class BatchInfo:
     @classmethod
     def from_row(cls, row) -> BatchInfo:
         return cls(
-            id=row.id, file_name=row.file_name, file_type=row.file_type, submission_type=row.submission_type,
+            id=row.id,
+            file_name=row.file_name,
+            file_type=row.file_type,
+            submission_type=row.submission_type,
             status=row.status,
-            records=row.records_total or 0, rows_done=row.rows_done, processed=row.records_processed,
-            not_processed=row.records_failed, forced=bool(row.forced), message=row.message,
-            uploaded_at=as_utc(row.uploaded_at), started_at=as_utc(row.started_at), finished_at=as_utc(row.finished_at),
+            records=row.records_total or 0,
+            rows_done=row.rows_done,
+            processed=row.records_processed,
+            not_processed=row.records_failed,
+            forced=bool(row.forced),
+            message=row.message,
+            uploaded_at=as_utc(row.uploaded_at),
+            started_at=as_utc(row.started_at),
+            finished_at=as_utc(row.finished_at),
         )
 
 
@@ -123,8 +135,17 @@ class ProcessedRecord:
 
 # -- upload -------------------------------------------------------------------------------------
 
-def upload(services, account: Account, *, file_name: str, data: bytes, file_type: str,
-           force: bool = False, submission_type: str = rems.BOARDS) -> BatchInfo:
+
+def upload(
+    services,
+    account: Account,
+    *,
+    file_name: str,
+    data: bytes,
+    file_type: str,
+    force: bool = False,
+    submission_type: str = rems.BOARDS,
+) -> BatchInfo:
     """Check a file whole and queue it, or raise UploadRefused with the message for the provider.
     `submission_type`: boards (Licensing or Specialty Board learners) or rems (REMS participants)."""
     file_name = uploaded_name(file_name)
@@ -143,8 +164,9 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
         if submission_type == rems.REMS:
             total = len(rems.read_participants(data, file_type, limits))
         else:
-            total = count_records(data, limits, file_type, catalogue=services.catalogue,
-                                  excel_limits=services.settings.excel_limits)
+            total = count_records(
+                data, limits, file_type, catalogue=services.catalogue, excel_limits=services.settings.excel_limits
+            )
     except UNREADABLE as exc:
         raise UploadRefused(str(exc), "invalid") from None
     sha = hashlib.sha256(data).hexdigest()
@@ -154,25 +176,40 @@ def upload(services, account: Account, *, file_name: str, data: bytes, file_type
             if submission_type == rems.REMS and not uow.rems.participates(account.environment, account.provider_pk):
                 raise UploadRefused(rems.MSG_NOT_PARTICIPATING, "invalid")
             store = uow.batches
-            earlier = None if force else store.same_content_since(
-                account.environment, account.provider_pk, sha, now - DUPLICATE_WINDOW)
+            earlier = (
+                None
+                if force
+                else store.same_content_since(account.environment, account.provider_pk, sha, now - DUPLICATE_WINDOW)
+            )
             if earlier is not None:
                 raise UploadRefused(
                     f"THIS FILE WAS ALREADY UPLOADED ON {when_text(earlier.uploaded_at)} AS {earlier.file_name} "
-                    f"(BATCH {earlier.id}). UPLOAD IT AGAIN WITH FORCE TO PROCESS IT A SECOND TIME.", "duplicate")
+                    f"(BATCH {earlier.id}). UPLOAD IT AGAIN WITH FORCE TO PROCESS IT A SECOND TIME.",
+                    "duplicate",
+                )
             batch_id = store.insert(
-                environment=account.environment, provider_pk=account.provider_pk,
-                credential_pk=account.credential_pk or None, file_name=file_name[:255], file_type=file_type,
+                environment=account.environment,
+                provider_pk=account.provider_pk,
+                credential_pk=account.credential_pk or None,
+                file_name=file_name[:255],
+                file_type=file_type,
                 submission_type=submission_type,
-                content_sha256=sha, content=data, forced=force, records_total=total, uploaded_at=now)
+                content_sha256=sha,
+                content=data,
+                forced=force,
+                records_total=total,
+                uploaded_at=now,
+            )
             row = store.batch(account.environment, account.provider_pk, batch_id)
     except IntegrityError:
         # uq_batches_active decides races: this provider already has a file queued or processing.
         if not _has_active(services, account):
             raise
         raise UploadRefused(MSG_ACTIVE, "active") from None
-    log.info("batch uploaded", extra={"event": "batch_uploaded", "batch": batch_id,
-                                      "provider_id": account.provider_id, "records": total})
+    log.info(
+        "batch uploaded",
+        extra={"event": "batch_uploaded", "batch": batch_id, "provider_id": account.provider_id, "records": total},
+    )
     return BatchInfo.from_row(row)
 
 
@@ -182,6 +219,7 @@ def _has_active(services, account: Account) -> bool:
 
 
 # -- reading --------------------------------------------------------------------------------------
+
 
 def history(services, account: Account) -> list[BatchInfo]:
     """The provider's uploads of the last 30 days, newest first."""
@@ -244,9 +282,17 @@ def processed_records(services, account: Account, batch_id: int) -> list[Process
         rows = store.processed(batch_id)
     return [
         ProcessedRecord(
-            row=r.row_index, result=r.result, credit_id=r.credit_id, status=r.status, activity_id=r.activity_id,
-            board=r.board, learner_id_type=r.learner_id_type, learner_id=r.learner_id, first_name=r.first_name,
-            last_name=r.last_name, completion_date=r.completion_date,
+            row=r.row_index,
+            result=r.result,
+            credit_id=r.credit_id,
+            status=r.status,
+            activity_id=r.activity_id,
+            board=r.board,
+            learner_id_type=r.learner_id_type,
+            learner_id=r.learner_id,
+            first_name=r.first_name,
+            last_name=r.last_name,
+            completion_date=r.completion_date,
             credits=None if r.credits is None else Decimal(r.credits),
         )
         for r in rows
@@ -256,12 +302,19 @@ def processed_records(services, account: Account, batch_id: int) -> list[Process
 def _records(services, batch, content: bytes):
     if batch.submission_type == rems.REMS:
         return rems.read_participants(content, batch.file_type, services.settings.limits)
-    _, records = read_records(content, batch.file_name, services.settings.limits, kind=batch.file_type,
-                              catalogue=services.catalogue, excel_limits=services.settings.excel_limits)
+    _, records = read_records(
+        content,
+        batch.file_name,
+        services.settings.limits,
+        kind=batch.file_type,
+        catalogue=services.catalogue,
+        excel_limits=services.settings.excel_limits,
+    )
     return records
 
 
 # -- processing -------------------------------------------------------------------------------------
+
 
 class _ClaimLost(Exception):
     """Another worker took the batch over (this one was thought dead): stop without storing."""
@@ -285,15 +338,37 @@ def process_next(services, worker: str, stop: threading.Event | None = None) -> 
             return 0
         uploader = store.uploader(batch)
         if batch.attempts > MAX_ATTEMPTS:
-            _give_up(uow, batch, uploader, "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.", now,
-                     batch_page_url(services.settings, batch.id))
+            _give_up(
+                uow,
+                batch,
+                uploader,
+                "PROCESSING FAILED REPEATEDLY; PLEASE UPLOAD THE FILE AGAIN.",
+                now,
+                batch_page_url(services.settings, batch.id),
+            )
             return 1
         content = store.content(batch.id)
-    account = Account(batch.credential_pk or 0, uploader.username or "", batch.environment, batch.provider_pk,
-                      uploader.provider_id, uploader.name, uploader.domain, uploader.email)
+    account = Account(
+        batch.credential_pk or 0,
+        uploader.username or "",
+        batch.environment,
+        batch.provider_pk,
+        uploader.provider_id,
+        uploader.name,
+        uploader.domain,
+        uploader.email,
+    )
     logs.correlation_id.set(f"batch-{batch.id}")  # the worker's log lines about this batch name it
-    log.info("batch claimed", extra={"event": "batch_claimed", "batch": batch.id, "worker": claim,
-                                     "resume_at": batch.rows_done, "attempt": batch.attempts})
+    log.info(
+        "batch claimed",
+        extra={
+            "event": "batch_claimed",
+            "batch": batch.id,
+            "worker": claim,
+            "resume_at": batch.rows_done,
+            "attempt": batch.attempts,
+        },
+    )
     try:
         records = _records(services, batch, content)
     except UNREADABLE as exc:
@@ -306,8 +381,10 @@ def process_next(services, worker: str, stop: threading.Event | None = None) -> 
             if stop is not None and stop.is_set():
                 with services.store.transaction() as uow:
                     uow.batches.release(batch.id, claim)
-                log.info("batch released", extra={"event": "batch_released", "batch": batch.id,
-                                                  "worker": claim, "resume_at": start})
+                log.info(
+                    "batch released",
+                    extra={"event": "batch_released", "batch": batch.id, "worker": claim, "resume_at": start},
+                )
                 break
             _process_chunk(services, account, batch, uploader, claim, records, start)
     except _ClaimLost:
@@ -316,7 +393,7 @@ def process_next(services, worker: str, stop: threading.Event | None = None) -> 
 
 
 def _process_chunk(services, account: Account, batch, uploader, claim: str, records: list, start: int) -> None:
-    chunk = records[start:start + CHUNK_ROWS]
+    chunk = records[start : start + CHUNK_ROWS]
     end = start + len(chunk)
     finished = end == len(records)
 
@@ -325,23 +402,47 @@ def _process_chunk(services, account: Account, batch, uploader, claim: str, reco
         store = uow.batches
         ok = sum(1 for _, _, codes, _ in results if not codes)
         now = services.clock.now()
-        if not store.advance(batch.id, claim, rows_from=start, rows_to=end, processed=ok,
-                             failed=len(results) - ok, finished=finished, now=now):
+        if not store.advance(
+            batch.id,
+            claim,
+            rows_from=start,
+            rows_to=end,
+            processed=ok,
+            failed=len(results) - ok,
+            finished=finished,
+            now=now,
+        ):
             raise _ClaimLost  # rolls back this chunk's records too
         store.add_results(batch.id, results)
         if finished:
             _queue_finished_mail(uow, batch, uploader, now, batch_page_url(services.settings, batch.id))
 
     def record_judgements(uow, judgements) -> None:
-        record_progress(uow, [(j.record.index, j.status.value, ",".join(map(str, j.codes)),
-                               j.stored.credit_id if j.stored is not None else j.record.credit_id)
-                              for j in judgements])
+        record_progress(
+            uow,
+            [
+                (
+                    j.record.index,
+                    j.status.value,
+                    ",".join(map(str, j.codes)),
+                    j.stored.credit_id if j.stored is not None else j.record.credit_id,
+                )
+                for j in judgements
+            ],
+        )
 
     if batch.submission_type == rems.REMS:
         rems.save_chunk(services, account, batch.id, chunk, record_progress)
         return
-    services.learners.save(account, chunk, source=SOURCES[batch.file_type], raw=None,
-                           correlation_id=f"batch-{batch.id}", batch_pk=batch.id, in_same_transaction=record_judgements)
+    services.learners.save(
+        account,
+        chunk,
+        source=SOURCES[batch.file_type],
+        raw=None,
+        correlation_id=f"batch-{batch.id}",
+        batch_pk=batch.id,
+        in_same_transaction=record_judgements,
+    )
 
 
 def batch_page_url(settings, batch_id: int) -> str:
@@ -362,21 +463,33 @@ def _queue_finished_mail(uow, batch, uploader, now: dt.datetime, page: str) -> N
         "",
     ]
     if failed:
-        lines += [f"Download the records that were not processed, with their errors, from the batch's page: {page}",
-                  "Correct them and upload the file again."]
+        lines += [
+            f"Download the records that were not processed, with their errors, from the batch's page: {page}",
+            "Correct them and upload the file again.",
+        ]
     else:
         lines += [f"The batch's page: {page}"]
-    uow.outbox.queue(environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
-                     recipient=uploader.email,
-                     subject=f"PARS batch upload {batch.file_name}: {processed} processed, {failed} not processed",
-                     body="\n".join(lines), now=now)
+    uow.outbox.queue(
+        environment=batch.environment,
+        provider_pk=batch.provider_pk,
+        kind="batch-finished",
+        recipient=uploader.email,
+        subject=f"PARS batch upload {batch.file_name}: {processed} processed, {failed} not processed",
+        body="\n".join(lines),
+        now=now,
+    )
 
 
 def _give_up(uow, batch, uploader, reason: str, now: dt.datetime, page: str) -> None:
     uow.batches.fail(batch.id, reason, now)
-    uow.outbox.queue(environment=batch.environment, provider_pk=batch.provider_pk, kind="batch-finished",
-                     recipient=uploader.email, subject=f"PARS batch upload {batch.file_name}: not processed",
-                     body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}\n\n"
-                          f"The batch's page: {page}",
-                     now=now)
+    uow.outbox.queue(
+        environment=batch.environment,
+        provider_pk=batch.provider_pk,
+        kind="batch-finished",
+        recipient=uploader.email,
+        subject=f"PARS batch upload {batch.file_name}: not processed",
+        body=f"Your batch upload {batch.file_name} (batch {batch.id}) could not be processed: {reason}\n\n"
+        f"The batch's page: {page}",
+        now=now,
+    )
     log.error("batch failed", extra={"event": "batch_failed", "batch": batch.id, "reason": reason})

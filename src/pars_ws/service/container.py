@@ -1,4 +1,5 @@
 """Wires adapters and services together once per process."""
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,9 @@ class Services:
         self.settings = settings or Settings.from_env()
         self.clock = Clock(self.settings.today)
         self.catalogue = load_catalogue()
-        self.mailer = Mailer(self.settings.smtp_host, self.settings.smtp_port, self.settings.mail_from,
-                             self.settings.outbox_dir)
+        self.mailer = Mailer(
+            self.settings.smtp_host, self.settings.smtp_port, self.settings.mail_from, self.settings.outbox_dir
+        )
         self.open_database()
         logging.getLogger("pars_ws").setLevel(self.settings.log_level)
 
@@ -33,13 +35,22 @@ class Services:
             previous.dispose(close=False)  # the parent's connections are the parent's: never closed here
         self.engine = make_engine(self.settings.database_url)
         self.store = Store(self.engine)
-        self.auth = Authenticator(self.store, self.settings.secret_key, self.settings.credential_cache_seconds,
-                                  max_failures=self.settings.login_max_failures,
-                                  lockout_seconds=self.settings.login_lockout_seconds)
+        self.auth = Authenticator(
+            self.store,
+            self.settings.secret_key,
+            self.settings.credential_cache_seconds,
+            max_failures=self.settings.login_max_failures,
+            lockout_seconds=self.settings.login_lockout_seconds,
+        )
         # The pages' log-in: people's web users, separate from the web-service credentials above.
-        self.web_auth = Authenticator(self.store, self.settings.secret_key, self.settings.credential_cache_seconds,
-                                      max_failures=self.settings.login_max_failures,
-                                      lockout_seconds=self.settings.login_lockout_seconds, kind=WEB_USER)
+        self.web_auth = Authenticator(
+            self.store,
+            self.settings.secret_key,
+            self.settings.credential_cache_seconds,
+            max_failures=self.settings.login_max_failures,
+            lockout_seconds=self.settings.login_lockout_seconds,
+            kind=WEB_USER,
+        )
         self.nonces = NonceCache(self.store, self.clock)
         self.learners = LearnerService(self.store, self.catalogue, self.clock, self.auth)
         self.activities = ActivityService(self.store, self.catalogue, self.clock)

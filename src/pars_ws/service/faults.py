@@ -3,6 +3,7 @@ does (a 998 fault, a late answer, a dropped connection), so an LMS team can test
 timeouts; or keeps the records a call saves Submitted for a while (a board that has not answered
 yet), so it can test its polling. `fault_for` is the one place that decides, and it looks at the
 environment first: a production credential never gets a fault, whatever it sends."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ FAIL, DELAY, DROP, HOLD = "998", "delay", "drop", "hold"
 MAX_DELAY_SECONDS = 30
 MAX_HOLD_SECONDS = 86400  # a day: longer than any polling an LMS would test
 _MAXIMA = {DELAY: MAX_DELAY_SECONDS, HOLD: MAX_HOLD_SECONDS}
-USAGE = (f"{HEADER} takes one of: 998 | delay=N (N from 1 to {MAX_DELAY_SECONDS} seconds) | drop | "
-         f"hold=N (N from 1 to {MAX_HOLD_SECONDS} seconds).")
+USAGE = (
+    f"{HEADER} takes one of: 998 | delay=N (N from 1 to {MAX_DELAY_SECONDS} seconds) | drop | "
+    f"hold=N (N from 1 to {MAX_HOLD_SECONDS} seconds)."
+)
 
 
 @dataclass(frozen=True)

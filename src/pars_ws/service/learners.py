@@ -1,4 +1,5 @@
 """Saving learner activity, reading its status, and matching learners: one transaction per call."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -30,9 +31,18 @@ class LearnerService:
         self.clock = clock
         self.auth = auth
 
-    def save(self, account: Account, records: Sequence[ReportedRecord], *, source: Source, raw: bytes | None,
-             correlation_id: str, batch_pk: int | None = None, sandbox_fault: str | None = None,
-             in_same_transaction: Callable[[UnitOfWork, list[Judgement]], None] | None = None) -> list[Judgement]:
+    def save(
+        self,
+        account: Account,
+        records: Sequence[ReportedRecord],
+        *,
+        source: Source,
+        raw: bytes | None,
+        correlation_id: str,
+        batch_pk: int | None = None,
+        sandbox_fault: str | None = None,
+        in_same_transaction: Callable[[UnitOfWork, list[Judgement]], None] | None = None,
+    ) -> list[Judgement]:
         """Judge and store one request or batch chunk in one transaction.
 
         `raw` is kept for audit (None when the caller keeps the original, as batches do);
@@ -46,9 +56,18 @@ class LearnerService:
                 in_same_transaction(uow, judgements)
         return judgements
 
-    def save_signed_in(self, username: str | None, password: str | None, provider_id: str | None,
-                       read_records: Callable[[Account], Sequence[ReportedRecord]], *, source: Source, raw: bytes,
-                       correlation_id: str, sandbox_fault: str | None = None) -> list[Judgement]:
+    def save_signed_in(
+        self,
+        username: str | None,
+        password: str | None,
+        provider_id: str | None,
+        read_records: Callable[[Account], Sequence[ReportedRecord]],
+        *,
+        source: Source,
+        raw: bytes,
+        correlation_id: str,
+        sandbox_fault: str | None = None,
+    ) -> list[Judgement]:
         """Sign in and save (SaveLearnerActivity) in one transaction when the credential was verified
         lately (an LMS's usual call); otherwise the full sign-in (argon2) runs first, outside the
         write transaction. `read_records(account)` runs once signed in: an unknown caller learns
@@ -62,22 +81,38 @@ class LearnerService:
         with self.store.transaction() as uow:
             return self._save_in(uow, account, read_records(account), source, copy, sandbox_fault=sandbox_fault)
 
-    def _save_in(self, uow: UnitOfWork, account: Account, records: Sequence[ReportedRecord], source: Source,
-                 copy: AuditCopy | None, batch_pk: int | None = None,
-                 sandbox_fault: str | None = None) -> list[Judgement]:
+    def _save_in(
+        self,
+        uow: UnitOfWork,
+        account: Account,
+        records: Sequence[ReportedRecord],
+        source: Source,
+        copy: AuditCopy | None,
+        batch_pk: int | None = None,
+        sandbox_fault: str | None = None,
+    ) -> list[Judgement]:
         if not source.carries_credit_id:
             records = [
                 replace(r, credit_id=new_credit_id(account))
-                if (r.action or "").strip().lower() == ADD and not r.credit_id else r
+                if (r.action or "").strip().lower() == ADD and not r.credit_id
+                else r
                 for r in records
             ]
         now = self.clock.now()
         lookups = uow.learners.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
-        judgements = judge(records, today=self.clock.today(), now=now, catalogue=self.catalogue, lookups=lookups,
-                           source=source)
+        judgements = judge(
+            records, today=self.clock.today(), now=now, catalogue=self.catalogue, lookups=lookups, source=source
+        )
         hold = hold_for(account, sandbox_fault)
-        taken = uow.learners.apply(account.environment, account.provider_pk, judgements, now, copy, batch_pk,
-                                   review_after=now + dt.timedelta(seconds=hold) if hold else None)
+        taken = uow.learners.apply(
+            account.environment,
+            account.provider_pk,
+            judgements,
+            now,
+            copy,
+            batch_pk,
+            review_after=now + dt.timedelta(seconds=hold) if hold else None,
+        )
         credit_ids_taken(judgements, taken)
         return judgements
 
@@ -85,11 +120,13 @@ class LearnerService:
         with self.store.transaction(write=False) as uow:
             return uow.learners.records_by_credit_id(account.environment, account.provider_pk, credit_id.strip())
 
-    def status_by_learner(self, account: Account, activity_id: str, learner_id: str, completion_date: dt.date,
-                          dob=None) -> list[StoredRecord]:
+    def status_by_learner(
+        self, account: Account, activity_id: str, learner_id: str, completion_date: dt.date, dob=None
+    ) -> list[StoredRecord]:
         with self.store.transaction(write=False) as uow:
-            found = uow.learners.records_by_learner(account.environment, account.provider_pk, activity_id.strip(),
-                                                    learner_id, completion_date)
+            found = uow.learners.records_by_learner(
+                account.environment, account.provider_pk, activity_id.strip(), learner_id, completion_date
+            )
         if dob is not None:
             found = [r for r in found if r.born_on(dob)]
         return found

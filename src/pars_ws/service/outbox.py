@@ -1,5 +1,6 @@
 """Mail about batches and rejections goes through a transactional outbox: queued in the same
 transaction as the change it reports (uow.outbox.queue), delivered afterwards, retried until it goes."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,9 @@ def deliver_pending(store, mailer, clock, limit: int = 100) -> int:
         try:
             mailer.send(mail.recipient, mail.subject, mail.body)
         except Exception as exc:  # noqa: BLE001 - retried on the next pass
-            log.warning("mail not sent: %s", exc, extra={"event": "mail_failed", "mail": mail.id,
-                                                         "recipient": mail.recipient})
+            log.warning(
+                "mail not sent: %s", exc, extra={"event": "mail_failed", "mail": mail.id, "recipient": mail.recipient}
+            )
             with store.transaction() as uow:
                 uow.outbox.failed(mail.id, str(exc))
             continue

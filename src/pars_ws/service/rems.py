@@ -3,6 +3,7 @@ Analgesic REMS"): reading a file's participants, judging and storing a chunk of 
 report's rows and the participants a batch stored. The batch machinery (queue, claims, resume
 points, mail) is batches.py's; this module is what differs for REMS.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -19,8 +20,10 @@ SUBMISSION_TYPES = (BOARDS, REMS)
 FILE_TYPES = ("txt", "xml")  # REMS Participant Template (tab-delimited) or ActivityReport v2
 MSG_FILE_TYPE = "OPIOID ANALGESIC REMS PARTICIPANTS ARE UPLOADED AS A TAB DELIMITED (.TXT) OR XML (.XML) FILE."
 MSG_SUBMISSION_TYPE = "CHOOSE THE SUBMISSION TYPE: LICENSING OR SPECIALTY BOARD, OR OPIOID ANALGESIC REMS."
-MSG_NOT_PARTICIPATING = ("YOUR ORGANIZATION HAS NO OPIOID ANALGESIC REMS ACTIVITY: ONLY PROVIDERS PARTICIPATING "
-                         "IN THE REMS PROGRAM MAY SUBMIT REMS PARTICIPANTS.")
+MSG_NOT_PARTICIPATING = (
+    "YOUR ORGANIZATION HAS NO OPIOID ANALGESIC REMS ACTIVITY: ONLY PROVIDERS PARTICIPATING "
+    "IN THE REMS PROGRAM MAY SUBMIT REMS PARTICIPANTS."
+)
 
 
 @cache
@@ -38,28 +41,40 @@ def read_participants(data: bytes, file_type: str, limits) -> list[ReportedParti
 ResultRow = tuple[int, str, str, None]  # (row, status, comma-separated codes, CreditID: none for REMS)
 
 
-def save_chunk(services, account: Account, batch_pk: int, participants: Sequence[ReportedParticipant],
-               in_same_transaction: Callable[[object, list[ResultRow]], None]) -> list[ParticipantJudgement]:
+def save_chunk(
+    services,
+    account: Account,
+    batch_pk: int,
+    participants: Sequence[ReportedParticipant],
+    in_same_transaction: Callable[[object, list[ResultRow]], None],
+) -> list[ParticipantJudgement]:
     """Judge a chunk of a batch's participants and store those accepted, in one transaction with the
     caller's progress (`in_same_transaction(uow, result rows)`)."""
     today, now = services.clock.today(), services.clock.now()
     with services.store.transaction() as uow:
         ids = {p.activity_id for p in participants if p.activity_id}
         activities = {a.activity_id: a for a in uow.learners.activities(account.environment, account.provider_pk, ids)}
-        judgements = [judge_participant(p, activities.get(p.activity_id), rems_values(), today)
-                      for p in participants]
-        uow.rems.add(account.environment, account.provider_pk, batch_pk,
-                     [(j.participant.index, j.stored) for j in judgements if j.ok], now)
-        in_same_transaction(uow, [(j.participant.index, j.status.value, ",".join(map(str, j.codes)), None)
-                                  for j in judgements])
+        judgements = [judge_participant(p, activities.get(p.activity_id), rems_values(), today) for p in participants]
+        uow.rems.add(
+            account.environment,
+            account.provider_pk,
+            batch_pk,
+            [(j.participant.index, j.stored) for j in judgements if j.ok],
+            now,
+        )
+        in_same_transaction(
+            uow, [(j.participant.index, j.status.value, ",".join(map(str, j.codes)), None) for j in judgements]
+        )
     return judgements
 
 
 def error_rows(participants: Sequence[ReportedParticipant], failed) -> list[tuple[ReportedParticipant, list[Code]]]:
     """Each participant not processed with its codes (batch_results rows), the fields of a 998 named."""
     by_row = {p.index: p for p in participants}
-    return [(by_row[r.row_index], [as_found(int(c), by_row[r.row_index], rems_values()) for c in r.codes.split(",")])
-            for r in failed]
+    return [
+        (by_row[r.row_index], [as_found(int(c), by_row[r.row_index], rems_values()) for c in r.codes.split(",")])
+        for r in failed
+    ]
 
 
 def participates(services, account: Account) -> bool:

@@ -12,6 +12,7 @@ Each run claims a chunk of records (PostgreSQL: FOR UPDATE SKIP LOCKED, so concu
 take disjoint rows; SQLite: the write lock taken at BEGIN), changes their status, writes one
 record_events row per change and queues one rejection e-mail per provider, all in one transaction.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,12 +42,22 @@ class ReviewSummary:
     emails: int = 0
 
     def __add__(self, other: ReviewSummary) -> ReviewSummary:
-        return ReviewSummary(self.environment, self.reviewed + other.reviewed, self.accepted + other.accepted,
-                             self.rejected + other.rejected, self.emails + other.emails)
+        return ReviewSummary(
+            self.environment,
+            self.reviewed + other.reviewed,
+            self.accepted + other.accepted,
+            self.rejected + other.rejected,
+            self.emails + other.emails,
+        )
 
     def as_dict(self) -> dict:
-        return {"environment": self.environment, "reviewed": self.reviewed, "accepted": self.accepted,
-                "rejected": self.rejected, "emails": self.emails}
+        return {
+            "environment": self.environment,
+            "reviewed": self.reviewed,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "emails": self.emails,
+        }
 
 
 def due_cutoff(environment: str, now: dt.datetime, settings) -> dt.datetime:
@@ -72,8 +83,10 @@ def run_now(services, target: Account | str) -> ReviewSummary:
     whole environment (an operator at the command line)."""
     if isinstance(target, Account):
         if target.environment != SANDBOX:
-            raise ReviewRefused("On-demand review is offered in the sandbox only; production records are "
-                                "reviewed on the boards' schedule.")
+            raise ReviewRefused(
+                "On-demand review is offered in the sandbox only; production records are "
+                "reviewed on the boards' schedule."
+            )
         environment, provider_pk = target.environment, target.provider_pk
     else:
         environment, provider_pk = target, None
@@ -87,11 +100,13 @@ def run_now(services, target: Account | str) -> ReviewSummary:
             return total
 
 
-def review(services, environment: str, *, submitted_before: dt.datetime,
-           provider_pk: int | None = None) -> ReviewSummary:
+def review(
+    services, environment: str, *, submitted_before: dt.datetime, provider_pk: int | None = None
+) -> ReviewSummary:
     """Review one chunk of Submitted records in one transaction."""
-    condition = due(environment, reviewing_boards(services.catalogue), submitted_before, services.clock.now(),
-                    provider_pk)
+    condition = due(
+        environment, reviewing_boards(services.catalogue), submitted_before, services.clock.now(), provider_pk
+    )
     # Look before taking the write lock: an idle worker asks every poll and usually finds nothing.
     with services.store.transaction(write=False) as uow:
         if not uow.review.any_due(condition):
@@ -113,8 +128,15 @@ def review(services, environment: str, *, submitted_before: dt.datetime,
         for pk, rejected in rejected_by_provider.items():
             provider = uow.accounts.provider_by_pk(pk)
             subject, body = rejection_mail(environment, provider, rejected)
-            uow.outbox.queue(environment=environment, provider_pk=pk, kind="rejections",
-                             recipient=provider.email, subject=subject, body=body, now=now)
+            uow.outbox.queue(
+                environment=environment,
+                provider_pk=pk,
+                kind="rejections",
+                recipient=provider.email,
+                subject=subject,
+                body=body,
+                now=now,
+            )
     rejected_count = sum(len(v) for v in rejected_by_provider.values())
     return ReviewSummary(environment, len(rows), len(rows) - rejected_count, rejected_count, len(rejected_by_provider))
 

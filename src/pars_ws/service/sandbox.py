@@ -1,5 +1,6 @@
 """Seeding the sandbox: the test provider, one credential, one web user (the pages' log-in), the seed's
 activities and test learners."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,8 +23,14 @@ class SeedResult:
     web_password: str | None = None  # shown once too
 
 
-def seed_sandbox(services, *, username: str | None = None, password: str | None = None,
-                 create_credential: bool = True, web_password: str | None = None) -> SeedResult:
+def seed_sandbox(
+    services,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    create_credential: bool = True,
+    web_password: str | None = None,
+) -> SeedResult:
     fixture = sandbox_fixture()
     year = services.clock.today().year
     p = fixture["provider"]
@@ -45,8 +52,9 @@ def seed_sandbox(services, *, username: str | None = None, password: str | None 
         for activity in activities:
             uow.learners.save_activity(SANDBOX, provider_pk, activity, now)
         learners = uow.learners.import_learners(SANDBOX, (learner_from_dict(d, year) for d in fixture["registry"]))
-    return SeedResult(p["provider_id"], made_user, made_password, len(activities), learners, web_email,
-                      made_web_password)
+    return SeedResult(
+        p["provider_id"], made_user, made_password, len(activities), learners, web_email, made_web_password
+    )
 
 
 def _seed_web_user(accounts, provider_pk: int, person: dict, password: str | None, now) -> str:

@@ -4,6 +4,7 @@ record's history, and deleting records from the details view.
 Every query is scoped to the account's environment and provider. Filters arrive as text (query
 string, form fields, CLI options) and are parsed here once, so every entry point reads them alike.
 """
+
 from __future__ import annotations
 
 import csv
@@ -38,6 +39,7 @@ class SearchRefused(ValueError):
 
 
 # -- reading filters ------------------------------------------------------------------------------
+
 
 def _text(params: Mapping[str, Any], name: str) -> str | None:
     value = params.get(name)
@@ -96,11 +98,18 @@ def search_filter(params: Mapping[str, Any], catalogue: Catalogue) -> SearchFilt
         if status is None:
             raise SearchRefused(f"status: one of {', '.join(s.value for s in SEARCHABLE_STATUSES)}.")
     f = SearchFilter(
-        title=_text(params, "title"), last_name=_text(params, "last_name"),
-        submitted_from=submitted[0], submitted_to=submitted[1], board=_board(params, catalogue),
-        activity_id=_text(params, "activity_id"), provider_activity_id=_text(params, "provider_activity_id"),
-        learner_id=_text(params, "learner_id"), id_type=_text(params, "id_type"), status=status,
-        completed_from=completed[0], completed_to=completed[1],
+        title=_text(params, "title"),
+        last_name=_text(params, "last_name"),
+        submitted_from=submitted[0],
+        submitted_to=submitted[1],
+        board=_board(params, catalogue),
+        activity_id=_text(params, "activity_id"),
+        provider_activity_id=_text(params, "provider_activity_id"),
+        learner_id=_text(params, "learner_id"),
+        id_type=_text(params, "id_type"),
+        status=status,
+        completed_from=completed[0],
+        completed_to=completed[1],
     )
     if not (f.title or f.last_name or f.submitted_from or f.submitted_to):
         raise SearchRefused("Give at least one of: activity title keyword, learner last name, submission date range.")
@@ -111,11 +120,16 @@ def summary_filter(params: Mapping[str, Any], catalogue: Catalogue, today: dt.da
     year = _text(params, "year")
     if year is not None and not (year.isascii() and year.isdigit() and len(year) == 4):
         raise SearchRefused("year: a reporting year such as 2026.")
-    return SummaryFilter(reporting_year=int(year) if year else today.year, title=_text(params, "title"),
-                         provider_activity_id=_text(params, "provider_activity_id"), board=_board(params, catalogue))
+    return SummaryFilter(
+        reporting_year=int(year) if year else today.year,
+        title=_text(params, "title"),
+        provider_activity_id=_text(params, "provider_activity_id"),
+        board=_board(params, catalogue),
+    )
 
 
 # -- results --------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Page:
@@ -200,8 +214,12 @@ def as_json(columns: Sequence[Column], item) -> dict:
 
 
 def page_json(columns: Sequence[Column], page: Page) -> dict:
-    return {"total": page.total, "page": page.page, "per_page": page.per_page,
-            "results": [as_json(columns, item) for item in page.items]}
+    return {
+        "total": page.total,
+        "page": page.page,
+        "per_page": page.per_page,
+        "results": [as_json(columns, item) for item in page.items],
+    }
 
 
 def csv_cell(value: Any) -> str:
@@ -237,28 +255,34 @@ def write_csv(columns: Sequence[Column], items: Iterable) -> Iterator[str]:
 
 # -- learner search -------------------------------------------------------------------------------
 
+
 def search(services, account: Account, f: SearchFilter, page: int = 1, per_page: int = DEFAULT_PER_PAGE) -> Page:
     with services.store.transaction(write=False) as uow:
-        total, items = uow.search.learners(account.environment, account.provider_pk, f, limit=per_page,
-                                           offset=(page - 1) * per_page)
+        total, items = uow.search.learners(
+            account.environment, account.provider_pk, f, limit=per_page, offset=(page - 1) * per_page
+        )
     return Page(items, total, page, per_page)
 
 
 def export_csv(services, account: Account, f: SearchFilter) -> Iterator[str]:
     """Every record the filter finds, as CSV text chunks (stream them; the first carries the BOM)."""
     with services.store.transaction(write=False) as uow:
-        yield from write_csv(LEARNER_COLUMNS, uow.search.all_learners(account.environment, account.provider_pk, f,
-                                                                      _CSV_CHUNK_ROWS))
+        yield from write_csv(
+            LEARNER_COLUMNS, uow.search.all_learners(account.environment, account.provider_pk, f, _CSV_CHUNK_ROWS)
+        )
 
 
 # -- activity learner summary ---------------------------------------------------------------------
 
-def activity_summary(services, account: Account, f: SummaryFilter, page: int = 1,
-                     per_page: int = DEFAULT_PER_PAGE) -> Page:
+
+def activity_summary(
+    services, account: Account, f: SummaryFilter, page: int = 1, per_page: int = DEFAULT_PER_PAGE
+) -> Page:
     """Per activity of the reporting year: live learner records by status and their last update."""
     with services.store.transaction(write=False) as uow:
-        total, items = uow.search.summaries(account.environment, account.provider_pk, f, limit=per_page,
-                                            offset=(page - 1) * per_page)
+        total, items = uow.search.summaries(
+            account.environment, account.provider_pk, f, limit=per_page, offset=(page - 1) * per_page
+        )
     return Page(items, total, page, per_page)
 
 
@@ -281,14 +305,26 @@ class Listing:
     noun: str
 
 
-LEARNER_SEARCH = Listing("learner-search", lambda services, params: search_filter(params, services.catalogue),
-                         search, export_csv, LEARNER_COLUMNS, "records")
+LEARNER_SEARCH = Listing(
+    "learner-search",
+    lambda services, params: search_filter(params, services.catalogue),
+    search,
+    export_csv,
+    LEARNER_COLUMNS,
+    "records",
+)
 ACTIVITY_SUMMARY = Listing(
-    "activity-summary", lambda services, params: summary_filter(params, services.catalogue, services.clock.today()),
-    activity_summary, export_summary_csv, SUMMARY_COLUMNS, "activities")
+    "activity-summary",
+    lambda services, params: summary_filter(params, services.catalogue, services.clock.today()),
+    activity_summary,
+    export_summary_csv,
+    SUMMARY_COLUMNS,
+    "activities",
+)
 
 
 # -- record history -------------------------------------------------------------------------------
+
 
 def record_history(services, account: Account, credit_id: str) -> list[RecordHistory]:
     """Every record (live or deleted) of this provider with that CreditID, oldest first."""
@@ -299,21 +335,39 @@ def record_history(services, account: Account, credit_id: str) -> list[RecordHis
 def history_json(h: RecordHistory) -> dict:
     rec = h.record
     return {
-        "credit_id": rec.credit_id, "status": rec.status.value, "source": rec.source.value,
-        "submitted_at": _json_value(rec.submitted_at), "updated_at": _json_value(rec.updated_at),
+        "credit_id": rec.credit_id,
+        "status": rec.status.value,
+        "source": rec.source.value,
+        "submitted_at": _json_value(rec.submitted_at),
+        "updated_at": _json_value(rec.updated_at),
         "deleted_at": _json_value(h.deleted_at) if h.deleted_at else None,
         "record": as_json(LEARNER_COLUMNS, LearnerResult(rec, None, None)),
-        "events": [{"status": e.status, "at": _json_value(e.at), "code": e.code,
-                    "message": message(e.code) if e.code else None, "note": e.note} for e in h.events],
-        "request": None if h.request is None else {
-            "source": h.request.source, "received_at": _json_value(h.request.received_at),
-            "correlation_id": h.request.correlation_id, "body": h.request.body},
-        "batch": None if h.batch is None else {"batch_id": h.batch.batch_id, "file_name": h.batch.file_name,
-                                               "row": h.batch.row},
+        "events": [
+            {
+                "status": e.status,
+                "at": _json_value(e.at),
+                "code": e.code,
+                "message": message(e.code) if e.code else None,
+                "note": e.note,
+            }
+            for e in h.events
+        ],
+        "request": None
+        if h.request is None
+        else {
+            "source": h.request.source,
+            "received_at": _json_value(h.request.received_at),
+            "correlation_id": h.request.correlation_id,
+            "body": h.request.body,
+        },
+        "batch": None
+        if h.batch is None
+        else {"batch_id": h.batch.batch_id, "file_name": h.batch.file_name, "row": h.batch.row},
     }
 
 
 # -- deleting from the details view ---------------------------------------------------------------
+
 
 def delete_records(services, account: Account, credit_ids: Sequence[str], *, correlation_id: str) -> list[Judgement]:
     """Delete records by CreditID through the same rules as every other Delete (605, 706, ...)."""

@@ -5,6 +5,7 @@ Records already stored are stored data it does not have: the rules that ask for 
 taken, 603; the record a Delete removes, 605 and 706; points and completions held, 710, 711, 717)
 see only this file's own records, and a Delete of a record not in the file is not judged at all.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,9 +34,19 @@ from ..domain.rules import (
 from ..settings import Settings
 
 # The rules that ask for records already stored: offline they see this file's records only.
-NEEDS_STORED_RECORDS = tuple(sorted(rule.code for rule in (
-    credit_id_already_used, delete_target_not_found, deletion_deadline_passed, maximum_already_granted,
-    points_push_past_maximum, second_completion_same_day)))
+NEEDS_STORED_RECORDS = tuple(
+    sorted(
+        rule.code
+        for rule in (
+            credit_id_already_used,
+            delete_target_not_found,
+            deletion_deadline_passed,
+            maximum_already_granted,
+            points_push_past_maximum,
+            second_completion_same_day,
+        )
+    )
+)
 NOT_JUDGED = "Not judged offline"
 DELETE_NEEDS = (delete_target_not_found.code, deletion_deadline_passed.code)
 
@@ -60,9 +71,11 @@ class ValidationReport:
     @property
     def offline(self) -> str:
         codes = ", ".join(map(str, NEEDS_STORED_RECORDS))
-        return (f"Judged offline against the board catalogue and the sandbox fixture (its activities and test "
-                f"learners; today {self.today}). Records already stored are not known here: {codes} count this "
-                f"file's own records only, and a Delete of a record not in the file is not judged.")
+        return (
+            f"Judged offline against the board catalogue and the sandbox fixture (its activities and test "
+            f"learners; today {self.today}). Records already stored are not known here: {codes} count this "
+            f"file's own records only, and a Delete of a record not in the file is not judged."
+        )
 
     def lines(self) -> list[str]:
         if self.refused:
@@ -91,8 +104,13 @@ class ValidationReport:
             if not_judged_offline(j):
                 found.update(status=NOT_JUDGED, errors=[], needs_stored_data=list(DELETE_NEEDS))
             records.append(found)
-        return {"file": self.file, "ok": self.ok, "refused": self.refused, "records": records,
-                "offline": None if self.refused else self.offline}
+        return {
+            "file": self.file,
+            "ok": self.ok,
+            "refused": self.refused,
+            "records": records,
+            "offline": None if self.refused else self.offline,
+        }
 
 
 # Whatever makes a file unreadable as a whole; each carries the message shown to the provider.
@@ -119,7 +137,8 @@ def read_records(data: bytes, name: str, limits, kind: str | None = None, *, cat
         return Source.XML_BATCH, read_document(data, limits)
     if kind == "xlsx":
         return Source.EXCEL_BATCH, read_workbook(
-            data, catalogue=catalogue or load_catalogue(), max_records=limits.max_records, limits=excel_limits)
+            data, catalogue=catalogue or load_catalogue(), max_records=limits.max_records, limits=excel_limits
+        )
     return Source.TAB_BATCH, read_template_b(data, max_records=limits.max_records, max_bytes=limits.max_file_bytes)
 
 
@@ -134,8 +153,10 @@ def count_records(data: bytes, limits, kind: str, *, catalogue=None, excel_limit
 def sandbox_lookups(year: int) -> MemoryLookups:
     """The sandbox fixture's activities and test learners, as seeding on `year` would store them."""
     fixture = sandbox_fixture()
-    return MemoryLookups([activity_from_dict(a, year) for a in fixture["activities"]],
-                         [learner_from_dict(d, year) for d in fixture["registry"]])
+    return MemoryLookups(
+        [activity_from_dict(a, year) for a in fixture["activities"]],
+        [learner_from_dict(d, year) for d in fixture["registry"]],
+    )
 
 
 def validate_file(path, settings: Settings | None = None) -> ValidationReport:
@@ -143,10 +164,12 @@ def validate_file(path, settings: Settings | None = None) -> ValidationReport:
     clock = Clock(settings.today)
     name, today, catalogue = str(path), clock.today(), load_catalogue()
     try:
-        source, records = read_records(Path(path).read_bytes(), name, settings.limits, catalogue=catalogue,
-                                       excel_limits=settings.excel_limits)
+        source, records = read_records(
+            Path(path).read_bytes(), name, settings.limits, catalogue=catalogue, excel_limits=settings.excel_limits
+        )
     except UNREADABLE as exc:
         return ValidationReport(name, None, [], refused=str(exc), today=today)
-    judgements = judge(records, today=today, now=clock.now(), catalogue=catalogue,
-                       lookups=sandbox_lookups(today.year), source=source)
+    judgements = judge(
+        records, today=today, now=clock.now(), catalogue=catalogue, lookups=sandbox_lookups(today.year), source=source
+    )
     return ValidationReport(name, source, judgements, today=today)

@@ -7,11 +7,12 @@ trimmed, case folded): NPIs imported before are folded here as import now folds 
 Revision ID: 0006
 Revises: 0005
 """
+
 from alembic import op
 from sqlalchemy import text
 
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -3,16 +3,17 @@
 Revision ID: 0009
 Revises: 0008
 """
+
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
 
 def _widen(length: int) -> None:
-    if op.get_context().dialect.name == 'postgresql':
+    if op.get_context().dialect.name == "postgresql":
         op.execute(f"ALTER TABLE batches ALTER COLUMN file_type TYPE VARCHAR({length})")
         return
     # SQLite changes a column's type only by copying the table, and dropping the old batches table

@@ -6,11 +6,12 @@ production record, every record saved without a hold) lets the review take it as
 Revision ID: 0012
 Revises: 0011
 """
+
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0012'
-down_revision = '0011'
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
@@ -18,8 +19,8 @@ depends_on = None
 def upgrade() -> None:
     # A plain ADD COLUMN of a nullable column: no table copy (SQLite's would cascade-delete
     # record_events, see 0008), no rewrite on PostgreSQL.
-    op.add_column('learner_records', sa.Column('review_after', sa.DateTime(timezone=True), nullable=True))
+    op.add_column("learner_records", sa.Column("review_after", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
-    op.drop_column('learner_records', 'review_after')
+    op.drop_column("learner_records", "review_after")
