@@ -70,13 +70,17 @@ def main() -> int:
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--records", type=int, default=1, help="records per SaveLearnerActivity call")
     p.add_argument("--stored", type=int, default=0)
+    p.add_argument("--history", action="store_true", help="save for learners holding 1,000 records (soap.py's history)")
     p.add_argument("--profile", help="write a pyinstrument HTML report here")
     p.add_argument("--cprofile", action="store_true", help="print cProfile's top 45 functions")
     p.add_argument("--sort", default="tottime", help="cProfile order: tottime (own time) or cumulative")
     p.add_argument("--only", default="", help="cProfile: only functions whose file matches this (e.g. psycopg)")
     p.add_argument("--statements", action="store_true", help="print the time of each SQL statement per call")
     args = p.parse_args()
-    with common.in_process_world(args, args.stored) as (url, _world):
+    with common.in_process_world(args, args.stored) as (url, world):
+        if args.history:
+            common.prestore_history(url, world["provider_pk"])
+            common.analyze(url)
         from pars_ws.entrypoints.wsgi import create_app
 
         app = create_app()
@@ -85,7 +89,10 @@ def main() -> int:
         save = caller(app, "/services/ACCMELearnerService.svc", '"urn:pars-ws:learner:v1/SaveLearnerActivity"')
         echo = caller(echo_app.application, "/", '"echo"')
         n, k = args.calls, args.records
-        bodies = [common.save_envelope(common.records(i * k, k, "prof")) for i in range(2 * n + 20)]
+        if args.history:
+            bodies = [common.save_envelope([common.history_record(i, "prof")]) for i in range(2 * n + 20)]
+        else:
+            bodies = [common.save_envelope(common.records(i * k, k, "prof")) for i in range(2 * n + 20)]
         echoes = [echo_app.envelope(f"hello {i}") for i in range(2 * n)]
         timed(save, bodies[:20])  # warm: argon2 once, caches
         timed(echo, echoes[:20])

@@ -153,40 +153,44 @@ _MINE = and_(
 
 _LIVE_BY_CREDIT_ID = select(_LR).where(_MINE, _LR.c.credit_id.in_(bindparam("credit_ids", expanding=True)))
 
-# A board's live records of the (activity ID, learner key) pairs asked about, given as one JSON
+# What a board's learners hold of the (activity ID, learner key) pairs asked about, given as one JSON
 # array of pairs, with one statement per board for a whole request or batch chunk. The pairs are the
-# left side of a LEFT JOIN, which keeps them the outer loop whatever the statistics say: each pair is
-# one index seek, however many records are stored. A pair without records comes back as NULLs.
+# outer loop whatever the statistics say: each pair is one index seek, however many records are stored.
 _PAIRS = {
     "sqlite": func.json_each(bindparam("pairs", type_=JSON)),
     "postgresql": func.json_array_elements(bindparam("pairs", type_=postgresql.JSON)),
 }
 
 
-def _of_pairs(dialect: str, *columns, days: bool = False):
+def _asked(dialect: str):
     asked = _PAIRS[dialect].table_valued("value").alias("asked")
-    pair = and_(
-        _MINE,
-        _LR.c.board == bindparam("board"),
-        _LR.c.activity_id == asked.c.value.op("->>")(literal_column("0")),
-        _LR.c.learner_key == asked.c.value.op("->>")(literal_column("1")),
+    activity_id = asked.c.value.op("->>")(literal_column("0"))
+    learner_key = asked.c.value.op("->>")(literal_column("1"))
+    of_pair = and_(
+        _MINE, _LR.c.board == bindparam("board"), _LR.c.activity_id == activity_id, _LR.c.learner_key == learner_key
     )
-    if days:
-        pair = and_(pair, _LR.c.completion_date.in_(bindparam("days", expanding=True)))
-    return select(*columns).select_from(asked.outerjoin(_LR, pair))
+    return asked, activity_id, learner_key, of_pair
 
 
-# Per learner and activity: points of the live records not rejected; and the live records on some days.
-_HELD = {
-    dialect: _of_pairs(
-        dialect,
-        _LR.c.activity_id,
-        _LR.c.learner_key,
-        func.sum(case((_LR.c.status != Status.REJECTED.value, _LR.c.credits), else_=0)).label("points"),
-    ).group_by(_LR.c.activity_id, _LR.c.learner_key)
-    for dialect in _PAIRS
-}
-_HELD_ON_DAYS = {dialect: _of_pairs(dialect, _LR, days=True) for dialect in _PAIRS}
+def _points_held(dialect: str):
+    """Per pair, the points of its live records not rejected (NULL when it has none), summed by a
+    subquery per pair: a GROUP BY over the join sorted every record of a learner first."""
+    asked, activity_id, learner_key, of_pair = _asked(dialect)
+    points = select(func.sum(case((_LR.c.status != Status.REJECTED.value, _LR.c.credits), else_=0))).where(of_pair)
+    return select(
+        activity_id.label("activity_id"), learner_key.label("learner_key"), points.scalar_subquery().label("points")
+    ).select_from(asked)
+
+
+def _on_days(dialect: str):
+    """The pairs' live records on some days (a pair without any comes back as NULLs)."""
+    asked, _, _, of_pair = _asked(dialect)
+    on_days = and_(of_pair, _LR.c.completion_date.in_(bindparam("days", expanding=True)))
+    return select(_LR).select_from(asked.outerjoin(_LR, on_days))
+
+
+_HELD = {dialect: _points_held(dialect) for dialect in _PAIRS}
+_HELD_ON_DAYS = {dialect: _on_days(dialect) for dialect in _PAIRS}
 
 
 # Records a request adds, with no conflict target: a live CreditID taken by a concurrent request, or
@@ -454,7 +458,7 @@ class LearnerRepository:
                 continue
             params = {**base, "board": board, "pairs": sorted(pairs)}
             for row in self.conn.execute(_HELD[self.dialect], params):
-                if row.activity_id is None:
+                if row.points is None:
                     continue
                 points[(board, row.activity_id, row.learner_key)] = Decimal(row.points)
             with_records = sorted(pair for pair in pairs if (board, *pair) in points)
