@@ -2,7 +2,7 @@
 no gunicorn), next to the spyne echo called the same way, on the bench world.
 
     .venv/bin/python bench/profile_soap.py [--backend sqlite|postgresql] [--calls 2000] [--records 1]
-                                           [--profile out.html] [--cprofile [--sort cumulative] [--only psycopg]]
+                                           [--history] [--profile out.html] [--cprofile [--sort cumulative] [--only psycopg]]
                                            [--statements]
 
 Prints the median per-call time of each and their ratio; with --profile, writes a pyinstrument
