@@ -1,7 +1,7 @@
 """Two versions of pars-ws side by side in one run: this checkout, or --base, (A) and another source tree (B).
 
     .venv/bin/python bench/ab.py --other /path/to/checkout [--base /path/to/checkout] [--backend sqlite] [--clients 1,4,16]
-                                 [--seconds 3] [--rounds 3] [--stored 100000] [--batch]
+                                 [--seconds 3] [--rounds 3] [--stored 100000] [--batch] [--workers N] [--other-workers N]
 
 How a speed mechanism is judged (bench/README.md): B is the same code with the mechanism taken out
 (or put in), every figure is measured on both in the same run, phases alternate between A and B
@@ -28,7 +28,7 @@ from pars_ws.settings import default_web_workers  # noqa: E402
 from tests.conftest import children, gunicorn_workers  # noqa: E402
 
 
-def start(name: str, tree: Path | None, backend: str, args, tmp: Path, stack):
+def start(name: str, tree: Path | None, backend: str, args, tmp: Path, stack, workers: int | None = None):
     """A service of one tree on a scratch database with the bench world; (url, server, worker, world)."""
     workdir = tmp / name
     workdir.mkdir()
@@ -36,7 +36,7 @@ def start(name: str, tree: Path | None, backend: str, args, tmp: Path, stack):
     env = {"PARS_REVIEW_DELAY_SECONDS": "0"}
     if tree is not None:
         env["PYTHONPATH"] = str(tree / "src")
-    workers = args.workers or default_web_workers(url)
+    workers = workers or args.workers or default_web_workers(url)
     server, worker = common.start_service(
         url, workdir, workers=workers, batch_worker_poll=common.BATCH_WORKER_POLL if args.batch else None, **env
     )
@@ -115,6 +115,7 @@ def main() -> int:
     p.add_argument("--stored", type=int, default=100_000)
     p.add_argument("--clients", type=lambda v: [int(x) for x in v.split(",")], default=[1, 4, 16])
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--other-workers", type=int, default=None, help="B's gunicorn workers (default: as A's)")
     p.add_argument("--batch", action="store_true", help="compare batch files end to end instead of SOAP calls")
     args = p.parse_args()
     args.backend = "sqlite" if args.backend == "both" else args.backend
@@ -122,7 +123,7 @@ def main() -> int:
         base = args.base.resolve() if args.base else None
         sides = {
             "A": start("A", base, args.backend, args, Path(tmp), stack),
-            "B": start("B", args.other.resolve(), args.backend, args, Path(tmp), stack),
+            "B": start("B", args.other.resolve(), args.backend, args, Path(tmp), stack, args.other_workers),
         }
         print(f"== A: {base or common.ROOT}   B: {args.other.resolve()}   ({args.backend}, {args.rounds} rounds)")
         lines = batch_rounds(args, sides) if args.batch else soap_rounds(args, sides)
