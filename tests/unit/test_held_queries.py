@@ -1,6 +1,7 @@
 """What a learner holds is read pair by pair through ix_learner_records_held on SQLite, whatever the
 statistics say: ANALYZE run on an empty table (a fresh install) must not turn the lookup into a scan
-of every record of the board, which would grow with the records stored."""
+of every record of the board, nor sort a learner's records, either of which grows with the records
+stored."""
 
 from __future__ import annotations
 
@@ -48,3 +49,5 @@ def test_each_pair_asked_about_is_one_index_seek(sqlite_services, statement):
         "board=? AND activity_id=? AND learner_key=?"
     ) in plan, plan
     assert "SCAN learner_records" not in plan, plan
+    # Nor sorted first: a GROUP BY over the join put all of a learner's records in a temporary B-tree.
+    assert "TEMP B-TREE" not in plan, plan
