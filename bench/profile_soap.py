@@ -70,7 +70,11 @@ def main() -> int:
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--records", type=int, default=1, help="records per SaveLearnerActivity call")
     p.add_argument("--stored", type=int, default=0)
-    p.add_argument("--history", action="store_true", help="save for learners holding 1,000 records (soap.py's history)")
+    p.add_argument(
+        "--history",
+        action="store_true",
+        help="one record per call, for learners holding 1,000 records (soap.py's history)",
+    )
     p.add_argument("--profile", help="write a pyinstrument HTML report here")
     p.add_argument("--cprofile", action="store_true", help="print cProfile's top 45 functions")
     p.add_argument("--sort", default="tottime", help="cProfile order: tottime (own time) or cumulative")
@@ -88,7 +92,7 @@ def main() -> int:
         statements = common.time_statements() if args.statements else None
         save = caller(app, "/services/ACCMELearnerService.svc", '"urn:pars-ws:learner:v1/SaveLearnerActivity"')
         echo = caller(echo_app.application, "/", '"echo"')
-        n, k = args.calls, args.records
+        n, k = args.calls, 1 if args.history else args.records
         if args.history:
             bodies = [common.save_envelope([common.history_record(i, "prof")]) for i in range(2 * n + 20)]
         else:

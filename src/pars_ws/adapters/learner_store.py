@@ -162,7 +162,8 @@ _PAIRS = {
 }
 
 
-def _asked(dialect: str):
+def _pairs_asked(dialect: str):
+    """The pairs as a table, their two values, and the condition naming a pair's live records."""
     asked = _PAIRS[dialect].table_valued("value").alias("asked")
     activity_id = asked.c.value.op("->>")(literal_column("0"))
     learner_key = asked.c.value.op("->>")(literal_column("1"))
@@ -174,8 +175,8 @@ def _asked(dialect: str):
 
 def _points_held(dialect: str):
     """Per pair, the points of its live records not rejected (NULL when it has none), summed by a
-    subquery per pair: a GROUP BY over the join sorted every record of a learner first."""
-    asked, activity_id, learner_key, of_pair = _asked(dialect)
+    subquery per pair: a GROUP BY over the join would sort all of a learner's records first."""
+    asked, activity_id, learner_key, of_pair = _pairs_asked(dialect)
     points = select(func.sum(case((_LR.c.status != Status.REJECTED.value, _LR.c.credits), else_=0))).where(of_pair)
     return select(
         activity_id.label("activity_id"), learner_key.label("learner_key"), points.scalar_subquery().label("points")
@@ -184,7 +185,7 @@ def _points_held(dialect: str):
 
 def _on_days(dialect: str):
     """The pairs' live records on some days (a pair without any comes back as NULLs)."""
-    asked, _, _, of_pair = _asked(dialect)
+    asked, _, _, of_pair = _pairs_asked(dialect)
     on_days = and_(of_pair, _LR.c.completion_date.in_(bindparam("days", expanding=True)))
     return select(_LR).select_from(asked.outerjoin(_LR, on_days))
 
