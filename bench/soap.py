@@ -1,6 +1,7 @@
 """SOAP bench: SaveLearnerActivity with 1 and 100 records per call, and with 1 record for learners
 who already hold 1,000 records for the activity, at 1, 4 and 16 concurrent clients, next to a trivial
-spyne echo served by the same gunicorn configuration, in the same run.
+spyne echo served by the same gunicorn configuration, in the same run, and that echo's "floor": the
+echo plus one durable INSERT per call through pars-ws's own unit of work.
 
     .venv/bin/python bench/soap.py [--backend sqlite|postgresql|both] [--seconds 3] [--rounds 3]
 
@@ -12,12 +13,14 @@ starts once the review has caught up. Between phases statistics are refreshed an
 the review's dead row versions cleared, as autovacuum would (bench/common.analyze). Closed-loop
 clients (threads, one TCP connection per call, as gunicorn's sync workers close them) on 127.0.0.1.
 Each phase lasts --seconds and at most the pre-built request bodies; the phases are interleaved
-(echo, 1 record, 1 record with history, 100 records) per round so drift in the machine's speed hits
+(echo, floor, 1 record, 1 record with history, 100 records) per round so drift in the machine's speed hits
 all alike; calls/s is the median over rounds, p50/p99 are over every call of the configuration.
 "CPU us" is the CPU time the gunicorn workers spent per call (user + system, /proc), median over
 rounds; "db CPU" is, on PostgreSQL, the CPU time its server processes spent per call (the
 statements' work, which SQLite does inside the workers), and "busy" the share of the machine's CPUs
-in use during the phase (all processes, /proc/stat).
+in use during the phase (all processes, /proc/stat). The floor (bench/echo_app.py `store`) writes
+to a database of its own on SQLite and to a table of the scratch database on PostgreSQL; "of floor"
+is a 1-record save's calls/s over it: what the save does beyond committing one row.
 
 Targets (exit status 1 when one is missed): 1-record calls/s >= 40% of echo calls/s on SQLite and
 >= 30% on PostgreSQL at every concurrency; 1-record calls for learners with history >= 70% of
@@ -47,7 +50,7 @@ CONCURRENCY = (1, 4, 16)
 RATIO_TARGET = {"sqlite": 0.40, "postgresql": 0.30}  # 1-record calls/s over echo calls/s
 HISTORY_TARGET = 0.70  # 1-record calls/s for learners with history over those without
 SERVICE_PATH = "/services/ACCMELearnerService.svc"
-OPERATIONS = ("echo", "save1", "history", "save100")
+OPERATIONS = ("echo", "floor", "save1", "history", "save100")
 SAVE_ACTION = '"urn:pars-ws:learner:v1/SaveLearnerActivity"'
 
 
@@ -186,10 +189,11 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-def start_echo(workdir: Path, workers: int) -> tuple[subprocess.Popen, int]:
+def start_echo(workdir: Path, workers: int, floor_url: str) -> tuple[subprocess.Popen, int]:
     port = common.free_port()
+    echo_app.create_table(floor_url)
     proc = subprocess.Popen(
-        [sys.executable, str(Path(__file__).with_name("echo_app.py")), f"127.0.0.1:{port}", str(workers)],
+        [sys.executable, str(Path(__file__).with_name("echo_app.py")), f"127.0.0.1:{port}", str(workers), floor_url],
         stdout=subprocess.DEVNULL,
         stderr=open(workdir / "echo.log", "wb"),
         start_new_session=True,
@@ -218,7 +222,7 @@ def stop(proc: subprocess.Popen) -> None:
 
 def db_text(runs: list[dict], name: str) -> str:
     per_call = common.median([r["db_per_call"] for r in runs])
-    return "-" if name == "echo" or per_call != per_call else f"{per_call * 1e6:.0f}"
+    return "-" if name in ("echo", "floor") or per_call != per_call else f"{per_call * 1e6:.0f}"
 
 
 def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
@@ -228,7 +232,8 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
         with common.scratch_database(backend, tmp, args.pg_url) as url:
             workers = args.workers or default_web_workers(url)
             server, _ = common.start_service(url, tmp, workers=workers, PARS_REVIEW_DELAY_SECONDS="0")
-            echo_proc, echo_port = start_echo(tmp, workers)
+            floor_url = f"sqlite:///{tmp / 'floor.db'}" if backend == "sqlite" else url
+            echo_proc, echo_port = start_echo(tmp, workers, floor_url)
             try:
                 world = common.seed_world(url)
                 # A database in use: records already stored, and statistics that know it.
@@ -253,6 +258,15 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                         0,
                         b"echoResult",
                     ),
+                    "floor": Op(
+                        "floor",
+                        echo_port,
+                        "/",
+                        '"store"',
+                        [echo_app.envelope(f"hello {i}", "store") for i in range(n1)],
+                        0,
+                        b"storeResult",
+                    ),
                     "save1": Op("save1", port, SERVICE_PATH, SAVE_ACTION, one, 1, b"ResultSummary"),
                     "history": Op("history", port, SERVICE_PATH, SAVE_ACTION, history, 1, b"ResultSummary"),
                     "save100": Op("save100", port, SERVICE_PATH, SAVE_ACTION, hundred, 100, b"ResultSummary"),
@@ -260,7 +274,7 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                 for op in ops.values():  # the echo's process is its gunicorn master; pars-ws's is serve
                     op.workers = (
                         [pid for pid, _ in children(echo_proc.pid)]
-                        if op.name == "echo"
+                        if op.name in ("echo", "floor")
                         else gunicorn_workers(server.proc.pid)
                     )
                 # Warm up: every gunicorn worker verifies the credential once (argon2) and fills its caches.
@@ -314,6 +328,8 @@ def run_backend(backend: str, args) -> tuple[list[str], list[str]]:
                     f"{backend}: 1-record calls at {clients} clients are {ratio:.0%} of echo "
                     f"(< {RATIO_TARGET[backend]:.0%})"
                 )
+            if name == "save1":
+                lines[-1] += f"   {rate / rates[('floor', clients)]:.2f} of floor"
             if name == "save1" and clients == 16 and pct(lat, 99) >= 0.050:
                 missed.append(f"{backend}: 1-record p99 at 16 clients is {pct(lat, 99) * 1000:.1f} ms (>= 50 ms)")
             if name == "history":
