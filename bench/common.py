@@ -780,6 +780,7 @@ def in_process_world(args, stored: int = 0):
         world = seed_world(url)
         if stored:
             prestore(url, stored, world["provider_pk"])
+            analyze(url)  # as on a database in use: PostgreSQL would plan for the empty table otherwise
         os.environ.update(env)
         yield url, world
 

@@ -69,7 +69,7 @@ def main() -> int:
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--calls", type=int, default=2000)
     p.add_argument("--records", type=int, default=1, help="records per SaveLearnerActivity call")
-    p.add_argument("--stored", type=int, default=0)
+    p.add_argument("--stored", type=int, default=100_000, help="records stored before the first call (as soap.py)")
     p.add_argument(
         "--history",
         action="store_true",
