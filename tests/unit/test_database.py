@@ -127,6 +127,64 @@ def test_a_failed_unit_of_work_leaves_nothing(sqlite_store):
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
 
 
+def test_a_unit_of_work_that_reads_then_writes_takes_the_writers_turn_only_to_write(sqlite_store):
+    """What a save reads first (sign-in, activities, registry) does not keep other writers waiting;
+    what it reads after start_writing() and what it writes are inside the turn."""
+    path, store = sqlite_store
+    lock_file = f"{path}.write-lock"
+    with store.transaction() as uow:  # the lock file is made by the process's first writer
+        uow.ping()
+    other = _other_writer(path)
+    try:
+        with store.reads_then_writes() as uow:
+            conn = uow.learners.conn
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+            assert lock_is_free(lock_file)
+            other.execute("BEGIN IMMEDIATE")  # another writer commits meanwhile
+            other.execute("INSERT INTO t (body) VALUES ('other')")
+            other.execute("COMMIT")
+            uow.start_writing()
+            assert not lock_is_free(lock_file)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 1  # the writing part sees it
+            conn.exec_driver_sql("INSERT INTO t (body) VALUES ('mine')")
+        assert lock_is_free(lock_file)
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT body FROM t ORDER BY id").scalars().all() == ["other", "mine"]
+    finally:
+        other.close()
+
+
+def test_a_unit_of_work_that_reads_then_writes_leaves_nothing_when_it_fails(sqlite_store):
+    path, store = sqlite_store
+    with store.transaction() as uow:
+        uow.ping()
+    with store.reads_then_writes() as uow:  # one that never writes takes no turn
+        uow.ping()
+    assert lock_is_free(f"{path}.write-lock")
+    with pytest.raises(RuntimeError):
+        with store.reads_then_writes() as uow:
+            uow.start_writing()
+            uow.learners.conn.exec_driver_sql("INSERT INTO t (body) VALUES ('rolled back')")
+            raise RuntimeError("a use case failed")
+    assert lock_is_free(f"{path}.write-lock")
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+
+
+@pytest.mark.skipif(not PG_URL, reason="PostgreSQL runs only when PARS_TEST_DATABASE_URL is set")
+def test_a_unit_of_work_that_reads_then_writes_is_one_transaction_on_postgresql():
+    engine = make_engine(PG_URL)
+    try:
+        with Store(engine).reads_then_writes() as uow:
+            before = uow.learners.conn.execute(text("SELECT txid_current()")).scalar()
+            uow.start_writing()
+            assert uow.learners.conn.execute(text("SELECT txid_current()")).scalar() == before
+    finally:
+        engine.dispose()
+
+
 def test_the_file_an_sqlite_url_names():
     assert sqlite_file("sqlite:////srv/pars/pars.db") == "/srv/pars/pars.db"
     assert sqlite_file("sqlite:///relative.db") == "relative.db"

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import (
@@ -213,6 +214,15 @@ _DELETE_RECORD = (
 )
 
 
+@dataclass(frozen=True)
+class Reference:
+    """What the rules read that saves do not change: the records' activities and the registry
+    learners they may name (read before a save starts writing: Store.reads_then_writes)."""
+
+    activities: list[Activity]
+    learners: list[RegisteredLearner]
+
+
 class StoredLookups(MemoryLookups):
     """What storage answered for one request: activities, registry learners and live records by
     CreditID as MemoryLookups holds them, and what learners hold as aggregates."""
@@ -347,14 +357,27 @@ class LearnerRepository:
         return count
 
     # -- what the rules ask of storage --------------------------------------------------------
-    def lookups_for(
+    def reference_for(
         self, environment: str, provider_pk: int, records: Sequence[ReportedRecord], catalogue: Catalogue
-    ) -> StoredLookups:
-        """Everything the rules may ask about these records, read with a few statements."""
+    ) -> Reference:
         activity_ids = {r.activity_id.strip() for r in records if r.activity_id and r.activity_id.strip()}
-        activities = self.activities(environment, provider_pk, activity_ids)
-        learners = self._registry(environment, records, catalogue, sorted(activity_ids))
-        asked = self._asked(records, catalogue, learners)
+        return Reference(
+            self.activities(environment, provider_pk, activity_ids),
+            self._registry(environment, records, catalogue, sorted(activity_ids)),
+        )
+
+    def lookups_for(
+        self,
+        environment: str,
+        provider_pk: int,
+        records: Sequence[ReportedRecord],
+        catalogue: Catalogue,
+        reference: Reference | None = None,
+    ) -> StoredLookups:
+        """Everything the rules may ask about these records, read with a few statements; `reference` is
+        what reference_for read earlier in the unit of work, if it did."""
+        reference = reference or self.reference_for(environment, provider_pk, records, catalogue)
+        asked = self._asked(records, catalogue, reference.learners)
         if self.dialect == "postgresql" and self.conn.get_execution_options().get("write"):
             locks = {
                 _bucket_lock(environment, provider_pk, board, key)
@@ -376,7 +399,7 @@ class LearnerRepository:
             else []
         )
         points, days = self._held(environment, provider_pk, asked)
-        return StoredLookups(activities, learners, live, points, days)
+        return StoredLookups(reference.activities, reference.learners, live, points, days)
 
     def _registry(
         self, environment: str, records: Sequence[ReportedRecord], catalogue: Catalogue, activity_ids: list[str]

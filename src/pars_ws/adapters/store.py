@@ -6,12 +6,15 @@
 
 Each repository reads and writes through the unit of work's connection, so everything a use case
 does commits or rolls back together.
+
+A save reads first what saves do not change (the credential, activities, the board registry), then
+the rest and writes: `Store.reads_then_writes` and `uow.start_writing()` between the two parts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from functools import cached_property
 
 from sqlalchemy import Connection, Engine, text
@@ -27,8 +30,15 @@ from .search_store import SearchStore
 
 
 class UnitOfWork:
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, start_writing: Callable[[], None] | None = None):
         self._conn = conn
+        self._start_writing = start_writing
+
+    def start_writing(self) -> None:
+        """What follows may write (Store.reads_then_writes); nothing to do in any other unit of work."""
+        if self._start_writing is not None:
+            self._start_writing()
+            self._start_writing = None
 
     @cached_property
     def learners(self) -> LearnerRepository:
@@ -76,3 +86,28 @@ class Store:
                 conn = conn.execution_options(write=write)
                 with conn.begin():
                     yield UnitOfWork(conn)
+
+    @contextmanager
+    def reads_then_writes(self) -> Iterator[UnitOfWork]:
+        """A unit of work that reads until `uow.start_writing()`, then reads and writes. On SQLite, where
+        writers take turns for a whole transaction, the reads before start_writing() are a read
+        transaction of their own, outside the turn, so what they read may change before the writing
+        part begins: as on PostgreSQL, where it is one transaction whose statements each see what was
+        committed when they ran (READ COMMITTED)."""
+        if self._write_lock is None:
+            with self.transaction() as uow:
+                yield uow
+            return
+        # The connection closes (rolling back what is not committed) before the turn is given up.
+        with ExitStack() as turn, self.engine.connect() as conn:
+
+            def start_writing() -> None:
+                conn.commit()
+                turn.enter_context(self._write_lock.held())
+                conn.execution_options(write=True)
+                conn.begin()
+
+            conn.execution_options(write=False)
+            conn.begin()
+            yield UnitOfWork(conn, start_writing)
+            conn.commit()

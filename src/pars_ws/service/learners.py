@@ -68,12 +68,13 @@ class LearnerService:
         correlation_id: str,
         sandbox_fault: str | None = None,
     ) -> list[Judgement]:
-        """Sign in and save (SaveLearnerActivity) in one transaction when the credential was verified
-        lately (an LMS's usual call); otherwise the full sign-in (argon2) runs first, outside the
-        write transaction. `read_records(account)` runs once signed in: an unknown caller learns
+        """Sign in and save (SaveLearnerActivity) in one unit of work when the credential was verified
+        lately (an LMS's usual call), the sign-in read with what saves do not change, before the unit
+        of work starts writing (Store.reads_then_writes); otherwise the full sign-in (argon2) runs
+        first, outside it. `read_records(account)` runs once signed in: an unknown caller learns
         nothing about its document (AuthenticationFailed)."""
         copy = AuditCopy(raw, source, correlation_id)
-        with self.store.transaction() as uow:
+        with self.store.reads_then_writes() as uow:
             account = self.auth.verified(uow, username, password, provider_id)
             if account is not None:
                 return self._save_in(uow, account, read_records(account), source, copy, sandbox_fault=sandbox_fault)
@@ -98,8 +99,10 @@ class LearnerService:
                 else r
                 for r in records
             ]
+        reference = uow.learners.reference_for(account.environment, account.provider_pk, records, self.catalogue)
+        uow.start_writing()
         now = self.clock.now()
-        lookups = uow.learners.lookups_for(account.environment, account.provider_pk, records, self.catalogue)
+        lookups = uow.learners.lookups_for(account.environment, account.provider_pk, records, self.catalogue, reference)
         judgements = judge(
             records, today=self.clock.today(), now=now, catalogue=self.catalogue, lookups=lookups, source=source
         )
