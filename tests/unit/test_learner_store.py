@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.audit import AuditCopy
@@ -78,16 +78,14 @@ def test_adds_a_concurrent_request_stored_first_are_answered_603_and_write_nothi
     assert [_events(services, r.credit_id) for r in records] == [1] * count
 
 
-def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(world, monkeypatch):
+def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(world):
     services, _ = world  # the fixture signed in: the credential is verified
-    opened = []
-    real = services.store.transaction
+    opened = []  # a unit of work is one connection (on SQLite, a read transaction and then the write)
 
-    def counting(write: bool = True):
-        opened.append(write)
-        return real(write)
+    def connected(conn):
+        opened.append(conn)
 
-    monkeypatch.setattr(services.store, "transaction", counting)
+    event.listen(services.store.engine, "engine_connect", connected)
     [j] = services.learners.save_signed_in(
         SANDBOX_USER,
         SANDBOX_PASSWORD,
@@ -97,7 +95,7 @@ def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(wor
         raw=b"<x/>",
         correlation_id="one-unit",
     )
-    assert j.status == Status.ACCEPTED and opened == [True]
+    assert j.status == Status.ACCEPTED and len(opened) == 1
     opened.clear()
     with pytest.raises(AuthenticationFailed):  # not verified: the full sign-in, then nothing saved
         services.learners.save_signed_in(
@@ -109,7 +107,8 @@ def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(wor
             raw=b"<x/>",
             correlation_id="wrong",
         )
-    assert opened[0] is True and _events(services, "ccid:store.test:no") == 0
+    event.remove(services.store.engine, "engine_connect", connected)
+    assert len(opened) > 1 and _events(services, "ccid:store.test:no") == 0
 
 
 def test_a_learner_points_are_counted_after_a_concurrent_save_commits(world):

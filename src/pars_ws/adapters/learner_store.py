@@ -84,7 +84,7 @@ def record_from_row(row) -> StoredRecord:
 # learners hashed into LEARNER_BUCKETS) from before it reads their points until it commits, so a
 # concurrent save of the same learner reads after it (710/711/717 see both). Buckets bound the locks
 # a transaction takes; they are taken in order, so two saves never wait on each other in a cycle.
-# (SQLite: the write lock taken at BEGIN already orders whole units of work.)
+# (SQLite: the write lock, taken before a save reads the points, already orders saves.)
 LEARNER_BUCKETS = 64
 # One statement; PostgreSQL evaluates the volatile lock function after the sort (EXPLAIN VERBOSE shows
 # the Result node above the Sort), so the locks are taken in order.

@@ -548,7 +548,7 @@ class ParsApplication(Application):
                 except DBAPIError as exc:
                     if attempt == TRANSIENT_RETRIES or not _transient(exc):
                         raise
-                    # The call's one transaction was rolled back whole: running it again is safe.
+                    # What the call wrote was rolled back whole: running it again is safe.
                     errors_log.warning("transient database conflict: retrying", extra={"event": "retried"})
         finally:
             sandbox_faults.wait(ctx.udc.fault)  # a sandbox delay: after the call and its transaction
