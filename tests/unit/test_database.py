@@ -117,12 +117,15 @@ def test_threads_of_one_process_take_turns(sqlite_store):
     assert overlapped == [False] * 8
 
 
-def test_a_failed_unit_of_work_leaves_nothing(sqlite_store):
-    _, store = sqlite_store
+@pytest.mark.parametrize("unit", ["transaction", "reads_then_writes"])
+def test_a_failed_unit_of_work_leaves_nothing_and_frees_the_lock(sqlite_store, unit):
+    path, store = sqlite_store
     with pytest.raises(RuntimeError):
-        with store.transaction() as uow:
+        with getattr(store, unit)() as uow:
+            uow.start_writing()  # nothing to do in a plain transaction
             uow.learners.conn.exec_driver_sql("INSERT INTO t (body) VALUES ('rolled back')")
             raise RuntimeError("a use case failed")
+    assert lock_is_free(f"{path}.write-lock")
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
 
@@ -134,6 +137,9 @@ def test_a_unit_of_work_that_reads_then_writes_takes_the_writers_turn_only_to_wr
     lock_file = f"{path}.write-lock"
     with store.transaction() as uow:  # the lock file is made by the process's first writer
         uow.ping()
+    with store.reads_then_writes() as uow:  # one that never writes takes no turn
+        uow.ping()
+        assert lock_is_free(lock_file)
     other = _other_writer(path)
     try:
         with store.reads_then_writes() as uow:
@@ -154,23 +160,6 @@ def test_a_unit_of_work_that_reads_then_writes_takes_the_writers_turn_only_to_wr
             assert conn.exec_driver_sql("SELECT body FROM t ORDER BY id").scalars().all() == ["other", "mine"]
     finally:
         other.close()
-
-
-def test_a_unit_of_work_that_reads_then_writes_leaves_nothing_when_it_fails(sqlite_store):
-    path, store = sqlite_store
-    with store.transaction() as uow:
-        uow.ping()
-    with store.reads_then_writes() as uow:  # one that never writes takes no turn
-        uow.ping()
-    assert lock_is_free(f"{path}.write-lock")
-    with pytest.raises(RuntimeError):
-        with store.reads_then_writes() as uow:
-            uow.start_writing()
-            uow.learners.conn.exec_driver_sql("INSERT INTO t (body) VALUES ('rolled back')")
-            raise RuntimeError("a use case failed")
-    assert lock_is_free(f"{path}.write-lock")
-    with store.engine.connect() as conn:
-        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
 
 
 @pytest.mark.skipif(not PG_URL, reason="PostgreSQL runs only when PARS_TEST_DATABASE_URL is set")

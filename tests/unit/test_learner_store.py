@@ -12,10 +12,12 @@ from sqlalchemy import event, func, select
 
 from pars_ws.adapters import tables as t
 from pars_ws.adapters.audit import AuditCopy
+from pars_ws.adapters.database import sqlite_file
 from pars_ws.domain.engine import credit_ids_taken, judge
 from pars_ws.domain.records import ReportedRecord, Source, Status
 from pars_ws.service.auth import AuthenticationFailed
 from tests.conftest import SANDBOX_PASSWORD, SANDBOX_USER, TODAY
+from tests.support import lock_is_free
 
 NOW = dt.datetime(2026, 6, 15, 9, tzinfo=dt.timezone.utc)
 
@@ -57,7 +59,13 @@ def test_adds_a_concurrent_request_stored_first_are_answered_603_and_write_nothi
     records = [abo(f"ccid:store.test:race-{count}-{n}") for n in range(count)]
     # The second request was judged before the first committed: its lookups saw neither record.
     with services.store.transaction(write=False) as uow:
-        blind = uow.learners.lookups_for(account.environment, account.provider_pk, records, services.catalogue)
+        blind = uow.learners.lookups_for(
+            account.environment,
+            account.provider_pk,
+            records,
+            services.catalogue,
+            uow.learners.reference_for(account.environment, account.provider_pk, records, services.catalogue),
+        )
     late = judge(
         records,
         today=dt.date.fromisoformat(TODAY),
@@ -109,6 +117,43 @@ def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(wor
         )
     event.remove(services.store.engine, "engine_connect", connected)
     assert len(opened) > 1 and _events(services, "ccid:store.test:no") == 0
+
+
+def test_a_save_reads_what_saves_do_not_change_before_it_takes_the_sqlite_write_lock(world):
+    """Sign-in, activities and registry learners are read with the lock free (other writers go on);
+    the points held, the live records by CreditID and every write happen with it held."""
+    services, _ = world
+    database = sqlite_file(services.engine.url.render_as_string(hide_password=False))
+    if database is None:
+        pytest.skip("PostgreSQL keeps one transaction (test_database)")
+    lock_file = f"{database}.write-lock"
+    services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)  # verified lately, no failures to forget
+    seen = []  # (statement's first words, lock free when it ran)
+
+    def before(_conn, _cursor, statement, _parameters, _context, _many):
+        seen.append((" ".join(statement.split()[:4]), lock_is_free(lock_file)))
+
+    event.listen(services.engine, "before_cursor_execute", before)
+    try:
+        [j] = services.learners.save_signed_in(
+            SANDBOX_USER,
+            SANDBOX_PASSWORD,
+            None,
+            lambda _account: [abo("ccid:store.test:outside-the-turn")],
+            source=Source.SOAP,
+            raw=b"<x/>",
+            correlation_id="outside-the-turn",
+        )
+    finally:
+        event.remove(services.engine, "before_cursor_execute", before)
+    assert j.status == Status.ACCEPTED
+    free = {words for words, lock_free in seen if lock_free}
+    held = {words for words, lock_free in seen if not lock_free}
+    assert any("credentials" in w for w in free) and any("activities" in w for w in free), seen
+    assert any("registry_learners" in w for w in free), seen
+    assert not any("learner_records" in w or w.startswith("INSERT") for w in free), seen
+    assert any(w.startswith("SELECT learner_records") for w in held), seen
+    assert any(w.startswith("INSERT INTO learner_records") for w in held), seen
 
 
 def test_a_learner_points_are_counted_after_a_concurrent_save_commits(world):

@@ -149,7 +149,13 @@ def _everything(services, account) -> MemoryLookups:
 
 def _stored(services, account, records) -> MemoryLookups:
     with services.store.transaction(write=False) as uow:
-        return uow.learners.lookups_for(account.environment, account.provider_pk, records, services.catalogue)
+        return uow.learners.lookups_for(
+            account.environment,
+            account.provider_pk,
+            records,
+            services.catalogue,
+            uow.learners.reference_for(account.environment, account.provider_pk, records, services.catalogue),
+        )
 
 
 @pytest.mark.parametrize("key, held", sorted(HELD.items()))

@@ -372,11 +372,10 @@ class LearnerRepository:
         provider_pk: int,
         records: Sequence[ReportedRecord],
         catalogue: Catalogue,
-        reference: Reference | None = None,
+        reference: Reference,
     ) -> StoredLookups:
-        """Everything the rules may ask about these records, read with a few statements; `reference` is
-        what reference_for read earlier in the unit of work, if it did."""
-        reference = reference or self.reference_for(environment, provider_pk, records, catalogue)
+        """Everything the rules may ask about these records, read with a few statements, given what
+        reference_for read earlier in the unit of work."""
         asked = self._asked(records, catalogue, reference.learners)
         if self.dialect == "postgresql" and self.conn.get_execution_options().get("write"):
             locks = {

@@ -136,7 +136,10 @@ class LearnerService:
 
     def match_learner(self, account: Account, record: ReportedRecord) -> list[int]:
         with self.store.transaction(write=False) as uow:
-            lookups = uow.learners.lookups_for(account.environment, account.provider_pk, [record], self.catalogue)
+            reference = uow.learners.reference_for(account.environment, account.provider_pk, [record], self.catalogue)
+            lookups = uow.learners.lookups_for(
+                account.environment, account.provider_pk, [record], self.catalogue, reference
+            )
         return match(record, today=self.clock.today(), catalogue=self.catalogue, lookups=lookups)
 
 
