@@ -45,6 +45,19 @@ def world(services, account):
     return services, account
 
 
+def _save_signed_in(services, name: str, password: str = SANDBOX_PASSWORD):
+    """SaveLearnerActivity's use case for one ABO record, CreditID ccid:store.test:<name>."""
+    return services.learners.save_signed_in(
+        SANDBOX_USER,
+        password,
+        None,
+        lambda _account: [abo(f"ccid:store.test:{name}")],
+        source=Source.SOAP,
+        raw=b"<x/>",
+        correlation_id=name,
+    )
+
+
 def _events(services, credit_id: str) -> int:
     lr, ev = t.learner_records, t.record_events
     with services.engine.connect() as conn:
@@ -94,27 +107,11 @@ def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(wor
         opened.append(conn)
 
     event.listen(services.store.engine, "engine_connect", connected)
-    [j] = services.learners.save_signed_in(
-        SANDBOX_USER,
-        SANDBOX_PASSWORD,
-        None,
-        lambda _account: [abo("ccid:store.test:one-unit")],
-        source=Source.SOAP,
-        raw=b"<x/>",
-        correlation_id="one-unit",
-    )
+    [j] = _save_signed_in(services, "one-unit")
     assert j.status == Status.ACCEPTED and len(opened) == 1
     opened.clear()
     with pytest.raises(AuthenticationFailed):  # not verified: the full sign-in, then nothing saved
-        services.learners.save_signed_in(
-            SANDBOX_USER,
-            "wrong",
-            None,
-            lambda _account: [abo("ccid:store.test:no")],
-            source=Source.SOAP,
-            raw=b"<x/>",
-            correlation_id="wrong",
-        )
+        _save_signed_in(services, "no", "wrong")
     event.remove(services.store.engine, "engine_connect", connected)
     assert len(opened) > 1 and _events(services, "ccid:store.test:no") == 0
 
@@ -135,15 +132,7 @@ def test_a_save_reads_what_saves_do_not_change_before_it_takes_the_sqlite_write_
 
     event.listen(services.engine, "before_cursor_execute", before)
     try:
-        [j] = services.learners.save_signed_in(
-            SANDBOX_USER,
-            SANDBOX_PASSWORD,
-            None,
-            lambda _account: [abo("ccid:store.test:outside-the-turn")],
-            source=Source.SOAP,
-            raw=b"<x/>",
-            correlation_id="outside-the-turn",
-        )
+        [j] = _save_signed_in(services, "outside-the-turn")
     finally:
         event.remove(services.engine, "before_cursor_execute", before)
     assert j.status == Status.ACCEPTED
