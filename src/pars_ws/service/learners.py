@@ -1,4 +1,4 @@
-"""Saving learner activity, reading its status, and matching learners: one transaction per call."""
+"""Saving learner activity, reading its status, and matching learners: one unit of work per call."""
 
 from __future__ import annotations
 
@@ -43,14 +43,15 @@ class LearnerService:
         sandbox_fault: str | None = None,
         in_same_transaction: Callable[[UnitOfWork, list[Judgement]], None] | None = None,
     ) -> list[Judgement]:
-        """Judge and store one request or batch chunk in one transaction.
+        """Judge and store one request or batch chunk in one unit of work, which reads what saves do not
+        change before it starts writing (Store.reads_then_writes).
 
         `raw` is kept for audit (None when the caller keeps the original, as batches do);
         `sandbox_fault` is the request's X-PARS-Sandbox-Fault, for its hold (service.faults);
         `in_same_transaction` lets a caller record its own progress atomically with the records.
         """
         copy = None if raw is None else AuditCopy(raw, source, correlation_id)
-        with self.store.transaction() as uow:
+        with self.store.reads_then_writes() as uow:
             judgements = self._save_in(uow, account, records, source, copy, batch_pk, sandbox_fault)
             if in_same_transaction is not None:
                 in_same_transaction(uow, judgements)
@@ -79,7 +80,7 @@ class LearnerService:
             if account is not None:
                 return self._save_in(uow, account, read_records(account), source, copy, sandbox_fault=sandbox_fault)
         account = self.auth.authenticate(username, password, provider_id)
-        with self.store.transaction() as uow:
+        with self.store.reads_then_writes() as uow:
             return self._save_in(uow, account, read_records(account), source, copy, sandbox_fault=sandbox_fault)
 
     def _save_in(
