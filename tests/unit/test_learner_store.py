@@ -116,17 +116,20 @@ def test_a_credential_verified_lately_signs_in_and_saves_in_one_unit_of_work(wor
     assert len(opened) > 1 and _events(services, "ccid:store.test:no") == 0
 
 
-@pytest.mark.parametrize("signed_in", [True, False], ids=["SaveLearnerActivity", "api-or-batch"])
-def test_a_save_reads_what_saves_do_not_change_before_it_takes_the_sqlite_write_lock(world, signed_in):
+@pytest.mark.parametrize("caller", ["verified lately", "after a failed sign-in", "signed in already"])
+def test_a_save_reads_what_saves_do_not_change_before_it_takes_the_sqlite_write_lock(world, caller):
     """Sign-in, activities and registry learners are read with the lock free (other writers go on);
-    the points held, the live records by CreditID and every write happen with it held. The same for
-    a save by an account already signed in (the JSON API, a batch chunk)."""
+    the points held, the live records by CreditID and every write happen with it held. The same
+    after the full sign-in (argon2) and for an account already signed in (the JSON API, a batch chunk)."""
     services, account = world
     database = sqlite_file(services.engine.url.render_as_string(hide_password=False))
     if database is None:
         pytest.skip("PostgreSQL keeps one transaction (test_database)")
     lock_file = f"{database}.write-lock"
     services.auth.authenticate(SANDBOX_USER, SANDBOX_PASSWORD)  # verified lately, no failures to forget
+    if caller == "after a failed sign-in":
+        with pytest.raises(AuthenticationFailed):  # a failure to forget: the save runs the full sign-in
+            services.auth.authenticate(SANDBOX_USER, "wrong")
     seen = []  # (statement's first words, lock free when it ran)
 
     def before(_conn, _cursor, statement, _parameters, _context, _many):
@@ -134,8 +137,8 @@ def test_a_save_reads_what_saves_do_not_change_before_it_takes_the_sqlite_write_
 
     event.listen(services.engine, "before_cursor_execute", before)
     try:
-        if signed_in:
-            [j] = _save_signed_in(services, "outside-the-turn")
+        if caller != "signed in already":
+            [j] = _save_signed_in(services, f"outside-the-turn-{caller}")
         else:
             [j] = services.learners.save(
                 account, [abo("ccid:store.test:outside")], source=Source.JSON, raw=b"{}", correlation_id="api"
@@ -146,7 +149,7 @@ def test_a_save_reads_what_saves_do_not_change_before_it_takes_the_sqlite_write_
     free = {words for words, lock_free in seen if lock_free}
     held = {words for words, lock_free in seen if not lock_free}
     assert any("activities" in w for w in free), seen
-    assert any("credentials" in w for w in free) == signed_in, seen
+    assert any("credentials" in w for w in free) == (caller != "signed in already"), seen
     assert any("registry_learners" in w for w in free), seen
     assert not any("learner_records" in w or w.startswith("INSERT") for w in free), seen
     assert any(w.startswith("SELECT learner_records") for w in held), seen
